@@ -1,0 +1,17 @@
+"""Command-line interface: ``poissonfp solve | compare | diagnose | bench``.
+
+The CLI is the only layer that prints, shows progress or reads files named on the command line;
+each command is a thin wrapper over the library.
+"""
+import click
+
+from poissonfp import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="poissonfp")
+def main() -> None:
+    """Solve -Δu = f with a DNN-Jacobi hybrid and show why it works (the F-Principle)."""
+
+
+# Each command lives in its own module and is registered here.
