@@ -1,0 +1,339 @@
+"""Safe math expressions: allow-listed Python syntax -> sympy -> numpy / torch callables.
+
+Case files give the source f, the boundary values g and the exact solution u as formulas in the
+coordinates ``x, y, z``. The text is parsed with :func:`ast.parse` and turned into a sympy expression
+node by node from an allow-list (numbers, ``+ - * / **``, unary signs, parentheses, the constants
+``pi`` and ``e`` and the functions in :data:`FUNCTIONS`); it is never executed or passed to
+``sympify``. Sign convention: -Δu = f, so :meth:`Expression.negative_laplacian` of u is f.
+
+>>> u = parse_expression("sin(pi*x)*sin(pi*y)", ("x", "y"))
+>>> f = u.negative_laplacian()
+>>> round(float(f.numpy(0.5, 0.5)), 12) == round(2 * 3.141592653589793**2, 12)
+True
+>>> parse_expression("x^2", ("x",))
+Traceback (most recent call last):
+...
+poissonfp.expressions.ExpressionError: '^' is not a power; use '**'
+"""
+from __future__ import annotations
+
+import ast
+import math
+import operator
+from dataclasses import dataclass, field
+from functools import cached_property, reduce
+from typing import Any, Callable
+
+import numpy as np
+import sympy
+import torch
+
+__all__ = ["FUNCTIONS", "CONSTANTS", "MAX_LENGTH", "MAX_EXPONENT", "Expression", "ExpressionError",
+           "parse_expression"]
+
+#: Allowed function names -> (sympy function, number of arguments).
+FUNCTIONS: dict[str, tuple[Any, int]] = {
+    "sin": (sympy.sin, 1), "cos": (sympy.cos, 1), "tan": (sympy.tan, 1), "exp": (sympy.exp, 1),
+    "log": (sympy.log, 1), "sqrt": (sympy.sqrt, 1), "tanh": (sympy.tanh, 1), "sinh": (sympy.sinh, 1),
+    "cosh": (sympy.cosh, 1), "abs": (sympy.Abs, 1),
+}
+#: Allowed constant names.
+CONSTANTS: dict[str, sympy.Expr] = {"pi": sympy.pi, "e": sympy.E}
+#: Longest accepted expression text, in characters.
+MAX_LENGTH = 2000
+#: Largest accepted absolute value of a numeric exponent (keeps sympy from building huge numbers).
+MAX_EXPONENT = 100
+
+_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+           ast.Pow: operator.pow}
+_OPERATOR_SYMBOLS = {ast.Mod: "%", ast.FloorDiv: "//", ast.MatMult: "@", ast.LShift: "<<", ast.RShift: ">>",
+                     ast.BitOr: "|", ast.BitAnd: "&", ast.Invert: "~", ast.Not: "not"}
+_NOT_ALLOWED = {ast.Compare: "comparisons are", ast.BoolOp: "'and' / 'or' are", ast.Attribute: "attribute access is",
+                ast.Subscript: "subscripts are", ast.Lambda: "lambda expressions are", ast.IfExp: "'if' expressions are",
+                ast.List: "lists are", ast.Tuple: "tuples are", ast.Dict: "dicts are", ast.Set: "sets are",
+                ast.ListComp: "comprehensions are", ast.GeneratorExp: "comprehensions are", ast.NamedExpr: "':=' is",
+                ast.JoinedStr: "strings are", ast.Starred: "'*' unpacking is", ast.Slice: "slices are"}
+# Functions sympy may introduce when differentiating (abs -> sign); torch / numpy evaluate them.
+_TORCH_FUNCTIONS = {sympy.sin: torch.sin, sympy.cos: torch.cos, sympy.tan: torch.tan, sympy.exp: torch.exp,
+                    sympy.log: torch.log, sympy.tanh: torch.tanh, sympy.sinh: torch.sinh,
+                    sympy.cosh: torch.cosh, sympy.Abs: torch.abs, sympy.sign: torch.sign}
+
+
+class ExpressionError(ValueError):
+    """A formula is not an allowed expression; the message says what was expected."""
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A parsed formula in the coordinates ``variables``.
+
+    Attributes:
+        text: The formula as written (for derived expressions: sympy's printing).
+        expr: The sympy expression (symbols are real).
+        variables: Coordinate names in order, e.g. ``("x", "y")``.
+    """
+
+    text: str
+    expr: sympy.Expr = field(repr=False)
+    variables: tuple[str, ...]
+
+    @property
+    def symbols(self) -> tuple[sympy.Symbol, ...]:
+        return tuple(_symbol(name) for name in self.variables)
+
+    @property
+    def is_constant(self) -> bool:
+        """True when the formula does not depend on the coordinates."""
+        return not self.expr.free_symbols
+
+    def numpy(self, *coords: Any) -> np.ndarray:
+        """Evaluate at the (broadcast) coordinates; float64, always of the common broadcast shape.
+
+        Non-finite values (``log(0)``) are returned as inf / nan without a warning; callers check them.
+
+        >>> parse_expression("2", ("x", "y")).numpy(np.zeros(3), np.zeros((2, 1))).shape
+        (2, 3)
+        """
+        arrays = self._check_coords(coords, np.asarray, dtype=np.float64)
+        shape = np.broadcast_shapes(*(a.shape for a in arrays))
+        with np.errstate(all="ignore"):
+            values = np.asarray(self._numpy_function(*arrays), dtype=np.float64)
+        return np.array(np.broadcast_to(values, shape))
+
+    def torch(self, *coords: Any) -> torch.Tensor:
+        """Evaluate with torch (differentiable); the result has the coordinates' broadcast shape.
+
+        Coordinates that are not tensors become float64 tensors. The result is connected to every
+        coordinate in the autograd graph, with zero derivative where the formula does not depend on it.
+        """
+        tensors = self._check_coords(coords, torch.as_tensor, dtype=torch.float64)
+        values = self._torch_function(tensors)
+        for name, tensor in zip(self.variables, tensors):
+            if _symbol(name) not in self.expr.free_symbols:
+                values = values + 0 * tensor
+        return values.broadcast_to(torch.broadcast_shapes(*(t.shape for t in tensors)))
+
+    def negative_laplacian(self) -> Expression:
+        """The source f = -Δu of this formula u, derived symbolically.
+
+        Raises:
+            ExpressionError: If -Δu is not an ordinary function (e.g. ``abs`` gives a delta function).
+        """
+        return self._negative_laplacian
+
+    def _check_coords(self, coords: tuple, convert: Callable, dtype: Any) -> list:
+        if len(coords) != len(self.variables):
+            raise ValueError(f"expected {len(self.variables)} coordinate arrays "
+                             f"({', '.join(self.variables)}), got {len(coords)}")
+        if convert is torch.as_tensor:
+            return [c if isinstance(c, torch.Tensor) else torch.as_tensor(c, dtype=dtype) for c in coords]
+        return [convert(c, dtype=dtype) for c in coords]
+
+    @cached_property
+    def _numpy_function(self) -> Callable:
+        return sympy.lambdify(self.symbols, self.expr, modules="numpy")
+
+    @cached_property
+    def _torch_function(self) -> Callable:
+        index = {symbol: i for i, symbol in enumerate(self.symbols)}
+        return _compile_torch(self.expr, index)
+
+    @cached_property
+    def _negative_laplacian(self) -> Expression:
+        result = -sum((sympy.diff(self.expr, s, 2) for s in self.symbols), sympy.Integer(0))
+        unknown = {type(f).__name__ for f in result.atoms(sympy.Function) if f.func not in _TORCH_FUNCTIONS}
+        if unknown or result.has(sympy.Derivative):
+            raise ExpressionError(f"-Δ of {self.text!r} is not an ordinary function (it contains "
+                                  f"{', '.join(sorted(unknown)) or 'derivatives'}); give the source explicitly")
+        return Expression(_TEXT_PRINTER.doprint(result), result, self.variables)
+
+    def __getstate__(self) -> dict:  # drop the cached callables: they do not pickle
+        return {"text": self.text, "expr": self.expr, "variables": self.variables}
+
+    def __setstate__(self, state: dict) -> None:
+        for key, value in state.items():
+            object.__setattr__(self, key, value)
+
+
+def parse_expression(text: str, variables: tuple[str, ...]) -> Expression:
+    """Parse a formula in the coordinates ``variables`` without executing it.
+
+    Args:
+        text: The formula, in Python syntax, e.g. ``"exp(x)*cos(y) + x*y"``.
+        variables: The allowed coordinate names, e.g. ``("x", "y")``.
+
+    Raises:
+        ExpressionError: On anything outside the allow-list, with a message that says what is allowed.
+    """
+    if not isinstance(text, str):
+        raise ExpressionError(f"expected a formula as a string, got {text!r}")
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(f"the formula has {len(text)} characters; at most {MAX_LENGTH} are allowed")
+    if not text.strip():
+        raise ExpressionError("expected a formula, got an empty string")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as err:
+        raise ExpressionError(f"invalid syntax at column {err.offset}: {err.msg}") from None
+    except (ValueError, MemoryError, RecursionError) as err:
+        raise ExpressionError(f"cannot parse the formula: {err}") from None
+    try:
+        expr = _Builder(text.strip(), tuple(variables)).build(tree.body)
+    except RecursionError:
+        raise ExpressionError("the formula is nested too deeply") from None
+    return Expression(text, expr, tuple(variables))
+
+
+class _Builder:
+    """Walks an AST over the allow-list and builds the sympy expression."""
+
+    def __init__(self, text: str, variables: tuple[str, ...]) -> None:
+        self.text = text
+        self.variables = variables
+        self.names = {name: _symbol(name) for name in variables} | CONSTANTS
+
+    def build(self, node: ast.AST) -> sympy.Expr:
+        if isinstance(node, ast.Constant):
+            return self._number(node)
+        if isinstance(node, ast.Name):
+            return self._name(node.id)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.UAdd, ast.USub)):
+            operand = self.build(node.operand)
+            return -operand if isinstance(node.op, ast.USub) else operand
+        if isinstance(node, ast.BinOp):
+            return self._binary(node)
+        if isinstance(node, ast.Call):
+            return self._call(node)
+        if isinstance(node, (ast.Attribute, ast.Subscript)):
+            self.build(node.value)  # report what is wrong inside first: __import__('os').system
+        raise ExpressionError(self._not_allowed(node))
+
+    def _number(self, node: ast.Constant) -> sympy.Expr:
+        value = node.value
+        if isinstance(value, bool) or value is None:
+            raise ExpressionError(f"{value!r} is not a number; {self._allowed()}")
+        if isinstance(value, (str, bytes)):
+            raise ExpressionError(f"strings are not allowed; {self._allowed()}")
+        if isinstance(value, complex):
+            raise ExpressionError(f"complex numbers like {self._segment(node)} are not allowed")
+        if isinstance(value, int):
+            if abs(value) > 1e300:
+                raise ExpressionError(f"the number {self._segment(node)[:20]}... is too large")
+            return sympy.Integer(value)
+        if not math.isfinite(value):
+            raise ExpressionError(f"the number {self._segment(node)} is not finite")
+        return sympy.Rational(repr(value))  # exact decimal: 0.02 stays 1/50 through differentiation
+
+    def _name(self, name: str) -> sympy.Expr:
+        if name in self.names:
+            return self.names[name]
+        if name in FUNCTIONS:
+            raise ExpressionError(f"'{name}' is a function; call it, e.g. {name}(x)")
+        raise ExpressionError(f"unknown name '{name}' ({self._allowed_names()})")
+
+    def _binary(self, node: ast.BinOp) -> sympy.Expr:
+        if isinstance(node.op, ast.BitXor):
+            raise ExpressionError("'^' is not a power; use '**'")
+        if type(node.op) not in _BINARY:
+            symbol = _OPERATOR_SYMBOLS.get(type(node.op), type(node.op).__name__)
+            raise ExpressionError(f"operator '{symbol}' is not allowed (allowed: + - * / **)")
+        left, right = self.build(node.left), self.build(node.right)
+        if isinstance(node.op, ast.Pow):
+            self._check_power(left, right, node)
+        return self._checked(_BINARY[type(node.op)](left, right), node)
+
+    def _checked(self, result: sympy.Expr, node: ast.AST) -> sympy.Expr:
+        if result.has(sympy.zoo, sympy.nan, sympy.oo):
+            raise ExpressionError(f"{self._segment(node)!r} is undefined (infinite or not a number)")
+        if result.is_number and result.is_real is False:
+            raise ExpressionError(f"{self._segment(node)!r} is not a real number")
+        return result
+
+    def _check_power(self, base: sympy.Expr, exponent: sympy.Expr, node: ast.BinOp) -> None:
+        if not exponent.is_number:
+            return
+        size = abs(complex(exponent))
+        if size > MAX_EXPONENT:
+            raise ExpressionError(f"the exponent in {self._segment(node)!r} is too large "
+                                  f"(|exponent| <= {MAX_EXPONENT} allowed)")
+        if base.is_number and size > 0:
+            magnitude = abs(complex(base))
+            if magnitude > 0 and abs(math.log10(magnitude)) * size > 300:
+                raise ExpressionError(f"{self._segment(node)!r} is too large a number")
+
+    def _call(self, node: ast.Call) -> sympy.Expr:
+        if not isinstance(node.func, ast.Name):
+            self.build(node.func)
+            raise ExpressionError(f"only the functions {', '.join(FUNCTIONS)} can be called")
+        name = node.func.id
+        if name not in FUNCTIONS:
+            what = f"'{name}' is not a function" if name in self.names else f"unknown name '{name}'"
+            raise ExpressionError(f"{what} (allowed functions: {', '.join(FUNCTIONS)})")
+        if node.keywords:
+            raise ExpressionError(f"keyword arguments are not allowed in {name}(...)")
+        function, arity = FUNCTIONS[name]
+        if len(node.args) != arity:
+            raise ExpressionError(f"{name}() takes {arity} argument, got {len(node.args)}")
+        return self._checked(function(*(self.build(arg) for arg in node.args)), node)
+
+    def _segment(self, node: ast.AST) -> str:
+        return ast.get_source_segment(self.text, node) or type(node).__name__
+
+    def _not_allowed(self, node: ast.AST) -> str:
+        if isinstance(node, ast.UnaryOp):
+            what = f"operator '{_OPERATOR_SYMBOLS.get(type(node.op), type(node.op).__name__)}' is"
+        else:
+            what = _NOT_ALLOWED.get(type(node), f"'{type(node).__name__}' is")
+        return f"{what} not allowed; {self._allowed()}"
+
+    def _allowed(self) -> str:
+        return f"expected a formula of numbers, + - * / **, parentheses, {self._allowed_names()}"
+
+    def _allowed_names(self) -> str:
+        return f"allowed: {', '.join([*self.variables, *CONSTANTS, *FUNCTIONS])}"
+
+
+def _symbol(name: str) -> sympy.Symbol:
+    return sympy.Symbol(name, real=True)
+
+
+def _compile_torch(expr: sympy.Expr, index: dict) -> Callable[[list], Any]:
+    """Turn a sympy tree into a closure over a list of coordinate tensors (built once, then cached)."""
+    if not expr.free_symbols:
+        try:
+            value = float(expr)
+        except TypeError:
+            raise ExpressionError(f"the constant {expr} is not a real number") from None
+        return lambda coords: value
+    if expr.is_Symbol:
+        i = index[expr]
+        return lambda coords: coords[i]
+    if expr.is_Add or expr.is_Mul:
+        parts = [_compile_torch(arg, index) for arg in expr.args]
+        combine = operator.add if expr.is_Add else operator.mul
+        return lambda coords: reduce(combine, (part(coords) for part in parts))
+    if expr.is_Pow:
+        base, exponent = (_compile_torch(arg, index) for arg in expr.args)
+        if expr.exp == sympy.Rational(1, 2):
+            return lambda coords: torch.sqrt(base(coords))
+        if expr.exp.is_Integer:
+            power = int(expr.exp)
+            return lambda coords: base(coords) ** power
+        return lambda coords: base(coords) ** exponent(coords)
+    if expr.func in _TORCH_FUNCTIONS:
+        function, argument = _TORCH_FUNCTIONS[expr.func], _compile_torch(expr.args[0], index)
+        return lambda coords: function(argument(coords))
+    raise ExpressionError(f"cannot evaluate {type(expr).__name__} with torch")
+
+
+class _TextPrinter(sympy.printing.str.StrPrinter):
+    """Prints sympy in the case-file syntax (``e``, ``abs``) so derived formulas read like inputs."""
+
+    def _print_Exp1(self, expr: Any) -> str:
+        return "e"
+
+    def _print_Abs(self, expr: Any) -> str:
+        return f"abs({self._print(expr.args[0])})"
+
+
+_TEXT_PRINTER = _TextPrinter()
