@@ -1,0 +1,206 @@
+"""Settings of the solvers, the network, its training and the hybrid: frozen dataclasses with defaults.
+
+Pure data: nothing here imports a solver. Every field is declared with :func:`setting`, which records
+the allowed string values and numeric bounds; the annotated type (``int``, ``float``, ``bool``, ``str``,
+``tuple[int, ...]``, unions such as ``int | str``) does the rest. Adding a field is one line, and the
+case loader validates it without further code. Values are checked when a settings object is built:
+
+>>> SolverSettings(method="jacobi", omega=0.8).omega
+0.8
+>>> SolverSettings(method="gauss")
+Traceback (most recent call last):
+...
+poissonfp.settings.SettingError: method: expected one of 'jacobi', 'direct', 'dst', 'multigrid', 'dnn', 'hybrid', got 'gauss'
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["METHODS", "CRITERIA", "SettingError", "setting", "check_setting", "describe_setting",
+           "SolverSettings", "NetworkSettings", "TrainingSettings", "HybridSettings"]
+
+METHODS = ("jacobi", "direct", "dst", "multigrid", "dnn", "hybrid")
+CRITERIA = ("residual", "discretization", "discrete")
+
+
+class SettingError(ValueError):
+    """A setting has a value of the wrong type or outside its allowed values.
+
+    Attributes:
+        name: The field name.
+        expected: What the field accepts, e.g. ``"a positive number"``.
+        value: The rejected value.
+    """
+
+    def __init__(self, name: str, expected: str, value: Any) -> None:
+        self.name, self.expected, self.value = name, expected, value
+        super().__init__(f"{name}: expected {expected}, got {value!r}")
+
+
+def setting(default: Any, *, choices: tuple[str, ...] = (), minimum: float | None = None,
+            above: float | None = None, maximum: float | None = None) -> Any:
+    """Declare a settings field: its default, allowed strings and bounds (``minimum <= v``, ``above < v``,
+    ``v <= maximum``; for tuples the bounds apply to every entry)."""
+    bounds = {"choices": choices, "minimum": minimum, "above": above, "maximum": maximum}
+    return field(default=default, metadata=bounds)
+
+
+class _Invalid(Exception):
+    pass
+
+
+def check_setting(cls: type, name: str, value: Any) -> Any:
+    """Return ``value`` converted to the type of field ``name`` of the settings class ``cls``.
+
+    TOML integers are accepted for floats, lists for tuples; booleans are never numbers.
+
+    Raises:
+        SettingError: If the value does not fit the field's type, choices or bounds.
+        KeyError: If ``cls`` has no field ``name``.
+    """
+    spec = {f.name: f for f in dataclasses.fields(cls)}[name]
+    annotation = typing.get_type_hints(cls)[name]
+    try:
+        return _coerce(annotation, value, spec.metadata)
+    except _Invalid:
+        raise SettingError(name, describe_setting(cls, name), value) from None
+
+
+def describe_setting(cls: type, name: str) -> str:
+    """What field ``name`` of ``cls`` accepts, in words, e.g. ``"a number in (0, 1]"``."""
+    spec = {f.name: f for f in dataclasses.fields(cls)}[name]
+    return _describe(typing.get_type_hints(cls)[name], spec.metadata)
+
+
+def _coerce(annotation: Any, value: Any, meta: typing.Mapping) -> Any:
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        for option in args:
+            try:
+                return _coerce(option, value, meta)
+            except _Invalid:
+                continue
+        raise _Invalid
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or not value:
+            raise _Invalid
+        return tuple(_coerce(args[0], item, meta) for item in value)
+    if annotation is type(None):
+        if value is None:
+            return None
+        raise _Invalid
+    if annotation is bool:
+        if type(value) is bool:
+            return value
+        raise _Invalid
+    if annotation is str:
+        if not isinstance(value, str) or (meta.get("choices") and value not in meta["choices"]):
+            raise _Invalid
+        return value
+    if annotation in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float) if annotation is float else int):
+            raise _Invalid
+        if not math.isfinite(value) or not _in_bounds(value, meta):
+            raise _Invalid
+        return annotation(value)
+    raise TypeError(f"settings fields of type {annotation!r} are not supported")
+
+
+def _in_bounds(value: float, meta: typing.Mapping) -> bool:
+    minimum, above, maximum = meta.get("minimum"), meta.get("above"), meta.get("maximum")
+    return ((minimum is None or value >= minimum) and (above is None or value > above)
+            and (maximum is None or value <= maximum))
+
+
+def _describe(annotation: Any, meta: typing.Mapping) -> str:
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a, meta) for a in args if a is not type(None))
+    if origin is tuple:
+        return f"a non-empty list of {_describe(args[0], meta).split(' ', 1)[1]}s"
+    if annotation is bool:
+        return "true or false"
+    if annotation is str:
+        choices = meta.get("choices")
+        if not choices:
+            return "a string"
+        return repr(choices[0]) if len(choices) == 1 else "one of " + ", ".join(repr(c) for c in choices)
+    noun = "integer" if annotation is int else "number"
+    minimum, above, maximum = meta.get("minimum"), meta.get("above"), meta.get("maximum")
+    if maximum is None and above is None and minimum in (0, 1) and (minimum == 0 or noun == "integer"):
+        return f"a {'non-negative' if minimum == 0 else 'positive'} {noun}"
+    if maximum is None and minimum is None and above == 0:
+        return f"a positive {noun}"
+    low = f"({above}" if above is not None else (f"[{minimum}" if minimum is not None else "(-inf")
+    high = f"{maximum}]" if maximum is not None else "inf)"
+    return f"a{'n' if noun == 'integer' else ''} {noun} in {low}, {high}"
+
+
+class _Settings:
+    """Validates and converts every field after construction (``SettingError`` on a bad value)."""
+
+    def __post_init__(self) -> None:
+        for spec in dataclasses.fields(self):
+            value = check_setting(type(self), spec.name, getattr(self, spec.name))
+            object.__setattr__(self, spec.name, value)
+
+
+@dataclass(frozen=True)
+class SolverSettings(_Settings):
+    """How the discrete system is solved and when to stop.
+
+    ``criterion=None`` means ``"discretization"`` when an exact solution is known, else ``"residual"``;
+    a loaded case always holds a concrete criterion. ``tol`` serves the residual / discrete criteria,
+    ``omega`` is the weight of weighted Jacobi, ``check_every=0`` lets the solver choose how often
+    it evaluates the stopping criterion.
+    """
+
+    method: str = setting("jacobi", choices=METHODS)
+    criterion: str | None = setting(None, choices=CRITERIA)
+    tol: float = setting(1e-8, above=0)
+    max_iterations: int = setting(5_000_000, minimum=1)
+    omega: float = setting(1.0, above=0, maximum=1)
+    check_every: int = setting(0, minimum=0)
+
+
+@dataclass(frozen=True)
+class NetworkSettings(_Settings):
+    """The fully connected network: hidden widths, activation, floating-point type and device."""
+
+    widths: tuple[int, ...] = setting((64, 64), minimum=1)
+    activation: str = setting("tanh", choices=("tanh", "sin", "relu", "gelu", "softplus"))
+    dtype: str = setting("float64", choices=("float32", "float64"))
+    device: str = setting("cpu", choices=("cpu", "cuda"))
+
+
+@dataclass(frozen=True)
+class TrainingSettings(_Settings):
+    """Training of the network: loss, collocation points, Adam then L-BFGS, Galerkin output layer.
+
+    ``features=0`` uses the last hidden width as the number of Galerkin features.
+    """
+
+    loss: str = setting("ritz", choices=("ritz", "pinn"))
+    points: str = setting("grid", choices=("grid", "quadrature"))
+    adam_steps: int = setting(200, minimum=0)
+    learning_rate: float = setting(1e-3, above=0)
+    lbfgs_steps: int = setting(0, minimum=0)
+    galerkin: bool = setting(True)
+    features: int = setting(0, minimum=0)
+
+
+@dataclass(frozen=True)
+class HybridSettings(_Settings):
+    """DNN-Jacobi hybrid: when to switch from Jacobi to a DNN correction and how often to repeat it.
+
+    ``switch`` is a number of Jacobi sweeps or ``"auto"``; ``sweeps_per_correction=0`` is automatic.
+    """
+
+    switch: int | str = setting("auto", choices=("auto",), minimum=0)
+    corrections: int = setting(8, minimum=0)
+    sweeps_per_correction: int = setting(0, minimum=0)
