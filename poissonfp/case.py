@@ -1,0 +1,426 @@
+"""Case files: TOML -> a frozen, validated :class:`Case`. Every error names the file and the key.
+
+A case poses -Δu = f in the box ``[lower, upper]`` with u = g on its boundary::
+
+    name = "2d_square"            # optional, default: the file name without .toml
+    description = "..."           # optional
+    seed = 0                      # optional non-negative integer, default 0
+
+    [domain]
+    lower = [0.0, 0.0]            # the dimension is len(lower): 1, 2 or 3; coordinates x, y, z
+    upper = [1.0, 1.0]
+
+    [grid]
+    points = [256, 256]           # interior points per dimension (an integer applies to every dimension)
+    # intervals = [1000]          # OR intervals per dimension (interior points = intervals - 1)
+
+    [problem]
+    exact = "sin(pi*x)*sin(pi*y)" # optional exact solution u
+    source = "..."                # f; optional when exact is given (then f = -Δu, derived symbolically)
+    boundary = "..."              # g; optional: default the exact solution if given, else 0
+
+    [solver]                      # fields of poissonfp.settings.SolverSettings
+    [network]                     # ... NetworkSettings
+    [training]                    # ... TrainingSettings
+    [hybrid]                      # ... HybridSettings
+
+Formulas use numbers, ``+ - * / **``, ``pi``, ``e`` and sin, cos, tan, exp, log, sqrt, tanh, sinh,
+cosh, abs; they are parsed by :mod:`poissonfp.expressions`, never executed. The loader checks that f,
+g and u are finite on a lattice of sample points of the closed box, that a given source equals -Δ of a
+given exact solution and that a given boundary equals it on the boundary. ``[solver] criterion``
+defaults to ``"discretization"`` when an exact solution is known, else to ``"residual"``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .expressions import Expression, ExpressionError, parse_expression
+from .settings import (HybridSettings, NetworkSettings, SettingError, SolverSettings, TrainingSettings,
+                       check_setting)
+
+__all__ = ["Case", "CaseError", "load_case", "VARIABLES", "WORKING_ARRAYS"]
+
+VARIABLES = ("x", "y", "z")
+#: Float64 arrays of the grid's size a solve may hold at once; sizes whose arrays exceed memory are refused.
+WORKING_ARRAYS = 16
+SETTINGS_TABLES = {"solver": SolverSettings, "network": NetworkSettings, "training": TrainingSettings,
+                   "hybrid": HybridSettings}
+_TOP_LEVEL = ("name", "description", "seed", "domain", "grid", "problem", *SETTINGS_TABLES)
+_SAMPLES_PER_DIMENSION = 5
+_MATCH_TOLERANCE = 1e-8
+
+
+class CaseError(Exception):
+    """A case file (or an override of it) is invalid.
+
+    Attributes:
+        path: The case file.
+        key: Where the problem is, e.g. ``"[grid] points"`` or ``"--method"``; None for the whole file.
+        expected: What would have been accepted, when that can be said.
+    """
+
+    def __init__(self, path: Path | str, key: str | None, message: str, expected: str | None = None):
+        self.path, self.key, self.message, self.expected = path, key, message, expected
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"{self.path}: {self.key}: " if self.key else f"{self.path}: "
+        return " ".join((where + self.message).split())
+
+
+@dataclass(frozen=True)
+class Case:
+    """A validated case: the box, the grid size, f, g and maybe u, and the settings."""
+
+    path: Path
+    name: str
+    description: str
+    seed: int
+    lower: tuple[float, ...]
+    upper: tuple[float, ...]
+    grid_unit: str
+    grid_size: tuple[int, ...]
+    source: Expression
+    boundary: Expression
+    exact: Expression | None
+    solver: SolverSettings = field(default_factory=SolverSettings)
+    network: NetworkSettings = field(default_factory=NetworkSettings)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+    hybrid: HybridSettings = field(default_factory=HybridSettings)
+
+    @property
+    def dim(self) -> int:
+        return len(self.lower)
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        return VARIABLES[: self.dim]
+
+    def interior_shape(self, size: int | None = None) -> tuple[int, ...]:
+        """Interior points per dimension; ``size`` overrides every dimension in the case's own unit.
+
+        Raises:
+            CaseError: If ``size`` is not valid for the unit or the grid would not fit in memory.
+        """
+        if size is None:
+            return _interior(self.grid_unit, self.grid_size)
+        sizes = _grid_size(self.path, "--n", size, self.dim, self.grid_unit, lists=False)
+        shape = _interior(self.grid_unit, sizes)
+        _check_memory(self.path, "--n", shape)
+        return shape
+
+    def with_overrides(self, **overrides: Any) -> Case:
+        """A copy with command-line overrides applied and validated; None values are ignored.
+
+        Keys are ``seed``, ``size`` (every dimension, in the case's grid unit) or any settings field
+        (``method``, ``tol``, ``criterion``, ``switch``, ...); ``table.field`` picks a field explicitly.
+
+        Raises:
+            CaseError: Naming the flag, e.g. ``--method``, if a value is not valid.
+        """
+        changes: dict[str, Any] = {}
+        updates: dict[str, dict[str, Any]] = {table: {} for table in SETTINGS_TABLES}
+        for name, value in overrides.items():
+            if value is None:
+                continue
+            flag = "--n" if name == "size" else "--" + name.replace("_", "-").replace(".", "-")
+            if name == "seed":
+                changes["seed"] = _seed(self.path, flag, value)
+            elif name == "size":
+                changes["grid_size"] = _grid_size(self.path, flag, value, self.dim, self.grid_unit, lists=False)
+                _check_memory(self.path, flag, _interior(self.grid_unit, changes["grid_size"]))
+            else:
+                table, key = _locate_setting(self.path, name, flag)
+                updates[table][key] = _checked_setting(self.path, flag, SETTINGS_TABLES[table], key, value)
+        for table, values in updates.items():
+            if values:
+                changes[table] = dataclasses.replace(getattr(self, table), **values)
+        if "solver" in changes:
+            changes["solver"] = _resolve_criterion(self.path, "--criterion", changes["solver"], self.exact)
+        return dataclasses.replace(self, **changes)
+
+
+def load_case(path: str | os.PathLike) -> Case:
+    """Read and validate a case file.
+
+    Raises:
+        CaseError: With a one-line message naming the file and the key.
+    """
+    data = _read_toml(path)
+    _check_keys(path, None, data, _TOP_LEVEL)
+    name = _string(path, "name", data.get("name", Path(path).stem), allow_empty=False)
+    description = _string(path, "description", data.get("description", ""), allow_empty=True)
+    seed = _seed(path, "seed", data.get("seed", 0))
+    lower, upper = _domain(path, _table(path, data, "domain", ("lower", "upper"), required=True))
+    unit, sizes = _grid(path, _table(path, data, "grid", ("points", "intervals"), required=True), len(lower))
+    problem = _table(path, data, "problem", ("exact", "source", "boundary"), required=True)
+    source, boundary, exact = _problem(path, problem, VARIABLES[: len(lower)], lower, upper)
+    settings = {table: _settings(path, table, data) for table in SETTINGS_TABLES}
+    settings["solver"] = _resolve_criterion(path, "[solver] criterion", settings["solver"], exact)
+    return Case(path=Path(path), name=name, description=description, seed=seed, lower=lower, upper=upper,
+                grid_unit=unit, grid_size=sizes, source=source, boundary=boundary, exact=exact, **settings)
+
+
+def _read_toml(path: str | os.PathLike) -> dict:
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise CaseError(path, None, "no such case file") from None
+    except IsADirectoryError:
+        raise CaseError(path, None, "is a directory; expected a TOML case file") from None
+    except OSError as err:
+        raise CaseError(path, None, f"cannot read the file: {err.strerror or err}") from None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise CaseError(path, None, "is not UTF-8 text; expected a TOML case file") from None
+    except tomllib.TOMLDecodeError as err:
+        raise CaseError(path, None, f"TOML syntax error: {err}") from None
+
+
+def _show(value: Any) -> str:
+    """A value as it would be written in TOML, shortened to one line."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, dict):
+        text = "a table"
+    elif isinstance(value, (list, tuple)):
+        text = "[" + ", ".join(_show(v) for v in value) + "]"
+    elif isinstance(value, str):
+        text = '"' + value.replace('"', '\\"') + '"'
+    else:
+        text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _expected(path: Any, key: str, expected: str, got: Any) -> CaseError:
+    return CaseError(path, key, f"expected {expected}, got {_show(got)}", expected=expected)
+
+
+def _key(table: str | None, name: str) -> str:
+    return f"[{table}] {name}" if table else name
+
+
+def _check_keys(path: Any, table: str | None, data: dict, allowed: tuple[str, ...]) -> None:
+    for name, value in data.items():
+        if name in allowed:
+            continue
+        what = "table" if table is None and isinstance(value, dict) else "key"
+        close = difflib.get_close_matches(name, allowed, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        label = f"[{name}]" if what == "table" else _key(table, name)
+        raise CaseError(path, label, f"unknown {what}{hint}; allowed: {', '.join(allowed)}",
+                        expected=", ".join(allowed))
+
+
+def _table(path: Any, data: dict, name: str, allowed: tuple[str, ...], required: bool = False) -> dict:
+    if name not in data:
+        if required:
+            raise CaseError(path, f"[{name}]", f"missing table; expected a [{name}] table with "
+                            f"{' / '.join(allowed)}", expected=f"a [{name}] table")
+        return {}
+    if not isinstance(data[name], dict):
+        raise _expected(path, name, f"a table [{name}]", data[name])
+    _check_keys(path, name, data[name], allowed)
+    return data[name]
+
+
+def _string(path: Any, key: str, value: Any, allow_empty: bool) -> str:
+    if not isinstance(value, str) or not (allow_empty or value.strip()):
+        raise _expected(path, key, "a string" if allow_empty else "a non-empty string", value)
+    return value
+
+
+def _seed(path: Any, key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _expected(path, key, "a non-negative integer", value)
+    return value
+
+
+def _domain(path: Any, table: dict) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    bounds = []
+    for name in ("lower", "upper"):
+        if name not in table:
+            raise CaseError(path, f"[domain] {name}", "missing; expected a list of 1 to 3 numbers",
+                            expected="a list of 1 to 3 numbers")
+        value = table[name]
+        items = value if isinstance(value, list) else [value]
+        if not 1 <= len(items) <= 3 or not all(_is_number(v) for v in items):
+            raise _expected(path, f"[domain] {name}", "a list of 1 to 3 finite numbers", value)
+        bounds.append(tuple(float(v) for v in items))
+    lower, upper = bounds
+    if len(upper) != len(lower):
+        raise _expected(path, "[domain] upper", f"a list of {len(lower)} numbers like lower", table["upper"])
+    if any(b <= a for a, b in zip(lower, upper)):
+        raise _expected(path, "[domain] upper", f"values greater than lower = {_show(lower)} "
+                        "in every dimension", table["upper"])
+    return lower, upper
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _grid(path: Any, table: dict, dim: int) -> tuple[str, tuple[int, ...]]:
+    given = [unit for unit in ("points", "intervals") if unit in table]
+    if len(given) != 1:
+        message = "give either points or intervals, not both" if given else \
+            "missing; expected points = N (interior points) or intervals = N"
+        raise CaseError(path, "[grid] points", message, expected="points or intervals")
+    unit = given[0]
+    sizes = _grid_size(path, f"[grid] {unit}", table[unit], dim, unit, lists=True)
+    _check_memory(path, f"[grid] {unit}", _interior(unit, sizes))
+    return unit, sizes
+
+
+def _grid_size(path: Any, key: str, value: Any, dim: int, unit: str, lists: bool) -> tuple[int, ...]:
+    smallest = 1 if unit == "points" else 2
+    one = "a positive integer" if smallest == 1 else "an integer >= 2"
+    many = f"a list of {dim} positive integers" if smallest == 1 else f"a list of {dim} integers >= 2"
+    items = value if lists and isinstance(value, list) and len(value) == dim else [value] * dim
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= smallest for v in items):
+        raise _expected(path, key, f"{one} or {many}" if lists else f"{one} ({unit})", value)
+    return tuple(items)
+
+
+def _interior(unit: str, sizes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(sizes) if unit == "points" else tuple(n - 1 for n in sizes)
+
+
+def physical_memory_bytes() -> int | None:
+    """The machine's physical memory, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _check_memory(path: Any, key: str, shape: tuple[int, ...]) -> None:
+    points, memory = math.prod(shape), physical_memory_bytes()
+    needed = points * 8 * WORKING_ARRAYS
+    if memory and needed > memory:
+        raise CaseError(path, key, f"{points:,} interior points need about {needed / 2**30:,.1f} GiB "
+                        f"({WORKING_ARRAYS} float64 arrays), more than this machine's "
+                        f"{memory / 2**30:.1f} GiB of memory", expected="a smaller grid")
+
+
+def _problem(path: Any, table: dict, variables: tuple[str, ...], lower: tuple, upper: tuple):
+    parsed = {}
+    for name in ("exact", "source", "boundary"):
+        if name in table:
+            try:
+                parsed[name] = parse_expression(table[name], variables)
+            except ExpressionError as err:
+                raise CaseError(path, f"[problem] {name}", str(err), expected="a formula") from None
+    exact = parsed.get("exact")
+    if "source" not in parsed and exact is None:
+        raise CaseError(path, "[problem] source", "missing; expected a source f, or an exact solution u "
+                        "(then f = -Δu is derived)", expected="a formula")
+    samples = _sample_points(lower, upper)
+    if exact is not None:
+        _check_finite(path, "[problem] exact", exact, samples, variables, "")
+    source = parsed.get("source") or _derived_source(path, exact)
+    _check_finite(path, "[problem] source" if "source" in parsed else "[problem] exact", source, samples,
+                  variables, "" if "source" in parsed else "-Δu ")
+    boundary = parsed.get("boundary") or exact or parse_expression("0", variables)
+    _check_finite(path, "[problem] boundary", boundary, samples, variables, "")
+    if exact is not None and "source" in parsed:
+        _check_source_matches(path, exact, source, samples, variables)
+    if exact is not None and "boundary" in parsed:
+        on_boundary = [np.isclose(s, a) | np.isclose(s, b) for s, a, b in zip(samples, lower, upper)]
+        mask = np.logical_or.reduce(on_boundary)
+        _check_match(path, "[problem] boundary", boundary, exact, [s[mask] for s in samples], variables,
+                     "the exact solution on the boundary")
+    return source, boundary, exact
+
+
+def _derived_source(path: Any, exact: Expression) -> Expression:
+    try:
+        return exact.negative_laplacian()
+    except ExpressionError as err:
+        raise CaseError(path, "[problem] exact", f"{err}", expected="a twice differentiable formula") from None
+
+
+def _sample_points(lower: tuple, upper: tuple) -> list[np.ndarray]:
+    axes = [np.linspace(a, b, _SAMPLES_PER_DIMENSION) for a, b in zip(lower, upper)]
+    return [c.ravel() for c in np.meshgrid(*axes, indexing="ij")]
+
+
+def _where(samples: list[np.ndarray], variables: tuple[str, ...], index: int) -> str:
+    return ", ".join(f"{v}={s[index]:.6g}" for v, s in zip(variables, samples))
+
+
+def _check_finite(path: Any, key: str, expr: Expression, samples: list, variables: tuple, what: str) -> None:
+    bad = np.flatnonzero(~np.isfinite(expr.numpy(*samples)))
+    if bad.size:
+        raise CaseError(path, key, f"{what}evaluates to a non-finite value at {_where(samples, variables, bad[0])}",
+                        expected="a formula finite on the closed box")
+
+
+def _check_source_matches(path: Any, exact: Expression, source: Expression, samples: list, variables) -> None:
+    try:
+        derived = exact.negative_laplacian()
+    except ExpressionError:
+        return  # -Δu is not an ordinary function; the explicit source stands
+    _check_match(path, "[problem] source", source, derived, samples, variables, "-Δ of [problem] exact")
+
+
+def _check_match(path: Any, key: str, given: Expression, reference: Expression, samples: list, variables,
+                 what: str) -> None:
+    values, wanted = given.numpy(*samples), reference.numpy(*samples)
+    scale = max(1.0, float(np.max(np.abs(wanted), initial=0.0)))
+    worst = int(np.argmax(np.abs(values - wanted))) if values.size else 0
+    if values.size and abs(values[worst] - wanted[worst]) > _MATCH_TOLERANCE * scale:
+        raise CaseError(path, key, f"does not equal {what}: at {_where(samples, variables, worst)} it is "
+                        f"{values[worst]:.10g}, expected {wanted[worst]:.10g}", expected=what)
+
+
+def _settings(path: Any, table: str, data: dict) -> Any:
+    cls = SETTINGS_TABLES[table]
+    names = tuple(f.name for f in dataclasses.fields(cls))
+    values = _table(path, data, table, names)
+    return cls(**{name: _checked_setting(path, f"[{table}] {name}", cls, name, v) for name, v in values.items()})
+
+
+def _checked_setting(path: Any, key: str, cls: type, name: str, value: Any) -> Any:
+    try:
+        return check_setting(cls, name, value)
+    except SettingError as err:
+        raise _expected(path, key, err.expected, value) from None
+
+
+def _locate_setting(path: Any, name: str, flag: str) -> tuple[str, str]:
+    if "." in name:
+        table, _, key = name.partition(".")
+        found = [table] if table in SETTINGS_TABLES and key in _field_names(table) else []
+    else:
+        key, found = name, [table for table in SETTINGS_TABLES if name in _field_names(table)]
+    if len(found) == 1:
+        return found[0], key
+    every = [f for table in SETTINGS_TABLES for f in _field_names(table)]
+    if found:
+        raise CaseError(path, flag, f"is ambiguous; use one of {', '.join(t + '.' + key for t in found)}")
+    close = difflib.get_close_matches(key, every, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise CaseError(path, flag, f"unknown setting{hint}; allowed: seed, size, {', '.join(every)}")
+
+
+def _field_names(table: str) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(SETTINGS_TABLES[table]))
+
+
+def _resolve_criterion(path: Any, key: str, solver: SolverSettings, exact: Expression | None) -> SolverSettings:
+    if solver.criterion is None:
+        return dataclasses.replace(solver, criterion="residual" if exact is None else "discretization")
+    if solver.criterion == "discretization" and exact is None:
+        raise _expected(path, key, "'residual' or 'discrete' (the case has no exact solution)", solver.criterion)
+    return solver
