@@ -1,0 +1,236 @@
+"""What every solver shares: the result type, the stopping criterion and the monitor.
+
+A :class:`Monitor` is created per solve. It owns the stopwatch (pausing it while it records
+diagnostics, so that recording never inflates a solver's wall time), decides when the stopping
+criterion holds, keeps the history and forwards each record to an optional callback (progress bars,
+live plots). Solvers never print.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from poissonfp.operators import residual
+from poissonfp.problem import Problem
+
+__all__ = ["SolveResult", "StoppingCriterion", "Monitor", "DivergenceError", "HISTORY_KEYS"]
+
+logger = logging.getLogger(__name__)
+
+HISTORY_KEYS = (
+    "time_s",
+    "iteration",
+    "dnn_steps",
+    "rel_residual",
+    "error_vs_exact_rel_l2",
+    "error_vs_exact_inf",
+    "error_vs_discrete_rel_l2",
+)
+
+
+class DivergenceError(RuntimeError):
+    """A solver produced a non-finite value (NaN or inf)."""
+
+
+@dataclass(frozen=True)
+class StoppingCriterion:
+    """When a solve has reached its goal.
+
+    Args:
+        kind: ``"residual"`` (``||b - Au|| / ||b|| <= tol``), ``"discretization"``
+            (``||u - u_exact||_inf <= 1.5 ||u_h - u_exact||_inf``) or ``"discrete"``
+            (``||u - u_h|| / ||u_h|| <= tol``).
+        tol: tolerance of the residual and discrete criteria.
+        max_iterations: sweeps (or cycles) after which an iterative solver gives up.
+        factor: the multiple of the discretization error accepted by ``"discretization"``.
+    """
+
+    kind: str = "residual"
+    tol: float = 1e-8
+    max_iterations: int = 5_000_000
+    factor: float = 1.5
+
+    def threshold(self, problem: Problem) -> float:
+        """The value the criterion's metric must reach on ``problem``."""
+        if self.kind == "discretization":
+            if problem.exact is None:
+                raise ValueError("the discretization criterion needs an exact solution")
+            return self.factor * problem.discretization_error_inf
+        return self.tol
+
+    @property
+    def metric(self) -> str:
+        """The history key the criterion reads."""
+        return {
+            "residual": "rel_residual",
+            "discretization": "error_vs_exact_inf",
+            "discrete": "error_vs_discrete_rel_l2",
+        }[self.kind]
+
+    def describe(self, problem: Problem) -> str:
+        return f"{self.metric} <= {self.threshold(problem):.3e}"
+
+
+@dataclass
+class SolveResult:
+    """The outcome of one solve; every solver returns one.
+
+    ``history`` maps each of :data:`HISTORY_KEYS` to an equally long list (None where unknown).
+    ``modes`` optionally holds per-mode errors over time (see :mod:`poissonfp.spectral`).
+    """
+
+    method: str
+    solution: np.ndarray
+    converged: bool
+    stop_reason: str
+    wall_time_s: float
+    iterations: int = 0
+    dnn_steps: int = 0
+    history: dict[str, list] = field(default_factory=lambda: {k: [] for k in HISTORY_KEYS})
+    modes: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+    final: dict[str, float | None] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON-able record of ``result.json`` (without the solution array)."""
+        return {
+            "method": self.method,
+            "converged": self.converged,
+            "stop_reason": self.stop_reason,
+            "wall_time_s": self.wall_time_s,
+            "iterations": self.iterations,
+            "dnn_steps": self.dnn_steps,
+            **{k: self.final.get(k) for k in HISTORY_KEYS[3:]},
+            "history": self.history,
+            "modes": self.modes,
+            "info": self.info,
+        }
+
+
+class Monitor:
+    """Measures a solve: stopwatch, stopping criterion, history and callbacks.
+
+    Args:
+        problem: the problem being solved.
+        criterion: the stopping criterion.
+        callback: called with every history record (a dict), e.g. to draw progress.
+        modes: optional mode indices (tuples of 1-based sine wavenumbers) whose relative error against
+            the discrete solution is recorded with every history record.
+    """
+
+    def __init__(
+        self,
+        problem: Problem,
+        criterion: StoppingCriterion,
+        callback: Callable[[dict], None] | None = None,
+        modes: Sequence[tuple[int, ...]] | None = None,
+    ) -> None:
+        self.problem = problem
+        self.criterion = criterion
+        self.callback = callback
+        self.modes = [tuple(m) for m in modes] if modes else []
+        self.history: dict[str, list] = {k: [] for k in HISTORY_KEYS}
+        self.mode_history: list[list[float]] = []
+        self.threshold = criterion.threshold(problem)
+        self._rhs_norm = float(np.linalg.norm(problem.rhs)) or 1.0
+        self._paused = 0.0
+        self._start = time.perf_counter()
+        self._first_metric: float | None = None
+
+    # -- clock -------------------------------------------------------------------------------
+    def restart(self) -> None:
+        """Start the stopwatch now (call right before the solver's first operation)."""
+        self._start = time.perf_counter()
+        self._paused = 0.0
+
+    def elapsed(self) -> float:
+        """Solver wall time so far, excluding time spent recording diagnostics."""
+        return time.perf_counter() - self._start - self._paused
+
+    # -- metrics ------------------------------------------------------------------------------
+    def metrics(self, u: np.ndarray) -> dict[str, float | None]:
+        """All error norms of ``u`` that are known for this problem."""
+        p = self.problem
+        out: dict[str, float | None] = {
+            "rel_residual": float(np.linalg.norm(residual(p.grid, p.rhs, u))) / self._rhs_norm,
+            "error_vs_exact_rel_l2": None,
+            "error_vs_exact_inf": None,
+            "error_vs_discrete_rel_l2": None,
+        }
+        if p.exact is not None:
+            diff = u - p.exact
+            out["error_vs_exact_rel_l2"] = float(np.linalg.norm(diff) / (np.linalg.norm(p.exact) or 1.0))
+            out["error_vs_exact_inf"] = float(np.max(np.abs(diff)))
+        if self.criterion.kind == "discrete" or p.exact is not None or self.modes:
+            uh = p.discrete_solution
+            out["error_vs_discrete_rel_l2"] = float(np.linalg.norm(u - uh) / (np.linalg.norm(uh) or 1.0))
+        return out
+
+    def satisfied(self, value: float | None) -> bool:
+        """Whether the criterion's metric ``value`` meets the threshold."""
+        return value is not None and value <= self.threshold
+
+    def progress(self, value: float | None) -> float:
+        """Rough fraction of the way to the threshold on a log scale (for progress bars)."""
+        if value is None or not math.isfinite(value) or value <= 0:
+            return 0.0
+        if self._first_metric is None:
+            self._first_metric = value
+        start, goal = self._first_metric, self.threshold
+        if value <= goal or start <= goal:
+            return 1.0
+        return float(min(1.0, max(0.0, math.log(start / value) / math.log(start / goal))))
+
+    def record(self, u: np.ndarray, iteration: int, dnn_steps: int = 0, phase: str = "") -> dict:
+        """Append a history record for iterate ``u``; the stopwatch is paused meanwhile."""
+        paused_at = time.perf_counter()
+        now = paused_at - self._start - self._paused
+        check_finite(u, f"{phase or 'solver'} iterate at iteration {iteration}")
+        values = self.metrics(u)
+        entry = {"time_s": now, "iteration": iteration, "dnn_steps": dnn_steps, **values}
+        for key in HISTORY_KEYS:
+            self.history[key].append(entry[key])
+        if self.modes:
+            self.mode_history.append(self._mode_errors(u))
+        entry["phase"] = phase
+        entry["progress"] = self.progress(values[self.criterion.metric])
+        if self.callback is not None:
+            self.callback(entry)
+        self._paused += time.perf_counter() - paused_at
+        return entry
+
+    def _mode_errors(self, u: np.ndarray) -> list[float]:
+        from poissonfp.spectral import dst_coefficients
+
+        reference = dst_coefficients(self.problem.discrete_solution)
+        error = dst_coefficients(u - self.problem.discrete_solution)
+        return [float(abs(error[tuple(k - 1 for k in m)]) / (abs(reference[tuple(k - 1 for k in m)]) or 1.0))
+                for m in self.modes]
+
+    def result(self, method: str, u: np.ndarray, stop_reason: str, iterations: int = 0,
+               dnn_steps: int = 0, info: dict | None = None) -> SolveResult:
+        """Close the solve: final record, convergence verdict, and the result object."""
+        wall = self.elapsed()
+        entry = self.record(u, iterations, dnn_steps, phase="final")
+        converged = self.satisfied(entry[self.criterion.metric])
+        if stop_reason == "converged" and not converged:
+            stop_reason = "max_iterations"
+        final = {k: entry[k] for k in HISTORY_KEYS[3:]}
+        modes = {}
+        if self.modes:
+            modes = {"modes": [list(m) for m in self.modes], "relative_error": self.mode_history,
+                     "time_s": list(self.history["time_s"]), "iteration": list(self.history["iteration"])}
+        info = {"criterion": self.criterion.kind, "threshold": self.threshold, **(info or {})}
+        return SolveResult(method, u, converged, stop_reason, wall, iterations, dnn_steps,
+                           self.history, modes, info, final)
+
+
+def check_finite(u: np.ndarray, what: str) -> None:
+    """Raise :class:`DivergenceError` if ``u`` holds NaN or inf."""
+    if not np.all(np.isfinite(u)):
+        raise DivergenceError(f"{what} is not finite (NaN or inf): the solver diverged")

@@ -1,0 +1,95 @@
+"""Compiled weighted-Jacobi sweeps (numba): one fused loop per sweep, no temporaries.
+
+The kernels are single-threaded on purpose: a threaded sweep synchronises once per sweep, and on a
+shared 2-core machine a descheduled worker turns each barrier into a time slice (measured: 12 ms
+instead of 0.007 ms per sweep at 128^2 while other processes ran).
+
+Each ``sweeps_Nd`` runs ``count`` sweeps of ``u <- (1 - ω) u + ω D^{-1} (b + (L + U) u)`` ping-ponging
+between two zero-padded buffers, and measures during the last sweep, per row, the squared update
+norm, and the squared and maximum error against ``reference`` (an empty array skips the errors).
+Since ``u_new - u_old = ω D^{-1} r_old``, the update norm gives the residual for free.
+Returns the row statistics (rows x 3) reduced by the caller; the result sits in ``u`` when
+``count`` is even and in ``v`` when it is odd.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["sweeps_1d", "sweeps_2d", "sweeps_3d"]
+
+
+@njit(cache=True)
+def sweeps_1d(u, v, b, coefficients, inv_diag, omega, count, reference):  # pragma: no cover - compiled
+    n = b.shape[0]
+    c0 = coefficients[0]
+    stats = np.zeros((1, 3))
+    with_error = reference.shape[0] > 0
+    for s in range(count):
+        last = s == count - 1
+        for i in range(n):
+            old = u[i + 1]
+            new = (1.0 - omega) * old + omega * inv_diag * (b[i] + c0 * (u[i] + u[i + 2]))
+            v[i + 1] = new
+            if last:
+                d = new - old
+                stats[0, 0] += d * d
+                if with_error:
+                    e = abs(new - reference[i])
+                    stats[0, 1] += e * e
+                    stats[0, 2] = max(stats[0, 2], e)
+        u, v = v, u
+    return stats
+
+
+@njit(cache=True)
+def sweeps_2d(u, v, b, coefficients, inv_diag, omega, count, reference):  # pragma: no cover - compiled
+    n0, n1 = b.shape
+    c0, c1 = coefficients[0], coefficients[1]
+    stats = np.zeros((n0, 3))
+    with_error = reference.shape[0] > 0
+    for s in range(count):
+        last = s == count - 1
+        for i in range(n0):
+            for j in range(n1):
+                old = u[i + 1, j + 1]
+                neighbours = c0 * (u[i, j + 1] + u[i + 2, j + 1]) + c1 * (u[i + 1, j] + u[i + 1, j + 2])
+                new = (1.0 - omega) * old + omega * inv_diag * (b[i, j] + neighbours)
+                v[i + 1, j + 1] = new
+                if last:
+                    d = new - old
+                    stats[i, 0] += d * d
+                    if with_error:
+                        e = abs(new - reference[i, j])
+                        stats[i, 1] += e * e
+                        stats[i, 2] = max(stats[i, 2], e)
+        u, v = v, u
+    return stats
+
+
+@njit(cache=True)
+def sweeps_3d(u, v, b, coefficients, inv_diag, omega, count, reference):  # pragma: no cover - compiled
+    n0, n1, n2 = b.shape
+    c0, c1, c2 = coefficients[0], coefficients[1], coefficients[2]
+    stats = np.zeros((n0, 3))
+    with_error = reference.shape[0] > 0
+    for s in range(count):
+        last = s == count - 1
+        for i in range(n0):
+            for j in range(n1):
+                for k in range(n2):
+                    old = u[i + 1, j + 1, k + 1]
+                    neighbours = (c0 * (u[i, j + 1, k + 1] + u[i + 2, j + 1, k + 1])
+                                  + c1 * (u[i + 1, j, k + 1] + u[i + 1, j + 2, k + 1])
+                                  + c2 * (u[i + 1, j + 1, k] + u[i + 1, j + 1, k + 2]))
+                    new = (1.0 - omega) * old + omega * inv_diag * (b[i, j, k] + neighbours)
+                    v[i + 1, j + 1, k + 1] = new
+                    if last:
+                        d = new - old
+                        stats[i, 0] += d * d
+                        if with_error:
+                            e = abs(new - reference[i, j, k])
+                            stats[i, 1] += e * e
+                            stats[i, 2] = max(stats[i, 2], e)
+        u, v = v, u
+    return stats
