@@ -205,12 +205,9 @@ class Monitor:
         return entry
 
     def _mode_errors(self, u: np.ndarray) -> list[float]:
-        from poissonfp.spectral import dst_coefficients
+        from poissonfp.spectral import mode_errors_dst
 
-        reference = dst_coefficients(self.problem.discrete_solution)
-        error = dst_coefficients(u - self.problem.discrete_solution)
-        return [float(abs(error[tuple(k - 1 for k in m)]) / (abs(reference[tuple(k - 1 for k in m)]) or 1.0))
-                for m in self.modes]
+        return mode_errors_dst(u, self.problem.discrete_solution, self.modes).tolist()
 
     def result(self, method: str, u: np.ndarray, stop_reason: str, iterations: int = 0,
                dnn_steps: int = 0, info: dict | None = None) -> SolveResult:

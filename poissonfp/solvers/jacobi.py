@@ -7,6 +7,7 @@ criterion is evaluated at the end of each batch from statistics the last sweep g
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -16,9 +17,18 @@ from poissonfp.problem import Problem
 from poissonfp.solvers.base import DivergenceError, Monitor, SolveResult
 from poissonfp.solvers.jacobi_kernels import sweeps_1d, sweeps_2d, sweeps_3d
 
-__all__ = ["JacobiIteration", "solve_jacobi", "run_jacobi", "jacobi_factor"]
+__all__ = ["JacobiIteration", "solve_jacobi", "run_jacobi", "jacobi_factor", "warm_up"]
 
 _KERNELS = {1: sweeps_1d, 2: sweeps_2d, 3: sweeps_3d}
+
+
+@functools.cache
+def warm_up(ndim: int) -> None:
+    """Compile (or load from numba's cache) the kernel for ``ndim`` once per process, so that no
+    solve's wall time includes compilation."""
+    shape = (1,) * ndim
+    _KERNELS[ndim](np.zeros(tuple(3 for _ in shape)), np.zeros(tuple(3 for _ in shape)), np.zeros(shape),
+                   np.ones(ndim), 0.5, 1.0, 1, np.zeros((0,) * ndim))
 
 
 def jacobi_factor(problem: Problem, omega: float = 1.0, mode: tuple[int, ...] | None = None) -> float:
@@ -44,6 +54,7 @@ class JacobiIteration:
         self.problem = problem
         self.omega = float(omega)
         self._kernel = _KERNELS[grid.ndim]
+        warm_up(grid.ndim)
         self._rhs = np.ascontiguousarray(problem.rhs, dtype=np.float64)
         self._coefficients = np.array([1.0 / h**2 for h in grid.spacing])
         self._diagonal = diagonal(grid)
@@ -131,8 +142,8 @@ def run_jacobi(
 def solve_jacobi(problem: Problem, monitor: Monitor, *, omega: float = 1.0,
                  initial_guess: np.ndarray | None = None, check_every: int = 0, **_: object) -> SolveResult:
     """Solve ``A u = b`` by weighted Jacobi from ``initial_guess`` (default zero)."""
-    monitor.restart()
     iteration = JacobiIteration(problem, omega, initial_guess)
+    monitor.restart()
     monitor.record(iteration.solution, 0, phase="jacobi")
     sweeps, reason = run_jacobi(iteration, monitor, monitor.criterion.max_iterations, batch=check_every)
     return monitor.result("jacobi", iteration.solution.copy(), reason, sweeps,

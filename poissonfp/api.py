@@ -1,0 +1,68 @@
+"""The public Python API, mirrored by the CLI: load a case, build its problem, solve it.
+
+>>> from poissonfp import load_case, solve_case
+>>> case = load_case("cases/2d_square.toml").with_overrides(size=31)   # doctest: +SKIP
+>>> problem, result = solve_case(case, method="dst")                   # doctest: +SKIP
+>>> result.converged, result.final["error_vs_exact_inf"]               # doctest: +SKIP
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from poissonfp.case import Case
+from poissonfp.problem import Problem, build_problem
+from poissonfp.solvers import SolveResult, StoppingCriterion, solve
+from poissonfp.spectral import dst_peaks
+
+__all__ = ["criterion_of", "solver_options", "tracked_modes", "solve_case"]
+
+
+def criterion_of(case: Case) -> StoppingCriterion:
+    """The stopping criterion a case asks for."""
+    s = case.solver
+    return StoppingCriterion(kind=s.criterion, tol=s.tol, max_iterations=s.max_iterations)
+
+
+def solver_options(case: Case) -> dict[str, Any]:
+    """Method options from a case's settings tables (every solver ignores what it does not use)."""
+    return {
+        "omega": case.solver.omega,
+        "check_every": case.solver.check_every,
+        "network": case.network,
+        "training": case.training,
+        "hybrid": case.hybrid,
+        "seed": case.seed,
+        "device": case.network.device,
+    }
+
+
+def tracked_modes(problem: Problem, count: int = 3) -> list[tuple[int, ...]]:
+    """The ``count`` largest peaks of the discrete solution's sine spectrum (the modes to follow)."""
+    return dst_peaks(problem.discrete_solution, count)
+
+
+def solve_case(
+    case: Case,
+    method: str | None = None,
+    *,
+    problem: Problem | None = None,
+    callback: Callable[[dict], None] | None = None,
+    track_modes: bool = True,
+    **options: Any,
+) -> tuple[Problem, SolveResult]:
+    """Solve a case with ``method`` (default: the case's), returning the problem and the result.
+
+    Args:
+        case: a loaded (and possibly overridden) case.
+        method: solver name; None uses ``case.solver.method``.
+        problem: a problem already built from ``case`` (saves rebuilding it).
+        callback: receives every history record.
+        track_modes: record the error of the solution's three spectral peaks over time.
+        **options: override any method option from :func:`solver_options`.
+    """
+    problem = problem if problem is not None else build_problem(case)
+    modes = tracked_modes(problem) if track_modes else None
+    result = solve(problem, method or case.solver.method, criterion_of(case), callback=callback,
+                   modes=modes, **{**solver_options(case), **options})
+    result.info.setdefault("case", case.name)
+    return problem, result
