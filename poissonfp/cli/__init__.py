@@ -15,3 +15,6 @@ def main() -> None:
 
 
 # Each command lives in its own module and is registered here.
+from poissonfp.cli.solve import solve  # noqa: E402
+
+main.add_command(solve)
