@@ -1,0 +1,90 @@
+"""`poissonfp solve` end to end: every shipped case, the output files, and bad input."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from poissonfp.cli import main
+
+CASES = sorted(Path(__file__).resolve().parents[1].joinpath("cases").glob("*.toml"))
+SMALL = {"1d_article": "64", "2d_square": "15", "2d_bump": "15", "3d_cube": "7"}
+RESULT_KEYS = {"case", "method", "grid_shape", "converged", "stop_reason", "wall_time_s", "iterations",
+               "rel_residual", "error_vs_exact_rel_l2", "error_vs_exact_inf", "error_vs_discrete_rel_l2", "history"}
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("method", [None, "jacobi"])
+def test_every_case_solves_on_a_small_grid(tmp_path, case, method):
+    args = ["solve", case, "--n", SMALL[case.stem], "--out", tmp_path, "--quiet"]
+    result = run(*args, *(["--method", method] if method else []))
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "result.json").read_text())
+    assert RESULT_KEYS <= record.keys()
+    assert record["converged"] is True
+    if record["error_vs_exact_inf"] is not None:
+        assert record["error_vs_exact_inf"] <= 1.5 * record["discretization_error_inf"] * (1 + 1e-12)
+    with np.load(tmp_path / "solution.npz") as data:
+        assert data["solution"].shape == tuple(record["grid_shape"])
+    assert (tmp_path / "solution.png").stat().st_size > 0
+    assert (tmp_path / "convergence.png").stat().st_size > 0
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary leftovers
+
+
+def test_summary_names_method_grid_and_errors(tmp_path):
+    result = run("solve", CASES[0], "--n", "64", "--method", "dst", "--out", tmp_path)
+    assert result.exit_code == 0
+    for word in ("dst", "63", "residual", "error", "reached"):
+        assert word in result.output
+
+
+BAD_CASES = {
+    "unknown_key": ('[domain]\nlower = [0.0]\nupper = [1.0]\n[grid]\npoints = 9\nspacing = 2\n'
+                    '[problem]\nexact = "sin(pi*x)"\n', "spacing"),
+    "bad_expression": ('[domain]\nlower = [0.0]\nupper = [1.0]\n[grid]\npoints = 9\n'
+                       '[problem]\nexact = "__import__(\'os\').system(\'touch hacked\')"\n', "exact"),
+    "syntax_error": ('[domain]\nlower = [0.0]\nupper = [1.0]\n[grid]\npoints = 9\n'
+                     '[problem]\nsource = "sin(x"\n', "source"),
+    "negative_grid": ('[domain]\nlower = [0.0, 0.0]\nupper = [1.0, 1.0]\n[grid]\npoints = -3\n'
+                      '[problem]\nsource = "1"\n', "points"),
+    "absurd_grid": ('[domain]\nlower = [0.0, 0.0, 0.0]\nupper = [1.0, 1.0, 1.0]\n[grid]\npoints = 100000\n'
+                    '[problem]\nsource = "1"\n', "points"),
+    "missing_key": ('[domain]\nlower = [0.0]\n[grid]\npoints = 9\n[problem]\nsource = "1"\n', "upper"),
+    "wrong_type": ('[domain]\nlower = [0.0]\nupper = [1.0]\n[grid]\npoints = "many"\n'
+                   '[problem]\nsource = "1"\n', "points"),
+    "toml_syntax": ('[domain\nlower = [0.0]\n', ""),
+    "unknown_method": ('[domain]\nlower = [0.0]\nupper = [1.0]\n[grid]\npoints = 9\n'
+                       '[problem]\nsource = "1"\n[solver]\nmethod = "gauss"\n', "method"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_CASES))
+def test_bad_case_gives_one_line_and_exit_code_2(tmp_path, monkeypatch, name):
+    text, key = BAD_CASES[name]
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["solve", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.output
+    assert f"{name}.toml" in lines[0] and key in lines[0]
+    assert not (tmp_path / "out").exists() and not (tmp_path / "hacked").exists()
+
+
+@pytest.mark.parametrize("flags,key", [(["--method", "gauss"], "--method"), (["--n", "-4"], "--n"),
+                                       (["--tol", "-1"], "--tol"), (["--criterion", "best"], "--criterion")])
+def test_bad_flags_give_one_line_and_exit_code_2(tmp_path, flags, key):
+    result = CliRunner().invoke(main, ["solve", str(CASES[0]), *flags, "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert len(result.output.strip().splitlines()) == 1 and key in result.output
+
+
+def test_missing_case_file(tmp_path):
+    result = CliRunner().invoke(main, ["solve", str(tmp_path / "nope.toml")])
+    assert result.exit_code == 2 and "nope.toml" in result.output
