@@ -18,3 +18,6 @@ def main() -> None:
 from poissonfp.cli.solve import solve  # noqa: E402
 
 main.add_command(solve)
+from poissonfp.cli.compare import compare  # noqa: E402
+
+main.add_command(compare)

@@ -1,0 +1,122 @@
+"""Figures of a comparison (``poissonfp compare``): data in, Figure out; nothing here computes.
+
+- :func:`plot_error_vs_time`: the criterion's error against wall time for every method, with the threshold;
+- :func:`plot_mode_heatmap`: relative error of each spectral peak over DNN steps or Jacobi sweeps
+  (the F-Principle picture: the DNN converges low -> high, Jacobi high -> low);
+- :func:`plot_switch_mode_errors`: per-peak error of the hybrid's initial guess at the switch.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import LogNorm  # noqa: E402
+
+__all__ = ["plot_error_vs_time", "plot_mode_heatmap", "plot_switch_mode_errors", "mode_label"]
+
+METRIC_LABELS = {
+    "rel_residual": r"$\|b - Au\|_2 / \|b\|_2$",
+    "error_vs_exact_inf": r"$\|u - u_{\mathrm{exact}}\|_\infty$",
+    "error_vs_discrete_rel_l2": r"$\|u - u_h\|_2 / \|u_h\|_2$",
+}
+#: Smallest error drawn on log scales (exact zeros would fall off the axis).
+_FLOOR = 1e-16
+
+
+def mode_label(mode: Sequence[int] | int) -> str:
+    """``k=3`` for a 1D mode, ``k=(4,3)`` for a 2D one.
+
+    >>> mode_label([3]), mode_label((4, 3))
+    ('k=3', 'k=(4,3)')
+    """
+    mode = list(np.atleast_1d(mode))
+    return f"k={mode[0]}" if len(mode) == 1 else "k=(" + ",".join(str(k) for k in mode) + ")"
+
+
+def _floats(values: Sequence) -> np.ndarray:
+    return np.asarray([np.nan if v is None else v for v in values], dtype=float)
+
+
+def plot_error_vs_time(entries: Sequence[dict], metric: str, threshold: float, title: str):
+    """Error (the criterion's metric) against wall time, one curve per method, log-log.
+
+    Args:
+        entries: comparison records with ``label`` and ``history`` (``time_s`` and ``metric`` lists).
+        metric: the history key to draw.
+        threshold: the stopping threshold (horizontal line).
+        title: figure title.
+    """
+    fig, ax = plt.subplots(figsize=(7.2, 4.6))
+    for entry in entries:
+        history = entry.get("history") or {}
+        time_s, values = _floats(history.get("time_s", [])), _floats(history.get(metric, []))
+        keep = (time_s > 0) & np.isfinite(values)
+        if not keep.any():
+            continue
+        style = "o-" if keep.sum() < 4 else "-"
+        ax.plot(time_s[keep], np.maximum(values[keep], _FLOOR), style, ms=4, lw=1.4,
+                label=entry["label"] + ("" if entry.get("reached") else " (not reached)"))
+    ax.axhline(threshold, color="k", ls=":", lw=1.0, label=f"criterion {threshold:.2e}")
+    ax.set(xscale="log", yscale="log", xlabel="wall time [s]", ylabel=METRIC_LABELS.get(metric, metric),
+           title=title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def plot_mode_heatmap(steps: Sequence[float], modes: Sequence, relative_error: Sequence[Sequence[float]],
+                      xlabel: str, title: str, log_x: bool = False):
+    """Heat map of the relative error of each tracked peak (rows) over steps (columns); red = small.
+
+    Args:
+        steps: DNN steps or Jacobi sweeps, one per record.
+        modes: the peaks (wavenumber tuples), one per row.
+        relative_error: one row of per-peak errors per record, shape ``(records, peaks)``.
+        xlabel: what the steps count.
+        title: figure title.
+        log_x: logarithmic step axis (records at geometric sweep counts); steps <= 0 are not drawn.
+    """
+    steps, errors = _floats(steps), np.asarray(relative_error, dtype=float).reshape(len(steps), len(modes))
+    keep = steps > 0 if log_x else np.isfinite(steps)
+    steps, errors = steps[keep], np.maximum(errors[keep], _FLOOR)
+    fig, ax = plt.subplots(figsize=(7.2, 0.6 * len(modes) + 2.2))
+    if steps.size:
+        finite = errors[np.isfinite(errors)]
+        norm = LogNorm(vmin=max(finite.min(), finite.max() * 1e-12), vmax=finite.max())
+        image = ax.pcolormesh(steps, np.arange(len(modes)), errors.T, shading="nearest", cmap="RdYlBu", norm=norm)
+        fig.colorbar(image, ax=ax, label=r"relative error $\Delta_F(k)$")
+    ax.set_yticks(np.arange(len(modes)), [mode_label(m) for m in modes])
+    ax.set(xlabel=xlabel, ylabel="spectral peak", title=title)
+    if log_x:
+        ax.set_xscale("log")
+    fig.tight_layout()
+    return fig
+
+
+def plot_switch_mode_errors(labels: Sequence[str], modes: Sequence, errors: Sequence[Sequence[float]],
+                            title: str):
+    """Grouped bars: the relative error of each peak when the hybrid hands over, one group per entry.
+
+    Args:
+        labels: hybrid entry labels (``hybrid[auto]``, ``hybrid[M=30]``, ...).
+        modes: the peaks, shared by every entry.
+        errors: per entry, the relative error of each peak at the switch.
+        title: figure title.
+    """
+    values = np.maximum(np.asarray(errors, dtype=float).reshape(len(labels), len(modes)), _FLOOR)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(labels) * len(modes) * 0.5 + 3), 4.2))
+    width = 0.8 / len(modes)
+    positions = np.arange(len(labels))
+    for j, mode in enumerate(modes):
+        ax.bar(positions + (j - (len(modes) - 1) / 2) * width, values[:, j], width, label=mode_label(mode))
+    ax.set_xticks(positions, labels)
+    ax.set(yscale="log", ylabel=r"relative error $\Delta_F(k)$ at the switch", xlabel="hybrid entry", title=title)
+    ax.grid(alpha=0.3, axis="y", which="both")
+    ax.legend(title="peak", fontsize=8)
+    fig.tight_layout()
+    return fig
