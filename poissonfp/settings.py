@@ -170,37 +170,56 @@ class SolverSettings(_Settings):
 
 @dataclass(frozen=True)
 class NetworkSettings(_Settings):
-    """The fully connected network: hidden widths, activation, floating-point type and device."""
+    """The fully connected network: hidden widths, activation, floating-point type and device.
+
+    ``scale`` multiplies the first layer's initial weights and biases (inputs are mapped to [-1, 1]^d):
+    it sets the frequencies the hidden features resolve, hence the modes a Galerkin output layer captures.
+    """
 
     widths: tuple[int, ...] = setting((64, 64), minimum=1)
     activation: str = setting("tanh", choices=("tanh", "sin", "relu", "gelu", "softplus"))
     dtype: str = setting("float64", choices=("float32", "float64"))
     device: str = setting("cpu", choices=("cpu", "cuda"))
+    scale: float = setting(1.0, above=0)
 
 
 @dataclass(frozen=True)
 class TrainingSettings(_Settings):
     """Training of the network: loss, collocation points, Adam then L-BFGS, Galerkin output layer.
 
-    ``features=0`` uses the last hidden width as the number of Galerkin features.
+    ``points="grid"`` evaluates the loss on the grid points with the discrete operator; ``"quadrature"``
+    uses ``quadrature_order`` Gauss points per cell and dimension (guarded: falls back to the grid when it
+    does not resolve the network). ``galerkin`` solves the output layer exactly (before and after
+    training); ``rcond`` truncates near-dependent features in that solve.
     """
 
     loss: str = setting("ritz", choices=("ritz", "pinn"))
     points: str = setting("grid", choices=("grid", "quadrature"))
+    quadrature_order: int = setting(2, minimum=1)
     adam_steps: int = setting(200, minimum=0)
     learning_rate: float = setting(1e-3, above=0)
     lbfgs_steps: int = setting(0, minimum=0)
     galerkin: bool = setting(True)
-    features: int = setting(0, minimum=0)
+    rcond: float = setting(1e-12, above=0, maximum=1)
 
 
 @dataclass(frozen=True)
 class HybridSettings(_Settings):
-    """DNN-Jacobi hybrid: when to switch from Jacobi to a DNN correction and how often to repeat it.
+    """DNN-Jacobi hybrid: train M steps, then two-level cycles {ν Jacobi sweeps, Galerkin correction}.
 
-    ``switch`` is a number of Jacobi sweeps or ``"auto"``; ``sweeps_per_correction=0`` is automatic.
+    ``switch`` is the number M of training steps before handing over, or ``"auto"`` (switch once the
+    lowest ``low_modes`` modes per dimension have converged: their estimated relative error is below
+    ``low_tol`` or changes by less than ``plateau`` per step). ``corrections`` caps the correction
+    cycles (0: one network guess, then plain Jacobi); ``sweeps_per_correction=0`` is automatic;
+    ``smoothing_omega=0`` means 2d/(2d+1) (2/3 in 1D, 4/5 in 2D); corrections stop once a cycle reduces the
+    true residual by less than the factor ``stall``, and plain Jacobi (the case's ω) finishes.
     """
 
     switch: int | str = setting("auto", choices=("auto",), minimum=0)
-    corrections: int = setting(8, minimum=0)
+    corrections: int = setting(1000, minimum=0)
     sweeps_per_correction: int = setting(0, minimum=0)
+    smoothing_omega: float = setting(0.0, minimum=0, maximum=1)
+    stall: float = setting(0.99, above=0, maximum=1)
+    low_modes: int = setting(4, minimum=1)
+    low_tol: float = setting(1e-4, above=0)
+    plateau: float = setting(1e-3, above=0)

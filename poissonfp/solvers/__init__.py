@@ -5,7 +5,9 @@ from typing import Callable, Sequence
 
 from poissonfp.problem import Problem
 from poissonfp.solvers.base import DivergenceError, HISTORY_KEYS, Monitor, SolveResult, StoppingCriterion
+from poissonfp.solvers.hybrid import solve_hybrid
 from poissonfp.solvers.jacobi import solve_jacobi
+from poissonfp.solvers.neural import solve_dnn
 from poissonfp.solvers.reference import solve_direct, solve_dst, solve_multigrid
 
 __all__ = ["solve", "SOLVERS", "SolveResult", "StoppingCriterion", "Monitor", "DivergenceError", "HISTORY_KEYS"]
@@ -15,6 +17,8 @@ SOLVERS: dict[str, Callable[..., SolveResult]] = {
     "direct": solve_direct,
     "dst": solve_dst,
     "multigrid": solve_multigrid,
+    "dnn": solve_dnn,
+    "hybrid": solve_hybrid,
 }
 
 

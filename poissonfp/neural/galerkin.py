@@ -1,0 +1,161 @@
+"""Exact Galerkin solve over the network's feature space (hidden layers fixed).
+
+With features ``φ_j = B h_j`` (and ``B`` itself for the output bias) evaluated on the grid, the columns of
+``Φ`` span a space of grid functions that vanish on the boundary. The Ritz energy is quadratic in the
+output layer, so its minimiser over that space solves exactly
+
+    (Φᵀ A Φ) c = Φᵀ (b - A G)
+
+with ``A`` the discrete operator (:func:`poissonfp.operators.apply_laplacian`). Near-dependent features
+make ``ΦᵀAΦ`` singular to working precision, so it is inverted through its eigen-decomposition with
+eigenvalues below ``rcond * λ_max`` dropped (a truncated pseudo-inverse).
+
+:class:`GalerkinSpace` caches ``Φ`` and the factorisation once; its :meth:`~GalerkinSpace.correction`
+then maps any residual ``r`` to the A-orthogonal projection of the error onto the space, ``Φ (ΦᵀAΦ)⁺ Φᵀ r``
+(two skinny matrix-vector products): the coarse-space step of the hybrid's two-level cycle.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from poissonfp.grid import Grid
+from poissonfp.operators import apply_laplacian
+
+__all__ = ["GalerkinSpace", "galerkin_output_layer", "apply_laplacian_columns"]
+
+
+def apply_laplacian_columns(grid: Grid, columns: np.ndarray) -> np.ndarray:
+    """``A`` applied to every column of ``columns`` (shape ``(size, m)``, C-ordered rows); one compiled pass."""
+    columns = np.ascontiguousarray(columns, dtype=np.float64)
+    m = columns.shape[1]
+    shape = tuple(grid.shape) + (m,)
+    out = np.empty(shape)
+    coefficients = np.array([1.0 / h**2 for h in grid.spacing])
+    _COLUMN_KERNELS[grid.ndim](columns.reshape(shape), out, coefficients)
+    return out.reshape(-1, m)
+
+
+@njit(cache=True)
+def _columns_1d(u, out, c):  # pragma: no cover - compiled
+    n, m = u.shape
+    diag = 2.0 * c[0]
+    for i in range(n):
+        for j in range(m):
+            s = diag * u[i, j]
+            if i > 0:
+                s -= c[0] * u[i - 1, j]
+            if i < n - 1:
+                s -= c[0] * u[i + 1, j]
+            out[i, j] = s
+
+
+@njit(cache=True)
+def _columns_2d(u, out, c):  # pragma: no cover - compiled
+    n0, n1, m = u.shape
+    diag = 2.0 * (c[0] + c[1])
+    for i in range(n0):
+        for k in range(n1):
+            for j in range(m):
+                s = diag * u[i, k, j]
+                if i > 0:
+                    s -= c[0] * u[i - 1, k, j]
+                if i < n0 - 1:
+                    s -= c[0] * u[i + 1, k, j]
+                if k > 0:
+                    s -= c[1] * u[i, k - 1, j]
+                if k < n1 - 1:
+                    s -= c[1] * u[i, k + 1, j]
+                out[i, k, j] = s
+
+
+@njit(cache=True)
+def _columns_3d(u, out, c):  # pragma: no cover - compiled
+    n0, n1, n2, m = u.shape
+    diag = 2.0 * (c[0] + c[1] + c[2])
+    for i in range(n0):
+        for k in range(n1):
+            for l in range(n2):
+                for j in range(m):
+                    s = diag * u[i, k, l, j]
+                    if i > 0:
+                        s -= c[0] * u[i - 1, k, l, j]
+                    if i < n0 - 1:
+                        s -= c[0] * u[i + 1, k, l, j]
+                    if k > 0:
+                        s -= c[1] * u[i, k - 1, l, j]
+                    if k < n1 - 1:
+                        s -= c[1] * u[i, k + 1, l, j]
+                    if l > 0:
+                        s -= c[2] * u[i, k, l - 1, j]
+                    if l < n2 - 1:
+                        s -= c[2] * u[i, k, l + 1, j]
+                    out[i, k, l, j] = s
+
+
+_COLUMN_KERNELS = {1: _columns_1d, 2: _columns_2d, 3: _columns_3d}
+
+
+class GalerkinSpace:
+    """The span of the feature columns ``Φ`` with a cached pseudo-inverse of ``ΦᵀAΦ``.
+
+    Args:
+        grid: the grid the features are evaluated on.
+        features: ``Φ``, shape ``(grid.size, m)``.
+        rcond: eigenvalues of ``ΦᵀAΦ`` below ``rcond * max`` are dropped.
+
+    Attributes:
+        rank: the number of kept eigen-directions.
+        condition: ratio of the largest to the smallest kept eigenvalue.
+    """
+
+    def __init__(self, grid: Grid, features: np.ndarray, rcond: float = 1e-12) -> None:
+        self.grid = grid
+        self.phi = np.ascontiguousarray(features, dtype=np.float64)
+        stiffness = self.phi.T @ apply_laplacian_columns(grid, self.phi)
+        stiffness = 0.5 * (stiffness + stiffness.T)
+        eigenvalues, vectors = np.linalg.eigh(stiffness)
+        top = float(eigenvalues[-1]) if eigenvalues.size else 0.0
+        keep = eigenvalues > rcond * top if top > 0 else np.zeros_like(eigenvalues, dtype=bool)
+        self.rank = int(keep.sum())
+        self.condition = float(top / eigenvalues[keep][0]) if self.rank else float("inf")
+        kept = vectors[:, keep]
+        self.inverse = (kept / eigenvalues[keep]) @ kept.T
+
+    @property
+    def size(self) -> int:
+        return self.phi.shape[1]
+
+    def coefficients(self, residual: np.ndarray) -> np.ndarray:
+        """``c = (ΦᵀAΦ)⁺ Φᵀ r``: the Galerkin coefficients of the error whose residual is ``r``."""
+        return self.inverse @ (self.phi.T @ np.ravel(residual))
+
+    def combine(self, coefficients: np.ndarray) -> np.ndarray:
+        """``Φ c`` as a grid array."""
+        return (self.phi @ coefficients).reshape(self.grid.shape)
+
+    def correction(self, residual: np.ndarray) -> np.ndarray:
+        """The A-orthogonal projection onto the space of the error whose residual is ``residual``."""
+        return self.combine(self.coefficients(residual))
+
+
+def galerkin_output_layer(model, problem, rcond: float = 1e-12, points=None) -> tuple[GalerkinSpace, np.ndarray]:
+    """Solve the network's output layer exactly: minimise the discrete Ritz energy over it.
+
+    Sets ``model``'s output weights and bias to ``c = (ΦᵀAΦ)⁺ Φᵀ (b - A G)`` and returns the space and
+    the network's new grid values ``G + Φ c``.
+    """
+    grid = problem.grid
+    points = model.grid_points(grid) if points is None else points
+    space = GalerkinSpace(grid, model.grid_features(grid, points), rcond)
+    lift = _grid_lift(model, grid, points)
+    c = space.coefficients(problem.rhs - apply_laplacian(grid, lift))
+    model.set_output(c)
+    return space, lift + space.combine(c)
+
+
+def _grid_lift(model, grid: Grid, points) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        return model.lift(points).reshape(grid.shape).to("cpu", torch.float64).numpy()

@@ -1,0 +1,280 @@
+"""The boundary-exact network ``u_θ(x) = G(x) + B(x) N_θ(x)``.
+
+- ``G`` is the Dirichlet data ``g`` itself: a case's boundary expression is defined on the whole box, so
+  it is a valid lifting (for problems without a boundary expression ``G = 0``; on the grid the boundary
+  values then still enter through the folded right-hand side, see :mod:`poissonfp.neural.losses`).
+- ``B(x) = Π_d (x_d - a_d)(b_d - x_d) / ((b_d - a_d) / 2)^2`` vanishes on the boundary and is 1 at the
+  centre of the box.
+- ``N_θ`` is a seeded fully connected network (:func:`poissonfp.networks.make_mlp`) of the coordinates
+  mapped to ``[-1, 1]^d``; the first layer's weights and biases are multiplied by ``scale`` at
+  initialisation, which sets the frequencies the hidden features resolve (``tanh(s (w.x + b))``).
+
+Parameters are float64 by default; ``device="cuda"`` puts the network on the GPU.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from numba import njit
+from torch import nn
+
+from poissonfp.grid import Grid
+from poissonfp.networks import make_mlp
+
+__all__ = ["BoundaryNet", "build_model", "resolve_device", "single_threaded"]
+
+_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+@contextmanager
+def single_threaded() -> Iterator[None]:
+    """Run torch and BLAS on one thread inside the block, restoring both afterwards.
+
+    The neural solvers work on small dense kernels; on a shared 2-core machine a second intra-op thread
+    that gets descheduled turns every kernel into a wait (measured: ``tanh`` of 999x100 values 0.5 ms on
+    one thread, 17-30 ms on two while another process ran; OpenBLAS likewise 80x slower). One thread is
+    also bitwise reproducible.
+    """
+    from threadpoolctl import threadpool_limits
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def resolve_device(device: str | None) -> torch.device:
+    """``"cpu"`` or ``"cuda"`` (the latter only when torch sees a GPU; otherwise a ValueError)."""
+    device = device or "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but torch sees no CUDA device")
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    return torch.device(device)
+
+
+class BoundaryNet(nn.Module):
+    """``u(x) = G(x) + B(x) N(x)`` on the box ``[lower, upper]``.
+
+    Args:
+        lower, upper: the box.
+        body: the network ``N`` (a ``nn.Sequential`` ending in a ``nn.Linear`` with one output).
+        lifting: ``G`` as a torch function of the coordinate columns (``lifting(x, y)``), or None for 0.
+    """
+
+    def __init__(self, lower, upper, body: nn.Sequential, lifting: Callable | None = None) -> None:
+        super().__init__()
+        self.body = body
+        dtype = body[-1].weight.dtype
+        device = body[-1].weight.device
+        self.register_buffer("lower", torch.as_tensor(lower, dtype=dtype, device=device))
+        self.register_buffer("upper", torch.as_tensor(upper, dtype=dtype, device=device))
+        self.lifting = lifting
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.body[-1].weight.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.body[-1].weight.device
+
+    @property
+    def output_layer(self) -> nn.Linear:
+        return self.body[-1]
+
+    @property
+    def width(self) -> int:
+        """Number of hidden features feeding the output layer."""
+        return self.body[-1].weight.shape[1]
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """Map the box onto ``[-1, 1]^d``."""
+        return 2.0 * (x - self.lower) / (self.upper - self.lower) - 1.0
+
+    def bubble(self, x: torch.Tensor) -> torch.Tensor:
+        """``B(x)``, shape ``(n, 1)``: zero on the boundary, one at the centre."""
+        t = self.normalise(x)
+        return torch.prod((1.0 - t) * (1.0 + t), dim=1, keepdim=True)
+
+    def lift(self, x: torch.Tensor) -> torch.Tensor:
+        """``G(x)``, shape ``(n, 1)``."""
+        if self.lifting is None:
+            return torch.zeros(x.shape[0], 1, dtype=x.dtype, device=x.device)
+        return self.lifting(*x.T).reshape(-1, 1).to(x.dtype)
+
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer's activations, shape ``(n, width)``."""
+        return self.body[:-1](self.normalise(x))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The Galerkin features ``[B h_1, .., B h_m, B]`` (the last one carries the output bias)."""
+        b = self.bubble(x)
+        return torch.cat([b * self.hidden(x), b], dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``u(x)``, shape ``(n, 1)``."""
+        return self.lift(x) + self.bubble(x) * self.body(self.normalise(x))
+
+    def set_output(self, coefficients: np.ndarray) -> None:
+        """Set the output layer from Galerkin coefficients ``[c_1 .. c_m, c_bias]``."""
+        c = torch.as_tensor(np.asarray(coefficients), dtype=self.dtype, device=self.device)
+        with torch.no_grad():
+            self.output_layer.weight.copy_(c[:-1].reshape(1, -1))
+            self.output_layer.bias.copy_(c[-1:].reshape(1))
+
+    def grid_points(self, grid: Grid) -> torch.Tensor:
+        """The interior grid points as a ``(size, ndim)`` tensor on the network's device (C order)."""
+        return torch.as_tensor(grid.points(), dtype=self.dtype, device=self.device)
+
+    @torch.no_grad()
+    def grid_values(self, grid: Grid, points: torch.Tensor | None = None) -> np.ndarray:
+        """``u`` at the interior grid points as a float64 numpy array of ``grid.shape``."""
+        points = self.grid_points(grid) if points is None else points
+        return self(points).reshape(grid.shape).to("cpu", torch.float64).numpy()
+
+    @torch.no_grad()
+    def grid_features(self, grid: Grid, points: torch.Tensor | None = None) -> np.ndarray:
+        """The features at the grid points, float64 numpy ``(size, width + 1)``, C-ordered rows.
+
+        On the CPU with a float64 network and a ``tanh``/``sin``/``relu`` body they are evaluated in numpy
+        from the network's weights, in place (same values to round-off, several times faster than torch's
+        float64 kernels); otherwise by the torch forward pass (moved back to the CPU as float64).
+        """
+        points = self.grid_points(grid) if points is None else points
+        if self.device.type == "cpu" and self.dtype == torch.float64 and _numpy_body(self.body) is not None:
+            return _numpy_features(self, points.numpy(), grid)
+        return np.ascontiguousarray(self.features(points).to("cpu", torch.float64).numpy())
+
+
+_NUMPY_ACTIVATIONS = {"Tanh": np.tanh, "Sine": np.sin, "ReLU": lambda a, out: np.maximum(a, 0.0, out=out)}
+
+
+def _numpy_body(body: nn.Sequential):
+    layers = list(body)[:-1]
+    if not layers or any(not isinstance(layer, nn.Linear) for layer in layers[0::2]):
+        return None
+    if any(type(layer).__name__ not in _NUMPY_ACTIVATIONS for layer in layers[1::2]):
+        return None
+    return layers
+
+
+def _numpy_features(model: "BoundaryNet", x: np.ndarray, grid: Grid | None = None) -> np.ndarray:
+    lower, upper = model.lower.numpy(), model.upper.numpy()
+    t = 2.0 * (x - lower) / (upper - lower) - 1.0
+    layers = _numpy_body(model.body)
+    weight = layers[0].weight.detach().numpy()
+    bias = layers[0].bias.detach().numpy()
+    single = len(layers) == 2
+    if grid is not None and type(layers[1]).__name__ == "Tanh" and grid.ndim > 1:
+        out = _tanh_ridge_features(grid, model, weight, bias, extra=single)
+    else:
+        out = None
+    if out is None:
+        out = np.empty((t.shape[0], weight.shape[0] + (1 if single else 0)))
+        z = out[:, : weight.shape[0]]
+        np.matmul(t, weight.T, out=z)
+        z += bias
+        _NUMPY_ACTIVATIONS[type(layers[1]).__name__](z, out=z)
+    a = out
+    for i in range(2, len(layers), 2):
+        weight = layers[i].weight.detach().numpy()
+        bias = layers[i].bias.detach().numpy()
+        last = i + 2 >= len(layers)
+        nxt = np.empty((a.shape[0], weight.shape[0] + (1 if last else 0)))
+        z = nxt[:, : weight.shape[0]]
+        np.matmul(a[:, : layers[i].weight.shape[1]], weight.T, out=z)
+        z += bias
+        _NUMPY_ACTIVATIONS[type(layers[i + 1]).__name__](z, out=z)
+        a = nxt
+    bubble = np.prod((1.0 - t) * (1.0 + t), axis=1)
+    a[:, -1] = 1.0
+    a *= bubble[:, None]
+    return a
+
+
+#: Largest |pre-activation part| for which the tanh addition formula is used (cancellation stays < 1e-8).
+_RIDGE_LIMIT = 8.0
+
+
+def _tanh_ridge_features(grid: Grid, model: "BoundaryNet", weight: np.ndarray, bias: np.ndarray,
+                         extra: bool) -> np.ndarray | None:
+    """``tanh(w . t + b)`` on a tensor grid from 1D tanh values and the addition formula
+    ``tanh(a + c) = (tanh a + tanh c) / (1 + tanh a tanh c)``: one multiply-add and a division per entry
+    instead of a ``tanh`` (several times faster). Returns None when a 1D part is large enough that the
+    formula would cancel (then the caller evaluates ``tanh`` directly)."""
+    lower, upper = model.lower.numpy(), model.upper.numpy()
+    parts = []
+    for d, axis in enumerate(grid.axes):
+        t = 2.0 * (axis - lower[d]) / (upper[d] - lower[d]) - 1.0
+        part = np.outer(t, weight[:, d])
+        if d == grid.ndim - 1:
+            part += bias
+        if np.max(np.abs(part)) > _RIDGE_LIMIT:
+            return None
+        parts.append(np.tanh(part))
+    m = weight.shape[0]
+    out = np.empty((grid.size, m + (1 if extra else 0)))
+    if grid.ndim == 2:
+        _ridge_2d(parts[0], parts[1], out.reshape(grid.shape[0], grid.shape[1], -1))
+    else:
+        _ridge_3d(parts[0], parts[1], parts[2], out.reshape(grid.shape[0], grid.shape[1], grid.shape[2], -1))
+    return out
+
+
+@njit(cache=True)
+def _ridge_2d(t0, t1, out):  # pragma: no cover - compiled
+    n0, m = t0.shape
+    n1 = t1.shape[0]
+    for i in range(n0):
+        for k in range(n1):
+            for j in range(m):
+                a = t0[i, j]
+                c = t1[k, j]
+                out[i, k, j] = (a + c) / (1.0 + a * c)
+
+
+@njit(cache=True)
+def _ridge_3d(t0, t1, t2, out):  # pragma: no cover - compiled
+    n0, m = t0.shape
+    n1 = t1.shape[0]
+    n2 = t2.shape[0]
+    for i in range(n0):
+        for k in range(n1):
+            for l in range(n2):
+                for j in range(m):
+                    c = (t1[k, j] + t2[l, j]) / (1.0 + t1[k, j] * t2[l, j])
+                    a = t0[i, j]
+                    out[i, k, l, j] = (a + c) / (1.0 + a * c)
+
+
+def build_model(problem, network=None, seed: int = 0, device: str | None = None) -> BoundaryNet:
+    """The boundary-exact network for ``problem`` from :class:`~poissonfp.settings.NetworkSettings`.
+
+    Seeded with an explicit ``torch.Generator`` (no global random state): equal seeds give equal networks.
+    """
+    from poissonfp.settings import NetworkSettings
+
+    network = network or NetworkSettings()
+    grid = problem.grid
+    dtype = _DTYPES[network.dtype]
+    generator = torch.Generator().manual_seed(int(seed))
+    body = make_mlp(grid.ndim, network.widths, 1, network.activation, dtype=dtype, generator=generator)
+    with torch.no_grad():
+        body[0].weight.mul_(network.scale)
+        body[0].bias.mul_(network.scale)
+    body = body.to(resolve_device(device or network.device))
+    boundary = problem.functions.get("boundary") if problem.functions else None
+    lifting = None if boundary is None or _is_zero(boundary, grid.ndim) else boundary.torch
+    return BoundaryNet(grid.lower, grid.upper, body, lifting)
+
+
+def _is_zero(expression, ndim: int) -> bool:
+    return bool(getattr(expression, "is_constant", False)
+                and float(np.ravel(expression.numpy(*[np.zeros(1)] * ndim))[0]) == 0.0)

@@ -1,0 +1,290 @@
+"""Method ``hybrid``: DNN-Jacobi as a two-level method whose coarse space is the network's feature space.
+
+1. **DNN phase.** Build the boundary-exact network (seeded), solve its output layer exactly (Galerkin,
+   :mod:`poissonfp.neural.galerkin`) and train it for ``M`` steps (Adam -> L-BFGS on the Ritz energy),
+   M fixed or ``"auto"``. Auto watches what the network has learned in F-Principle terms, without the
+   exact solution: the relative error of its lowest modes (``k_d <= low_modes``), read off the sine
+   coefficients of its residual (A is diagonal in the sine basis, so ``|r̂_k| / |b̂_k|`` *is* the relative
+   error of mode k), and their change per step. It switches once the low modes are converged
+   (estimate <= ``low_tol``) or stop moving (relative change per step <= ``plateau``): what is left
+   is Jacobi's job.
+2. **Switch.** The features ``Φ = [B h_j, B]`` of the network on the grid, ``ΦᵀAΦ`` and its truncated
+   pseudo-inverse are computed once; the network's Galerkin solution is the initial iterate.
+3. **Correction cycles.** ``ν`` ω-Jacobi sweeps (compiled kernel, ω = 2d/(2d+1) by default) remove the
+   high frequencies, then the Galerkin correction ``u += Φ (ΦᵀAΦ)⁺ Φᵀ r`` removes the error's component
+   in the feature space (the low modes) using the residual ``r`` on the fine grid (no coarse sampling: no
+   aliasing). The true residual is measured before every correction (after the sweeps); once a cycle
+   reduces it by less than the factor ``stall`` (a false fixed point: the corrections no longer fix
+   anything the sweeps leave) or the cap ``corrections`` is reached, the cycles stop.
+4. **Tail.** Plain Jacobi with the case's ω until the stopping criterion holds.
+
+The monitor's clock runs from the network's construction to the end; history records are taken during
+training (~1.5% of the steps), every few cycles and during the tail.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from poissonfp.operators import apply_laplacian
+from poissonfp.problem import Problem
+from poissonfp.settings import HybridSettings, NetworkSettings, TrainingSettings
+from poissonfp.solvers.base import Monitor, SolveResult, check_finite
+from poissonfp.solvers.jacobi import JacobiIteration, _criterion_reference, run_jacobi
+
+__all__ = ["solve_hybrid", "LowModeTracker", "default_sweeps_per_correction", "smoothing_omega"]
+
+
+def smoothing_omega(ndim: int) -> float:
+    """The smoothing-optimal weight of ω-Jacobi: 2d / (2d + 1)."""
+    return 2.0 * ndim / (2.0 * ndim + 1.0)
+
+
+def default_sweeps_per_correction(features: int, ndim: int) -> int:
+    """ν for a space of ``features`` columns: a correction reads Φ twice (about as much memory traffic as
+    ``features / 2`` sweeps), so ν of that order balances the two halves of a cycle."""
+    return max(8, features // 2)
+
+
+class LowModeTracker:
+    """Sine coefficients of the lowest modes (``k_d <= count``) of grid arrays, via small dense transforms.
+
+    ``relative_error(u)`` estimates the relative error of those modes of ``u`` from its residual alone:
+    ``||r̂_low|| / ||b̂_low||`` (exact, since A is diagonal in the sine basis).
+    """
+
+    def __init__(self, problem: Problem, count: int) -> None:
+        grid = problem.grid
+        self.problem = problem
+        self.bases = []
+        for n in grid.shape:
+            k = np.arange(1, min(count, n) + 1)
+            i = np.arange(1, n + 1)
+            self.bases.append(np.sqrt(2.0 / (n + 1)) * np.sin(np.pi * np.outer(i, k) / (n + 1)))
+        self.rhs_low = self.coefficients(problem.rhs)
+        self.rhs_norm = float(np.linalg.norm(self.rhs_low)) or 1.0
+
+    def coefficients(self, u: np.ndarray) -> np.ndarray:
+        c = np.asarray(u)
+        for d, basis in enumerate(self.bases):
+            c = np.moveaxis(np.tensordot(c, basis, axes=([d], [0])), -1, d)
+        return c
+
+    def relative_error(self, u: np.ndarray) -> float:
+        r = self.problem.rhs - apply_laplacian(self.problem.grid, u)
+        return float(np.linalg.norm(self.coefficients(r))) / self.rhs_norm
+
+
+def _criterion_value(monitor: Monitor, u: np.ndarray, reference: np.ndarray | None, norm: float) -> float:
+    kind = monitor.criterion.kind
+    if kind == "discretization":
+        return float(np.max(np.abs(u - reference)))
+    if kind == "discrete":
+        return float(np.linalg.norm(u - reference)) / norm
+    r = monitor.problem.rhs - apply_laplacian(monitor.problem.grid, u)
+    return float(np.linalg.norm(r)) / norm
+
+
+def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings | None = None,
+                 training: TrainingSettings | None = None, hybrid: HybridSettings | None = None,
+                 seed: int = 0, device: str | None = None, omega: float = 1.0, check_every: int = 0,
+                 switch: int | str | None = None, initial_guess: np.ndarray | None = None,
+                 **_: object) -> SolveResult:
+    """DNN phase, then two-level Jacobi/Galerkin cycles, then plain Jacobi (see the module docstring).
+
+    Options: ``network``, ``training``, ``hybrid`` (settings), ``seed``, ``device``, ``omega`` (the tail's
+    Jacobi weight), ``check_every`` (tail batch), ``switch`` (overrides ``hybrid.switch``).
+    ``initial_guess`` is ignored (the network provides it).
+    """
+    network = network or NetworkSettings()
+    training = training or TrainingSettings()
+    hybrid = hybrid or HybridSettings()
+    switch = hybrid.switch if switch is None else switch
+    if not (switch == "auto" or (isinstance(switch, int) and not isinstance(switch, bool) and switch >= 0)):
+        raise ValueError(f"switch must be a non-negative integer or 'auto', got {switch!r}")
+    grid = problem.grid
+    criterion = monitor.criterion
+    metric = criterion.metric
+    reference = _criterion_reference(monitor)
+    norm = {"residual": float(np.linalg.norm(problem.rhs)) or 1.0,
+            "discrete": float(np.linalg.norm(problem.discrete_solution)) or 1.0}.get(criterion.kind, 1.0)
+    times = {"network_s": 0.0, "train_s": 0.0, "galerkin_s": 0.0, "cycles_s": 0.0, "tail_s": 0.0}
+    info: dict = {"switch_setting": switch}
+    state = {"u": None, "sweeps": 0, "steps": 0, "phase": "dnn"}
+    reason = "max_iterations"
+    from poissonfp.neural.model import build_model, single_threaded
+
+    try:
+        with single_threaded():
+            monitor.restart()
+            clock = monitor.elapsed()
+            model = build_model(problem, network, seed, device)
+            points = model.grid_points(grid)
+            times["network_s"] = monitor.elapsed() - clock
+            space, u, trainer = _dnn_phase(problem, monitor, model, points, training, hybrid, switch,
+                                           times, info, state)
+            state["u"] = u
+            state["phase"] = "correction"
+            u_switch = u.copy()
+            if monitor.satisfied(_criterion_value(monitor, u, reference, norm)):
+                reason = "converged"
+            else:
+                reason = _cycles(problem, monitor, space, u, hybrid, reference, norm, times, info, state)
+            if reason not in ("converged", "interrupted"):
+                state["phase"] = "jacobi"
+                start = monitor.elapsed()
+                iteration = JacobiIteration(problem, omega, state["u"])
+                budget = max(0, criterion.max_iterations - state["sweeps"])
+                done, reason = run_jacobi(iteration, monitor, budget, sweeps_done=state["sweeps"],
+                                          dnn_steps=state["steps"], batch=check_every)
+                state["sweeps"] += done
+                state["u"] = iteration.solution.copy()
+                info["tail_sweeps"] = done
+                times["tail_s"] = monitor.elapsed() - start
+    except KeyboardInterrupt:
+        reason = "interrupted"
+        if state["u"] is None:
+            state["u"] = np.zeros(grid.shape)
+        u_switch = None
+    u = state["u"]
+    check_finite(u, "hybrid solution")
+    info.update({
+        "switch_step": state["steps"], "dnn_steps": state["steps"], "jacobi_sweeps": state["sweeps"],
+        "omega_tail": omega, "phase_reached": state["phase"],
+        "times_s": times, "training_time_s": times["train_s"], "galerkin_time_s": times["galerkin_s"],
+    })
+    result = monitor.result("hybrid", u, reason, iterations=state["sweeps"], dnn_steps=state["steps"], info=info)
+    if u_switch is not None and problem.grid.size <= 2**24:
+        from poissonfp.spectral import dst_coefficients, dst_peaks
+
+        uh = problem.discrete_solution
+        peaks = dst_peaks(uh, 3)
+        ref, err = dst_coefficients(uh), dst_coefficients(u_switch - uh)
+        result.info["modes_at_switch"] = {
+            "modes": [list(p) for p in peaks],
+            "relative_error": [float(abs(err[tuple(k - 1 for k in p)]) / (abs(ref[tuple(k - 1 for k in p)]) or 1.0))
+                               for p in peaks]}
+    return result
+
+
+def _dnn_phase(problem, monitor, model, points, training, hybrid, switch, times, info, state):
+    """Train up to the switch; return the Galerkin space at the switch and the network's grid values."""
+    from poissonfp.neural.galerkin import galerkin_output_layer
+    from poissonfp.neural.losses import make_loss
+    from poissonfp.neural.training import Trainer
+
+    grid = problem.grid
+    auto = switch == "auto"
+    budget = training.adam_steps + training.lbfgs_steps if auto else int(switch)
+    space, u = None, None
+    if training.galerkin or budget == 0:
+        start = monitor.elapsed()
+        space, u = galerkin_output_layer(model, problem, training.rcond, points)
+        times["galerkin_s"] += monitor.elapsed() - start
+    tracker = LowModeTracker(problem, hybrid.low_modes) if auto else None
+    decision = {"reason": "fixed" if not auto else "budget", "low_error": None, "change_per_step": None}
+    if budget > 0:
+        if u is None:
+            u = model.grid_values(grid, points)
+        if auto:
+            decision["low_error"] = tracker.relative_error(u)
+            if decision["low_error"] <= hybrid.low_tol:
+                decision["reason"] = "low modes converged"
+                budget = 0
+    trainer = Trainer(model, None, training.learning_rate)
+    if budget > 0:
+        start = monitor.elapsed()
+        trainer.loss = make_loss(problem, model, training.loss, training.points, training.quadrature_order)
+        info["loss_points"] = trainer.loss.points
+        every = max(1, budget // 64)
+        check = max(1, budget // 100) if auto else None
+        last = {"step": 0, "low": tracker.coefficients(u) if auto else None}
+        monitor.record(u, 0, dnn_steps=0, phase="dnn")
+
+        def on_step(step: int, _loss: float) -> bool:
+            state["steps"] = step
+            values = None
+            if auto and step % check == 0:
+                values = model.grid_values(grid, points)
+                low = tracker.coefficients(values)
+                change = float(np.linalg.norm(low - last["low"])) / (float(np.linalg.norm(low)) or 1.0)
+                change /= step - last["step"]
+                error = tracker.relative_error(values)
+                last.update(step=step, low=low)
+                decision.update(low_error=error, change_per_step=change)
+                if error <= hybrid.low_tol:
+                    decision["reason"] = "low modes converged"
+                    return True
+                if change <= hybrid.plateau:
+                    decision["reason"] = "low modes stopped changing"
+                    return True
+            if step % every == 0:
+                values = model.grid_values(grid, points) if values is None else values
+                monitor.record(values, 0, dnn_steps=step, phase="dnn")
+            return step >= budget
+
+        adam = min(budget, training.adam_steps) if not auto else training.adam_steps
+        if not trainer.adam(adam, on_step):
+            trainer.lbfgs(max(0, budget - trainer.steps), on_step)
+        state["steps"] = trainer.steps
+        times["train_s"] = monitor.elapsed() - start
+        if training.galerkin or space is None:
+            start = monitor.elapsed()
+            space, u = galerkin_output_layer(model, problem, training.rcond, points)
+            times["galerkin_s"] += monitor.elapsed() - start
+        else:
+            u = model.grid_values(grid, points)
+        info["loss_history"] = trainer.loss_history()
+    info.update({"switch_reason": decision["reason"], "low_mode_error_at_switch": decision["low_error"],
+                 "low_mode_change_per_step": decision["change_per_step"], "galerkin_rank": space.rank,
+                 "galerkin_features": space.size, "galerkin_condition": space.condition})
+    return space, u, trainer
+
+
+def _cycles(problem, monitor, space, u, hybrid, reference, norm, times, info, state) -> str:
+    """Two-level cycles; returns the stop reason so far (``converged`` or ``continue``)."""
+    start = monitor.elapsed()
+    grid = problem.grid
+    nu = hybrid.sweeps_per_correction or default_sweeps_per_correction(space.size, grid.ndim)
+    omega = hybrid.smoothing_omega or smoothing_omega(grid.ndim)
+    iteration = JacobiIteration(problem, omega, u)
+    rhs = problem.rhs
+    monitor.record(u, state["sweeps"], dnn_steps=state["steps"], phase="correction")
+    corrections, residuals, stop = 0, [], "cap"
+    reason = "continue"
+    next_record = 1
+    max_sweeps = monitor.criterion.max_iterations
+    value_of = {"residual": lambda s: s["residual_norm"] / norm, "discretization": lambda s: s["error_max"],
+                "discrete": lambda s: math.sqrt(s["error_sq"]) / norm}[monitor.criterion.kind]
+    while corrections < hybrid.corrections and state["sweeps"] < max_sweeps:
+        stats = iteration.sweep(nu, reference)
+        state["sweeps"] += nu
+        if monitor.satisfied(value_of(stats)):
+            reason = "converged"
+            stop = "converged"
+            break
+        u = iteration.solution
+        r = rhs - apply_laplacian(grid, u)
+        residual = float(np.linalg.norm(r))
+        if residuals and not residual < hybrid.stall * residuals[-1]:
+            stop = "stalled"
+            break
+        residuals.append(residual)
+        u = u + space.correction(r)
+        iteration.set(u)
+        corrections += 1
+        if monitor.satisfied(_criterion_value(monitor, u, reference, norm)):
+            reason = "converged"
+            stop = "converged"
+            break
+        if corrections >= next_record:
+            monitor.record(u, state["sweeps"], dnn_steps=state["steps"], phase="correction")
+            next_record = max(corrections + 1, int(corrections * 1.25))
+    state["u"] = iteration.solution.copy()
+    stride = max(1, len(residuals) // 100)
+    info.update({"corrections": corrections, "sweeps_per_correction": nu, "smoothing_omega": omega,
+                 "correction_stop": stop, "cycle_sweeps": state["sweeps"],
+                 "cycle_residuals": residuals[::stride]})
+    times["cycles_s"] = monitor.elapsed() - start
+    return reason

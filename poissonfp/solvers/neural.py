@@ -1,0 +1,87 @@
+"""Method ``dnn``: the boundary-exact network alone (Adam -> L-BFGS, optional Galerkin output layer).
+
+The network is trained on its loss (:mod:`poissonfp.neural.losses`); every ~1.5% of the steps its grid
+values are recorded and the stopping criterion checked, so training stops as soon as it holds. With
+``training.galerkin`` the output layer is solved exactly before training and again at the end. The result
+is the final network; ``info`` reports the best criterion value seen on the way and where, honestly
+(the final value can be worse than the best one: training is not monotone in the error).
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from poissonfp.problem import Problem
+from poissonfp.settings import NetworkSettings, TrainingSettings
+from poissonfp.solvers.base import Monitor, SolveResult
+
+__all__ = ["solve_dnn"]
+
+
+def solve_dnn(problem: Problem, monitor: Monitor, *, network: NetworkSettings | None = None,
+              training: TrainingSettings | None = None, seed: int = 0, device: str | None = None,
+              **_: object) -> SolveResult:
+    """Train the network until the criterion holds or the steps run out (``initial_guess`` is ignored).
+
+    Options: ``network``, ``training``, ``seed``, ``device``. ``info`` holds ``train_time_s``,
+    ``galerkin_time_s``, ``galerkin_rank``, ``loss_points`` (grid or quadrature, after the guard),
+    ``loss_history`` (subsampled), ``best_metric`` / ``best_step`` and ``adam_steps`` / ``lbfgs_steps``.
+    """
+    network = network or NetworkSettings()
+    training = training or TrainingSettings()
+    metric = monitor.criterion.metric
+    from poissonfp.neural.galerkin import galerkin_output_layer
+    from poissonfp.neural.losses import make_loss
+    from poissonfp.neural.model import build_model, single_threaded
+    from poissonfp.neural.training import Trainer
+
+    with single_threaded():
+        monitor.restart()
+        model = build_model(problem, network, seed, device)
+        points = model.grid_points(problem.grid)
+        galerkin_time, rank = 0.0, None
+        if training.galerkin:
+            start = time.perf_counter()
+            space, _ = galerkin_output_layer(model, problem, training.rcond, points)
+            galerkin_time += time.perf_counter() - start
+            rank = space.rank
+        loss = make_loss(problem, model, training.loss, training.points, training.quadrature_order)
+        trainer = Trainer(model, loss, training.learning_rate)
+        total = training.adam_steps + training.lbfgs_steps
+        every = max(1, total // 64)
+        best = {"metric": None, "step": 0}
+
+        def record(step: int) -> bool:
+            entry = monitor.record(model.grid_values(problem.grid, points), 0, dnn_steps=step, phase="dnn")
+            value = entry[metric]
+            if value is not None and (best["metric"] is None or value < best["metric"]):
+                best.update(metric=value, step=step)
+            return monitor.satisfied(value)
+
+        def on_step(step: int, _loss: float) -> bool:
+            return step % every == 0 and record(step)
+
+        reason = "max_iterations"
+        try:
+            if record(0):
+                reason = "converged"
+            elif trainer.adam(training.adam_steps, on_step) or trainer.lbfgs(training.lbfgs_steps, on_step):
+                reason = "converged"
+            if training.galerkin and trainer.steps and reason != "converged":
+                start = time.perf_counter()
+                galerkin_output_layer(model, problem, training.rcond, points)
+                galerkin_time += time.perf_counter() - start
+        except KeyboardInterrupt:
+            reason = "interrupted"
+        u = model.grid_values(problem.grid, points)
+    result = monitor.result("dnn", u, reason, iterations=0, dnn_steps=trainer.steps, info={
+        "train_time_s": trainer.time_s, "galerkin_time_s": galerkin_time, "galerkin_rank": rank,
+        "loss": training.loss, "loss_points": loss.points, "adam_steps": min(trainer.steps, training.adam_steps),
+        "lbfgs_steps": max(0, trainer.steps - training.adam_steps), "loss_history": trainer.loss_history(),
+    })
+    final = result.final.get(metric)
+    if final is not None and (best["metric"] is None or final < best["metric"]):
+        best.update(metric=final, step=trainer.steps)
+    result.info.update(best_metric=best["metric"], best_step=best["step"], metric=metric)
+    return result
