@@ -21,3 +21,5 @@ main.add_command(solve)
 from poissonfp.cli.compare import compare  # noqa: E402
 
 main.add_command(compare)
+from poissonfp.cli.diagnose import diagnose  # noqa: E402
+main.add_command(diagnose)
