@@ -277,14 +277,16 @@ def _mode_record(record: dict, x_key: str) -> tuple[list, list, list]:
 
 
 def _switch_mode_errors(comparison: Comparison) -> tuple[list[str], list, list] | None:
-    """Labels, modes and per-mode errors at the switch of every hybrid entry that reports them."""
+    """Labels, peaks and per-peak relative errors at the switch of every hybrid entry that reports them
+    (``info["modes_at_switch"]`` of method ``hybrid``)."""
     labels, modes, errors = [], None, []
     for entry in comparison.entries:
-        info = entry.record.get("info") or {}
-        at_switch = info.get("mode_errors_at_switch")
-        if entry.run.method != "hybrid" or at_switch is None:
+        at_switch = (entry.record.get("info") or {}).get("modes_at_switch")
+        if entry.run.method != "hybrid" or not at_switch:
             continue
+        if modes is not None and at_switch["modes"] != modes:
+            continue  # every hybrid entry solves the same problem, so the peaks agree; guard anyway
         labels.append(entry.label)
-        modes = info.get("modes") or (entry.record.get("modes") or {}).get("modes")
-        errors.append(at_switch)
-    return (labels, modes, errors) if labels and modes else None
+        modes = at_switch["modes"]
+        errors.append(at_switch["relative_error"])
+    return (labels, modes, errors) if labels else None

@@ -91,7 +91,7 @@ def plot_mode_heatmap(steps: Sequence[float], modes: Sequence, relative_error: S
         image = ax.pcolormesh(steps, np.arange(len(modes)), errors.T, shading="nearest", cmap="RdYlBu", norm=norm)
         fig.colorbar(image, ax=ax, label=r"relative error $\Delta_F(k)$")
     ax.set_yticks(np.arange(len(modes)), [mode_label(m) for m in modes])
-    ax.set(xlabel=xlabel, ylabel="spectral peak", title=title)
+    ax.set(xlabel=xlabel, ylabel="peak of the sine spectrum", title=title)
     if log_x:
         ax.set_xscale("log")
     fig.tight_layout()
