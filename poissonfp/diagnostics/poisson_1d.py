@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from poissonfp import spectral
 from poissonfp.case import load_case
@@ -36,11 +35,7 @@ CASES = Path(__file__).resolve().parents[2] / "cases"
 
 @dataclass(frozen=True)
 class Poisson1DSettings:
-    """Settings of ``poisson-1d``; network and optimiser are this package's defaults for method ``dnn``.
-
-    ``threads`` caps the thread pools (OpenMP, BLAS) while training: a small network on 1000 points is
-    fastest on one thread, and two threads on a busy 2-core machine were measured 5-40x slower.
-    """
+    """Settings of ``poisson-1d``; network and optimiser are this package's defaults for method ``dnn``."""
 
     case: str = "1d_article"
     intervals: int = 1000
@@ -55,7 +50,6 @@ class Poisson1DSettings:
     jacobi_record_every: int = 500
     omega: float = 1.0
     threshold: float = 0.1
-    threads: int = 1
 
 
 def first_step_below(steps: np.ndarray, errors: np.ndarray, threshold: float) -> list[int | None]:
@@ -118,6 +112,7 @@ def train_dnn(problem: Problem, settings: Poisson1DSettings, seed: int, delta_f,
         (steps, Delta_F rows, final grid values, training seconds).
     """
     from poissonfp.neural import Trainer, build_model, make_loss
+    from poissonfp.neural.model import single_threaded
     from poissonfp.settings import NetworkSettings
 
     network = NetworkSettings(widths=settings.widths, activation=settings.activation, dtype=settings.dtype)
@@ -134,7 +129,7 @@ def train_dnn(problem: Problem, settings: Poisson1DSettings, seed: int, delta_f,
                 on_progress(step, settings.adam_steps)
         return False
 
-    with threadpool_limits(limits=settings.threads):
+    with single_threaded():  # as method dnn: one thread is fastest for a small network (and reproducible)
         trainer.adam(settings.adam_steps, on_step)
     return np.array(steps), np.array(rows), model.grid_values(problem.grid, points), trainer.time_s
 
