@@ -19,6 +19,13 @@ class _OneLineErrors(click.Command):
             error.ctx = None
             raise
 
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as error:
+            error.ctx = None
+            raise
+
 
 def _usage_error(message: str) -> click.UsageError:
     return click.UsageError(message, ctx=None)
