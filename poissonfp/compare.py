@@ -3,7 +3,7 @@
 :func:`compare_methods` runs pure Jacobi, the DNN alone, the DNN-Jacobi hybrid (automatic switch and
 each fixed switch as separate entries) and the classical references (multigrid, sine transform,
 sparse direct) on the same problem and grid with the case's stopping criterion, after a throwaway
-solve of each method on a tiny grid so that no timed run pays for compilation or first-call set-up.
+solve of each method with a tiny budget so that no timed run pays for compilation or first-call set-up.
 Each entry is the ``result.json`` record of its solve plus ``speedup_vs_jacobi``: Jacobi's wall time
 over the method's, given only when both reached the criterion.
 """
@@ -69,6 +69,7 @@ class Comparison:
     threshold: float
     entries: list[ComparisonEntry]
     skipped: dict[str, str] = field(default_factory=dict)
+    interrupted: bool = False
 
     def entry(self, label: str) -> ComparisonEntry | None:
         """The entry called ``label``, or None."""
@@ -84,6 +85,7 @@ class Comparison:
             "threshold": self.threshold,
             "entries": [e.record for e in self.entries],
             "skipped": self.skipped,
+            "interrupted": self.interrupted,
         }
 
 
@@ -132,7 +134,8 @@ def compare_methods(
             ``"done"`` carries the entry's ``record``.
 
     Returns:
-        the :class:`Comparison`, entries in the order of :func:`plan_runs`.
+        the :class:`Comparison`, entries in the order of :func:`plan_runs`; a solve interrupted by
+        Ctrl-C ends the comparison early (``interrupted`` is then True).
     """
     problem = problem if problem is not None else build_problem(case)
     criterion = criterion_of(case)
@@ -145,17 +148,20 @@ def compare_methods(
             skipped[run.label] = f"method {run.method!r} is not registered in poissonfp.solvers.SOLVERS yet"
             logger.warning("skipping %s: %s", run.label, skipped[run.label])
             notify({"event": "skipped", "label": run.label, "reason": skipped[run.label]})
-    _warm_up(case, {run.method for run in runs})
-    entries = []
+    _warm_up(case, problem, {run.method for run in runs})
+    entries, interrupted = [], False
     for index, run in enumerate(runs):
         notify({"event": "start", "label": run.label, "index": index, "count": len(runs)})
         entries.append(_run_one(case, problem, run))
         notify({"event": "done", "label": run.label, "index": index, "count": len(runs),
                 "record": entries[-1].record})
+        if entries[-1].record["stop_reason"] == "interrupted":
+            interrupted = True  # Ctrl-C: keep what was measured, run nothing more
+            break
     _add_speedups(entries)
     grid = problem.grid
     return Comparison(case.name, grid.shape, grid.lower, grid.upper, criterion.kind, criterion.metric,
-                      criterion.threshold(problem), entries, skipped)
+                      criterion.threshold(problem), entries, skipped, interrupted)
 
 
 def _case_for(case: Case, run: Run) -> Case:
@@ -165,17 +171,25 @@ def _case_for(case: Case, run: Run) -> Case:
     return dataclasses.replace(case, hybrid=dataclasses.replace(case.hybrid, switch=run.options["switch"]))
 
 
-def _warm_up(case: Case, methods: set[str]) -> None:
-    """Solve a tiny version of the case once per method: compilation and first calls happen here."""
-    tiny = case.with_overrides(size=_WARM_UP_POINTS + (case.grid_unit == "intervals"),
-                               adam_steps=min(case.training.adam_steps, 2), lbfgs_steps=0)
+def _warm_up(case: Case, problem: Problem, methods: set[str]) -> None:
+    """Solve once per method with a tiny budget, so that compilation and first calls happen here.
+
+    Classical methods warm up on a tiny grid (their compiled kernels do not depend on the size); the
+    neural ones on the real problem with two training steps and one correction, because torch's first
+    steps at a new size are slow (measured: ~1.6 s for the first Adam steps on 999 points, untouched by a
+    tiny-grid warm-up).
+    """
+    tiny = case.with_overrides(size=_WARM_UP_POINTS + (case.grid_unit == "intervals"))
     tiny_problem = build_problem(tiny)
+    short = case.with_overrides(adam_steps=min(case.training.adam_steps, 2), lbfgs_steps=0, max_iterations=1,
+                                corrections=min(case.hybrid.corrections, 1), switch=2)
     for method in sorted(methods):
         logger.debug("warming up %s", method)
+        neural = method in ("dnn", "hybrid")
         try:
-            solve_case(tiny, method, problem=tiny_problem)
+            solve_case(short if neural else tiny, method, problem=problem if neural else tiny_problem)
         except DivergenceError:
-            pass  # a tiny, barely trained network may diverge; compilation happened anyway
+            pass  # a barely trained network may diverge; the first calls happened anyway
 
 
 def _run_one(case: Case, problem: Problem, run: Run) -> ComparisonEntry:

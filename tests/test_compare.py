@@ -17,6 +17,16 @@ REQUIRED_KEYS = {"label", "case", "method", "grid_shape", "converged", "stop_rea
                  "error_vs_discrete_rel_l2", "history", "modes", "info", "speedup_vs_jacobi", "reached"}
 
 
+def _short_training_case(tmp_path: Path, case_name: str) -> Path:
+    """The shipped case with 10 Adam steps (tests check the plumbing, not the network)."""
+    text = (CASES / f"{case_name}.toml").read_text()
+    if "[training]" not in text:
+        text += "\n[training]\nadam_steps = 10\n"
+    path = tmp_path / f"{case_name}.toml"
+    path.write_text(text)
+    return path
+
+
 def _expected_labels(methods: list[str], switches: list[int]) -> list[str]:
     return [run.label for run in plan_runs(methods, switches) if run.method in SOLVERS]
 
@@ -24,7 +34,7 @@ def _expected_labels(methods: list[str], switches: list[int]) -> list[str]:
 @pytest.mark.parametrize("case_name, size", [("1d_article", 64), ("2d_square", 15)])
 def test_compare_writes_one_entry_per_method(tmp_path, case_name, size):
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["compare", str(CASES / f"{case_name}.toml"), "--n", str(size),
+    result = CliRunner().invoke(main, ["compare", str(_short_training_case(tmp_path, case_name)), "--n", str(size),
                                        "--switch", "3", "--out", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
     data = json.loads((out / "compare.json").read_text())
@@ -74,3 +84,13 @@ def test_bad_case_file_exits_2_with_one_line(tmp_path):
 def test_unknown_method_is_a_usage_error():
     result = CliRunner().invoke(main, ["compare", str(CASES / "1d_article.toml"), "--methods", "jacobi,gauss"])
     assert result.exit_code == 2 and "gauss" in result.output
+
+
+def test_interrupted_solve_ends_the_comparison(monkeypatch):
+    def interrupted(problem, monitor, **_):
+        return monitor.result("dst", np.zeros(problem.grid.shape), "interrupted")
+
+    monkeypatch.setitem(SOLVERS, "dst", interrupted)
+    case = load_case(CASES / "1d_article.toml").with_overrides(size=64)
+    comparison = compare_methods(case, ["jacobi", "dst", "direct"])
+    assert comparison.interrupted and [e.label for e in comparison.entries] == ["jacobi", "dst"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from poissonfp.case import load_case
-from poissonfp.cli.common import guarded
+from poissonfp.cli.common import EXIT_INTERRUPTED, guarded
 from poissonfp.compare import DEFAULT_METHODS, compare_methods, format_table, save_comparison
 from poissonfp.problem import build_problem
 from poissonfp.settings import METHODS
@@ -80,3 +80,6 @@ def compare(case_file: Path, methods, switches, size, seed, out, quiet) -> None:
                f"{comparison.threshold:.3e}")
     click.echo(format_table(comparison))
     click.echo(f"outputs: {out}/")
+    if comparison.interrupted:
+        click.echo("interrupted: the methods measured so far were saved", err=True)
+        raise click.exceptions.Exit(EXIT_INTERRUPTED)
