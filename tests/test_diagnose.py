@@ -75,3 +75,13 @@ def test_registry_and_settings_presets():
     assert quick.epochs < 2000 and quick.fractions == (0.5, 0.7)
     with pytest.raises(SettingsError):
         load_experiment("mnist")
+
+
+def test_failed_claim_exits_1_and_reports_fail(tmp_path):
+    args = ["diagnose", "fprinciple-1d", "--quick", "--set", "fprinciple-1d.epochs=20", "--out", str(tmp_path)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    assert "FAIL  fprinciple-1d" in result.output and "fprinciple-1d (seed 0)" in result.output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["passed"] is False and summary["settings"]["fprinciple-1d"]["epochs"] == 20
+    assert "**FAIL**" in (tmp_path / "report.md").read_text()

@@ -1,6 +1,8 @@
 """``poissonfp diagnose``: run the F-Principle experiments and check the paper's claims."""
 from __future__ import annotations
 
+import inspect
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -52,7 +54,7 @@ class _Progress:
         if key not in self._bars:
             for bar in self._bars.values():
                 bar.render_finish()
-            bar = click.progressbar(length=int(total), label=f"{name} (seed {seed})", file=click.get_text_stream("stderr"))
+            bar = click.progressbar(length=int(total), label=f"{name} (seed {seed})", file=sys.stderr)
             bar.render_progress()
             self._bars[key] = bar
         bar = self._bars[key]
@@ -67,9 +69,17 @@ class _Progress:
 @click.argument("experiments", nargs=-1)
 @click.option("--quick", is_flag=True, help="Smaller settings that still show each effect (seconds, not minutes).")
 @click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds, e.g. 0,1,2.")
-@click.option("--out", "out_dir", default="results/diagnose", show_default=True, type=click.Path(file_okay=False))
-@click.option("--set", "settings", multiple=True, metavar="EXPERIMENT.KEY=VALUE", help="Override a setting (repeatable).")
-@click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="Torch threads during the run.")
+@click.option(
+    "--out", "out_dir", default="results/diagnose", show_default=True, type=click.Path(file_okay=False),
+    help="Folder for summary.json, report.md and figures.",
+)
+@click.option(
+    "--set", "settings", multiple=True, metavar="EXPERIMENT.KEY=VALUE", help="Override a setting (repeatable)."
+)
+@click.option(
+    "--threads", default=1, show_default=True, type=click.IntRange(min=1),
+    help="Torch threads during the run (1 is fastest on a busy 2-core machine and reproducible).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bars and no summary on the terminal.")
 def diagnose(experiments, quick, seeds, out_dir, settings, threads, quiet) -> None:
     """Run F-Principle EXPERIMENTS (all by default) and check the paper's claims.
@@ -103,6 +113,10 @@ def diagnose(experiments, quick, seeds, out_dir, settings, threads, quiet) -> No
     if not quiet:
         for group in aggregate_claims(suite.results):
             mark = "PASS" if group["passed"] else "FAIL"
-            click.echo(f"{mark}  {group['experiment']}: {group['claim']} (held in {group['held']}/{group['seeds']} seeds)")
+            held = f"held in {group['held']}/{group['seeds']} seeds"
+            click.echo(f"{mark}  {group['experiment']}: {group['claim']} ({held})")
         click.echo(f"{suite.runtime_s['total']:.1f} s; report: {Path(out_dir) / 'report.md'}")
     raise SystemExit(0 if suite.passed else 1)
+
+
+diagnose.help = f"{inspect.cleandoc(diagnose.help)}\n\nExperiments, in run order: {', '.join(EXPERIMENTS)}."

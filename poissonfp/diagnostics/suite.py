@@ -184,7 +184,8 @@ def write_report(suite: SuiteResult) -> str:
             lines.append(f"- **{mark}** {group['claim']} — held in {group['held']}/{group['seeds']} seeds")
             for result in (r for r in suite.results if r.experiment == name):
                 for claim in (c for c in result.claims if c.claim == group["claim"]):
-                    lines.append(f"  - seed {claim.seed}: {'PASS' if claim.passed else 'FAIL'}; {_measured(claim.measured)}")
+                    mark = "PASS" if claim.passed else "FAIL"
+                    lines.append(f"  - seed {claim.seed}: {mark}; {_measured(claim.measured)}")
         observations = [o for r in suite.results if r.experiment == name for o in r.observations]
         if observations:
             lines += ["", "### Observations (no verdict)", ""]
