@@ -209,7 +209,7 @@ EXPERIMENT = Experiment(
     name=NAME,
     description="parity on {-1,1}^10: fits the training set, fails on the test set (aliasing to low frequencies)",
     settings_type=ParitySettings,
-    quick={"epochs": 300, "fractions": (0.5, 0.9)},
+    quick={"epochs": 300, "fractions": (0.5,)},
     run=run,
     figures=figures,
 )
