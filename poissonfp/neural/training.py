@@ -104,7 +104,7 @@ class Trainer:
             start = time.perf_counter()
             value = self._lbfgs.step(closure)
             self.time_s += time.perf_counter() - start
-            if self._after_step(float(value), on_step):
+            if self._after_step(float(value.detach()) if torch.is_tensor(value) else float(value), on_step):
                 return True
         return False
 
