@@ -23,3 +23,5 @@ from poissonfp.cli.compare import compare  # noqa: E402
 main.add_command(compare)
 from poissonfp.cli.diagnose import diagnose  # noqa: E402
 main.add_command(diagnose)
+from poissonfp.cli.bench import bench  # noqa: E402
+main.add_command(bench)

@@ -1,0 +1,312 @@
+"""Benchmark: wall time to discretization accuracy of every solver over a matrix of problems and sizes.
+
+Every method solves each (problem, size) to the same criterion: ``discretization``
+(``||u - u_exact||_inf <= 1.5 ||u_h - u_exact||_inf``) where an exact solution is known, ``discrete``
+with tol 1e-4 for ``2d_bump``. Every ratio is formed from times measured in the same run.
+
+Pure Jacobi runs for real where its estimated time (the exact sweep count of
+:mod:`poissonfp.jacobi_theory` times the measured per-sweep time) fits ``jacobi_real_budget_s``, and
+always at a problem's smallest size. Beyond, and only there, its time is *computed*: exact sweep count
+x per-sweep time measured in this run. Every real run checks the predicted count against the real one
+(relative difference within ``check_tolerance``, and inside the real run's last check batch), so the
+computed rows stand on checks made in the same run. Other methods are skipped at a size where their
+time, extrapolated from the smaller sizes, exceeds ``method_budget_s``; methods not registered in
+:data:`poissonfp.solvers.SOLVERS` are skipped with a logged warning.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import logging
+import math
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from poissonfp.api import criterion_of, solve_case
+from poissonfp.bench_kernel import kernel_bandwidth
+from poissonfp.case import Case, load_case
+from poissonfp.jacobi_theory import predicted_sweeps
+from poissonfp.problem import Problem, build_problem
+from poissonfp.solvers import SOLVERS, DivergenceError, SolveResult
+
+__all__ = ["METHODS", "ProblemPlan", "FULL_PLAN", "QUICK_PLAN", "BenchConfig", "quick_config", "run_bench",
+           "machine_info", "CASES_DIR"]
+
+logger = logging.getLogger(__name__)
+
+#: The shipped case files (the repository's ``cases/``).
+CASES_DIR = Path(__file__).resolve().parents[1] / "cases"
+#: Methods benchmarked, baseline first.
+METHODS = ("jacobi", "hybrid", "dnn", "multigrid", "dst", "direct")
+#: Sweep cap of every real run (the cases' 5 million would stop pure Jacobi at 1D n = 4000).
+MAX_ITERATIONS = 10**9
+
+Event = Callable[[dict], None]
+
+
+@dataclass(frozen=True)
+class ProblemPlan:
+    """One problem of the matrix: a case file name (without ``.toml``), its sizes in the case's grid
+    unit (intervals for ``1d_article``, points per dimension otherwise) and settings overrides."""
+
+    case: str
+    sizes: tuple[int, ...]
+    overrides: tuple[tuple[str, Any], ...] = ()
+
+
+_BUMP = (("criterion", "discrete"), ("tol", 1e-4))
+FULL_PLAN = (
+    ProblemPlan("1d_article", (1000, 4000, 16000)),
+    ProblemPlan("2d_square", (128, 256, 512, 1024)),
+    ProblemPlan("2d_bump", (256, 512), _BUMP),
+    ProblemPlan("3d_cube", (32, 64)),
+)
+QUICK_PLAN = (ProblemPlan("1d_article", (64, 128)), ProblemPlan("2d_bump", (16, 24), _BUMP))
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What to run and the time budgets.
+
+    Attributes:
+        plan: the problems and sizes.
+        methods: the methods, baseline (``jacobi``) first.
+        cases_dir: where the case files are.
+        jacobi_real_budget_s: pure Jacobi runs for real up to this estimated time, computed beyond.
+        method_budget_s: other methods are skipped where their extrapolated time exceeds this.
+        repeat_below_s: solves faster than this are repeated, the fastest counts.
+        max_repeats: at most this many solves per entry.
+        kernel_min_time_s: minimum duration of one timed batch of sweeps or copies.
+        check_tolerance: allowed relative difference of predicted and real sweep counts.
+        case_overrides: settings overrides applied to every case (e.g. shorter training for ``--quick``).
+    """
+
+    plan: tuple[ProblemPlan, ...] = FULL_PLAN
+    methods: tuple[str, ...] = METHODS
+    cases_dir: Path = CASES_DIR
+    jacobi_real_budget_s: float = 60.0
+    method_budget_s: float = 150.0
+    repeat_below_s: float = 1.0
+    max_repeats: int = 3
+    kernel_min_time_s: float = 0.1
+    check_tolerance: float = 0.01
+    case_overrides: tuple[tuple[str, Any], ...] = ()
+
+
+def quick_config(**changes: Any) -> BenchConfig:
+    """A tiny benchmark that keeps the harness working: two problems, two small sizes each, the second
+    size's Jacobi time computed (budget 0), short network training, Jacobi checked after every sweep
+    (the default batches would dwarf the tiny sweep counts)."""
+    quick = BenchConfig(plan=QUICK_PLAN, jacobi_real_budget_s=0.0, method_budget_s=30.0, repeat_below_s=0.0,
+                        max_repeats=1, kernel_min_time_s=0.01,
+                        case_overrides=(("adam_steps", 10), ("lbfgs_steps", 0), ("check_every", 1)))
+    return dataclasses.replace(quick, **changes)
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model, cores, memory, load and library versions of this machine."""
+    import numba
+    import numpy
+    import scipy
+
+    info: dict[str, Any] = {"cpu_model": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                            "cores_usable": len(os.sched_getaffinity(0)), "memory_gib": None,
+                            "load_average": list(os.getloadavg()), "platform": platform.platform(),
+                            "python": platform.python_version(), "numpy": numpy.__version__,
+                            "scipy": scipy.__version__, "numba": numba.__version__}
+    for path, key, parse in (("/proc/cpuinfo", "model name", str.strip),
+                             ("/proc/meminfo", "MemTotal", lambda v: round(int(v.split()[0]) / 2**20, 1))):
+        try:
+            line = next(line for line in Path(path).read_text().splitlines() if line.startswith(key))
+            info["cpu_model" if key == "model name" else "memory_gib"] = parse(line.split(":", 1)[1])
+        except (OSError, StopIteration, ValueError):
+            pass
+    return info
+
+
+def run_bench(config: BenchConfig = BenchConfig(), callback: Event | None = None) -> dict[str, Any]:
+    """Run the benchmark; return the content of ``bench.json``.
+
+    Args:
+        config: what to run.
+        callback: receives progress events ``{"event": "problem" | "start" | "done" | "skipped" |
+            "check", ...}``.
+    """
+    notify = callback or (lambda event: None)
+    started, clock = datetime.datetime.now(datetime.timezone.utc), time.perf_counter()
+    machine = machine_info()
+    methods = _registered(config.methods, notify)
+    rows, checks = [], []
+    for plan in config.plan:
+        case = _load(config, plan)
+        notify({"event": "problem", "problem": case.name, "sizes": list(plan.sizes)})
+        _warm_up(case, methods)
+        past: dict[str, list[tuple[int, float]]] = {}
+        for index, size in enumerate(plan.sizes):
+            row = _bench_row(config, case.with_overrides(size=size), size, methods, index == 0, past, notify)
+            checks += row.pop("checks")
+            rows.append(row)
+    machine["load_average_after"] = list(os.getloadavg())
+    return {"started": started.isoformat(timespec="seconds"), "elapsed_s": time.perf_counter() - clock,
+            "machine": machine, "config": _config_record(config), "methods": list(methods),
+            "skipped_methods": [m for m in config.methods if m not in methods], "rows": rows,
+            "checks": checks, "checks_passed": all(c["passed"] for c in checks) if checks else None}
+
+
+def _config_record(config: BenchConfig) -> dict[str, Any]:
+    record = dataclasses.asdict(config)
+    record["plan"] = [{"case": p.case, "sizes": list(p.sizes), "overrides": dict(p.overrides)} for p in config.plan]
+    record["case_overrides"] = dict(config.case_overrides)
+    return record
+
+
+def _registered(methods: tuple[str, ...], notify: Event) -> tuple[str, ...]:
+    for method in methods:
+        if method not in SOLVERS:
+            logger.warning("skipping %s: not registered in poissonfp.solvers.SOLVERS", method)
+            notify({"event": "skipped", "method": method, "reason": "not registered"})
+    return tuple(m for m in methods if m in SOLVERS)
+
+
+def _load(config: BenchConfig, plan: ProblemPlan) -> Case:
+    overrides = {"switch": "auto", **dict(config.case_overrides), **dict(plan.overrides),
+                 "max_iterations": MAX_ITERATIONS}
+    return load_case(Path(config.cases_dir) / f"{plan.case}.toml").with_overrides(**overrides)
+
+
+def _warm_up(case: Case, methods: tuple[str, ...]) -> None:
+    """One throwaway solve per method on a tiny grid: compilation and first calls are not timed."""
+    tiny = case.with_overrides(size=5 if case.grid_unit == "intervals" else 4, adam_steps=2, lbfgs_steps=0)
+    problem = build_problem(tiny)
+    for method in methods:
+        try:
+            solve_case(tiny, method, problem=problem, track_modes=False)
+        except DivergenceError:
+            pass  # a barely trained network may diverge; the first calls happened anyway
+
+
+def _bench_row(config: BenchConfig, case: Case, size: int, methods: tuple[str, ...], first: bool,
+               past: dict[str, list[tuple[int, float]]], notify: Event) -> dict[str, Any]:
+    """All methods on one (problem, size): records, ratios, the kernel's bandwidth, predictor checks."""
+    problem = build_problem(case)
+    criterion = criterion_of(case)
+    where = {"problem": case.name, "size": size, "shape": list(problem.grid.shape), "unknowns": problem.grid.size}
+    results, checks, kernel = {}, [], None
+    for method in methods:
+        notify({"event": "start", "method": method, **where})
+        if method == "jacobi":
+            record, check, kernel = _jacobi(config, case, problem, first, where)
+            checks += [check] if check else []
+            if check:
+                notify({"event": "check", **check})
+        else:
+            record = _budgeted(config, case, problem, method, past.get(method, []))
+        if record.get("wall_time_s"):
+            past.setdefault(method, []).append((problem.grid.size, record["wall_time_s"]))
+        results[method] = record
+        notify({"event": "done", "method": method, "record": record, **where})
+    return {**where, "criterion": criterion.kind, "metric": criterion.metric,
+            "threshold": criterion.threshold(problem), "discretization_error_inf": problem.discretization_error_inf,
+            "results": results, "ratios": _ratios(results), "kernel": kernel, "checks": checks}
+
+
+def _jacobi(config: BenchConfig, case: Case, problem: Problem, first: bool,
+            where: dict) -> tuple[dict, dict | None, dict]:
+    """Pure Jacobi: predicted count, per-sweep time and bandwidth; a real run (checked) or a computed time."""
+    start = time.perf_counter()
+    predicted = predicted_sweeps(problem, criterion_of(case), case.solver.omega)
+    predict_time = time.perf_counter() - start
+    kernel = {**where, **kernel_bandwidth(problem, case.solver.omega, config.kernel_min_time_s)}
+    estimate = predicted * kernel["sweep_time_s"]
+    if first or estimate <= config.jacobi_real_budget_s:
+        record = _measure(config, case, problem, "jacobi")
+        record.update(predicted_sweeps=predicted, predict_time_s=predict_time, estimated_time_s=estimate)
+        return record, _check(config, case, problem, predicted, record, kernel, where), kernel
+    record = {"method": "jacobi", "status": "computed", "computed": True, "converged": True, "time_s": estimate,
+              "wall_time_s": None, "iterations": predicted, "predicted_sweeps": predicted,
+              "predict_time_s": predict_time, "estimated_time_s": estimate,
+              "note": f"computed: {predicted:,} sweeps (exact, DST-I) x {kernel['sweep_time_s']:.3e} s/sweep"}
+    return record, None, kernel
+
+
+def _check(config: BenchConfig, case: Case, problem: Problem, predicted: int, record: dict, kernel: dict,
+           where: dict) -> dict[str, Any]:
+    """Predicted against real sweep count. The real run checks its criterion after batches of
+    ``max(base, sweeps // 512)`` sweeps (``run_jacobi``), so ``real - batch < predicted <= real``."""
+    real = int(record["iterations"])
+    base = case.solver.check_every or max(64, math.ceil(2**18 / problem.grid.size))
+    batch = max(base, real // 512 + 1)
+    relative = (real - predicted) / real if real else 0.0
+    passed = bool(record["converged"]) and abs(relative) <= config.check_tolerance
+    return {**where, "predicted": predicted, "real": real, "batch_tolerance": batch,
+            "within_batch": 0 <= real - predicted < batch, "relative_difference": relative, "passed": passed,
+            "model_sweep_time_s": kernel["sweep_time_s"],
+            "real_sweep_time_s": record["wall_time_s"] / real if real and record["wall_time_s"] else None}
+
+
+def _estimate(points: list[tuple[int, float]], unknowns: int) -> float | None:
+    """Time at ``unknowns`` extrapolated from (unknowns, seconds) at smaller sizes (power law, exponent
+    fitted on the last two points, between 1 and 3; 1.5 from one point)."""
+    if not points:
+        return None
+    (n1, t1), exponent = points[-1], 1.5
+    if len(points) > 1 and points[-2][1] > 0 and n1 > points[-2][0]:
+        n0, t0 = points[-2]
+        exponent = min(3.0, max(1.0, math.log(t1 / t0) / math.log(n1 / n0)))
+    return t1 * (unknowns / n1) ** exponent
+
+
+def _budgeted(config: BenchConfig, case: Case, problem: Problem, method: str,
+              past: list[tuple[int, float]]) -> dict[str, Any]:
+    estimate = _estimate(past, problem.grid.size)
+    if estimate is not None and estimate > config.method_budget_s:
+        note = f"skipped: estimated {estimate:.0f} s > budget {config.method_budget_s:.0f} s"
+        logger.warning("%s at %s: %s", method, problem.grid.describe(), note)
+        return {"method": method, "status": "skipped", "computed": False, "converged": None, "time_s": None,
+                "wall_time_s": None, "estimated_time_s": estimate, "note": note}
+    return _measure(config, case, problem, method)
+
+
+def _measure(config: BenchConfig, case: Case, problem: Problem, method: str) -> dict[str, Any]:
+    """Solve (repeated while fast); the fastest solve counts. A diverging solver gives a record."""
+    times: list[float] = []
+    while True:
+        try:
+            _, result = solve_case(case, method, problem=problem, track_modes=False)
+        except DivergenceError as err:
+            logger.warning("%s diverged at %s: %s", method, problem.grid.describe(), err)
+            return {"method": method, "status": "diverged", "computed": False, "converged": False,
+                    "time_s": None, "wall_time_s": None, "note": f"diverged: {err}"}
+        times.append(result.wall_time_s)
+        if result.wall_time_s >= config.repeat_below_s or len(times) >= config.max_repeats:
+            return _record(method, result, times)
+
+
+def _record(method: str, result: SolveResult, times: list[float]) -> dict[str, Any]:
+    metric = result.info.get("criterion")
+    scalars = {k: v for k, v in result.info.items() if isinstance(v, (int, float, str, bool)) or v is None}
+    reached = bool(result.converged)
+    return {"method": method, "status": "measured" if reached else "not_reached", "computed": False,
+            "converged": reached, "stop_reason": result.stop_reason, "time_s": min(times) if reached else None,
+            "wall_time_s": min(times), "times_s": times, "iterations": result.iterations,
+            "dnn_steps": result.dnn_steps, **{k: result.final.get(k) for k in (
+                "rel_residual", "error_vs_exact_inf", "error_vs_discrete_rel_l2")},
+            "criterion": metric, "info": scalars,
+            "note": "" if reached else f"criterion not reached ({result.stop_reason})"}
+
+
+def _ratios(results: dict[str, dict]) -> dict[str, Any]:
+    """Speed-ups from times of this run: hybrid over Jacobi (t_jacobi / t_hybrid), hybrid over the DNN
+    alone (t_dnn / t_hybrid), multigrid over hybrid (t_hybrid / t_multigrid)."""
+    times = {m: r.get("time_s") for m, r in results.items()}
+
+    def ratio(slow: str, fast: str) -> float | None:
+        return times[slow] / times[fast] if times.get(slow) and times.get(fast) else None
+
+    return {"hybrid_over_jacobi": ratio("jacobi", "hybrid"), "hybrid_over_dnn": ratio("dnn", "hybrid"),
+            "multigrid_over_hybrid": ratio("hybrid", "multigrid"),
+            "jacobi_computed": bool(results.get("jacobi", {}).get("computed"))}

@@ -1,0 +1,79 @@
+"""``poissonfp bench``: time to accuracy of every solver over problems and sizes; tables and figures."""
+from __future__ import annotations
+
+import dataclasses
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from poissonfp.bench import METHODS, BenchConfig, quick_config, run_bench
+from poissonfp.bench_report import format_markdown, save_bench
+from poissonfp.cli.common import guarded
+
+__all__ = ["bench"]
+
+
+def _names(value: str | None, allowed: tuple[str, ...], what: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    names = tuple(name.strip() for name in value.split(",") if name.strip())
+    unknown = [name for name in names if name not in allowed]
+    if unknown or not names:
+        raise click.BadParameter(f"unknown {what} {unknown[0]!r}; expected some of {', '.join(allowed)}"
+                                 if unknown else f"no {what} given")
+    return names
+
+
+class _Lines:
+    """One progress line per solve on stderr."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def __call__(self, event: dict) -> None:
+        if self.quiet:
+            return
+        kind = event["event"]
+        if kind == "problem":
+            click.echo(f"{event['problem']}: sizes {event['sizes']}", err=True)
+        elif kind == "start":
+            sys.stderr.write(f"  {event['size']:>6} {event['method']:<10}")
+            sys.stderr.flush()
+        elif kind == "done":
+            r = event["record"]
+            time = "-" if r.get("time_s") is None else f"{r['time_s']:.3g} s"
+            click.echo(f" {time:>12}  {r['status']}", err=True)
+        elif kind == "check":
+            click.echo(f" [sweeps predicted {event['predicted']:,}, real {event['real']:,}: "
+                       f"{'ok' if event['passed'] else 'MISMATCH'}]", err=True, nl=False)
+
+
+@click.command()
+@click.option("--quick", is_flag=True, help="A tiny run (two problems, two small sizes) that checks the harness.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results/bench"),
+              show_default=True, help="Output folder.")
+@click.option("--problems", help="Comma-separated subset of the problems (case names) to run.")
+@click.option("--methods", help=f"Comma-separated subset of {','.join(METHODS)}.")
+@click.option("--jacobi-budget", type=float, help="Seconds up to which pure Jacobi runs for real (default 60).")
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+@guarded
+def bench(quick: bool, out: Path, problems, methods, jacobi_budget, quiet) -> None:
+    """Wall time to discretization accuracy of every solver on a matrix of problems and sizes; writes
+    bench.json, bench.csv, bench.md and log-log figures of time against unknowns into OUT."""
+    config = quick_config() if quick else BenchConfig()
+    changes = {}
+    names = _names(problems, tuple(p.case for p in config.plan), "problem")
+    if names:
+        changes["plan"] = tuple(p for p in config.plan if p.case in names)
+    changes["methods"] = _names(methods, METHODS, "method") or config.methods
+    if jacobi_budget is not None:
+        changes["jacobi_real_budget_s"] = jacobi_budget
+    data = run_bench(dataclasses.replace(config, **changes), callback=_Lines(quiet))
+    flags = ["--quick"] * quick + ["--out", str(out)] + ["--problems", problems] * bool(problems) \
+        + ["--methods", methods] * bool(methods) + ["--jacobi-budget", str(jacobi_budget)] * (jacobi_budget is not None)
+    data["command"] = "poissonfp bench " + shlex.join(flags)
+    save_bench(data, out)
+    click.echo(format_markdown(data))
+    click.echo(f"wrote {out}/bench.json, bench.csv, bench.md and figures ({data['elapsed_s']:.0f} s)")
