@@ -98,6 +98,18 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
     Options: ``network``, ``training``, ``hybrid`` (settings), ``seed``, ``device``, ``omega`` (the tail's
     Jacobi weight), ``check_every`` (tail batch), ``switch`` (overrides ``hybrid.switch``).
     ``initial_guess`` is ignored (the network provides it).
+
+    ``info`` keys: ``switch_setting``, ``switch_step`` (= ``dnn_steps``), ``switch_reason`` (``fixed``,
+    ``low modes converged``, ``low modes stopped changing``, ``budget``), ``low_mode_error_at_switch`` and
+    ``low_mode_change_per_step`` (the auto-switch signals), ``galerkin_features``, ``galerkin_rank``,
+    ``galerkin_condition``, ``corrections``, ``sweeps_per_correction``, ``smoothing_omega``,
+    ``correction_stop`` (``converged``, ``stalled``, ``cap``, ``not needed``), ``cycle_residuals`` (true
+    residual norm before each correction, subsampled), ``cycle_sweeps``, ``tail_sweeps``,
+    ``jacobi_sweeps`` (all sweeps), ``omega_tail``, ``phase_reached``, ``times_s`` (``network_s``,
+    ``train_s``, ``galerkin_s``, ``cycles_s``, ``tail_s``; monitor clock, recording excluded),
+    ``training_time_s``, ``galerkin_time_s``, ``loss_history`` and ``loss_points`` (when trained), and
+    ``modes_at_switch``: the relative error of the network's Galerkin solution at the switch in the three
+    largest sine peaks of the discrete solution (computed after the clock stopped).
     """
     network = network or NetworkSettings()
     training = training or TrainingSettings()
