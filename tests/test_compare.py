@@ -1,5 +1,6 @@
 """``poissonfp compare``: every registered method on one tiny problem, the JSON record and the figures."""
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +21,15 @@ REQUIRED_KEYS = {"label", "case", "method", "grid_shape", "converged", "stop_rea
 def _short_training_case(tmp_path: Path, case_name: str) -> Path:
     """The shipped case with 10 Adam steps (tests check the plumbing, not the network)."""
     text = (CASES / f"{case_name}.toml").read_text()
-    if "[training]" not in text:
+    if re.search(r"^adam_steps\s*=", text, flags=re.M):
+        text = re.sub(r"^adam_steps\s*=.*$", "adam_steps = 10", text, flags=re.M)
+    elif "[training]" in text:
+        text = text.replace("[training]", "[training]\nadam_steps = 10", 1)
+    else:
         text += "\n[training]\nadam_steps = 10\n"
     path = tmp_path / f"{case_name}.toml"
     path.write_text(text)
+    assert load_case(path).training.adam_steps == 10
     return path
 
 
