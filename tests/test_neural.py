@@ -155,3 +155,21 @@ def test_absurd_learning_rate_raises_a_one_line_divergence_error():
               training=TrainingSettings(adam_steps=50, learning_rate=1e6, galerkin=False))
     message = str(caught.value)
     assert "diverged" in message and "\n" not in message
+
+
+def test_training_falls_back_to_the_grid_when_the_quadrature_stops_resolving(caplog):
+    from poissonfp.neural.training import Trainer
+
+    problem = expression_problem(63, "sin(pi*x)")
+    model = build_model(problem, NetworkSettings(widths=(8,)), seed=0)
+    loss = make_loss(problem, model, "ritz", "quadrature", order=2)
+    assert isinstance(loss, QuadratureLoss)
+    with torch.no_grad():  # make the network far too oscillatory for 2 points per cell
+        model.body[0].weight.mul_(400.0)
+        model.body[0].bias.mul_(400.0)
+        model.output_layer.weight.mul_(100.0)
+    trainer = Trainer(model, loss, learning_rate=1e-4, guard_every=1)
+    with caplog.at_level(logging.WARNING):
+        trainer.adam(3)
+    assert isinstance(trainer.loss, GridLoss) and trainer.fallback_step == 1
+    assert "no longer resolves" in caplog.text

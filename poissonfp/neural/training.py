@@ -9,6 +9,7 @@ leaves the trainer.
 """
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ import torch
 from poissonfp.solvers.base import DivergenceError
 
 __all__ = ["TrainingDivergence", "Trainer", "BLOW_UP"]
+
+logger = logging.getLogger(__name__)
 
 #: Growth of the loss beyond its starting scale that counts as divergence.
 BLOW_UP = 1e8
@@ -37,6 +40,9 @@ class Trainer:
         loss: the loss callable (:func:`poissonfp.neural.losses.make_loss`).
         learning_rate: Adam's learning rate.
         history_size: L-BFGS memory.
+        guard_every: every this many steps a quadrature loss is compared with the grid evaluation of the
+            same network; when they disagree training continues on the grid loss (logged warning), so an
+            optimiser cannot exploit the holes of an under-resolving quadrature.
 
     Attributes:
         steps: optimiser steps done (Adam and L-BFGS together).
@@ -48,7 +54,9 @@ class Trainer:
     loss: Callable
     learning_rate: float = 1e-3
     history_size: int = 50
+    guard_every: int = 10
     steps: int = 0
+    fallback_step: int | None = None
     losses: list = field(default_factory=list)
     time_s: float = 0.0
     _scale: float | None = None
@@ -111,6 +119,14 @@ class Trainer:
     def _after_step(self, value: float, on_step) -> bool:
         self.steps += 1
         self.losses.append((self.steps, value))
+        if self.guard_every and self.steps % self.guard_every == 0 and hasattr(self.loss, "check"):
+            agree, quadrature, grid = self.loss.check()
+            if not agree:
+                logger.warning("step %d: the quadrature no longer resolves the network (loss %.6g vs %.6g on "
+                               "the grid); training continues on the grid points", self.steps, quadrature, grid)
+                self.loss = self.loss.grid_loss
+                self.fallback_step = self.steps
+                self._lbfgs = None
         return bool(on_step(self.steps, value)) if on_step is not None else False
 
     def loss_history(self, points: int = 200) -> dict[str, list]:

@@ -134,6 +134,7 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
             monitor.restart()
             clock = monitor.elapsed()
             model = build_model(problem, network, seed, device)
+            state["model"] = model
             points = model.grid_points(grid)
             times["network_s"] = monitor.elapsed() - clock
             space, u, trainer = _dnn_phase(problem, monitor, model, points, training, hybrid, switch,
@@ -161,7 +162,8 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
     except KeyboardInterrupt:
         reason = "interrupted"
         if state["u"] is None:
-            state["u"] = np.zeros(grid.shape)
+            model = state.get("model")
+            state["u"] = model.grid_values(grid) if model is not None else np.zeros(grid.shape)
         u_switch = None
     u = state["u"]
     check_finite(u, "hybrid solution")
@@ -252,6 +254,8 @@ def _dnn_phase(problem, monitor, model, points, training, hybrid, switch, times,
         else:
             u = model.grid_values(grid, points)
         info["loss_history"] = trainer.loss_history()
+        info["loss_points"] = trainer.loss.points
+        info["quadrature_fallback_step"] = trainer.fallback_step
     info.update({"switch_reason": decision["reason"], "low_mode_error_at_switch": decision["low_error"],
                  "low_mode_change_per_step": decision["change_per_step"], "galerkin_rank": space.rank,
                  "galerkin_features": space.size, "galerkin_condition": space.condition})

@@ -77,7 +77,7 @@ def solve_dnn(problem: Problem, monitor: Monitor, *, network: NetworkSettings | 
         u = model.grid_values(problem.grid, points)
     result = monitor.result("dnn", u, reason, iterations=0, dnn_steps=trainer.steps, info={
         "train_time_s": trainer.time_s, "galerkin_time_s": galerkin_time, "galerkin_rank": rank,
-        "loss": training.loss, "loss_points": loss.points, "adam_steps": min(trainer.steps, training.adam_steps),
+        "loss": training.loss, "loss_points": trainer.loss.points, "quadrature_fallback_step": trainer.fallback_step, "adam_steps": min(trainer.steps, training.adam_steps),
         "lbfgs_steps": max(0, trainer.steps - training.adam_steps), "loss_history": trainer.loss_history(),
     })
     final = result.final.get(metric)
