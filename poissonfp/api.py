@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import numpy as np
+
 from poissonfp.case import Case
 from poissonfp.problem import Problem, build_problem
 from poissonfp.solvers import SolveResult, StoppingCriterion, solve
-from poissonfp.spectral import dst_peaks
+from poissonfp.spectral import dst_coefficients, dst_peaks
 
 __all__ = ["criterion_of", "solver_options", "tracked_modes", "solve_case"]
 
@@ -37,8 +39,18 @@ def solver_options(case: Case) -> dict[str, Any]:
 
 
 def tracked_modes(problem: Problem, count: int = 3) -> list[tuple[int, ...]]:
-    """The ``count`` largest peaks of the discrete solution's sine spectrum (the modes to follow)."""
-    return dst_peaks(problem.discrete_solution, count)
+    """The modes to follow: the ``count`` largest peaks of the discrete solution's sine spectrum,
+    completed by its largest remaining coefficients when it has fewer peaks, sorted by frequency."""
+    modes = dst_peaks(problem.discrete_solution, count)
+    if len(modes) < count:
+        amplitude = np.abs(dst_coefficients(problem.discrete_solution))
+        for index in np.argsort(-amplitude, axis=None, kind="stable"):
+            mode = tuple(int(i) + 1 for i in np.unravel_index(index, amplitude.shape))
+            if len(modes) == count:
+                break
+            if mode not in modes:
+                modes.append(mode)
+    return sorted(modes, key=lambda m: (sum(k * k for k in m), m))
 
 
 def solve_case(
