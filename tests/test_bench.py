@@ -75,6 +75,22 @@ def test_unregistered_method_is_skipped_with_a_warning(monkeypatch, caplog):
 
 def test_budget_extrapolation():
     assert _estimate([], 100) is None
-    assert _estimate([(100, 1.0)], 400) == pytest.approx(8.0)
+    assert _estimate([(100, 1.0)], 400) == pytest.approx(16.0)
     assert _estimate([(100, 1.0), (400, 16.0)], 1600) == pytest.approx(256.0)
     assert _estimate([(100, 1.0), (400, 1.0)], 1600) == pytest.approx(4.0)
+
+
+@pytest.mark.parametrize("kind, tol", [("discretization", 1e-8), ("discrete", 1e-5), ("residual", 1e-6)])
+def test_exact_check_confirms_the_prediction_and_rejects_a_wrong_count(kind, tol):
+    from poissonfp.bench import _exact_check
+    from poissonfp.case import load_case
+    from poissonfp.jacobi_theory import predicted_sweeps
+    from poissonfp.problem import build_problem
+    from poissonfp.solvers import StoppingCriterion
+
+    problem = build_problem(load_case("cases/2d_square.toml").with_overrides(size=40))
+    criterion = StoppingCriterion(kind, tol=tol)
+    predicted = predicted_sweeps(problem, criterion)
+    assert _exact_check(problem, criterion, 1.0, predicted)
+    assert not _exact_check(problem, criterion, 1.0, predicted + 3)
+    assert predicted > 10 and not _exact_check(problem, criterion, 1.0, predicted - 3)

@@ -44,7 +44,8 @@ class _Lines:
         elif kind == "done":
             r = event["record"]
             time = "-" if r.get("time_s") is None else f"{r['time_s']:.3g} s"
-            click.echo(f" {time:>12}  {r['status']}", err=True)
+            note = f"  ({r['note']})" if r["status"] in ("skipped", "not_reached", "diverged") else ""
+            click.echo(f" {time:>12}  {r['status']}{note}", err=True)
         elif kind == "check":
             click.echo(f" [sweeps predicted {event['predicted']:,}, real {event['real']:,}: "
                        f"{'ok' if event['passed'] else 'MISMATCH'}]", err=True, nl=False)
