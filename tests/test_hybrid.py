@@ -66,7 +66,8 @@ def test_fixed_switch_trains_then_corrects_and_records_every_phase():
     info = result.info
     assert info["switch_step"] == 40 and info["switch_reason"] == "fixed"
     assert info["times_s"]["train_s"] > 0 and info["galerkin_time_s"] > 0
-    assert len(info["modes_at_switch"]["modes"]) == 3
+    peaks = info["modes_at_switch"]
+    assert 1 <= len(peaks["modes"]) == len(peaks["relative_error"]) <= 3
 
 
 def test_auto_switch_decides_from_the_low_modes():

@@ -5,12 +5,13 @@
    M fixed or ``"auto"``. Auto watches what the network has learned in F-Principle terms, without the
    exact solution: the relative error of its lowest modes (``k_d <= low_modes``), read off the sine
    coefficients of its residual (A is diagonal in the sine basis, so ``|r̂_k| / |b̂_k|`` *is* the relative
-   error of mode k), and their change per step. It switches once the low modes are converged
-   (estimate <= ``low_tol``) or stop moving (relative change per step <= ``plateau``): what is left
-   is Jacobi's job.
+   error of mode k), and their change per step, both taken on what would be handed over (the Galerkin
+   solution over the current features, re-solved at steps 1, 2, 4, 8, ...: a logarithmic overhead).
+   It switches once the low modes are converged (estimate <= ``low_tol``) or stop moving (relative
+   change per step <= ``plateau``): what is left is Jacobi's job.
 2. **Switch.** The features ``Φ = [B h_j, B]`` of the network on the grid, ``ΦᵀAΦ`` and its truncated
    pseudo-inverse are computed once; the network's Galerkin solution is the initial iterate.
-3. **Correction cycles.** ``ν`` ω-Jacobi sweeps (compiled kernel, ω = 2d/(2d+1) by default) remove the
+3. **Correction cycles.** ``ν`` ω-Jacobi sweeps (compiled kernel, ω = ``hybrid.smoothing_omega``) remove the
    high frequencies, then the Galerkin correction ``u += Φ (ΦᵀAΦ)⁺ Φᵀ r`` removes the error's component
    in the feature space (the low modes) using the residual ``r`` on the fine grid (no coarse sampling: no
    aliasing). The true residual is measured before every correction (after the sweeps); once a cycle
@@ -142,6 +143,7 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
             state["u"] = u
             state["phase"] = "correction"
             u_switch = u.copy()
+            monitor.record(u, 0, dnn_steps=state["steps"], phase="correction")
             info.update({"corrections": 0, "sweeps_per_correction": 0, "correction_stop": "not needed",
                          "cycle_residuals": [], "tail_sweeps": 0})
             if monitor.satisfied(_criterion_value(monitor, u, reference, norm)):
@@ -213,23 +215,30 @@ def _dnn_phase(problem, monitor, model, points, training, hybrid, switch, times,
     trainer = Trainer(model, None, training.learning_rate)
     if budget > 0:
         start = monitor.elapsed()
+        galerkin_before = times["galerkin_s"]
         trainer.loss = make_loss(problem, model, training.loss, training.points, training.quadrature_order)
         info["loss_points"] = trainer.loss.points
         every = max(1, budget // 64)
-        check = max(1, budget // 100) if auto else None
-        last = {"step": 0, "low": tracker.coefficients(u) if auto else None}
+        last = {"step": 0, "low": tracker.coefficients(u) if auto else None, "next": 1, "space": space, "u": u}
         monitor.record(u, 0, dnn_steps=0, phase="dnn")
 
         def on_step(step: int, _loss: float) -> bool:
             state["steps"] = step
             values = None
-            if auto and step % check == 0:
-                values = model.grid_values(grid, points)
+            if auto and step >= last["next"]:
+                # judge what would be handed over: the Galerkin solution over the current features
+                if training.galerkin:
+                    clock = monitor.elapsed()
+                    last["space"], values = galerkin_output_layer(model, problem, training.rcond, points)
+                    times["galerkin_s"] += monitor.elapsed() - clock
+                else:
+                    values = model.grid_values(grid, points)
+                last["u"] = values
                 low = tracker.coefficients(values)
                 change = float(np.linalg.norm(low - last["low"])) / (float(np.linalg.norm(low)) or 1.0)
                 change /= step - last["step"]
                 error = tracker.relative_error(values)
-                last.update(step=step, low=low)
+                last.update(step=step, low=low, next=2 * step)
                 decision.update(low_error=error, change_per_step=change)
                 if error <= hybrid.low_tol:
                     decision["reason"] = "low modes converged"
@@ -246,8 +255,10 @@ def _dnn_phase(problem, monitor, model, points, training, hybrid, switch, times,
         if not trainer.adam(adam, on_step):
             trainer.lbfgs(max(0, budget - trainer.steps), on_step)
         state["steps"] = trainer.steps
-        times["train_s"] = monitor.elapsed() - start
-        if training.galerkin or space is None:
+        times["train_s"] = monitor.elapsed() - start - (times["galerkin_s"] - galerkin_before)
+        if auto and last["step"] == trainer.steps:
+            space, u = last["space"], last["u"]
+        elif training.galerkin or space is None:
             start = monitor.elapsed()
             space, u = galerkin_output_layer(model, problem, training.rcond, points)
             times["galerkin_s"] += monitor.elapsed() - start
@@ -270,7 +281,6 @@ def _cycles(problem, monitor, space, u, hybrid, reference, norm, times, info, st
     omega = hybrid.smoothing_omega or smoothing_omega(grid.ndim)
     iteration = JacobiIteration(problem, omega, u)
     rhs = problem.rhs
-    monitor.record(u, state["sweeps"], dnn_steps=state["steps"], phase="correction")
     corrections, residuals, stop = 0, [], "cap"
     reason = "continue"
     next_record = 1
