@@ -268,14 +268,14 @@ def save_comparison(comparison: Comparison, out_dir: str | Path) -> list[Path]:
     paths.append(save_figure(plots.plot_error_vs_time(data["entries"], comparison.metric, comparison.threshold,
                                                       f"Error against wall time ({where})"),
                              out / "error_vs_time.png"))
-    for label, x_key, xlabel, name in (("dnn", "dnn_steps", "DNN training steps", "modes_dnn.png"),
-                                       ("jacobi", "iteration", "Jacobi sweeps", "modes_jacobi.png")):
-        entry = comparison.entry(label)
+    trained = _most_trained_entry(comparison)
+    for entry, x_key, xlabel, name in ((trained, "dnn_steps", "DNN training steps", "modes_dnn.png"),
+                                       (comparison.entry("jacobi"), "iteration", "Jacobi sweeps", "modes_jacobi.png")):
         if entry is not None and entry.record.get("modes"):
             steps, modes, errors = _mode_record(entry.record, x_key)
-            title = f"Relative error per spectral peak, {label} ({where})"
+            title = f"Relative error per spectral peak, {entry.label} ({where})"
             paths.append(save_figure(plots.plot_mode_heatmap(steps, modes, errors, xlabel, title,
-                                                             log_x=label == "jacobi"), out / name))
+                                                             log_x=x_key == "iteration"), out / name))
     switch = _switch_mode_errors(comparison)
     if switch is not None:
         paths.append(save_figure(plots.plot_switch_mode_errors(*switch, f"Error per peak at the switch ({where})"),
@@ -284,10 +284,28 @@ def save_comparison(comparison: Comparison, out_dir: str | Path) -> list[Path]:
 
 
 def _mode_record(record: dict, x_key: str) -> tuple[list, list, list]:
-    """Steps (DNN steps or sweeps), modes and per-record relative errors of one entry's mode record."""
+    """Steps (DNN steps or sweeps), modes and per-record relative errors of one entry's mode record.
+
+    For DNN steps only the records taken during training (before any sweep) are kept."""
     modes = record["modes"]
-    steps = record["history"][x_key] if x_key == "dnn_steps" else modes["iteration"]
-    return list(steps), modes["modes"], modes["relative_error"]
+    if x_key == "iteration":
+        return list(modes["iteration"]), modes["modes"], modes["relative_error"]
+    keep = [i for i, sweeps in enumerate(record["history"]["iteration"]) if sweeps == 0]
+    return ([record["history"]["dnn_steps"][i] for i in keep], modes["modes"],
+            [modes["relative_error"][i] for i in keep])
+
+
+def _most_trained_entry(comparison: Comparison):
+    """The dnn or hybrid entry that recorded the most DNN training (panel b needs training to show);
+    None when no entry trained at all."""
+    best, most = None, 0
+    for entry in comparison.entries:
+        if entry.run.method not in ("dnn", "hybrid") or not entry.record.get("modes"):
+            continue
+        steps, _, _ = _mode_record(entry.record, "dnn_steps")
+        if len(set(steps)) > 1 and max(steps) > most:
+            best, most = entry, max(steps)
+    return best
 
 
 def _switch_mode_errors(comparison: Comparison) -> tuple[list[str], list, list] | None:

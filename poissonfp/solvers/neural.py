@@ -1,8 +1,10 @@
 """Method ``dnn``: the boundary-exact network alone (Adam -> L-BFGS, optional Galerkin output layer).
 
-The network is trained on its loss (:mod:`poissonfp.neural.losses`); every ~1.5% of the steps its grid
-values are recorded and the stopping criterion checked, so training stops as soon as it holds. With
-``training.galerkin`` the output layer is solved exactly before training and again at the end. The result
+The network is trained by gradient descent on its loss (:mod:`poissonfp.neural.losses`) from its seeded
+initialisation, so its record shows the F-Principle at work (low frequencies first); every ~1.5% of the
+steps its grid values are recorded and the stopping criterion checked, so training stops as soon as it
+holds. With ``training.galerkin`` the output layer is solved exactly once training ends (solving it
+before training is the hybrid's business: Adam steps after an exact solve undo it). The result
 is the final network; ``info`` reports the best criterion value seen on the way and where, honestly
 (the final value can be worse than the best one: training is not monotone in the error).
 """
@@ -41,11 +43,6 @@ def solve_dnn(problem: Problem, monitor: Monitor, *, network: NetworkSettings | 
         model = build_model(problem, network, seed, device)
         points = model.grid_points(problem.grid)
         galerkin_time, rank = 0.0, None
-        if training.galerkin:
-            start = time.perf_counter()
-            space, _ = galerkin_output_layer(model, problem, training.rcond, points)
-            galerkin_time += time.perf_counter() - start
-            rank = space.rank
         loss = make_loss(problem, model, training.loss, training.points, training.quadrature_order)
         trainer = Trainer(model, loss, training.learning_rate)
         total = training.adam_steps + training.lbfgs_steps
@@ -68,10 +65,10 @@ def solve_dnn(problem: Problem, monitor: Monitor, *, network: NetworkSettings | 
                 reason = "converged"
             elif trainer.adam(training.adam_steps, on_step) or trainer.lbfgs(training.lbfgs_steps, on_step):
                 reason = "converged"
-            if training.galerkin and trainer.steps and reason != "converged":
+            if training.galerkin and reason != "converged":
                 start = time.perf_counter()
-                galerkin_output_layer(model, problem, training.rcond, points)
-                galerkin_time += time.perf_counter() - start
+                space, _ = galerkin_output_layer(model, problem, training.rcond, points)
+                galerkin_time, rank = time.perf_counter() - start, space.rank
         except KeyboardInterrupt:
             reason = "interrupted"
         u = model.grid_values(problem.grid, points)
