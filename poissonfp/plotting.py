@@ -7,14 +7,11 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.colors import LogNorm
 
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import LogNorm  # noqa: E402
-
-from poissonfp.grid import Grid  # noqa: E402
+from poissonfp.grid import Grid
 
 __all__ = ["plot_field", "plot_convergence", "plot_mode_errors"]
 
