@@ -209,7 +209,8 @@ class HybridSettings(_Settings):
 
     ``switch`` is the number M of training steps before handing over, or ``"auto"`` (switch once the
     lowest ``low_modes`` modes per dimension have converged: their estimated relative error is below
-    ``low_tol`` or changes by less than ``plateau`` per step). ``corrections`` caps the correction
+    ``low_tol`` or changes by less than ``plateau`` per step, or doubling the training no longer divides it
+    by ``min_gain``: training that stops paying hands over the best iterate seen). ``corrections`` caps the correction
     cycles (0: one network guess, then plain Jacobi); ``sweeps_per_correction=0`` is automatic;
     ``smoothing_omega`` weights the cycles' sweeps (0 means the smoothing-optimal 2d/(2d+1): 2/3 in 1D,
     4/5 in 2D; the default 1 measured fewer sweeps on 1d_article and 2d_square, whose error after the
@@ -226,3 +227,4 @@ class HybridSettings(_Settings):
     low_modes: int = setting(4, minimum=1)
     low_tol: float = setting(1e-3, above=0)
     plateau: float = setting(1e-3, above=0)
+    min_gain: float = setting(2.0, minimum=1)

@@ -8,7 +8,10 @@
    error of mode k), and their change per step, both taken on what would be handed over (the Galerkin
    solution over the current features, re-solved at steps 1, 2, 4, 8, ...: a logarithmic overhead).
    It switches once the low modes are converged (estimate <= ``low_tol``) or stop moving (relative
-   change per step <= ``plateau``): what is left is Jacobi's job.
+   change per step <= ``plateau``): what is left is Jacobi's job. It also switches when training stops
+   paying: checks are at doubling step counts, so each check costs as much training as all before it;
+   if that doubling did not divide the low-mode error by ``min_gain``, the best iterate seen so far
+   (possibly the untrained network's Galerkin solution) is handed over.
 2. **Switch.** The features ``Φ = [B h_j, B]`` of the network on the grid, ``ΦᵀAΦ`` and its truncated
    pseudo-inverse are computed once; the network's Galerkin solution is the initial iterate.
 3. **Correction cycles.** ``ν`` ω-Jacobi sweeps (compiled kernel, ω = ``hybrid.smoothing_omega``) remove the
@@ -219,7 +222,9 @@ def _dnn_phase(problem, monitor, model, points, training, hybrid, switch, times,
         trainer.loss = make_loss(problem, model, training.loss, training.points, training.quadrature_order)
         info["loss_points"] = trainer.loss.points
         every = max(1, budget // 64)
-        last = {"step": 0, "low": tracker.coefficients(u) if auto else None, "next": 1, "space": space, "u": u}
+        last = {"step": 0, "low": tracker.coefficients(u) if auto else None, "next": 1, "space": space, "u": u,
+                "error": decision["low_error"]}
+        best = {"error": decision["low_error"], "space": space, "u": u, "step": 0}
         monitor.record(u, 0, dnn_steps=0, phase="dnn")
 
         def on_step(step: int, _loss: float) -> bool:
@@ -238,13 +243,22 @@ def _dnn_phase(problem, monitor, model, points, training, hybrid, switch, times,
                 change = float(np.linalg.norm(low - last["low"])) / (float(np.linalg.norm(low)) or 1.0)
                 change /= step - last["step"]
                 error = tracker.relative_error(values)
-                last.update(step=step, low=low, next=2 * step)
+                gain = last["error"] / error if error > 0 else math.inf
+                last.update(step=step, low=low, next=2 * step, error=error)
                 decision.update(low_error=error, change_per_step=change)
+                if error < best["error"]:
+                    best.update(error=error, space=last["space"], u=values, step=step)
                 if error <= hybrid.low_tol:
                     decision["reason"] = "low modes converged"
                     return True
                 if change <= hybrid.plateau:
                     decision["reason"] = "low modes stopped changing"
+                    return True
+                if gain < hybrid.min_gain and training.galerkin:
+                    decision.update(reason=f"training stopped paying (gain {gain:.3g} < {hybrid.min_gain:g} "
+                                           f"per doubling); best iterate from step {best['step']}",
+                                    low_error=best["error"])
+                    last.update(space=best["space"], u=best["u"])
                     return True
             if step % every == 0:
                 values = model.grid_values(grid, points) if values is None else values
