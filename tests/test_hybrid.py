@@ -83,6 +83,20 @@ def test_auto_switch_decides_from_the_low_modes():
     assert untrained.converged and untrained.dnn_steps > 0
 
 
+def test_auto_switch_stops_training_that_does_not_pay():
+    """3d_cube's features miss its (3,2,4) mode: training barely moves the low-mode error, so auto stops
+    after the first doubling and hands over the best iterate instead of spending its whole budget."""
+    case, problem = case_problem("3d_cube", 9)
+    training = TrainingSettings(adam_steps=64, learning_rate=1e-3)
+    result = solve(problem, "hybrid", StoppingCriterion("discretization"),
+                   **options(case, switch="auto", training=training))
+    assert result.converged and result.dnn_steps <= 2
+    assert result.info["switch_reason"].startswith("training stopped paying")
+    patient = solve(problem, "hybrid", StoppingCriterion("discretization"),
+                    **options(case, switch="auto", training=training, hybrid=HybridSettings(min_gain=1.0)))
+    assert patient.dnn_steps > result.dnn_steps
+
+
 def test_low_mode_tracker_estimates_the_relative_error_without_the_solution():
     _, problem = case_problem("2d_square", 32)
     tracker = LowModeTracker(problem, 4)
