@@ -153,3 +153,16 @@ def parse_override(text: str) -> tuple[str, str, str]:
     if not sep or not dot or not experiment or not key:
         raise SettingsError(f"expected EXPERIMENT.KEY=VALUE, got {text!r}")
     return experiment, key.strip(), value.strip()
+
+
+def first_step_below(steps, errors, threshold: float) -> list[int | None]:
+    """Per column of ``errors`` (records x peaks): the first step with error below ``threshold``, or None.
+
+    >>> import numpy as np
+    >>> first_step_below(np.array([0, 10, 20]), np.array([[0.5, 0.5], [0.05, 0.5], [0.01, 0.09]]), 0.1)
+    [10, 20]
+    """
+    import numpy as np
+
+    below = np.asarray(errors) < threshold
+    return [int(steps[np.argmax(column)]) if column.any() else None for column in below.T]

@@ -22,9 +22,8 @@ from sklearn.datasets import load_digits
 
 from poissonfp import spectral
 from poissonfp.diagnostics import plots
-from poissonfp.diagnostics.base import Experiment, ExperimentResult, ProgressCallback
+from poissonfp.diagnostics.base import Experiment, ExperimentResult, ProgressCallback, first_step_below
 from poissonfp.diagnostics.fitting import fit_full_batch
-from poissonfp.diagnostics.fprinciple_1d import first_epoch_below
 from poissonfp.networks import make_mlp
 
 NAME = "digits"
@@ -131,7 +130,7 @@ def run(settings: DigitsSettings, seed: int, on_progress: ProgressCallback | Non
 
 
 def _check_projection(result, settings, epochs, delta_f, peak_k, peak_amplitude, y) -> None:
-    first = [None if i is None else int(epochs[i]) for i in first_epoch_below(delta_f, settings.threshold)]
+    first = first_step_below(epochs, delta_f, settings.threshold)
     later = [np.inf if e is None else e for e in first[1:]]
     result.claim(
         f"projection method: the lowest-frequency peak is the first to reach Delta_F < {settings.threshold}",
@@ -154,11 +153,10 @@ def _check_projection(result, settings, epochs, delta_f, peak_k, peak_amplitude,
 
 
 def _check_filtering(result, settings, epochs, e_low, e_high, deltas, y, target_low) -> None:
-    low_first = first_epoch_below(e_low, settings.filter_threshold)
-    high_first = first_epoch_below(e_high, settings.filter_threshold)
+    low_first = first_step_below(epochs, e_low, settings.filter_threshold)
+    high_first = first_step_below(epochs, e_high, settings.filter_threshold)
     for i, factor in enumerate(settings.delta_factors):
-        low_epoch = None if low_first[i] is None else int(epochs[low_first[i]])
-        high_epoch = None if high_first[i] is None else int(epochs[high_first[i]])
+        low_epoch, high_epoch = low_first[i], high_first[i]
         result.claim(
             f"filtering method, delta = {factor} x median squared distance: e_low falls below "
             f"{settings.filter_threshold} before e_high",

@@ -14,7 +14,7 @@ import torch
 
 from poissonfp import spectral
 from poissonfp.diagnostics import plots
-from poissonfp.diagnostics.base import Experiment, ExperimentResult, ProgressCallback
+from poissonfp.diagnostics.base import Experiment, ExperimentResult, ProgressCallback, first_step_below
 from poissonfp.diagnostics.fitting import fit_full_batch
 from poissonfp.networks import make_mlp
 
@@ -33,16 +33,6 @@ class FPrinciple1DSettings:
     epochs: int = 3000
     threshold: float = 0.1
     dtype: str = "float32"
-
-
-def first_epoch_below(errors: np.ndarray, threshold: float) -> list[int | None]:
-    """Per column of ``errors`` (epochs x modes): the first epoch with error below ``threshold``, or None.
-
-    >>> first_epoch_below(np.array([[0.5, 0.5], [0.05, 0.5], [0.01, 0.09]]), 0.1)
-    [1, 2]
-    """
-    below = np.asarray(errors) < threshold
-    return [int(np.argmax(column)) if column.any() else None for column in below.T]
 
 
 def _snapshot_epochs(first_epochs: list[int | None], epochs: int) -> list[int]:
@@ -76,7 +66,7 @@ def run(settings: FPrinciple1DSettings, seed: int, on_progress: ProgressCallback
         on_progress=on_progress,
     )
     errors_array = np.array(errors)
-    first = first_epoch_below(errors_array, settings.threshold)
+    first = first_step_below(np.arange(len(errors_array)), errors_array, settings.threshold)
     in_order = all(e is not None for e in first) and all(a < b for a, b in zip(first, first[1:]))
     result = ExperimentResult(NAME, seed, asdict(settings))
     result.claim(

@@ -25,7 +25,8 @@ import numpy as np
 from poissonfp import spectral
 from poissonfp.case import load_case
 from poissonfp.diagnostics import plots
-from poissonfp.diagnostics.base import Experiment, ExperimentResult, ProgressCallback, SettingsError
+from poissonfp.diagnostics.base import (Experiment, ExperimentResult, ProgressCallback, SettingsError,
+                                        first_step_below)
 from poissonfp.problem import Problem, build_problem
 
 NAME = "poisson-1d"
@@ -51,16 +52,6 @@ class Poisson1DSettings:
     jacobi_record_every: int = 500
     omega: float = 1.0
     threshold: float = 0.1
-
-
-def first_step_below(steps: np.ndarray, errors: np.ndarray, threshold: float) -> list[int | None]:
-    """Per column of ``errors`` (records x peaks): the first step with error below ``threshold``, or None.
-
-    >>> first_step_below(np.array([0, 10, 20]), np.array([[0.5, 0.5], [0.05, 0.5], [0.01, 0.09]]), 0.1)
-    [10, 20]
-    """
-    below = np.asarray(errors) < threshold
-    return [int(steps[np.argmax(column)]) if column.any() else None for column in below.T]
 
 
 def strictly_ordered(first_steps: list[int | None], increasing: bool) -> bool:
