@@ -88,3 +88,16 @@ def test_bad_flags_give_one_line_and_exit_code_2(tmp_path, flags, key):
 def test_missing_case_file(tmp_path):
     result = CliRunner().invoke(main, ["solve", str(tmp_path / "nope.toml")])
     assert result.exit_code == 2 and "nope.toml" in result.output
+
+
+def test_divergent_training_exits_1_with_one_line_and_writes_nothing(tmp_path):
+    case = tmp_path / "divergent.toml"
+    case.write_text('[domain]\nlower = [0.0]\nupper = [1.0]\n[grid]\npoints = 31\n'
+                    '[problem]\nexact = "sin(pi*x)"\n[solver]\nmethod = "dnn"\n'
+                    '[training]\nadam_steps = 50\nlearning_rate = 1e6\ngalerkin = false\n')
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["solve", str(case), "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "diverge" in lines[0].lower() and "Traceback" not in result.output
+    assert not out.exists()
