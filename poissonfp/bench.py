@@ -32,7 +32,7 @@ from poissonfp.case import Case, load_case
 from poissonfp.jacobi_theory import predicted_sweeps
 from poissonfp.problem import Problem, build_problem
 from poissonfp.solvers import SOLVERS, DivergenceError, Monitor, SolveResult, StoppingCriterion
-from poissonfp.solvers.jacobi import JacobiIteration
+from poissonfp.solvers.jacobi import JacobiIteration, check_batch
 
 __all__ = ["METHODS", "ProblemPlan", "FULL_PLAN", "QUICK_PLAN", "BenchConfig", "quick_config", "run_bench",
            "machine_info", "CASES_DIR"]
@@ -237,12 +237,11 @@ def _jacobi(config: BenchConfig, case: Case, problem: Problem, first: bool,
 def _check(config: BenchConfig, case: Case, problem: Problem, predicted: int, record: dict, kernel: dict,
            where: dict) -> dict[str, Any]:
     """Predicted against real sweep count. The real run checks its criterion after batches of
-    ``max(base, sweeps // 512)`` sweeps (``run_jacobi``), so ``real - batch < predicted <= real``.
+    :func:`~poissonfp.solvers.jacobi.check_batch` sweeps, so ``real - batch < predicted <= real``.
     Where a batch exceeds the tolerance (small counts), an exact check runs too: the criterion fails
     after ``predicted - 1`` sweeps and holds after ``predicted`` (sweep-by-sweep precision)."""
     real = int(record["iterations"])
-    base = case.solver.check_every or max(64, math.ceil(2**18 / problem.grid.size))
-    batch = max(base, real // 512 + 1)
+    batch = check_batch(problem.grid.size, real, case.solver.check_every) + 1
     relative = (real - predicted) / real if real else 0.0
     exact = None
     if batch > config.check_tolerance * real:
