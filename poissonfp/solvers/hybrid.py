@@ -104,7 +104,8 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
     ``initial_guess`` is ignored (the network provides it).
 
     ``info`` keys: ``switch_setting``, ``switch_step`` (= ``dnn_steps``), ``switch_reason`` (``fixed``,
-    ``low modes converged``, ``low modes stopped changing``, ``budget``), ``low_mode_error_at_switch`` and
+    ``low modes converged``, ``low modes stopped changing``, ``training stopped paying ...``, ``budget``),
+    ``low_mode_error_at_switch`` and
     ``low_mode_change_per_step`` (the auto-switch signals), ``galerkin_features``, ``galerkin_rank``,
     ``galerkin_condition``, ``corrections``, ``sweeps_per_correction``, ``smoothing_omega``,
     ``correction_stop`` (``converged``, ``stalled``, ``cap``, ``not needed``), ``cycle_residuals`` (true
