@@ -8,7 +8,7 @@ import torch
 
 from poissonfp.expressions import parse_expression
 from poissonfp.grid import Grid
-from poissonfp.neural.galerkin import GalerkinSpace, apply_laplacian_columns, galerkin_output_layer
+from poissonfp.neural.galerkin import GalerkinSpace, _stiffness, apply_laplacian_columns, galerkin_output_layer
 from poissonfp.neural.losses import GridLoss, QuadratureLoss, make_loss
 from poissonfp.neural.model import build_model
 from poissonfp.operators import fold_boundary, laplacian_matrix
@@ -173,3 +173,12 @@ def test_training_falls_back_to_the_grid_when_the_quadrature_stops_resolving(cap
         trainer.adam(3)
     assert isinstance(trainer.loss, GridLoss) and trainer.fallback_step == 1
     assert "no longer resolves" in caplog.text
+
+
+@pytest.mark.parametrize("shape", [(7,), (9, 5), (6, 4, 5)])
+def test_stiffness_in_slabs_equals_the_whole_product(shape):
+    grid = Grid((0.0,) * len(shape), (1.0, 2.0, 3.0)[: len(shape)], shape)
+    phi = np.random.default_rng(0).standard_normal((grid.size, 4))
+    whole = phi.T @ apply_laplacian_columns(grid, phi)
+    for rows in (1, 2, 3, 0):
+        np.testing.assert_allclose(_stiffness(grid, phi, rows), 0.5 * (whole + whole.T), rtol=1e-12, atol=1e-9)

@@ -115,6 +115,29 @@ def _columns_3d(u, out, c):  # pragma: no cover - compiled
 _COLUMN_KERNELS = {1: _columns_1d, 2: _columns_2d, 3: _columns_3d}
 
 
+def _stiffness(grid: Grid, phi: np.ndarray, rows: int = 0) -> np.ndarray:
+    """``ΦᵀAΦ`` (symmetrised), assembled in slabs of the first grid axis.
+
+    Each slab applies ``A`` to its rows plus one halo row on either side, so ``AΦ`` is never held whole:
+    the largest temporary is one slab, which on a first solve at a new size saves the page faults of a
+    second array as large as ``Φ``.
+    """
+    m = phi.shape[1]
+    n0, rest = grid.shape[0], int(np.prod(grid.shape[1:], dtype=np.int64))
+    rows = rows or max(1, (32 << 20) // max(1, 8 * m * rest))  # about 32 MB a slab
+    cube = phi.reshape(n0, rest, m)
+    stiffness = np.zeros((m, m))
+    for start in range(0, n0, rows):
+        stop = min(n0, start + rows)
+        lo, hi = max(0, start - 1), min(n0, stop + 1)
+        upper = (grid.lower[0] + grid.spacing[0] * (hi - lo + 1),) + tuple(grid.upper[1:])  # same spacing
+        slab = Grid(grid.lower, upper, (hi - lo,) + tuple(grid.shape[1:]))
+        applied = apply_laplacian_columns(slab, cube[lo:hi].reshape(-1, m)).reshape(hi - lo, rest, m)
+        own = applied[start - lo:stop - lo].reshape(-1, m)
+        stiffness += cube[start:stop].reshape(-1, m).T @ own
+    return 0.5 * (stiffness + stiffness.T)
+
+
 class GalerkinSpace:
     """The span of the feature columns ``Φ`` with a cached pseudo-inverse of ``ΦᵀAΦ``.
 
@@ -131,8 +154,7 @@ class GalerkinSpace:
     def __init__(self, grid: Grid, features: np.ndarray, rcond: float = 1e-12) -> None:
         self.grid = grid
         self.phi = np.ascontiguousarray(features, dtype=np.float64)
-        stiffness = self.phi.T @ apply_laplacian_columns(grid, self.phi)
-        stiffness = 0.5 * (stiffness + stiffness.T)
+        stiffness = _stiffness(grid, self.phi)
         eigenvalues, vectors = np.linalg.eigh(stiffness)
         top = float(eigenvalues[-1]) if eigenvalues.size else 0.0
         keep = eigenvalues > rcond * top if top > 0 else np.zeros_like(eigenvalues, dtype=bool)
