@@ -128,7 +128,7 @@ def _train(problem, monitor, shape, training, seed, device, steps, times, state)
 
         trainer.adam(steps, on_step)
         state["steps"] = trainer.steps
-    times["train_s"] = monitor.elapsed() - clock
+        times["train_s"] = monitor.elapsed() - clock
     state["u"] = model.grid_values(grid, points)
 
 
