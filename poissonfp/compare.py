@@ -22,20 +22,18 @@ import logging
 import math
 import statistics
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from poissonfp.api import criterion_of, solve_case
 from poissonfp.case import Case
 from poissonfp.outputs import result_record
 from poissonfp.problem import Problem, build_problem
-from poissonfp.results import save_figure, write_json, write_text
 from poissonfp.settings import METHODS
 from poissonfp.solvers import SOLVERS, DivergenceError, SolveResult
 from poissonfp.switch_study import SWITCHED_METHODS, switch_study
 
 __all__ = ["DEFAULT_METHODS", "ALONE_1D_ONLY", "default_methods", "Run", "ComparisonEntry", "Comparison",
-           "plan_runs", "compare_methods", "format_table", "format_speedup", "save_comparison"]
+           "plan_runs", "compare_methods", "format_table", "format_speedup"]
 
 logger = logging.getLogger(__name__)
 

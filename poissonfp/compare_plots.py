@@ -99,7 +99,8 @@ def plot_mode_heatmap(steps: Sequence[float], modes: Sequence, relative_error: S
         image = ax.pcolormesh(steps, np.arange(len(modes)), errors.T, shading="nearest", cmap="RdYlBu", norm=norm)
         fig.colorbar(image, ax=ax, label=r"relative error $\Delta_F(k)$")
     ax.set_yticks(np.arange(len(modes)), [mode_label(m) for m in modes])
-    ax.set(xlabel=xlabel, ylabel="peak of the sine spectrum", title=title)
+    ax.set(xlabel=xlabel, ylabel=r"peak $k$ of the sine (DST-I) spectrum, $\sin(k\pi(x-a)/L)$", title=title)
+    ax.title.set_fontsize(9)
     if log_x:
         ax.set_xscale("log")
     fig.tight_layout()
@@ -152,7 +153,8 @@ def plot_tradeoff(study: dict, title: str):
     steps_as_sweeps = np.array([run["dnn_steps"] for run in runs], dtype=float) * ratio
     fig, (ax_time, ax_sweeps) = plt.subplots(1, 2, figsize=(11, 4.4))
     ax_time.bar(x, training, color="tab:orange", label="training")
-    ax_time.bar(x, sweeping, bottom=training, color="tab:blue", label="sweeps (hybrid: with corrections)")
+    ax_time.bar(x, sweeping, bottom=training, color="tab:blue",
+                label="sweeps" + (" and corrections" if study.get("method") == "hybrid" else ""))
     ax_time.bar(x, other, bottom=training + sweeping, color="0.7", label="set-up, hand-over")
     ax_sweeps.bar(x, sweeps, color="tab:blue", label="Jacobi sweeps")
     ax_sweeps.bar(x, steps_as_sweeps, bottom=sweeps, color="tab:orange",

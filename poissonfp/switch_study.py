@@ -94,6 +94,7 @@ def _study(method: str, runs: list[dict], jacobi: dict | None) -> dict[str, Any]
         if row["switch"] > base["switch"] and base["reached"] and row["reached"]:
             saved[str(row["switch"])] = (base["sweeps"] - row["sweeps"]) / (row["switch"] - base["switch"])
     return {
+        "method": method,
         "switches": [row["switch"] for row in rows],
         "runs": rows,
         "optimum_switch": best["switch"] if best else None,

@@ -8,7 +8,8 @@ import click
 
 from poissonfp.case import load_case
 from poissonfp.cli.common import EXIT_INTERRUPTED, guarded
-from poissonfp.compare import ALONE_1D_ONLY, DEFAULT_METHODS, compare_methods, default_methods, format_table
+from poissonfp.compare import (ALONE_1D_ONLY, DEFAULT_METHODS, compare_methods, default_methods, format_speedup,
+                               format_table)
 from poissonfp.compare_outputs import save_comparison
 from poissonfp.problem import build_problem
 from poissonfp.settings import METHODS
@@ -112,7 +113,8 @@ def compare(case_file: Path, methods, switches, coarses, size, criterion, tol, d
                f"{comparison.threshold:.3e}")
     click.echo(format_table(comparison))
     for method, study in comparison.to_dict()["switch_study"].items():
-        click.echo(_study_line(method, study))
+        optimum = comparison.entry(f"{method}[M={study['optimum_switch']}]")
+        click.echo(_study_line(method, study, optimum.record.get("speedup_spread") if optimum else None))
     click.echo(f"outputs: {out}/")
     if comparison.interrupted:
         click.echo("interrupted: the methods measured so far were saved (compare.json: interrupted = true)",
@@ -120,10 +122,10 @@ def compare(case_file: Path, methods, switches, coarses, size, criterion, tol, d
         raise click.exceptions.Exit(EXIT_INTERRUPTED)
 
 
-def _study_line(method: str, study: dict) -> str:
+def _study_line(method: str, study: dict, spread: float | None) -> str:
     ratio, saved = study["step_to_sweep_ratio"], study["sweeps_saved_per_step"]
     speedup = study["speedup_vs_jacobi_at_optimum"]
     return (f"switch study {method}: optimum M = {study['optimum_switch']}"
-            + (f" ({speedup:.2g}x pure Jacobi)" if speedup else "")
+            + (f" ({format_speedup(speedup, spread)} x pure Jacobi)" if speedup else "")
             + (f"; one step costs {ratio:,.0f} sweeps" if ratio else "")
             + ("; sweeps saved per step " + ", ".join(f"M={m}: {v:,.0f}" for m, v in saved.items()) if saved else ""))
