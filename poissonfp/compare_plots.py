@@ -99,7 +99,7 @@ def plot_mode_heatmap(steps: Sequence[float], modes: Sequence, relative_error: S
         image = ax.pcolormesh(steps, np.arange(len(modes)), errors.T, shading="nearest", cmap="RdYlBu", norm=norm)
         fig.colorbar(image, ax=ax, label=r"relative error $\Delta_F(k)$")
     ax.set_yticks(np.arange(len(modes)), [mode_label(m) for m in modes])
-    ax.set(xlabel=xlabel, ylabel=r"peak $k$ of the sine (DST-I) spectrum, $\sin(k\pi(x-a)/L)$", title=title)
+    ax.set(xlabel=xlabel, ylabel=r"peak $k$, basis $\sin(k\pi(x-a)/L)$", title=title)
     ax.title.set_fontsize(9)
     if log_x:
         ax.set_xscale("log")

@@ -43,6 +43,7 @@ def test_jacobi_starts_from_exactly_the_adam_trained_network(article_case):
     case, problem = article_case
     result = _solve(case, problem, STEPS)
     assert result.converged and result.dnn_steps == STEPS and result.iterations > 0
+    assert 0 < result.info["lowest_mode_sweeps_bound"] <= result.iterations  # a lower bound on the Jacobi phase
     model = _adam_only(case, problem, STEPS)
     start = model.grid_values(problem.grid)
     iteration = JacobiIteration(problem, 1.0, start)

@@ -19,6 +19,7 @@ monitor clock at the hand-over.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -27,7 +28,7 @@ from poissonfp.settings import HybridSettings, NetworkSettings, TrainingSettings
 from poissonfp.solvers.base import Monitor, SolveResult
 from poissonfp.solvers.jacobi import JacobiIteration, run_jacobi
 
-__all__ = ["ARTICLE_NETWORK", "solve_article", "article_network"]
+__all__ = ["ARTICLE_NETWORK", "solve_article", "article_network", "lowest_mode_at_switch"]
 
 #: The article's network as ``diagnose poisson-1d`` trains it: tanh, two hidden layers of 64, no scaling.
 ARTICLE_NETWORK = NetworkSettings(widths=(64, 64), activation="tanh", scale=1.0)
@@ -56,7 +57,7 @@ def solve_article(problem: Problem, monitor: Monitor, *, network: NetworkSetting
     activation, scale), ``loss``, ``learning_rate``, ``output_layer`` ("trained by Adam"), ``jacobi_sweeps``,
     ``omega``, ``times_s`` (``network_s``, ``train_s``, ``jacobi_s``), ``training_time_s``,
     ``jacobi_time_s``, ``time_per_step_s``, ``time_per_sweep_s``, ``switch_time_s``, ``loss_history``,
-    ``phase_reached``.
+    ``phase_reached``, and from :func:`lowest_mode_at_switch` the hand-over's error in the slowest mode.
     """
     training = training or TrainingSettings()
     hybrid = hybrid or HybridSettings()
@@ -96,8 +97,37 @@ def solve_article(problem: Problem, monitor: Monitor, *, network: NetworkSetting
         "switch_time_s": state.get("switch_time_s"),
         "loss_history": trainer.loss_history() if trainer else {"step": [], "loss": []},
     }
-    return monitor.result("article", state["u"], reason, iterations=state["sweeps"], dnn_steps=state["steps"],
-                          info=info)
+    result = monitor.result("article", state["u"], reason, iterations=state["sweeps"], dnn_steps=state["steps"],
+                            info=info)
+    if state.get("u_switch") is not None:
+        result.info.update(lowest_mode_at_switch(problem, state["u_switch"], omega, monitor))
+    return result
+
+
+def lowest_mode_at_switch(problem: Problem, u: np.ndarray, omega: float, monitor: Monitor) -> dict:
+    """The error of the hand-over in the slowest sine mode ``(1, .., 1)``, computed after the clock stopped.
+
+    Returns ``lowest_mode_amplitude_at_switch`` (the amplitude ``a`` of ``sin(π(x-a)/L)`` in ``u - u_h``),
+    ``lowest_mode_factor`` (Jacobi's per-sweep factor for it) and, for the discretization criterion,
+    ``lowest_mode_sweeps_bound``: the sweeps Jacobi needs to bring that amplitude below the threshold,
+    ``ln(|a| / threshold) / -ln(factor)``: a lower bound on the Jacobi phase. Jacobi from zero never has
+    this mode to remove when the discrete solution has none (e.g. an odd solution on a symmetric interval).
+    """
+    from poissonfp.solvers.jacobi import jacobi_factor
+
+    grid = problem.grid
+    mode = np.ones(grid.shape)
+    for d, (axis, a, b) in enumerate(zip(grid.axes, grid.lower, grid.upper)):
+        shape = [1] * grid.ndim
+        shape[d] = -1
+        mode = mode * np.sin(np.pi * (axis - a) / (b - a)).reshape(shape)
+    amplitude = float(np.sum((u - problem.discrete_solution) * mode) / np.sum(mode * mode))
+    factor = jacobi_factor(problem, omega)
+    out = {"lowest_mode_amplitude_at_switch": abs(amplitude), "lowest_mode_factor": factor}
+    if monitor.criterion.kind == "discretization" and 0 < factor < 1:
+        ratio = abs(amplitude) / monitor.threshold
+        out["lowest_mode_sweeps_bound"] = math.log(ratio) / -math.log(factor) if ratio > 1 else 0.0
+    return out
 
 
 def _train(problem, monitor, shape, training, seed, device, steps, times, state) -> None:
@@ -135,6 +165,7 @@ def _train(problem, monitor, shape, training, seed, device, steps, times, state)
 def _jacobi(problem, monitor, omega, check_every, times, state) -> str:
     """Plain Jacobi from the network's grid values until the criterion holds; returns the stop reason."""
     u = state["u"]
+    state["u_switch"] = u.copy()
     state["switch_time_s"] = monitor.elapsed()
     entry = monitor.record(u, 0, dnn_steps=state["steps"], phase="jacobi")  # the hand-over
     if monitor.satisfied(entry[monitor.criterion.metric]):
