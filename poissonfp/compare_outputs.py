@@ -33,9 +33,10 @@ def handover_index(history: dict) -> int | None:
 def _switch_point(record: dict, metric: str) -> tuple[float, float] | None:
     history = record.get("history") or {}
     index = handover_index(history)
-    if index is None or record.get("method") not in SWITCHED_METHODS:
+    values = history.get(metric) or []
+    if index is None or record.get("method") not in SWITCHED_METHODS or index >= min(len(values), len(history["time_s"])):
         return None
-    time_s, value = history["time_s"][index], (history.get(metric) or [None] * (index + 1))[index]
+    time_s, value = history["time_s"][index], values[index]
     return (time_s, value) if value is not None else None
 
 
@@ -83,8 +84,9 @@ def _mode_figures(comparison: Comparison, records: list[dict], where: str, out: 
     jacobi = next((r for r in records if r["label"] == "jacobi" and r.get("modes")), None)
     if jacobi is not None:
         modes = jacobi["modes"]
+        count = min(len(modes["iteration"]), len(modes["relative_error"]))  # an interrupt may cut one short
         paths.append(save_figure(plots.plot_mode_heatmap(
-            modes["iteration"], modes["modes"], modes["relative_error"], "Jacobi sweeps",
+            modes["iteration"][:count], modes["modes"], modes["relative_error"][:count], "Jacobi sweeps",
             f"Relative error per peak, pure Jacobi from zero ({where})", log_x=True), out / "modes_jacobi.png"))
     switch = _switch_mode_errors(records)
     if switch is not None:
@@ -101,7 +103,8 @@ def _plain_network(records: list[dict]) -> tuple[list, list, list] | None:
     candidates += [r for r in records if r.get("method") == "dnn" and r.get("modes") and r.get("dnn_steps")]
     for record in candidates:
         history, modes = record["history"], record["modes"]
-        keep = [i for i, sweeps in enumerate(history["iteration"]) if sweeps == 0]
+        count = min(len(history["iteration"]), len(history["dnn_steps"]), len(modes["relative_error"]))
+        keep = [i for i, sweeps in enumerate(history["iteration"][:count]) if sweeps == 0]
         if record["method"] == "dnn" and (record.get("info") or {}).get("galerkin_rank") is not None:
             keep = keep[:-1]  # the final record follows the closing Galerkin solve
         seen, steps, errors = set(), [], []
@@ -124,7 +127,7 @@ def _switch_mode_errors(records: list[dict]) -> tuple[list[str], list, list] | N
         if record.get("method") not in SWITCHED_METHODS or not record.get("modes"):
             continue
         index = handover_index(record["history"])
-        if index is None or (modes is not None and record["modes"]["modes"] != modes):
+        if index is None or index >= len(record["modes"]["relative_error"]) or (modes is not None and record["modes"]["modes"] != modes):
             continue
         labels.append(record["label"])
         modes = record["modes"]["modes"]

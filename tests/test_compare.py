@@ -176,3 +176,15 @@ def test_ctrl_c_in_the_warm_up_is_not_swallowed(tmp_path, monkeypatch):
     assert result.exit_code == 130, result.output
     data = json.loads((out / "compare.json").read_text())
     assert data["interrupted"] is True and data["entries"] == []
+
+
+def test_figures_survive_histories_cut_short_by_an_interrupt(tmp_path):
+    from poissonfp.compare_outputs import save_comparison
+
+    case = load_case(_short_training_case(tmp_path, "1d_article")).with_overrides(size=32)
+    comparison = compare_methods(case, ["jacobi", "article"], [3])
+    for entry in comparison.entries:  # Ctrl-C between two appends of Monitor.record
+        entry.record["history"]["time_s"].append(1.0)
+        entry.record["modes"]["relative_error"].pop()
+    paths = save_comparison(comparison, tmp_path / "out")
+    assert {p.name for p in paths} >= {"compare.json", "error_vs_time.png", "modes_jacobi.png", "modes_dnn.png"}
