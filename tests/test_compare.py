@@ -188,3 +188,14 @@ def test_figures_survive_histories_cut_short_by_an_interrupt(tmp_path):
         entry.record["modes"]["relative_error"].pop()
     paths = save_comparison(comparison, tmp_path / "out")
     assert {p.name for p in paths} >= {"compare.json", "error_vs_time.png", "modes_jacobi.png", "modes_dnn.png"}
+
+
+def test_cuda_without_a_gpu_is_one_line_exit_2(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    result = CliRunner().invoke(main, ["compare", str(CASES / "1d_article.toml"), "--n", "32", "--device", "cuda",
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1 and "cuda" in result.output
+    assert not (tmp_path / "out").exists()

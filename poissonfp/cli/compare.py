@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from poissonfp.case import load_case
-from poissonfp.cli.common import EXIT_INTERRUPTED, guarded
+from poissonfp.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, guarded
 from poissonfp.compare import (ALONE_1D_ONLY, DEFAULT_METHODS, compare_methods, default_methods, format_speedup,
                                format_table)
 from poissonfp.compare_outputs import save_comparison
@@ -93,6 +93,8 @@ def compare(case_file: Path, methods, switches, coarses, size, criterion, tol, d
     the trade-off in M, per-peak error heat maps, errors at the hand-over). Ctrl-C saves what was measured
     (marked interrupted) and exits with 130."""
     case = load_case(case_file).with_overrides(size=size, seed=seed, criterion=criterion, tol=tol, device=device)
+    if case.network.device == "cuda":
+        _check_cuda()
     problem = build_problem(case)
     chosen = methods or default_methods(problem.grid.ndim)
     if not quiet:
@@ -120,6 +122,17 @@ def compare(case_file: Path, methods, switches, coarses, size, criterion, tol, d
         click.echo("interrupted: the methods measured so far were saved (compare.json: interrupted = true)",
                    err=True)
         raise click.exceptions.Exit(EXIT_INTERRUPTED)
+
+
+def _check_cuda() -> None:
+    """One line and exit 2 when CUDA is asked for but torch sees no GPU (checked before any work)."""
+    from poissonfp.neural.model import resolve_device
+
+    try:
+        resolve_device("cuda")
+    except ValueError as err:
+        click.echo(f"error: --device: {err}", err=True)
+        raise click.exceptions.Exit(EXIT_USAGE) from None
 
 
 def _study_line(method: str, study: dict, spread: float | None) -> str:
