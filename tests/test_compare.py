@@ -199,3 +199,28 @@ def test_cuda_without_a_gpu_is_one_line_exit_2(tmp_path):
                                        "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1 and "cuda" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_real_sigint_saves_what_was_measured_and_exits_130(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    command = Path(sys.executable).with_name("poissonfp")  # the console script beside this interpreter
+    process = subprocess.Popen([str(command), "compare", str(CASES / "1d_article.toml"),
+                                "--n", "2000", "--methods", "jacobi", "--criterion", "discrete", "--tol", "1e-13",
+                                "--out", str(out)], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    seen = ""
+    while "[1/1] jacobi" not in seen:  # the timed solve has started (the warm-up is over)
+        char = process.stderr.read(1)
+        assert char, seen
+        seen += char
+    time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=60)
+    assert process.returncode == 130
+    data = json.loads((out / "compare.json").read_text())
+    assert data["interrupted"] is True
+    assert [e["label"] for e in data["entries"]] == ["jacobi"] and data["entries"][0]["stop_reason"] == "interrupted"
