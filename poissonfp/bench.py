@@ -34,8 +34,8 @@ from poissonfp.problem import Problem, build_problem
 from poissonfp.solvers import SOLVERS, DivergenceError, Monitor, SolveResult, StoppingCriterion
 from poissonfp.solvers.jacobi import JacobiIteration, check_batch
 
-__all__ = ["METHODS", "OPTIONAL_METHODS", "ProblemPlan", "FULL_PLAN", "QUICK_PLAN", "BenchConfig", "quick_config", "run_bench",
-           "machine_info", "CASES_DIR"]
+__all__ = ["METHODS", "OPTIONAL_METHODS", "ProblemPlan", "FULL_PLAN", "QUICK_PLAN", "BenchConfig", "quick_config",
+           "run_bench", "machine_info", "CASES_DIR"]
 
 logger = logging.getLogger(__name__)
 

@@ -336,8 +336,8 @@ def format_speedup(value: float | None, spread: float | None) -> str:
     """A speed-up with no more significant digits than its relative uncertainty ``spread`` supports
     (2 digits when no spread was measured, at most 3), and the uncertainty in percent.
 
-    >>> format_speedup(24.31, 0.05), format_speedup(24.31, 0.004), format_speedup(24.31, 0.4), format_speedup(24.31, None)
-    ('24 ±5%', '24.3 ±0.4%', '20 ±40%', '24')
+    >>> [format_speedup(24.31, spread) for spread in (0.05, 0.004, 0.4, None)]
+    ['24 ±5%', '24.3 ±0.4%', '20 ±40%', '24']
     """
     if value is None:
         return "-"

@@ -34,7 +34,9 @@ def _switch_point(record: dict, metric: str) -> tuple[float, float] | None:
     history = record.get("history") or {}
     index = handover_index(history)
     values = history.get(metric) or []
-    if index is None or record.get("method") not in SWITCHED_METHODS or index >= min(len(values), len(history["time_s"])):
+    if record.get("method") not in SWITCHED_METHODS or index is None:
+        return None
+    if index >= min(len(values), len(history["time_s"])):
         return None
     time_s, value = history["time_s"][index], values[index]
     return (time_s, value) if value is not None else None
@@ -127,7 +129,9 @@ def _switch_mode_errors(records: list[dict]) -> tuple[list[str], list, list] | N
         if record.get("method") not in SWITCHED_METHODS or not record.get("modes"):
             continue
         index = handover_index(record["history"])
-        if index is None or index >= len(record["modes"]["relative_error"]) or (modes is not None and record["modes"]["modes"] != modes):
+        if index is None or index >= len(record["modes"]["relative_error"]):
+            continue
+        if modes is not None and record["modes"]["modes"] != modes:
             continue
         labels.append(record["label"])
         modes = record["modes"]["modes"]
