@@ -39,8 +39,8 @@ __all__ = ["METHODS", "ProblemPlan", "FULL_PLAN", "QUICK_PLAN", "BenchConfig", "
 
 logger = logging.getLogger(__name__)
 
-#: The shipped case files (the repository's ``cases/``).
-CASES_DIR = Path(__file__).resolve().parents[1] / "cases"
+#: Where the case files are looked up; None: the shipped cases (:func:`poissonfp.catalog.find_case`).
+CASES_DIR: Path | None = None
 #: Methods benchmarked, baseline first.
 METHODS = ("jacobi", "hybrid", "dnn", "multigrid", "dst", "direct")
 #: Sweep cap of every real run (the cases' 5 million would stop pure Jacobi at 1D n = 4000).
@@ -88,7 +88,7 @@ class BenchConfig:
 
     plan: tuple[ProblemPlan, ...] = FULL_PLAN
     methods: tuple[str, ...] = METHODS
-    cases_dir: Path = CASES_DIR
+    cases_dir: Path | None = CASES_DIR
     jacobi_real_budget_s: float = 60.0
     method_budget_s: float = 150.0
     repeat_below_s: float = 1.0
@@ -176,7 +176,8 @@ def _registered(methods: tuple[str, ...], notify: Event) -> tuple[str, ...]:
 def _load(config: BenchConfig, plan: ProblemPlan) -> Case:
     overrides = {"switch": "auto", **dict(config.case_overrides), **dict(plan.overrides),
                  "max_iterations": MAX_ITERATIONS}
-    return load_case(Path(config.cases_dir) / f"{plan.case}.toml").with_overrides(**overrides)
+    name = plan.case if config.cases_dir is None else Path(config.cases_dir) / f"{plan.case}.toml"
+    return load_case(name).with_overrides(**overrides)
 
 
 def _warm_up(case: Case, methods: tuple[str, ...]) -> None:

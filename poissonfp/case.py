@@ -150,11 +150,14 @@ class Case:
 
 
 def load_case(path: str | os.PathLike) -> Case:
-    """Read and validate a case file.
+    """Read and validate a case file, given by path or as the name of a shipped case (``"2d_square"``).
 
     Raises:
         CaseError: With a one-line message naming the file and the key.
     """
+    from poissonfp.catalog import find_case
+
+    path = find_case(path)
     data = _read_toml(path)
     _check_keys(path, None, data, _TOP_LEVEL)
     name = _string(path, "name", data.get("name", Path(path).stem), allow_empty=False)
