@@ -36,6 +36,7 @@ import dataclasses
 import difflib
 import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,11 +48,16 @@ from .expressions import Expression, ExpressionError, parse_expression
 from .settings import (HybridSettings, NetworkSettings, SettingError, SolverSettings, TrainingSettings,
                        check_setting)
 
-__all__ = ["Case", "CaseError", "load_case", "VARIABLES", "WORKING_ARRAYS"]
+__all__ = ["Case", "CaseError", "load_case", "VARIABLES", "MAX_SEED", "MAX_COORDINATE", "MIN_EXTENT"]
 
 VARIABLES = ("x", "y", "z")
-#: Float64 arrays of the grid's size a solve may hold at once; sizes whose arrays exceed memory are refused.
-WORKING_ARRAYS = 16
+#: Largest seed (torch generators take 64-bit seeds).
+MAX_SEED = 2**63 - 1
+#: Largest accepted |coordinate| of the box, and smallest side: the grid spacing h and 1/h² stay finite.
+MAX_COORDINATE = 1e6
+MIN_EXTENT = 1e-6
+#: A case name becomes a folder name (results/<name>/): a plain file-name stem.
+_NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,99}")
 SETTINGS_TABLES = {"solver": SolverSettings, "network": NetworkSettings, "training": TrainingSettings,
                    "hybrid": HybridSettings}
 _TOP_LEVEL = ("name", "description", "seed", "domain", "grid", "problem", *SETTINGS_TABLES)
@@ -113,10 +119,11 @@ class Case:
         """
         if size is None:
             return _interior(self.grid_unit, self.grid_size)
-        sizes = _grid_size(self.path, "--n", size, self.dim, self.grid_unit, lists=False)
-        shape = _interior(self.grid_unit, sizes)
-        _check_memory(self.path, "--n", shape)
-        return shape
+        from poissonfp.feasibility import check_memory
+
+        sizes = _grid_size(self.path, "size", size, self.dim, self.grid_unit, lists=False)
+        check_memory(dataclasses.replace(self, grid_size=sizes), keys={"grid": "size"})
+        return _interior(self.grid_unit, sizes)
 
     def with_overrides(self, **overrides: Any) -> Case:
         """A copy with command-line overrides applied and validated; None values are ignored.
@@ -125,28 +132,33 @@ class Case:
         (``method``, ``tol``, ``criterion``, ``switch``, ...); ``table.field`` picks a field explicitly.
 
         Raises:
-            CaseError: Naming the flag, e.g. ``--method``, if a value is not valid.
+            CaseError: Naming the keyword, e.g. ``method``, if a value is not valid.
         """
+        from poissonfp.feasibility import check_device, check_memory
+
         changes: dict[str, Any] = {}
         updates: dict[str, dict[str, Any]] = {table: {} for table in SETTINGS_TABLES}
         for name, value in overrides.items():
             if value is None:
                 continue
-            flag = "--n" if name == "size" else "--" + name.replace("_", "-").replace(".", "-")
             if name == "seed":
-                changes["seed"] = _seed(self.path, flag, value)
+                changes["seed"] = _seed(self.path, name, value)
             elif name == "size":
-                changes["grid_size"] = _grid_size(self.path, flag, value, self.dim, self.grid_unit, lists=False)
-                _check_memory(self.path, flag, _interior(self.grid_unit, changes["grid_size"]))
+                changes["grid_size"] = _grid_size(self.path, name, value, self.dim, self.grid_unit, lists=False)
             else:
-                table, key = _locate_setting(self.path, name, flag)
-                updates[table][key] = _checked_setting(self.path, flag, SETTINGS_TABLES[table], key, value)
+                table, key = _locate_setting(self.path, name, name)
+                updates[table][key] = _checked_setting(self.path, name, SETTINGS_TABLES[table], key, value)
         for table, values in updates.items():
             if values:
                 changes[table] = dataclasses.replace(getattr(self, table), **values)
         if "solver" in changes:
-            changes["solver"] = _resolve_criterion(self.path, "--criterion", changes["solver"], self.exact)
-        return dataclasses.replace(self, **changes)
+            changes["solver"] = _resolve_criterion(self.path, "criterion", changes["solver"], self.exact)
+        case = dataclasses.replace(self, **changes)
+        given = {"grid": "size", "widths": "widths", "quadrature_order": "quadrature_order"}
+        check_memory(case, keys={driver: key for driver, key in given.items() if key in overrides})
+        if overrides.get("device") is not None:
+            check_device(case, key="device")
+        return case
 
 
 def load_case(path: str | os.PathLike) -> Case:
@@ -156,11 +168,12 @@ def load_case(path: str | os.PathLike) -> Case:
         CaseError: With a one-line message naming the file and the key.
     """
     from poissonfp.catalog import find_case
+    from poissonfp.feasibility import check_memory
 
     path = find_case(path)
     data = _read_toml(path)
     _check_keys(path, None, data, _TOP_LEVEL)
-    name = _string(path, "name", data.get("name", Path(path).stem), allow_empty=False)
+    name = _name(path, data.get("name", Path(path).stem))
     description = _string(path, "description", data.get("description", ""), allow_empty=True)
     seed = _seed(path, "seed", data.get("seed", 0))
     lower, upper = _domain(path, _table(path, data, "domain", ("lower", "upper"), required=True))
@@ -169,8 +182,10 @@ def load_case(path: str | os.PathLike) -> Case:
     source, boundary, exact = _problem(path, problem, VARIABLES[: len(lower)], lower, upper)
     settings = {table: _settings(path, table, data) for table in SETTINGS_TABLES}
     settings["solver"] = _resolve_criterion(path, "[solver] criterion", settings["solver"], exact)
-    return Case(path=Path(path), name=name, description=description, seed=seed, lower=lower, upper=upper,
+    case = Case(path=Path(path), name=name, description=description, seed=seed, lower=lower, upper=upper,
                 grid_unit=unit, grid_size=sizes, source=source, boundary=boundary, exact=exact, **settings)
+    check_memory(case)
+    return case
 
 
 def _read_toml(path: str | os.PathLike) -> dict:
@@ -188,6 +203,8 @@ def _read_toml(path: str | os.PathLike) -> dict:
         raise CaseError(path, None, "is not UTF-8 text; expected a TOML case file") from None
     except tomllib.TOMLDecodeError as err:
         raise CaseError(path, None, f"TOML syntax error: {err}") from None
+    except RecursionError:
+        raise CaseError(path, None, "TOML nested too deeply to read; expected a case file") from None
 
 
 def _show(value: Any) -> str:
@@ -243,9 +260,16 @@ def _string(path: Any, key: str, value: Any, allow_empty: bool) -> str:
     return value
 
 
+def _name(path: Any, value: Any) -> str:
+    if not isinstance(value, str) or not _NAME_PATTERN.fullmatch(value) or value.endswith("."):
+        raise _expected(path, "name", "a plain file-name stem (letters, digits, _ . + -; no folders; at most "
+                        "100 characters), used as the output folder results/<name>/", value)
+    return value
+
+
 def _seed(path: Any, key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _expected(path, key, "a non-negative integer", value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+        raise _expected(path, key, "an integer in [0, 2**63 - 1]", value)
     return value
 
 
@@ -257,15 +281,16 @@ def _domain(path: Any, table: dict) -> tuple[tuple[float, ...], tuple[float, ...
                             expected="a list of 1 to 3 numbers")
         value = table[name]
         items = value if isinstance(value, list) else [value]
-        if not 1 <= len(items) <= 3 or not all(_is_number(v) for v in items):
-            raise _expected(path, f"[domain] {name}", "a list of 1 to 3 finite numbers", value)
+        if not 1 <= len(items) <= 3 or not all(_is_number(v) and abs(v) <= MAX_COORDINATE for v in items):
+            raise _expected(path, f"[domain] {name}", f"a list of 1 to 3 numbers in [-{MAX_COORDINATE:.0e}, "
+                            f"{MAX_COORDINATE:.0e}]", value)
         bounds.append(tuple(float(v) for v in items))
     lower, upper = bounds
     if len(upper) != len(lower):
         raise _expected(path, "[domain] upper", f"a list of {len(lower)} numbers like lower", table["upper"])
-    if any(b <= a for a, b in zip(lower, upper)):
-        raise _expected(path, "[domain] upper", f"values greater than lower = {_show(lower)} "
-                        "in every dimension", table["upper"])
+    if any(b - a < MIN_EXTENT for a, b in zip(lower, upper)):
+        raise _expected(path, "[domain] upper", f"values greater than lower = {_show(lower)} by at least "
+                        f"{MIN_EXTENT:.0e} in every dimension", table["upper"])
     return lower, upper
 
 
@@ -280,9 +305,7 @@ def _grid(path: Any, table: dict, dim: int) -> tuple[str, tuple[int, ...]]:
             "missing; expected points = N (interior points) or intervals = N"
         raise CaseError(path, "[grid] points", message, expected="points or intervals")
     unit = given[0]
-    sizes = _grid_size(path, f"[grid] {unit}", table[unit], dim, unit, lists=True)
-    _check_memory(path, f"[grid] {unit}", _interior(unit, sizes))
-    return unit, sizes
+    return unit, _grid_size(path, f"[grid] {unit}", table[unit], dim, unit, lists=True)
 
 
 def _grid_size(path: Any, key: str, value: Any, dim: int, unit: str, lists: bool) -> tuple[int, ...]:
@@ -297,23 +320,6 @@ def _grid_size(path: Any, key: str, value: Any, dim: int, unit: str, lists: bool
 
 def _interior(unit: str, sizes: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(sizes) if unit == "points" else tuple(n - 1 for n in sizes)
-
-
-def physical_memory_bytes() -> int | None:
-    """The machine's physical memory, or None where the system does not say."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def _check_memory(path: Any, key: str, shape: tuple[int, ...]) -> None:
-    points, memory = math.prod(shape), physical_memory_bytes()
-    needed = points * 8 * WORKING_ARRAYS
-    if memory and needed > memory:
-        raise CaseError(path, key, f"{points:,} interior points need about {needed / 2**30:,.1f} GiB "
-                        f"({WORKING_ARRAYS} float64 arrays), more than this machine's "
-                        f"{memory / 2**30:.1f} GiB of memory", expected="a smaller grid")
 
 
 def _problem(path: Any, table: dict, variables: tuple[str, ...], lower: tuple, upper: tuple):

@@ -7,6 +7,7 @@ import pytest
 import sympy
 
 from poissonfp import case as case_module
+from poissonfp import feasibility
 from poissonfp.case import CaseError, load_case
 from poissonfp.settings import (HybridSettings, NetworkSettings, SettingError, SolverSettings, TrainingSettings,
                                 describe_setting, setting)
@@ -81,7 +82,7 @@ def test_grid_units_and_size_override(tmp_path):
     assert intervals.grid_size == (10, 10) and intervals.interior_shape() == (9, 9)
     assert intervals.interior_shape(4000) == (3999, 3999)
     assert intervals.with_overrides(size=20).interior_shape() == (19, 19)
-    with pytest.raises(CaseError, match=r"--n: expected an integer >= 2 \(intervals\), got 1"):
+    with pytest.raises(CaseError, match=r"size: expected an integer >= 2 \(intervals\), got 1"):
         intervals.interior_shape(1)
 
 
@@ -97,13 +98,14 @@ def test_with_overrides(tmp_path):
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
-    ({"method": "gauss"}, "--method: expected one of 'jacobi', 'direct', 'dst', 'multigrid', 'dnn', 'hybrid', got \"gauss\""),
-    ({"tol": -1.0}, "--tol: expected a positive number, got -1.0"),
-    ({"seed": -2}, "--seed: expected a non-negative integer, got -2"),
-    ({"switch": "soon"}, "--switch: expected a non-negative integer or 'auto', got \"soon\""),
-    ({"size": 0}, "--n: expected a positive integer (points), got 0"),
-    ({"size": 10**7}, "--n: 100,000,000,000,000 interior points need about"),
-    ({"methd": "dst"}, "--methd: unknown setting (did you mean 'method'?)"),
+    ({"method": "gauss"}, ": method: expected one of 'jacobi', 'direct', 'dst', 'multigrid', 'dnn', 'hybrid', got \"gauss\""),
+    ({"tol": -1.0}, ": tol: expected a positive number, got -1.0"),
+    ({"seed": -2}, ": seed: expected an integer in [0, 2**63 - 1], got -2"),
+    ({"seed": 2**70}, ": seed: expected an integer in [0, 2**63 - 1], got 1180591620717411303424"),
+    ({"switch": "soon"}, ": switch: expected a non-negative integer or 'auto', got \"soon\""),
+    ({"size": 0}, ": size: expected a positive integer (points), got 0"),
+    ({"size": 10**7}, ": size: a jacobi solve on 10000000x10000000 interior points needs about"),
+    ({"methd": "dst"}, ": methd: unknown setting (did you mean 'method'?)"),
 ])
 def test_bad_overrides(tmp_path, overrides, message):
     case = load_case(write(tmp_path, GOOD))
@@ -115,7 +117,7 @@ def test_bad_overrides(tmp_path, overrides, message):
 def test_discretization_criterion_needs_exact(tmp_path):
     case = load_case(write(tmp_path, GOOD.replace('exact = "exp(x)*cos(y) + x*y"', 'source = "1"')))
     assert case.solver.criterion == "residual" and case.boundary.expr == 0
-    with pytest.raises(CaseError, match="--criterion: expected 'residual' or 'discrete'"):
+    with pytest.raises(CaseError, match=": criterion: expected 'residual' or 'discrete'"):
         case.with_overrides(criterion="discretization")
 
 
@@ -139,12 +141,12 @@ BAD = [
     ("points = [7, 9]", "points = 10000000", "[grid] points", "GiB"),
     ("upper = [1.0, 2.0]", "upper = [1.0, 0.0]", "[domain] upper", "values greater than lower"),
     ("upper = [1.0, 2.0]", "upper = [1.0]", "[domain] upper", "a list of 2 numbers like lower"),
-    ("lower = [0.0, 0.0]", "lower = [0, 0, 0, 0]", "[domain] lower", "a list of 1 to 3 finite numbers"),
-    ("lower = [0.0, 0.0]", "lower = [0.0, nan]", "[domain] lower", "finite numbers"),
+    ("lower = [0.0, 0.0]", "lower = [0, 0, 0, 0]", "[domain] lower", "a list of 1 to 3 numbers in"),
+    ("lower = [0.0, 0.0]", "lower = [0.0, nan]", "[domain] lower", "numbers in [-1e+06, 1e+06]"),
     ("lower = [0.0, 0.0]", "lower = ['a', 0.0]", "[domain] lower", "got [\"a\", 0.0]"),
-    ("[domain]", "seed = -1\n[domain]", "seed", "expected a non-negative integer, got -1"),
+    ("[domain]", "seed = -1\n[domain]", "seed", "expected an integer in [0, 2**63 - 1], got -1"),
     ("[domain]", "seed = true\n[domain]", "seed", "got true"),
-    ("[domain]", "name = 3\n[domain]", "name", "a non-empty string"),
+    ("[domain]", "name = 3\n[domain]", "name", "a plain file-name stem"),
     ("[domain]", "description = [1]\n[domain]", "description", "a string"),
     ("[domain]", "solver = 3\n[domain]", "solver", "a table [solver]"),
     ("exact = \"exp(x)*cos(y) + x*y\"", "exact = \"__import__('os').system('echo hacked')\"", "[problem] exact",
@@ -213,8 +215,9 @@ def test_missing_directory_and_binary_files(tmp_path):
 
 
 def test_memory_limit_names_the_machine_memory(tmp_path, monkeypatch):
-    monkeypatch.setattr(case_module, "physical_memory_bytes", lambda: 2**30)
-    with pytest.raises(CaseError, match=r"\[grid\] points: 16,777,216 interior points need about 2.0 GiB .* 1.0 GiB"):
+    monkeypatch.setattr(feasibility, "physical_memory_bytes", lambda: 2**30)
+    with pytest.raises(CaseError, match=r"\[grid\] points: a jacobi solve on 4096x4096 interior points needs about "
+                       r"2.0 GiB .* 1.0 GiB"):
         load_case(write(tmp_path, GOOD.replace("points = [7, 9]", "points = 4096")))
 
 

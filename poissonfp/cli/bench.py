@@ -8,9 +8,8 @@ from pathlib import Path
 
 import click
 
-from poissonfp.bench import METHODS, BenchConfig, quick_config, run_bench
-from poissonfp.bench_report import format_markdown, save_bench
 from poissonfp.cli.common import guarded
+from poissonfp.settings import METHODS
 
 __all__ = ["bench"]
 
@@ -63,6 +62,9 @@ class _Lines:
 def bench(quick: bool, out: Path, problems, methods, jacobi_budget, quiet) -> None:
     """Wall time to discretization accuracy of every solver on a matrix of problems and sizes; writes
     bench.json, bench.csv, bench.md and log-log figures of time against unknowns into OUT."""
+    from poissonfp.bench import METHODS, BenchConfig, quick_config, run_bench
+    from poissonfp.bench_report import format_markdown, save_bench
+
     config = quick_config() if quick else BenchConfig()
     changes = {}
     names = _names(problems, tuple(p.case for p in config.plan), "problem")

@@ -6,10 +6,8 @@ from pathlib import Path
 
 import click
 
-from poissonfp.case import load_case
-from poissonfp.cli.common import EXIT_INTERRUPTED, guarded
-from poissonfp.compare import DEFAULT_METHODS, compare_methods, format_table, save_comparison
-from poissonfp.problem import build_problem
+from poissonfp.cli.common import EXIT_INTERRUPTED, guarded, with_flags
+from poissonfp.compare import DEFAULT_METHODS
 from poissonfp.settings import METHODS
 
 __all__ = ["compare"]
@@ -30,7 +28,7 @@ def _switches(ctx, param, value: str | None) -> tuple[int, ...]:
     if value is None:
         return ()
     items = [item.strip() for item in value.split(",") if item.strip()]
-    if not items or not all(item.isdigit() for item in items):
+    if not items or not all(item.isascii() and item.isdigit() for item in items):
         raise click.BadParameter(f"expected comma-separated non-negative integers, got {value!r}")
     return tuple(int(item) for item in items)
 
@@ -54,7 +52,7 @@ class _ProgressLines:
 
 
 @click.command()
-@click.argument("case_file", metavar="CASE", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("case_file", metavar="CASE", type=click.Path(path_type=Path))
 @click.option("--methods", callback=_methods,
               help=f"Comma-separated methods (default: {','.join(DEFAULT_METHODS)}).")
 @click.option("--switch", "switches", callback=_switches,
@@ -68,7 +66,11 @@ class _ProgressLines:
 def compare(case_file: Path, methods, switches, size, seed, out, quiet) -> None:
     """Solve CASE with every method to the case's stopping criterion; print a table, write compare.json
     and the figures (error against wall time, per-peak error heat maps, errors at the switch)."""
-    case = load_case(case_file).with_overrides(size=size, seed=seed)
+    from poissonfp.case import load_case
+    from poissonfp.compare import compare_methods, format_table, save_comparison
+    from poissonfp.problem import build_problem
+
+    case = with_flags(load_case(case_file), size=size, seed=seed)
     problem = build_problem(case)
     if not quiet:
         click.echo(f"{case.name}, grid {problem.grid.describe()}: {len(methods)} methods to "
