@@ -231,7 +231,7 @@ def _check_magnitudes(expr: sympy.Expr, what: str) -> None:
 
     for number in expr.atoms(sympy.Rational):
         if abs(number) > MAX_MAGNITUDE:
-            raise ExpressionError(f"{what} holds the number {float(number):.3g}, too large for float64 "
+            raise ExpressionError(f"{what} holds the number {sympy.Float(number, 3)}, too large for float64 "
                                   f"(|number| <= {MAX_MAGNITUDE:.0e} allowed)")
 
 

@@ -66,15 +66,20 @@ def solve_allocations(case: Case, method: str | None = None) -> list[Allocation]
         parameters = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
         found.append(Allocation("widths", f"{parameters:,} network parameters with gradients and Adam state",
                                 parameters * itemsize * _PARAMETER_COPIES))
-        if training.points == "quadrature":
+        steps = training.adam_steps + training.lbfgs_steps
+        trains = steps > 0 if method == "dnn" or case.hybrid.switch == "auto" else int(case.hybrid.switch) > 0
+        if not trains:
+            collocation, driver = 0, "grid"
+        elif training.points == "quadrature":
             cells = math.prod(n + 1 for n in shape)
             collocation = cells * training.quadrature_order ** len(shape)
             driver = "quadrature_order"
         else:
             collocation, driver = points, "grid"
-        found.append(Allocation(driver, f"training activations at {collocation:,} points x "
-                                f"{sum(network.widths):,} units", collocation * sum(network.widths) * itemsize
-                                * _ACTIVATION_COPIES))
+        if collocation:
+            found.append(Allocation(driver, f"training activations at {collocation:,} points x "
+                                    f"{sum(network.widths):,} units", collocation * sum(network.widths) * itemsize
+                                    * _ACTIVATION_COPIES))
         if method == "hybrid" or training.galerkin:
             columns = network.widths[-1] + 1
             found.append(Allocation("grid", f"Galerkin features: {points:,} points x {columns:,} columns, "

@@ -1,5 +1,6 @@
 """Case files: the shipped cases load, grid units, overrides, and every bad input names file and key."""
 import dataclasses
+import re
 from pathlib import Path
 
 import numpy as np
@@ -248,3 +249,56 @@ def test_a_new_settings_field_is_validated_without_loader_changes(tmp_path, monk
     assert case.hybrid.damping == 1.0
     with pytest.raises(CaseError, match=r"\[hybrid\] damping: expected a non-negative number, got \"x\""):
         load_case(write(tmp_path, GOOD + "[hybrid]\ndamping = 'x'\n"))
+
+
+# --- issue #10: names, bounds, memory of every large allocation, shipped cases by name -------------
+
+@pytest.mark.parametrize("name", ["/abs/dir", "../../dir", "a/b", ".hidden", "", "x" * 101, "tab\there"])
+def test_case_name_must_be_a_plain_file_name_stem(tmp_path, name):
+    with pytest.raises(CaseError, match=r": name: expected a plain file-name stem"):
+        load_case(write(tmp_path, f"name = {name!r}\n".replace("'", '"') + GOOD))
+
+
+def test_overrides_name_the_keyword_not_a_command_line_flag(tmp_path):
+    case = load_case(write(tmp_path, GOOD))
+    with pytest.raises(CaseError) as caught:
+        case.with_overrides(method="gauss")
+    assert caught.value.key == "method" and "--" not in str(caught.value)
+
+
+def test_memory_guard_counts_the_hybrid_feature_matrix(tmp_path, monkeypatch):
+    monkeypatch.setattr(feasibility, "physical_memory_bytes", lambda: 3 * 2**29)
+    hybrid = GOOD + "[solver]\nmethod = 'hybrid'\n[network]\nwidths = [128]\n[hybrid]\nswitch = 0\n"
+    # 1024^2 points: 16 grid arrays are 0.125 GiB, the feature matrix 1024^2 x 129 x 8 x 2 = 2 GiB
+    with pytest.raises(CaseError, match=r"\[grid\] points: a hybrid solve on 1024x1024 .* Galerkin features"):
+        load_case(write(tmp_path, hybrid.replace("points = [7, 9]", "points = 1024")))
+    assert load_case(write(tmp_path, GOOD.replace("points = [7, 9]", "points = 1024"))).solver.method == "jacobi"
+    case = load_case(write(tmp_path, GOOD.replace("points = [7, 9]", "points = 1024")))
+    with pytest.raises(CaseError, match=r": method: a hybrid solve"):
+        from poissonfp.api import solve_case
+        solve_case(case, "hybrid")
+
+
+@pytest.mark.parametrize("table,key", [("[network]\nwidths = [100000, 100000]", "[network] widths"),
+                                       ("[training]\npoints = 'quadrature'\nquadrature_order = 1000",
+                                        "[training] quadrature_order")])
+def test_memory_guard_names_widths_and_quadrature_order(tmp_path, monkeypatch, table, key):
+    monkeypatch.setattr(feasibility, "physical_memory_bytes", lambda: 16 * 2**30)
+    text = GOOD.replace("points = [7, 9]", "points = [64, 64]") + f"[solver]\nmethod = 'dnn'\n{table}\n"
+    with pytest.raises(CaseError, match=re.escape(key) + ": a dnn solve"):
+        load_case(write(tmp_path, text))
+    with pytest.raises(CaseError, match=r": widths: a dnn solve"):
+        load_case(write(tmp_path, GOOD + "[solver]\nmethod = 'dnn'\n")).with_overrides(widths=[10**5, 10**5])
+
+
+def test_shipped_cases_are_found_by_name_from_any_folder(tmp_path, monkeypatch):
+    from poissonfp.catalog import find_case, shipped_cases
+
+    monkeypatch.chdir(tmp_path)
+    assert set(shipped_cases()) == {p.stem for p in CASES}
+    assert load_case("2d_square").name == "2d_square" and load_case("1d_article.toml").dim == 1
+    assert find_case("2d_square").read_bytes() == CASES[[p.stem for p in CASES].index("2d_square")].read_bytes()
+    (tmp_path / "2d_square").write_text("a local file wins")
+    assert find_case("2d_square") == Path("2d_square")
+    with pytest.raises(CaseError, match="no shipped case of that name .did you mean '3d_cube'.*shipped cases: "):
+        find_case("3d_cub")

@@ -4,28 +4,16 @@ The CLI is the only layer that prints, shows progress or reads files named on th
 each command is a thin wrapper over the library. Command modules import the numerical stack (numpy,
 scipy, torch, numba, sympy) inside the command, so ``poissonfp --help`` starts in a fraction of a second.
 """
-import sys
-
 import click
 
 from poissonfp import __version__
-from poissonfp.cli.common import EXIT_INTERRUPTED, OneLineErrors
+from poissonfp.cli.common import OneLineErrors
 
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="poissonfp")
 def main() -> None:
     """Solve -Δu = f with a DNN-Jacobi hybrid and show why it works (the F-Principle)."""
-
-
-def run() -> None:
-    """The ``poissonfp`` script: :func:`main`, with a Ctrl-C before a command takes over (while
-    modules load) ending in one line and exit status 130 instead of a traceback."""
-    try:
-        main()
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        sys.exit(EXIT_INTERRUPTED)
 
 
 # Each command lives in its own module and is registered here.
