@@ -22,7 +22,8 @@ _EXPORTS = {
     "Problem": "poissonfp.problem", "build_problem": "poissonfp.problem",
     "SolveResult": "poissonfp.solvers", "StoppingCriterion": "poissonfp.solvers", "solve": "poissonfp.solvers",
 }
-__all__ = [*_EXPORTS, "__version__"]
+__all__ = ["Case", "CaseError", "Problem", "SolveResult", "StoppingCriterion", "build_problem", "find_case",
+           "load_case", "solve", "solve_case", "__version__"]
 
 if TYPE_CHECKING:
     from poissonfp.api import solve_case

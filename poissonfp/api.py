@@ -21,7 +21,8 @@ __all__ = ["criterion_of", "solver_options", "tracked_modes", "solve_case"]
 def criterion_of(case: Case) -> StoppingCriterion:
     """The stopping criterion a case asks for."""
     s = case.solver
-    return StoppingCriterion(kind=s.criterion, tol=s.tol, max_iterations=s.max_iterations)
+    kind = s.criterion or ("residual" if case.exact is None else "discretization")  # a loaded case has one
+    return StoppingCriterion(kind=kind, tol=s.tol, max_iterations=s.max_iterations)
 
 
 def solver_options(case: Case) -> dict[str, Any]:

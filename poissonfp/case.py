@@ -2,12 +2,14 @@
 
 A case poses -Δu = f in the box ``[lower, upper]`` with u = g on its boundary::
 
-    name = "2d_square"            # optional, default: the file name without .toml
+    name = "2d_square"            # optional, default: the file name without .toml; a plain file-name stem
+                                  # (it names the output folder results/<name>/)
     description = "..."           # optional
-    seed = 0                      # optional non-negative integer, default 0
+    seed = 0                      # optional integer in [0, 2**63 - 1], default 0
 
     [domain]
-    lower = [0.0, 0.0]            # the dimension is len(lower): 1, 2 or 3; coordinates x, y, z
+    lower = [0.0, 0.0]            # the dimension is len(lower): 1, 2 or 3; coordinates x, y, z;
+                                  # |coordinates| <= 1e6, every side at least 1e-6 long
     upper = [1.0, 1.0]
 
     [grid]
@@ -74,7 +76,7 @@ class CaseError(Exception):
         expected: What would have been accepted, when that can be said.
     """
 
-    def __init__(self, path: Path | str, key: str | None, message: str, expected: str | None = None):
+    def __init__(self, path: str | os.PathLike, key: str | None, message: str, expected: str | None = None):
         self.path, self.key, self.message, self.expected = path, key, message, expected
         super().__init__(str(self))
 
@@ -337,7 +339,7 @@ def _problem(path: Any, table: dict, variables: tuple[str, ...], lower: tuple, u
     samples = _sample_points(lower, upper)
     if exact is not None:
         _check_finite(path, "[problem] exact", exact, samples, variables, "")
-    source = parsed.get("source") or _derived_source(path, exact)
+    source = parsed["source"] if "source" in parsed else _derived_source(path, exact)
     _check_finite(path, "[problem] source" if "source" in parsed else "[problem] exact", source, samples,
                   variables, "" if "source" in parsed else "-Δu ")
     boundary = parsed.get("boundary") or exact or parse_expression("0", variables)
@@ -352,7 +354,8 @@ def _problem(path: Any, table: dict, variables: tuple[str, ...], lower: tuple, u
     return source, boundary, exact
 
 
-def _derived_source(path: Any, exact: Expression) -> Expression:
+def _derived_source(path: Any, exact: Expression | None) -> Expression:
+    assert exact is not None  # checked by the caller: no source requires an exact solution
     try:
         return exact.negative_laplacian()
     except ExpressionError as err:

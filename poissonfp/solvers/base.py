@@ -75,9 +75,10 @@ class StoppingCriterion:
     def threshold(self, problem: Problem) -> float:
         """The value the criterion's metric must reach on ``problem``."""
         if self.kind == "discretization":
-            if problem.exact is None:
+            error = problem.discretization_error_inf
+            if error is None:
                 raise ValueError("the discretization criterion needs an exact solution")
-            return self.factor * problem.discretization_error_inf
+            return self.factor * error
         return self.tol
 
     @property
