@@ -76,7 +76,7 @@ class BenchConfig:
     Attributes:
         plan: the problems and sizes.
         methods: the methods, baseline (``jacobi``) first.
-        cases_dir: where the case files are.
+        cases_dir: a folder of case files; None: the shipped cases (found by name).
         jacobi_real_budget_s: pure Jacobi runs for real up to this estimated time, computed beyond.
         method_budget_s: other methods are skipped where their extrapolated time exceeds this.
         repeat_below_s: solves faster than this are repeated, the fastest counts.
