@@ -66,3 +66,17 @@ def test_the_wheel_carries_the_cases_folder(tmp_path):
     shipped = sorted(name.rsplit("/", 1)[1] for name in names if name.startswith("poissonfp/cases/"))
     assert shipped == sorted(p.name for p in (ROOT / "cases").glob("*.toml"))
     assert "poissonfp/__main__.py" in names
+
+
+def test_ctrl_c_inside_a_command_is_one_line_and_exit_130(monkeypatch):
+    from click.testing import CliRunner
+
+    import poissonfp.catalog
+    from poissonfp.cli import main
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(poissonfp.catalog, "shipped_cases", interrupted)
+    result = CliRunner().invoke(main, ["cases"])
+    assert result.exit_code == 130 and result.output == "interrupted\n"

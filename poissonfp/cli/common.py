@@ -20,7 +20,9 @@ EXIT_INTERRUPTED = 130
 
 class OneLineErrors(click.Group):
     """A command group whose usage errors, its own and its commands', print one line
-    (``Error: ...``, no usage block) and exit with status 2."""
+    (``Error: ...``, no usage block) and exit with status 2, and where a Ctrl-C that no command handles
+    (while a command imports its modules, say) prints ``interrupted`` and exits with 130, not click's
+    ``Aborted!`` and 1."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         try:
@@ -35,6 +37,9 @@ class OneLineErrors(click.Group):
         except click.UsageError as error:
             error.ctx = None
             raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
 
 
 #: ``Case.with_overrides`` keywords whose flag is not ``--keyword``.
