@@ -163,7 +163,10 @@ class Expression:
     def _negative_laplacian(self) -> Expression:
         import sympy
 
-        size = max((_derivative_sizes(self.expr, s)[2] for s in self.symbols), default=1) * len(self.symbols)
+        try:
+            size = max((_derivative_sizes(self.expr, s)[2] for s in self.symbols), default=1) * len(self.symbols)
+        except RecursionError:
+            raise ExpressionError("the formula is nested too deeply to differentiate") from None
         if size > MAX_DERIVATIVE_SIZE:
             raise ExpressionError(f"deriving -Δ of this formula is too much symbolic work (its estimated size is "
                                   f"{size:,} terms, at most {MAX_DERIVATIVE_SIZE:,} are allowed); simplify it "
