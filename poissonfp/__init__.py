@@ -2,14 +2,42 @@
 
 Sign convention, used everywhere: -Δu = f in the box, u = g on its boundary.
 
-The public API: :func:`load_case` reads a TOML case, :func:`build_problem` discretises it,
-:func:`solve` runs one method on a problem and :func:`solve_case` does both for a case.
+The public API: :func:`load_case` reads a TOML case (a path or a shipped case's name, see
+:func:`find_case`), :func:`build_problem` discretises it, :func:`solve` runs one method on a problem
+and :func:`solve_case` does both for a case. The names are imported on first use, so that
+``import poissonfp`` (and the command line's start-up) stays light.
 """
-from poissonfp.api import solve_case
-from poissonfp.case import Case, CaseError, load_case
-from poissonfp.problem import Problem, build_problem
-from poissonfp.solvers import SolveResult, StoppingCriterion, solve
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Case", "CaseError", "Problem", "SolveResult", "StoppingCriterion", "build_problem", "load_case",
-           "solve", "solve_case", "__version__"]
+
+#: public name -> the module that defines it
+_EXPORTS = {
+    "solve_case": "poissonfp.api",
+    "Case": "poissonfp.case", "CaseError": "poissonfp.case", "load_case": "poissonfp.case",
+    "find_case": "poissonfp.catalog",
+    "Problem": "poissonfp.problem", "build_problem": "poissonfp.problem",
+    "SolveResult": "poissonfp.solvers", "StoppingCriterion": "poissonfp.solvers", "solve": "poissonfp.solvers",
+}
+__all__ = ["Case", "CaseError", "Problem", "SolveResult", "StoppingCriterion", "build_problem", "find_case",
+           "load_case", "solve", "solve_case", "__version__"]
+
+if TYPE_CHECKING:
+    from poissonfp.api import solve_case
+    from poissonfp.case import Case, CaseError, load_case
+    from poissonfp.catalog import find_case
+    from poissonfp.problem import Problem, build_problem
+    from poissonfp.solvers import SolveResult, StoppingCriterion, solve
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'poissonfp' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

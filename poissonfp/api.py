@@ -13,8 +13,7 @@ import numpy as np
 
 from poissonfp.case import Case
 from poissonfp.problem import Problem, build_problem
-from poissonfp.solvers import SolveResult, StoppingCriterion, solve
-from poissonfp.spectral import dst_coefficients, dst_peaks
+from poissonfp.solvers import SOLVERS, SolveResult, StoppingCriterion, method_options, solve
 
 __all__ = ["criterion_of", "solver_options", "tracked_modes", "solve_case"]
 
@@ -22,11 +21,12 @@ __all__ = ["criterion_of", "solver_options", "tracked_modes", "solve_case"]
 def criterion_of(case: Case) -> StoppingCriterion:
     """The stopping criterion a case asks for."""
     s = case.solver
-    return StoppingCriterion(kind=s.criterion, tol=s.tol, max_iterations=s.max_iterations)
+    kind = s.criterion or ("residual" if case.exact is None else "discretization")  # a loaded case has one
+    return StoppingCriterion(kind=kind, tol=s.tol, max_iterations=s.max_iterations)
 
 
 def solver_options(case: Case) -> dict[str, Any]:
-    """Method options from a case's settings tables (every solver ignores what it does not use)."""
+    """Method options from a case's settings tables (:func:`solve_case` passes each method those it takes)."""
     return {
         "omega": case.solver.omega,
         "check_every": case.solver.check_every,
@@ -41,6 +41,8 @@ def solver_options(case: Case) -> dict[str, Any]:
 def tracked_modes(problem: Problem, count: int = 3) -> list[tuple[int, ...]]:
     """The modes to follow: the ``count`` largest peaks of the discrete solution's sine spectrum,
     completed by its largest remaining coefficients when it has fewer peaks, sorted by frequency."""
+    from poissonfp.spectral import dst_coefficients, dst_peaks
+
     modes = dst_peaks(problem.discrete_solution, count)
     if len(modes) < count:
         amplitude = np.abs(dst_coefficients(problem.discrete_solution))
@@ -70,11 +72,21 @@ def solve_case(
         problem: a problem already built from ``case`` (saves rebuilding it).
         callback: receives every history record.
         track_modes: record the error of the solution's three spectral peaks over time.
-        **options: override any method option from :func:`solver_options`.
+        **options: override any option of the method (see :func:`poissonfp.solvers.method_options`).
+
+    Raises:
+        CaseError: If the method's estimated memory exceeds the machine's.
+        TypeError: For an option the method does not take.
     """
+    from poissonfp.feasibility import check_feasible
+
+    method = method or case.solver.method
+    other = {} if method == case.solver.method else dict.fromkeys(("grid", "widths", "quadrature_order"), "method")
+    check_feasible(case, method, keys=other)
     problem = problem if problem is not None else build_problem(case)
     modes = tracked_modes(problem) if track_modes else None
-    result = solve(problem, method or case.solver.method, criterion_of(case), callback=callback,
-                   modes=modes, **{**solver_options(case), **options})
+    takes = set(method_options(method)) if method in SOLVERS else set()
+    defaults = {key: value for key, value in solver_options(case).items() if key in takes}
+    result = solve(problem, method, criterion_of(case), callback=callback, modes=modes, **{**defaults, **options})
     result.info.setdefault("case", case.name)
     return problem, result

@@ -39,8 +39,8 @@ __all__ = ["METHODS", "OPTIONAL_METHODS", "ProblemPlan", "FULL_PLAN", "QUICK_PLA
 
 logger = logging.getLogger(__name__)
 
-#: The shipped case files (the repository's ``cases/``).
-CASES_DIR = Path(__file__).resolve().parents[1] / "cases"
+#: Where the case files are looked up; None: the shipped cases (:func:`poissonfp.catalog.find_case`).
+CASES_DIR: Path | None = None
 #: Methods benchmarked, baseline first.
 METHODS = ("jacobi", "hybrid", "dnn", "multigrid", "dst", "direct")
 #: Methods run only when named with ``--methods`` (the article's scheme costs about pure Jacobi's time or more).
@@ -78,7 +78,7 @@ class BenchConfig:
     Attributes:
         plan: the problems and sizes.
         methods: the methods, baseline (``jacobi``) first.
-        cases_dir: where the case files are.
+        cases_dir: a folder of case files; None: the shipped cases (found by name).
         jacobi_real_budget_s: pure Jacobi runs for real up to this estimated time, computed beyond.
         method_budget_s: other methods are skipped where their extrapolated time exceeds this.
         repeat_below_s: solves faster than this are repeated, the fastest counts.
@@ -90,7 +90,7 @@ class BenchConfig:
 
     plan: tuple[ProblemPlan, ...] = FULL_PLAN
     methods: tuple[str, ...] = METHODS
-    cases_dir: Path = CASES_DIR
+    cases_dir: Path | None = CASES_DIR
     jacobi_real_budget_s: float = 60.0
     method_budget_s: float = 150.0
     repeat_below_s: float = 1.0
@@ -178,7 +178,8 @@ def _registered(methods: tuple[str, ...], notify: Event) -> tuple[str, ...]:
 def _load(config: BenchConfig, plan: ProblemPlan) -> Case:
     overrides = {"switch": "auto", **dict(config.case_overrides), **dict(plan.overrides),
                  "max_iterations": MAX_ITERATIONS}
-    return load_case(Path(config.cases_dir) / f"{plan.case}.toml").with_overrides(**overrides)
+    name = plan.case if config.cases_dir is None else Path(config.cases_dir) / f"{plan.case}.toml"
+    return load_case(name).with_overrides(**overrides)
 
 
 def _warm_up(case: Case, methods: tuple[str, ...]) -> None:

@@ -2,12 +2,14 @@
 
 A case poses -Δu = f in the box ``[lower, upper]`` with u = g on its boundary::
 
-    name = "2d_square"            # optional, default: the file name without .toml
+    name = "2d_square"            # optional, default: the file name without .toml; a plain file-name stem
+                                  # (it names the output folder results/<name>/)
     description = "..."           # optional
-    seed = 0                      # optional non-negative integer, default 0
+    seed = 0                      # optional integer in [0, 2**63 - 1], default 0
 
     [domain]
-    lower = [0.0, 0.0]            # the dimension is len(lower): 1, 2 or 3; coordinates x, y, z
+    lower = [0.0, 0.0]            # the dimension is len(lower): 1, 2 or 3; coordinates x, y, z;
+                                  # |coordinates| <= 1e6, every side at least 1e-6 long
     upper = [1.0, 1.0]
 
     [grid]
@@ -36,6 +38,7 @@ import dataclasses
 import difflib
 import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,11 +50,16 @@ from .expressions import Expression, ExpressionError, parse_expression
 from .settings import (HybridSettings, NetworkSettings, SettingError, SolverSettings, TrainingSettings,
                        check_setting)
 
-__all__ = ["Case", "CaseError", "load_case", "VARIABLES", "WORKING_ARRAYS"]
+__all__ = ["Case", "CaseError", "load_case", "VARIABLES", "MAX_SEED", "MAX_COORDINATE", "MIN_EXTENT"]
 
 VARIABLES = ("x", "y", "z")
-#: Float64 arrays of the grid's size a solve may hold at once; sizes whose arrays exceed memory are refused.
-WORKING_ARRAYS = 16
+#: Largest seed (torch generators take 64-bit seeds).
+MAX_SEED = 2**63 - 1
+#: Largest accepted |coordinate| of the box, and smallest side: the grid spacing h and 1/h² stay finite.
+MAX_COORDINATE = 1e6
+MIN_EXTENT = 1e-6
+#: A case name becomes a folder name (results/<name>/): a plain file-name stem.
+_NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,99}")
 SETTINGS_TABLES = {"solver": SolverSettings, "network": NetworkSettings, "training": TrainingSettings,
                    "hybrid": HybridSettings}
 _TOP_LEVEL = ("name", "description", "seed", "domain", "grid", "problem", *SETTINGS_TABLES)
@@ -68,7 +76,7 @@ class CaseError(Exception):
         expected: What would have been accepted, when that can be said.
     """
 
-    def __init__(self, path: Path | str, key: str | None, message: str, expected: str | None = None):
+    def __init__(self, path: str | os.PathLike, key: str | None, message: str, expected: str | None = None):
         self.path, self.key, self.message, self.expected = path, key, message, expected
         super().__init__(str(self))
 
@@ -113,10 +121,11 @@ class Case:
         """
         if size is None:
             return _interior(self.grid_unit, self.grid_size)
-        sizes = _grid_size(self.path, "--n", size, self.dim, self.grid_unit, lists=False)
-        shape = _interior(self.grid_unit, sizes)
-        _check_memory(self.path, "--n", shape)
-        return shape
+        from poissonfp.feasibility import check_memory
+
+        sizes = _grid_size(self.path, "size", size, self.dim, self.grid_unit, lists=False)
+        check_memory(dataclasses.replace(self, grid_size=sizes), keys={"grid": "size"})
+        return _interior(self.grid_unit, sizes)
 
     def with_overrides(self, **overrides: Any) -> Case:
         """A copy with command-line overrides applied and validated; None values are ignored.
@@ -125,39 +134,48 @@ class Case:
         (``method``, ``tol``, ``criterion``, ``switch``, ...); ``table.field`` picks a field explicitly.
 
         Raises:
-            CaseError: Naming the flag, e.g. ``--method``, if a value is not valid.
+            CaseError: Naming the keyword, e.g. ``method``, if a value is not valid.
         """
+        from poissonfp.feasibility import check_device, check_memory
+
         changes: dict[str, Any] = {}
         updates: dict[str, dict[str, Any]] = {table: {} for table in SETTINGS_TABLES}
         for name, value in overrides.items():
             if value is None:
                 continue
-            flag = "--n" if name == "size" else "--" + name.replace("_", "-").replace(".", "-")
             if name == "seed":
-                changes["seed"] = _seed(self.path, flag, value)
+                changes["seed"] = _seed(self.path, name, value)
             elif name == "size":
-                changes["grid_size"] = _grid_size(self.path, flag, value, self.dim, self.grid_unit, lists=False)
-                _check_memory(self.path, flag, _interior(self.grid_unit, changes["grid_size"]))
+                changes["grid_size"] = _grid_size(self.path, name, value, self.dim, self.grid_unit, lists=False)
             else:
-                table, key = _locate_setting(self.path, name, flag)
-                updates[table][key] = _checked_setting(self.path, flag, SETTINGS_TABLES[table], key, value)
+                table, key = _locate_setting(self.path, name, name)
+                updates[table][key] = _checked_setting(self.path, name, SETTINGS_TABLES[table], key, value)
         for table, values in updates.items():
             if values:
                 changes[table] = dataclasses.replace(getattr(self, table), **values)
         if "solver" in changes:
-            changes["solver"] = _resolve_criterion(self.path, "--criterion", changes["solver"], self.exact)
-        return dataclasses.replace(self, **changes)
+            changes["solver"] = _resolve_criterion(self.path, "criterion", changes["solver"], self.exact)
+        case = dataclasses.replace(self, **changes)
+        given = {"grid": "size", "widths": "widths", "quadrature_order": "quadrature_order"}
+        check_memory(case, keys={driver: key for driver, key in given.items() if key in overrides})
+        if overrides.get("device") is not None:
+            check_device(case, key="device")
+        return case
 
 
 def load_case(path: str | os.PathLike) -> Case:
-    """Read and validate a case file.
+    """Read and validate a case file, given by path or as the name of a shipped case (``"2d_square"``).
 
     Raises:
         CaseError: With a one-line message naming the file and the key.
     """
+    from poissonfp.catalog import find_case
+    from poissonfp.feasibility import check_memory
+
+    path = find_case(path)
     data = _read_toml(path)
     _check_keys(path, None, data, _TOP_LEVEL)
-    name = _string(path, "name", data.get("name", Path(path).stem), allow_empty=False)
+    name = _name(path, data.get("name", Path(path).stem))
     description = _string(path, "description", data.get("description", ""), allow_empty=True)
     seed = _seed(path, "seed", data.get("seed", 0))
     lower, upper = _domain(path, _table(path, data, "domain", ("lower", "upper"), required=True))
@@ -166,8 +184,10 @@ def load_case(path: str | os.PathLike) -> Case:
     source, boundary, exact = _problem(path, problem, VARIABLES[: len(lower)], lower, upper)
     settings = {table: _settings(path, table, data) for table in SETTINGS_TABLES}
     settings["solver"] = _resolve_criterion(path, "[solver] criterion", settings["solver"], exact)
-    return Case(path=Path(path), name=name, description=description, seed=seed, lower=lower, upper=upper,
+    case = Case(path=Path(path), name=name, description=description, seed=seed, lower=lower, upper=upper,
                 grid_unit=unit, grid_size=sizes, source=source, boundary=boundary, exact=exact, **settings)
+    check_memory(case)
+    return case
 
 
 def _read_toml(path: str | os.PathLike) -> dict:
@@ -185,6 +205,8 @@ def _read_toml(path: str | os.PathLike) -> dict:
         raise CaseError(path, None, "is not UTF-8 text; expected a TOML case file") from None
     except tomllib.TOMLDecodeError as err:
         raise CaseError(path, None, f"TOML syntax error: {err}") from None
+    except RecursionError:
+        raise CaseError(path, None, "TOML nested too deeply to read; expected a case file") from None
 
 
 def _show(value: Any) -> str:
@@ -240,9 +262,16 @@ def _string(path: Any, key: str, value: Any, allow_empty: bool) -> str:
     return value
 
 
+def _name(path: Any, value: Any) -> str:
+    if not isinstance(value, str) or not _NAME_PATTERN.fullmatch(value) or value.endswith("."):
+        raise _expected(path, "name", "a plain file-name stem (letters, digits, _ . + -; no folders; at most "
+                        "100 characters), used as the output folder results/<name>/", value)
+    return value
+
+
 def _seed(path: Any, key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _expected(path, key, "a non-negative integer", value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+        raise _expected(path, key, "an integer in [0, 2**63 - 1]", value)
     return value
 
 
@@ -254,15 +283,16 @@ def _domain(path: Any, table: dict) -> tuple[tuple[float, ...], tuple[float, ...
                             expected="a list of 1 to 3 numbers")
         value = table[name]
         items = value if isinstance(value, list) else [value]
-        if not 1 <= len(items) <= 3 or not all(_is_number(v) for v in items):
-            raise _expected(path, f"[domain] {name}", "a list of 1 to 3 finite numbers", value)
+        if not 1 <= len(items) <= 3 or not all(_is_number(v) and abs(v) <= MAX_COORDINATE for v in items):
+            raise _expected(path, f"[domain] {name}", f"a list of 1 to 3 numbers in [-{MAX_COORDINATE:.0e}, "
+                            f"{MAX_COORDINATE:.0e}]", value)
         bounds.append(tuple(float(v) for v in items))
     lower, upper = bounds
     if len(upper) != len(lower):
         raise _expected(path, "[domain] upper", f"a list of {len(lower)} numbers like lower", table["upper"])
-    if any(b <= a for a, b in zip(lower, upper)):
-        raise _expected(path, "[domain] upper", f"values greater than lower = {_show(lower)} "
-                        "in every dimension", table["upper"])
+    if any(b - a < MIN_EXTENT for a, b in zip(lower, upper)):
+        raise _expected(path, "[domain] upper", f"values greater than lower = {_show(lower)} by at least "
+                        f"{MIN_EXTENT:.0e} in every dimension", table["upper"])
     return lower, upper
 
 
@@ -277,9 +307,7 @@ def _grid(path: Any, table: dict, dim: int) -> tuple[str, tuple[int, ...]]:
             "missing; expected points = N (interior points) or intervals = N"
         raise CaseError(path, "[grid] points", message, expected="points or intervals")
     unit = given[0]
-    sizes = _grid_size(path, f"[grid] {unit}", table[unit], dim, unit, lists=True)
-    _check_memory(path, f"[grid] {unit}", _interior(unit, sizes))
-    return unit, sizes
+    return unit, _grid_size(path, f"[grid] {unit}", table[unit], dim, unit, lists=True)
 
 
 def _grid_size(path: Any, key: str, value: Any, dim: int, unit: str, lists: bool) -> tuple[int, ...]:
@@ -294,23 +322,6 @@ def _grid_size(path: Any, key: str, value: Any, dim: int, unit: str, lists: bool
 
 def _interior(unit: str, sizes: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(sizes) if unit == "points" else tuple(n - 1 for n in sizes)
-
-
-def physical_memory_bytes() -> int | None:
-    """The machine's physical memory, or None where the system does not say."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def _check_memory(path: Any, key: str, shape: tuple[int, ...]) -> None:
-    points, memory = math.prod(shape), physical_memory_bytes()
-    needed = points * 8 * WORKING_ARRAYS
-    if memory and needed > memory:
-        raise CaseError(path, key, f"{points:,} interior points need about {needed / 2**30:,.1f} GiB "
-                        f"({WORKING_ARRAYS} float64 arrays), more than this machine's "
-                        f"{memory / 2**30:.1f} GiB of memory", expected="a smaller grid")
 
 
 def _problem(path: Any, table: dict, variables: tuple[str, ...], lower: tuple, upper: tuple):
@@ -328,7 +339,7 @@ def _problem(path: Any, table: dict, variables: tuple[str, ...], lower: tuple, u
     samples = _sample_points(lower, upper)
     if exact is not None:
         _check_finite(path, "[problem] exact", exact, samples, variables, "")
-    source = parsed.get("source") or _derived_source(path, exact)
+    source = parsed["source"] if "source" in parsed else _derived_source(path, exact)
     _check_finite(path, "[problem] source" if "source" in parsed else "[problem] exact", source, samples,
                   variables, "" if "source" in parsed else "-Δu ")
     boundary = parsed.get("boundary") or exact or parse_expression("0", variables)
@@ -343,7 +354,8 @@ def _problem(path: Any, table: dict, variables: tuple[str, ...], lower: tuple, u
     return source, boundary, exact
 
 
-def _derived_source(path: Any, exact: Expression) -> Expression:
+def _derived_source(path: Any, exact: Expression | None) -> Expression:
+    assert exact is not None  # checked by the caller: no source requires an exact solution
     try:
         return exact.negative_laplacian()
     except ExpressionError as err:

@@ -374,7 +374,7 @@ def format_table(comparison: Comparison) -> str:
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
              for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    lines.append(f"speed-up: pure Jacobi's wall time over the method's; "
+    lines.append("speed-up: pure Jacobi's wall time over the method's; "
                  + (f"median of {comparison.repeat} runs, ± half the sum of both relative ranges"
                     if repeated else "one run each, no spread measured (use --repeat K): 2 significant digits"))
     lines += [f"{e.label}: {e.record['note']}" for e in comparison.entries if e.record["note"]]

@@ -12,6 +12,8 @@ the peaks of the discrete solution's sine spectrum that each solve recorded):
 """
 from __future__ import annotations
 
+from typing import Any
+
 from pathlib import Path
 
 from poissonfp.compare import Comparison, format_table
@@ -121,7 +123,7 @@ def _plain_network(records: list[dict]) -> tuple[list, list, list] | None:
     return None
 
 
-def _switch_mode_errors(records: list[dict]) -> tuple[list[str], list, list] | None:
+def _switch_mode_errors(records: list[dict]) -> tuple[list[str], Any, list] | None:
     """Labels, modes and per-mode errors at the hand-over of every switched entry, from the same mode
     records as the heat maps."""
     labels, modes, errors = [], None, []

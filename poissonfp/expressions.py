@@ -18,31 +18,41 @@ poissonfp.expressions.ExpressionError: '^' is not a power; use '**'
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
 from dataclasses import dataclass, field
 from functools import cached_property, reduce
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-import sympy
-import torch
 
-__all__ = ["FUNCTIONS", "CONSTANTS", "MAX_LENGTH", "MAX_EXPONENT", "Expression", "ExpressionError",
-           "parse_expression"]
+if TYPE_CHECKING:  # sympy and torch are imported where they are used: importing this module stays light
+    import sympy
+    import torch
 
-#: Allowed function names -> (sympy function, number of arguments).
-FUNCTIONS: dict[str, tuple[Any, int]] = {
-    "sin": (sympy.sin, 1), "cos": (sympy.cos, 1), "tan": (sympy.tan, 1), "exp": (sympy.exp, 1),
-    "log": (sympy.log, 1), "sqrt": (sympy.sqrt, 1), "tanh": (sympy.tanh, 1), "sinh": (sympy.sinh, 1),
-    "cosh": (sympy.cosh, 1), "abs": (sympy.Abs, 1),
+__all__ = ["FUNCTIONS", "CONSTANTS", "MAX_LENGTH", "MAX_EXPONENT", "MAX_DEPTH", "MAX_DERIVATIVE_SIZE",
+           "Expression", "ExpressionError", "parse_expression"]
+
+#: Allowed function names -> (name of the sympy function, number of arguments).
+FUNCTIONS: dict[str, tuple[str, int]] = {
+    "sin": ("sin", 1), "cos": ("cos", 1), "tan": ("tan", 1), "exp": ("exp", 1), "log": ("log", 1),
+    "sqrt": ("sqrt", 1), "tanh": ("tanh", 1), "sinh": ("sinh", 1), "cosh": ("cosh", 1), "abs": ("Abs", 1),
 }
-#: Allowed constant names.
-CONSTANTS: dict[str, sympy.Expr] = {"pi": sympy.pi, "e": sympy.E}
+#: Allowed constant names -> name of the sympy constant.
+CONSTANTS: dict[str, str] = {"pi": "pi", "e": "E"}
 #: Longest accepted expression text, in characters.
 MAX_LENGTH = 2000
 #: Largest accepted absolute value of a numeric exponent (keeps sympy from building huge numbers).
 MAX_EXPONENT = 100
+#: Deepest accepted nesting of operations in a formula (sympy and numpy recurse over the tree).
+MAX_DEPTH = 60
+#: Largest accepted estimated size (tree nodes) of a derived -Δu: bounds the symbolic work. Measured on a
+#: loaded 2-core CPU (sympy's diff, then one evaluation): estimates of 9,000-30,000 took 0.3-3.3 s, a
+#: product of 30 factors (estimate 339,000) 8.7 s; 2d_square's exact solution is 1,154.
+MAX_DERIVATIVE_SIZE = 20_000
+#: Largest magnitude of a number in a formula (larger ones overflow float64 when evaluated).
+MAX_MAGNITUDE = 1e300
 
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
            ast.Pow: operator.pow}
@@ -53,10 +63,17 @@ _NOT_ALLOWED = {ast.Compare: "comparisons are", ast.BoolOp: "'and' / 'or' are", 
                 ast.List: "lists are", ast.Tuple: "tuples are", ast.Dict: "dicts are", ast.Set: "sets are",
                 ast.ListComp: "comprehensions are", ast.GeneratorExp: "comprehensions are", ast.NamedExpr: "':=' is",
                 ast.JoinedStr: "strings are", ast.Starred: "'*' unpacking is", ast.Slice: "slices are"}
-# Functions sympy may introduce when differentiating (abs -> sign); torch / numpy evaluate them.
-_TORCH_FUNCTIONS = {sympy.sin: torch.sin, sympy.cos: torch.cos, sympy.tan: torch.tan, sympy.exp: torch.exp,
-                    sympy.log: torch.log, sympy.tanh: torch.tanh, sympy.sinh: torch.sinh,
-                    sympy.cosh: torch.cosh, sympy.Abs: torch.abs, sympy.sign: torch.sign}
+
+
+@functools.cache
+def _torch_functions() -> dict:
+    """sympy function -> torch function, including those sympy introduces when differentiating (abs -> sign)."""
+    import sympy
+    import torch
+
+    return {sympy.sin: torch.sin, sympy.cos: torch.cos, sympy.tan: torch.tan, sympy.exp: torch.exp,
+            sympy.log: torch.log, sympy.tanh: torch.tanh, sympy.sinh: torch.sinh,
+            sympy.cosh: torch.cosh, sympy.Abs: torch.abs, sympy.sign: torch.sign}
 
 
 class ExpressionError(ValueError):
@@ -106,6 +123,8 @@ class Expression:
         Coordinates that are not tensors become float64 tensors. The result is connected to every
         coordinate in the autograd graph, with zero derivative where the formula does not depend on it.
         """
+        import torch
+
         tensors = self._check_coords(coords, torch.as_tensor, dtype=torch.float64)
         values = self._torch_function(tensors)
         for name, tensor in zip(self.variables, tensors):
@@ -125,12 +144,14 @@ class Expression:
         if len(coords) != len(self.variables):
             raise ValueError(f"expected {len(self.variables)} coordinate arrays "
                              f"({', '.join(self.variables)}), got {len(coords)}")
-        if convert is torch.as_tensor:
-            return [c if isinstance(c, torch.Tensor) else torch.as_tensor(c, dtype=dtype) for c in coords]
+        if convert is not np.asarray:  # torch.as_tensor: keep tensors as they are
+            return [c if hasattr(c, "requires_grad") else convert(c, dtype=dtype) for c in coords]
         return [convert(c, dtype=dtype) for c in coords]
 
     @cached_property
     def _numpy_function(self) -> Callable:
+        import sympy
+
         return sympy.lambdify(self.symbols, self.expr, modules="numpy")
 
     @cached_property
@@ -140,12 +161,26 @@ class Expression:
 
     @cached_property
     def _negative_laplacian(self) -> Expression:
-        result = -sum((sympy.diff(self.expr, s, 2) for s in self.symbols), sympy.Integer(0))
-        unknown = {type(f).__name__ for f in result.atoms(sympy.Function) if f.func not in _TORCH_FUNCTIONS}
+        import sympy
+
+        try:
+            size = max((_derivative_sizes(self.expr, s)[2] for s in self.symbols), default=1) * len(self.symbols)
+        except RecursionError:
+            raise ExpressionError("the formula is nested too deeply to differentiate") from None
+        if size > MAX_DERIVATIVE_SIZE:
+            raise ExpressionError(f"deriving -Δ of this formula is too much symbolic work (its estimated size is "
+                                  f"{size:,} terms, at most {MAX_DERIVATIVE_SIZE:,} are allowed); simplify it "
+                                  "or give the source explicitly")
+        try:
+            result = -sum((sympy.diff(self.expr, s, 2) for s in self.symbols), sympy.Integer(0))
+        except RecursionError:
+            raise ExpressionError("the formula is nested too deeply to differentiate") from None
+        unknown = {type(f).__name__ for f in result.atoms(sympy.Function) if f.func not in _torch_functions()}
         if unknown or result.has(sympy.Derivative):
             raise ExpressionError(f"-Δ of {self.text!r} is not an ordinary function (it contains "
                                   f"{', '.join(sorted(unknown)) or 'derivatives'}); give the source explicitly")
-        return Expression(_TEXT_PRINTER.doprint(result), result, self.variables)
+        _check_magnitudes(result, "-Δ of the formula")
+        return Expression(_text_printer().doprint(result), result, self.variables)
 
     def __getstate__(self) -> dict:  # drop the cached callables: they do not pickle
         return {"text": self.text, "expr": self.expr, "variables": self.variables}
@@ -179,9 +214,52 @@ def parse_expression(text: str, variables: tuple[str, ...]) -> Expression:
         raise ExpressionError(f"cannot parse the formula: {err}") from None
     try:
         expr = _Builder(text.strip(), tuple(variables)).build(tree.body)
+        depth = _depth(expr)
     except RecursionError:
-        raise ExpressionError("the formula is nested too deeply") from None
+        depth = MAX_DEPTH + 1
+    if depth > MAX_DEPTH:
+        raise ExpressionError(f"the formula is nested too deeply (at most {MAX_DEPTH} levels are allowed)")
+    _check_magnitudes(expr, "the formula")
     return Expression(text, expr, tuple(variables))
+
+
+def _depth(expr: sympy.Expr) -> int:
+    """Nesting depth of a sympy tree (an atom has depth 1)."""
+    return 1 + max((_depth(arg) for arg in expr.args), default=0)
+
+
+def _check_magnitudes(expr: sympy.Expr, what: str) -> None:
+    """Refuse numbers that overflow float64 when the formula is evaluated (``1e300*1e300*x``)."""
+    import sympy
+
+    for number in expr.atoms(sympy.Rational):
+        if abs(number) > MAX_MAGNITUDE:
+            raise ExpressionError(f"{what} holds the number {sympy.Float(number, 3)}, too large for float64 "
+                                  f"(|number| <= {MAX_MAGNITUDE:.0e} allowed)")
+
+
+def _derivative_sizes(expr: sympy.Expr, symbol: sympy.Symbol) -> tuple[int, int, int]:
+    """Estimated tree sizes of ``expr`` and of its first and second derivatives in ``symbol``.
+
+    Sums add; the product rule turns k factors into k terms of k factors (and k² terms for the second
+    derivative); the chain rule multiplies an outer function by the inner derivative. Counted without
+    sympy's sharing of repeated subtrees, which printing, lambdify and evaluation do not share either.
+    """
+    if not expr.args or symbol not in expr.free_symbols:
+        return 1, 1, 1
+    parts = [_derivative_sizes(arg, symbol) for arg in expr.args]
+    size = 1 + sum(p[0] for p in parts)
+    if expr.is_Add:
+        return size, 1 + sum(p[1] for p in parts), 1 + sum(p[2] for p in parts)
+    if expr.is_Mul:
+        first = 1 + sum(1 + p[1] + size - p[0] for p in parts)
+        second = 1 + sum(1 + p[2] + size - p[0] for p in parts)
+        second += sum(1 + p[1] + q[1] + size - p[0] - q[0]
+                      for i, p in enumerate(parts) for j, q in enumerate(parts) if i != j)
+        return size, first, second
+    # f(g) or b**c: f'(g) g' and f''(g) g'^2 + f'(g) g'' (sizes of every argument and its derivatives)
+    inner0, inner1, inner2 = size, sum(p[1] for p in parts), sum(p[2] for p in parts)
+    return size, 2 + inner0 + inner1, 4 + 2 * inner0 + 2 * inner1 + inner2
 
 
 class _Builder:
@@ -190,7 +268,10 @@ class _Builder:
     def __init__(self, text: str, variables: tuple[str, ...]) -> None:
         self.text = text
         self.variables = variables
-        self.names = {name: _symbol(name) for name in variables} | CONSTANTS
+        import sympy
+
+        self.names = {name: _symbol(name) for name in variables} | {
+            name: getattr(sympy, attribute) for name, attribute in CONSTANTS.items()}
 
     def build(self, node: ast.AST) -> sympy.Expr:
         if isinstance(node, ast.Constant):
@@ -209,6 +290,8 @@ class _Builder:
         raise ExpressionError(self._not_allowed(node))
 
     def _number(self, node: ast.Constant) -> sympy.Expr:
+        import sympy
+
         value = node.value
         if isinstance(value, bool) or value is None:
             raise ExpressionError(f"{value!r} is not a number; {self._allowed()}")
@@ -216,6 +299,8 @@ class _Builder:
             raise ExpressionError(f"strings are not allowed; {self._allowed()}")
         if isinstance(value, complex):
             raise ExpressionError(f"complex numbers like {self._segment(node)} are not allowed")
+        if not isinstance(value, (int, float)):  # '...' (Ellipsis)
+            raise ExpressionError(f"{self._segment(node)!r} is not a number; {self._allowed()}")
         if isinstance(value, int):
             if abs(value) > 1e300:
                 raise ExpressionError(f"the number {self._segment(node)[:20]}... is too large")
@@ -243,6 +328,8 @@ class _Builder:
         return self._checked(_BINARY[type(node.op)](left, right), node)
 
     def _checked(self, result: sympy.Expr, node: ast.AST) -> sympy.Expr:
+        import sympy
+
         if result.has(sympy.zoo, sympy.nan, sympy.oo):
             raise ExpressionError(f"{self._segment(node)!r} is undefined (infinite or not a number)")
         if result.is_number and result.is_real is False:
@@ -271,10 +358,12 @@ class _Builder:
             raise ExpressionError(f"{what} (allowed functions: {', '.join(FUNCTIONS)})")
         if node.keywords:
             raise ExpressionError(f"keyword arguments are not allowed in {name}(...)")
-        function, arity = FUNCTIONS[name]
+        import sympy
+
+        attribute, arity = FUNCTIONS[name]
         if len(node.args) != arity:
             raise ExpressionError(f"{name}() takes {arity} argument, got {len(node.args)}")
-        return self._checked(function(*(self.build(arg) for arg in node.args)), node)
+        return self._checked(getattr(sympy, attribute)(*(self.build(arg) for arg in node.args)), node)
 
     def _segment(self, node: ast.AST) -> str:
         return ast.get_source_segment(self.text, node) or type(node).__name__
@@ -294,11 +383,16 @@ class _Builder:
 
 
 def _symbol(name: str) -> sympy.Symbol:
+    import sympy
+
     return sympy.Symbol(name, real=True)
 
 
 def _compile_torch(expr: sympy.Expr, index: dict) -> Callable[[list], Any]:
     """Turn a sympy tree into a closure over a list of coordinate tensors (built once, then cached)."""
+    import sympy
+    import torch
+
     if not expr.free_symbols:
         try:
             value = float(expr)
@@ -320,20 +414,22 @@ def _compile_torch(expr: sympy.Expr, index: dict) -> Callable[[list], Any]:
             power = int(expr.exp)
             return lambda coords: base(coords) ** power
         return lambda coords: base(coords) ** exponent(coords)
-    if expr.func in _TORCH_FUNCTIONS:
-        function, argument = _TORCH_FUNCTIONS[expr.func], _compile_torch(expr.args[0], index)
+    if expr.func in _torch_functions():
+        function, argument = _torch_functions()[expr.func], _compile_torch(expr.args[0], index)
         return lambda coords: function(argument(coords))
     raise ExpressionError(f"cannot evaluate {type(expr).__name__} with torch")
 
 
-class _TextPrinter(sympy.printing.str.StrPrinter):
-    """Prints sympy in the case-file syntax (``e``, ``abs``) so derived formulas read like inputs."""
+@functools.cache
+def _text_printer() -> Any:
+    """A printer of sympy in the case-file syntax (``e``, ``abs``), so derived formulas read like inputs."""
+    from sympy.printing.str import StrPrinter
 
-    def _print_Exp1(self, expr: Any) -> str:
-        return "e"
+    class TextPrinter(StrPrinter):
+        def _print_Exp1(self, expr: Any) -> str:
+            return "e"
 
-    def _print_Abs(self, expr: Any) -> str:
-        return f"abs({self._print(expr.args[0])})"
+        def _print_Abs(self, expr: Any) -> str:
+            return f"abs({self._print(expr.args[0])})"
 
-
-_TEXT_PRINTER = _TextPrinter()
+    return TextPrinter()

@@ -7,13 +7,14 @@ inverted exactly by the discrete sine transform (:func:`solve_dst`), which diago
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import scipy.fft
-import scipy.sparse as sp
 
 from poissonfp.grid import Grid
+
+if TYPE_CHECKING:  # scipy is imported where it is used: importing this module stays light
+    import scipy.sparse as sp
 
 __all__ = [
     "apply_laplacian",
@@ -51,6 +52,8 @@ def apply_laplacian(grid: Grid, u: np.ndarray) -> np.ndarray:
 
 def laplacian_matrix(grid: Grid, format: str = "csr") -> sp.spmatrix:
     """``A`` as a sparse matrix acting on C-ordered interior vectors (a Kronecker sum)."""
+    import scipy.sparse as sp
+
     ones = [sp.identity(n, format="csr") for n in grid.shape]
     total = None
     for d, (n, h) in enumerate(zip(grid.shape, grid.spacing)):
@@ -80,6 +83,8 @@ def laplacian_eigenvalues(grid: Grid) -> np.ndarray:
 
 def solve_dst(grid: Grid, rhs: np.ndarray) -> np.ndarray:
     """Solve ``A u = rhs`` exactly (to round-off) with the orthonormal DST-I, in O(N log N)."""
+    import scipy.fft
+
     coefficients = scipy.fft.dstn(rhs, type=1, norm="ortho", workers=-1)
     coefficients /= laplacian_eigenvalues(grid)
     return scipy.fft.idstn(coefficients, type=1, norm="ortho", workers=-1)

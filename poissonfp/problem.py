@@ -72,13 +72,34 @@ def build_problem(case, size: int | None = None) -> Problem:
     Args:
         case: a validated case.
         size: grid size per dimension in the case's own unit (points or intervals); None keeps the case's.
+
+    Raises:
+        CaseError: If f, u or g is not finite at a grid point (the case's sample lattice missed it),
+            naming the key and the point.
     """
     grid = Grid(tuple(case.lower), tuple(case.upper), tuple(case.interior_shape(size)))
     coords = grid.coordinates()
     f = np.broadcast_to(case.source.numpy(*coords), grid.shape).astype(float)
+    derived = case.exact is not None and case.source is case.exact.negative_laplacian()
+    _check_finite(case, grid, f, "[problem] exact" if derived else "[problem] source", "-Δu " if derived else "")
     u = None if case.exact is None else np.broadcast_to(case.exact.numpy(*coords), grid.shape).astype(float)
+    if u is not None:
+        _check_finite(case, grid, u, "[problem] exact", "")
     functions = {"source": case.source, "boundary": case.boundary}
     if case.exact is not None:
         functions["exact"] = case.exact
     rhs = fold_boundary(grid, f, case.boundary.numpy)
+    _check_finite(case, grid, rhs, "[problem] boundary", "next to ")
     return Problem(grid, f, rhs, u, case.name, functions)
+
+
+def _check_finite(case, grid: Grid, values: np.ndarray, key: str, what: str) -> None:
+    """Refuse data that is infinite or NaN at a grid point: bad input, not a solver's divergence."""
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        from poissonfp.case import CaseError
+
+        index = np.unravel_index(bad[0], grid.shape)
+        where = ", ".join(f"{name}={axis[i]:.6g}" for name, axis, i in zip(case.variables, grid.axes, index))
+        raise CaseError(case.path, key, f"{what}is not finite at the interior grid point {where} "
+                        f"({bad.size:,} of {values.size:,} points)", expected="a formula finite on the grid")

@@ -86,6 +86,9 @@ def dft_peaks(
 def relative_mode_errors(approx_coeffs: np.ndarray, target_coeffs: np.ndarray, modes: Sequence) -> np.ndarray:
     """``Delta_F(k) = |approx(k) - target(k)| / |target(k)|`` for each mode.
 
+    A mode the target does not have (``target(k) = 0``) has error 0 where the approximation lacks it
+    too and ``inf`` where it does not.
+
     Args:
         approx_coeffs: spectral coefficients of the approximation; modes index the leading axes.
         target_coeffs: coefficients of the target, same shape.
@@ -100,7 +103,8 @@ def relative_mode_errors(approx_coeffs: np.ndarray, target_coeffs: np.ndarray, m
     for mode in modes:
         index = tuple(np.atleast_1d(mode))
         difference = np.sqrt(np.sum(np.abs(approx_coeffs[index] - target_coeffs[index]) ** 2))
-        errors.append(difference / np.sqrt(np.sum(np.abs(target_coeffs[index]) ** 2)))
+        size = np.sqrt(np.sum(np.abs(target_coeffs[index]) ** 2))
+        errors.append(difference / size if size > 0 else (np.inf if difference > 0 else 0.0))
     return np.asarray(errors, dtype=float)
 
 

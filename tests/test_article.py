@@ -26,7 +26,8 @@ def article_case():
     return case, build_problem(case)
 
 
-def _solve(case, problem, switch, criterion=StoppingCriterion("discretization"), **extra):
+def _solve(case, problem, switch, criterion=None, **extra):
+    criterion = criterion or StoppingCriterion("discretization")
     return solve(problem, "article", criterion, network=case.network, training=case.training, hybrid=case.hybrid,
                  seed=case.seed, switch=switch, **extra)
 

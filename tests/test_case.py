@@ -1,5 +1,6 @@
 """Case files: the shipped cases load, grid units, overrides, and every bad input names file and key."""
 import dataclasses
+import re
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 import sympy
 
 from poissonfp import case as case_module
+from poissonfp import feasibility
 from poissonfp.case import CaseError, load_case
 from poissonfp.settings import (HybridSettings, NetworkSettings, SettingError, SolverSettings, TrainingSettings,
                                 describe_setting, setting)
@@ -81,7 +83,7 @@ def test_grid_units_and_size_override(tmp_path):
     assert intervals.grid_size == (10, 10) and intervals.interior_shape() == (9, 9)
     assert intervals.interior_shape(4000) == (3999, 3999)
     assert intervals.with_overrides(size=20).interior_shape() == (19, 19)
-    with pytest.raises(CaseError, match=r"--n: expected an integer >= 2 \(intervals\), got 1"):
+    with pytest.raises(CaseError, match=r"size: expected an integer >= 2 \(intervals\), got 1"):
         intervals.interior_shape(1)
 
 
@@ -97,13 +99,14 @@ def test_with_overrides(tmp_path):
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
-    ({"method": "gauss"}, "--method: expected one of 'jacobi', 'direct', 'dst', 'multigrid', 'dnn', 'hybrid', 'article', got \"gauss\""),
-    ({"tol": -1.0}, "--tol: expected a positive number, got -1.0"),
-    ({"seed": -2}, "--seed: expected a non-negative integer, got -2"),
-    ({"switch": "soon"}, "--switch: expected a non-negative integer or 'auto', got \"soon\""),
-    ({"size": 0}, "--n: expected a positive integer (points), got 0"),
-    ({"size": 10**7}, "--n: 100,000,000,000,000 interior points need about"),
-    ({"methd": "dst"}, "--methd: unknown setting (did you mean 'method'?)"),
+    ({"method": "gauss"}, ": method: expected one of 'jacobi', 'direct', 'dst', 'multigrid', 'dnn', 'hybrid', 'article', got \"gauss\""),
+    ({"tol": -1.0}, ": tol: expected a positive number, got -1.0"),
+    ({"seed": -2}, ": seed: expected an integer in [0, 2**63 - 1], got -2"),
+    ({"seed": 2**70}, ": seed: expected an integer in [0, 2**63 - 1], got 1180591620717411303424"),
+    ({"switch": "soon"}, ": switch: expected a non-negative integer or 'auto', got \"soon\""),
+    ({"size": 0}, ": size: expected a positive integer (points), got 0"),
+    ({"size": 10**7}, ": size: a jacobi solve on 10000000x10000000 interior points needs about"),
+    ({"methd": "dst"}, ": methd: unknown setting (did you mean 'method'?)"),
 ])
 def test_bad_overrides(tmp_path, overrides, message):
     case = load_case(write(tmp_path, GOOD))
@@ -115,7 +118,7 @@ def test_bad_overrides(tmp_path, overrides, message):
 def test_discretization_criterion_needs_exact(tmp_path):
     case = load_case(write(tmp_path, GOOD.replace('exact = "exp(x)*cos(y) + x*y"', 'source = "1"')))
     assert case.solver.criterion == "residual" and case.boundary.expr == 0
-    with pytest.raises(CaseError, match="--criterion: expected 'residual' or 'discrete'"):
+    with pytest.raises(CaseError, match=": criterion: expected 'residual' or 'discrete'"):
         case.with_overrides(criterion="discretization")
 
 
@@ -139,12 +142,12 @@ BAD = [
     ("points = [7, 9]", "points = 10000000", "[grid] points", "GiB"),
     ("upper = [1.0, 2.0]", "upper = [1.0, 0.0]", "[domain] upper", "values greater than lower"),
     ("upper = [1.0, 2.0]", "upper = [1.0]", "[domain] upper", "a list of 2 numbers like lower"),
-    ("lower = [0.0, 0.0]", "lower = [0, 0, 0, 0]", "[domain] lower", "a list of 1 to 3 finite numbers"),
-    ("lower = [0.0, 0.0]", "lower = [0.0, nan]", "[domain] lower", "finite numbers"),
+    ("lower = [0.0, 0.0]", "lower = [0, 0, 0, 0]", "[domain] lower", "a list of 1 to 3 numbers in"),
+    ("lower = [0.0, 0.0]", "lower = [0.0, nan]", "[domain] lower", "numbers in [-1e+06, 1e+06]"),
     ("lower = [0.0, 0.0]", "lower = ['a', 0.0]", "[domain] lower", "got [\"a\", 0.0]"),
-    ("[domain]", "seed = -1\n[domain]", "seed", "expected a non-negative integer, got -1"),
+    ("[domain]", "seed = -1\n[domain]", "seed", "expected an integer in [0, 2**63 - 1], got -1"),
     ("[domain]", "seed = true\n[domain]", "seed", "got true"),
-    ("[domain]", "name = 3\n[domain]", "name", "a non-empty string"),
+    ("[domain]", "name = 3\n[domain]", "name", "a plain file-name stem"),
     ("[domain]", "description = [1]\n[domain]", "description", "a string"),
     ("[domain]", "solver = 3\n[domain]", "solver", "a table [solver]"),
     ("exact = \"exp(x)*cos(y) + x*y\"", "exact = \"__import__('os').system('echo hacked')\"", "[problem] exact",
@@ -213,8 +216,9 @@ def test_missing_directory_and_binary_files(tmp_path):
 
 
 def test_memory_limit_names_the_machine_memory(tmp_path, monkeypatch):
-    monkeypatch.setattr(case_module, "physical_memory_bytes", lambda: 2**30)
-    with pytest.raises(CaseError, match=r"\[grid\] points: 16,777,216 interior points need about 2.0 GiB .* 1.0 GiB"):
+    monkeypatch.setattr(feasibility, "physical_memory_bytes", lambda: 2**30)
+    with pytest.raises(CaseError, match=r"\[grid\] points: a jacobi solve on 4096x4096 interior points needs about "
+                       r"2.0 GiB .* 1.0 GiB"):
         load_case(write(tmp_path, GOOD.replace("points = [7, 9]", "points = 4096")))
 
 
@@ -245,3 +249,56 @@ def test_a_new_settings_field_is_validated_without_loader_changes(tmp_path, monk
     assert case.hybrid.damping == 1.0
     with pytest.raises(CaseError, match=r"\[hybrid\] damping: expected a non-negative number, got \"x\""):
         load_case(write(tmp_path, GOOD + "[hybrid]\ndamping = 'x'\n"))
+
+
+# --- issue #10: names, bounds, memory of every large allocation, shipped cases by name -------------
+
+@pytest.mark.parametrize("name", ["/abs/dir", "../../dir", "a/b", ".hidden", "", "x" * 101, "tab\there"])
+def test_case_name_must_be_a_plain_file_name_stem(tmp_path, name):
+    with pytest.raises(CaseError, match=r": name: expected a plain file-name stem"):
+        load_case(write(tmp_path, f"name = {name!r}\n".replace("'", '"') + GOOD))
+
+
+def test_overrides_name_the_keyword_not_a_command_line_flag(tmp_path):
+    case = load_case(write(tmp_path, GOOD))
+    with pytest.raises(CaseError) as caught:
+        case.with_overrides(method="gauss")
+    assert caught.value.key == "method" and "--" not in str(caught.value)
+
+
+def test_memory_guard_counts_the_hybrid_feature_matrix(tmp_path, monkeypatch):
+    monkeypatch.setattr(feasibility, "physical_memory_bytes", lambda: 3 * 2**29)
+    hybrid = GOOD + "[solver]\nmethod = 'hybrid'\n[network]\nwidths = [128]\n[hybrid]\nswitch = 0\n"
+    # 1024^2 points: 16 grid arrays are 0.125 GiB, the feature matrix 1024^2 x 129 x 8 x 2 = 2 GiB
+    with pytest.raises(CaseError, match=r"\[grid\] points: a hybrid solve on 1024x1024 .* Galerkin features"):
+        load_case(write(tmp_path, hybrid.replace("points = [7, 9]", "points = 1024")))
+    assert load_case(write(tmp_path, GOOD.replace("points = [7, 9]", "points = 1024"))).solver.method == "jacobi"
+    case = load_case(write(tmp_path, GOOD.replace("points = [7, 9]", "points = 1024")))
+    with pytest.raises(CaseError, match=r": method: a hybrid solve"):
+        from poissonfp.api import solve_case
+        solve_case(case, "hybrid")
+
+
+@pytest.mark.parametrize("table,key", [("[network]\nwidths = [100000, 100000]", "[network] widths"),
+                                       ("[training]\npoints = 'quadrature'\nquadrature_order = 1000",
+                                        "[training] quadrature_order")])
+def test_memory_guard_names_widths_and_quadrature_order(tmp_path, monkeypatch, table, key):
+    monkeypatch.setattr(feasibility, "physical_memory_bytes", lambda: 16 * 2**30)
+    text = GOOD.replace("points = [7, 9]", "points = [64, 64]") + f"[solver]\nmethod = 'dnn'\n{table}\n"
+    with pytest.raises(CaseError, match=re.escape(key) + ": a dnn solve"):
+        load_case(write(tmp_path, text))
+    with pytest.raises(CaseError, match=r": widths: a dnn solve"):
+        load_case(write(tmp_path, GOOD + "[solver]\nmethod = 'dnn'\n")).with_overrides(widths=[10**5, 10**5])
+
+
+def test_shipped_cases_are_found_by_name_from_any_folder(tmp_path, monkeypatch):
+    from poissonfp.catalog import find_case, shipped_cases
+
+    monkeypatch.chdir(tmp_path)
+    assert set(shipped_cases()) == {p.stem for p in CASES}
+    assert load_case("2d_square").name == "2d_square" and load_case("1d_article.toml").dim == 1
+    assert find_case("2d_square").read_bytes() == CASES[[p.stem for p in CASES].index("2d_square")].read_bytes()
+    (tmp_path / "2d_square").write_text("a local file wins")
+    assert find_case("2d_square") == Path("2d_square")
+    with pytest.raises(CaseError, match="no shipped case of that name .did you mean '3d_cube'.*shipped cases: "):
+        find_case("3d_cub")

@@ -43,6 +43,7 @@ def test_summary_names_method_grid_and_errors(tmp_path):
         assert word in result.output
 
 
+_ONE_D = '[domain]\nlower = [0.0]\nupper = [1.0]\n[grid]\npoints = 9\n[problem]\n'
 BAD_CASES = {
     "unknown_key": ('[domain]\nlower = [0.0]\nupper = [1.0]\n[grid]\npoints = 9\nspacing = 2\n'
                     '[problem]\nexact = "sin(pi*x)"\n', "spacing"),
@@ -60,6 +61,21 @@ BAD_CASES = {
     "toml_syntax": ('[domain\nlower = [0.0]\n', ""),
     "unknown_method": ('[domain]\nlower = [0.0]\nupper = [1.0]\n[grid]\npoints = 9\n'
                        '[problem]\nsource = "1"\n[solver]\nmethod = "gauss"\n', "method"),
+    # issue #10, defects 1, 3, 5 and 6: each was a traceback, minutes of work or a write outside results/
+    "name_absolute": ('name = "/tmp/poissonfp-evil"\n' + _ONE_D + 'source = "1"\n', "name"),
+    "name_parent": ('name = "../../evil"\n' + _ONE_D + 'source = "1"\n', "name"),
+    "ellipsis": (_ONE_D + 'source = "..."\n', "[problem] source"),
+    "overflowing_number": (_ONE_D + 'source = "1e300*1e300*x"\n', "[problem] source"),
+    "nested_150": (_ONE_D + f'source = "{"sin(" * 150}x{")" * 150}"\n', "[problem] source"),
+    "nested_exact_100": (_ONE_D + f'exact = "{"sin(" * 100}x{")" * 100}"\n', "[problem] exact"),
+    "long_product": (_ONE_D + 'exact = "' + "*".join(f"sin({k}*x)" for k in range(1, 41)) + '"\n',
+                     "[problem] exact"),
+    "toml_nested": ("a = " + "[" * 100_000 + "]" * 100_000 + "\n", "nested too deeply"),
+    "domain_huge": (_ONE_D.replace("upper = [1.0]", "upper = [1e200]") + 'source = "1"\n', "[domain] upper"),
+    "domain_tiny": (_ONE_D.replace("upper = [1.0]", "upper = [1e-200]") + 'source = "1"\n', "[domain] upper"),
+    "huge_seed": ("seed = 1180591620717411303424\n" + _ONE_D + 'source = "1"\n', "seed"),
+    "infinite_at_grid_point": (_ONE_D.replace("points = 9", "points = 7") + 'source = "1/(x-0.125)"\n',
+                               "[problem] source: is not finite at the interior grid point x=0.125"),
 }
 
 
@@ -77,12 +93,45 @@ def test_bad_case_gives_one_line_and_exit_code_2(tmp_path, monkeypatch, name):
     assert not (tmp_path / "out").exists() and not (tmp_path / "hacked").exists()
 
 
-@pytest.mark.parametrize("flags,key", [(["--method", "gauss"], "--method"), (["--n", "-4"], "--n"),
-                                       (["--tol", "-1"], "--tol"), (["--criterion", "best"], "--criterion")])
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.parametrize("flags,key", [
+    (["--method", "gauss"], "--method"), (["--n", "-4"], "--n"), (["--tol", "-1"], "--tol"),
+    (["--criterion", "best"], "--criterion"),
+    (["--switch", "²"], "--switch"),  # "²".isdigit() is True
+    (["--seed", "1180591620717411303424"], "--seed"),
+    (["--methd", "dst"], "--methd"),  # click's own errors: one line, no usage block
+    pytest.param(["--device", "cuda", "--method", "hybrid"], "--device",
+                 marks=pytest.mark.skipif(_cuda_available(), reason="a CUDA GPU is present")),
+])
 def test_bad_flags_give_one_line_and_exit_code_2(tmp_path, flags, key):
     result = CliRunner().invoke(main, ["solve", str(CASES[0]), *flags, "--out", str(tmp_path)])
-    assert result.exit_code == 2
+    assert result.exit_code == 2, result.output
     assert len(result.output.strip().splitlines()) == 1 and key in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_case_name_cannot_send_outputs_outside_results(tmp_path, monkeypatch):
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    case = tmp_path / "work" / "case.toml"
+    case.write_text(f'name = "{tmp_path / "outside"}"\n' + _ONE_D + 'source = "1"\n')
+    result = CliRunner().invoke(main, ["solve", str(case), "--quiet"])
+    assert result.exit_code == 2 and "name: expected a plain file-name stem" in result.output
+    assert not (tmp_path / "outside").exists() and not (tmp_path / "work" / "results").exists()
+
+
+def test_a_shipped_case_solves_by_name_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("solve", "2d_square", "--n", "8", "--method", "dst", "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "out" / "result.json").read_text())["case"] == "2d_square"
+    unknown = CliRunner().invoke(main, ["solve", "2d_sqare"])
+    assert unknown.exit_code == 2 and "did you mean '2d_square'" in unknown.output
 
 
 def test_missing_case_file(tmp_path):

@@ -175,7 +175,39 @@ def test_injection_never_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     marker = tmp_path / "hacked"
     for text in (f"__import__('os').system('touch {marker}')", f"open('{marker}', 'w')",
-                 f"().__class__.__base__.__subclasses__()"):
+                 "().__class__.__base__.__subclasses__()"):
         with pytest.raises(ExpressionError):
             parse_expression(text, XY)
     assert not marker.exists()
+
+
+# --- issue #10, defects 3 and 5: bounded symbolic work, no traceback on odd formulas ----------------
+
+def test_symbolic_work_of_the_laplacian_is_bounded():
+    product = parse_expression("*".join(f"sin({k}*x*y)" for k in range(1, 31)), XY)  # took minutes before
+    with pytest.raises(ExpressionError, match=r"too much symbolic work .* at most 20,000"):
+        product.negative_laplacian()
+    nested = parse_expression("sin(" * 40 + "x" + ")" * 40, ("x",))
+    with pytest.raises(ExpressionError, match="too much symbolic work"):
+        nested.negative_laplacian()
+    assert parse_expression("sin(" * 5 + "x" + ")" * 5, ("x",)).negative_laplacian().numpy(0.5).shape == ()
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("...", "is not a number"),
+    ("1e300*1e300*x", "too large for float64"),
+    ("sin(" * 150 + "x" + ")" * 150, "nested too deeply"),
+    ("exp(" * 70 + "x" + ")" * 70, "nested too deeply"),
+])
+def test_odd_formulas_are_refused_with_a_message(text, message):
+    with pytest.raises(ExpressionError, match=message):
+        parse_expression(text, ("x",))
+
+
+def test_importing_expressions_does_not_import_sympy_or_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, poissonfp.expressions; print('sympy' in sys.modules, 'torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.split() == ["False", "False"]

@@ -1,14 +1,16 @@
-"""Command-line interface: ``poissonfp solve | compare | diagnose | bench``.
+"""Command-line interface: ``poissonfp solve | compare | diagnose | bench | cases``.
 
 The CLI is the only layer that prints, shows progress or reads files named on the command line;
-each command is a thin wrapper over the library.
+each command is a thin wrapper over the library. Command modules import the numerical stack (numpy,
+scipy, torch, numba, sympy) inside the command, so ``poissonfp --help`` starts in a fraction of a second.
 """
 import click
 
 from poissonfp import __version__
+from poissonfp.cli.common import OneLineErrors
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="poissonfp")
 def main() -> None:
     """Solve -Δu = f with a DNN-Jacobi hybrid and show why it works (the F-Principle)."""
@@ -22,6 +24,11 @@ from poissonfp.cli.compare import compare  # noqa: E402
 
 main.add_command(compare)
 from poissonfp.cli.diagnose import diagnose  # noqa: E402
+
 main.add_command(diagnose)
 from poissonfp.cli.bench import bench  # noqa: E402
+
 main.add_command(bench)
+from poissonfp.cli.cases import cases  # noqa: E402
+
+main.add_command(cases)

@@ -4,18 +4,57 @@ from __future__ import annotations
 import functools
 import sys
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import click
 
 from poissonfp.case import CaseError
 from poissonfp.solvers import DivergenceError
 
-__all__ = ["guarded", "Progress", "EXIT_USAGE", "EXIT_FAILED", "EXIT_INTERRUPTED"]
+__all__ = ["guarded", "Progress", "OneLineErrors", "with_flags", "EXIT_USAGE", "EXIT_FAILED", "EXIT_INTERRUPTED"]
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+
+
+class OneLineErrors(click.Group):
+    """A command group whose usage errors, its own and its commands', print one line
+    (``Error: ...``, no usage block) and exit with status 2, and where a Ctrl-C that no command handles
+    (while a command imports its modules, say) prints ``interrupted`` and exits with 130, not click's
+    ``Aborted!`` and 1."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as error:
+            error.ctx = None
+            raise
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as error:
+            error.ctx = None
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+
+
+#: ``Case.with_overrides`` keywords whose flag is not ``--keyword``.
+_FLAGS = {"size": "--n"}
+
+
+def with_flags(case: Any, **flags: Any) -> Any:
+    """``case.with_overrides(**flags)`` for command-line values: an error names the flag (``--method``)."""
+    try:
+        return case.with_overrides(**flags)
+    except CaseError as err:
+        if err.key not in flags:
+            raise
+        flag = _FLAGS.get(err.key, "--" + err.key.replace("_", "-"))
+        raise CaseError(err.path, flag, err.message, err.expected) from None
 
 
 def guarded(command: Callable) -> Callable:
@@ -37,6 +76,10 @@ def guarded(command: Callable) -> Callable:
             raise click.exceptions.Exit(EXIT_FAILED) from None
         except OSError as err:
             click.echo(f"error: cannot write outputs: {err}", err=True)
+            raise click.exceptions.Exit(EXIT_FAILED) from None
+        except MemoryError:
+            click.echo("error: out of memory (the estimate before the solve was too low); try a smaller --n",
+                       err=True)
             raise click.exceptions.Exit(EXIT_FAILED) from None
 
     return wrapper

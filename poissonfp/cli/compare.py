@@ -6,12 +6,8 @@ from pathlib import Path
 
 import click
 
-from poissonfp.case import load_case
-from poissonfp.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, guarded
-from poissonfp.compare import (ALONE_1D_ONLY, DEFAULT_METHODS, compare_methods, default_methods, format_speedup,
-                               format_table)
-from poissonfp.compare_outputs import save_comparison
-from poissonfp.problem import build_problem
+from poissonfp.cli.common import EXIT_INTERRUPTED, guarded, with_flags
+from poissonfp.compare import ALONE_1D_ONLY, DEFAULT_METHODS
 from poissonfp.settings import METHODS
 
 __all__ = ["compare"]
@@ -66,7 +62,7 @@ class _ProgressLines:
 
 
 @click.command()
-@click.argument("case_file", metavar="CASE", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("case_file", metavar="CASE", type=click.Path(path_type=Path))
 @click.option("--methods", callback=_methods,
               help=f"Comma-separated methods (default in 1D: {','.join(DEFAULT_METHODS)}; in 2D and 3D without "
                    f"{' and '.join(ALONE_1D_ONLY)}, which cannot converge or only repeat Jacobi there).")
@@ -92,9 +88,12 @@ def compare(case_file: Path, methods, switches, coarses, size, criterion, tol, d
     (with the switch study of every method run at several M) and the figures (error against wall time,
     the trade-off in M, per-peak error heat maps, errors at the hand-over). Ctrl-C saves what was measured
     (marked interrupted) and exits with 130."""
-    case = load_case(case_file).with_overrides(size=size, seed=seed, criterion=criterion, tol=tol, device=device)
-    if case.network.device == "cuda":
-        _check_cuda()
+    from poissonfp.case import load_case
+    from poissonfp.compare import compare_methods, default_methods, format_table
+    from poissonfp.compare_outputs import save_comparison
+    from poissonfp.problem import build_problem
+
+    case = with_flags(load_case(case_file), size=size, seed=seed, criterion=criterion, tol=tol, device=device)
     problem = build_problem(case)
     chosen = methods or default_methods(problem.grid.ndim)
     if not quiet:
@@ -124,18 +123,9 @@ def compare(case_file: Path, methods, switches, coarses, size, criterion, tol, d
         raise click.exceptions.Exit(EXIT_INTERRUPTED)
 
 
-def _check_cuda() -> None:
-    """One line and exit 2 when CUDA is asked for but torch sees no GPU (checked before any work)."""
-    from poissonfp.neural.model import resolve_device
-
-    try:
-        resolve_device("cuda")
-    except ValueError as err:
-        click.echo(f"error: --device: {err}", err=True)
-        raise click.exceptions.Exit(EXIT_USAGE) from None
-
-
 def _study_line(method: str, study: dict, spread: float | None) -> str:
+    from poissonfp.compare import format_speedup
+
     ratio, saved = study["step_to_sweep_ratio"], study["sweeps_saved_per_step"]
     speedup = study["speedup_vs_jacobi_at_optimum"]
     return (f"switch study {method}: optimum M = {study['optimum_switch']}"

@@ -11,24 +11,6 @@ import click
 from poissonfp.diagnostics.base import EXPERIMENTS, SettingsError, parse_override
 
 
-class _OneLineErrors(click.Command):
-    """Usage errors print one line (``Error: ...``) and exit with status 2."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as error:
-            error.ctx = None
-            raise
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except click.UsageError as error:
-            error.ctx = None
-            raise
-
-
 def _usage_error(message: str) -> click.UsageError:
     return click.UsageError(message, ctx=None)
 
@@ -65,7 +47,7 @@ class _Progress:
             bar.render_finish()
 
 
-@click.command(cls=_OneLineErrors)
+@click.command()  # usage errors print one line: see poissonfp.cli.common.OneLineErrors
 @click.argument("experiments", nargs=-1)
 @click.option("--quick", is_flag=True, help="Smaller settings that still show each effect (seconds, not minutes).")
 @click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds, e.g. 0,1,2.")

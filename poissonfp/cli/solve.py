@@ -5,11 +5,7 @@ from pathlib import Path
 
 import click
 
-from poissonfp.api import solve_case
-from poissonfp.case import load_case
-from poissonfp.cli.common import EXIT_INTERRUPTED, Progress, guarded
-from poissonfp.outputs import save_solve_outputs
-from poissonfp.problem import build_problem
+from poissonfp.cli.common import EXIT_INTERRUPTED, Progress, guarded, with_flags
 
 __all__ = ["solve"]
 
@@ -19,24 +15,30 @@ def _fmt(value) -> str:
 
 
 @click.command()
-@click.argument("case_file", metavar="CASE", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("case_file", metavar="CASE", type=click.Path(path_type=Path))
 @click.option("--method", help="jacobi, direct, dst, multigrid, dnn, hybrid or article (default: the case's).")
 @click.option("--n", "size", type=int, help="Grid size per dimension, in the case's unit (points or intervals).")
 @click.option("--tol", type=float, help="Tolerance of the residual / discrete criteria.")
 @click.option("--criterion", help="residual, discretization or discrete (default: the case's).")
 @click.option("--switch", help="Hybrid: DNN steps before Jacobi takes over, or 'auto'.")
 @click.option("--coarse", help="Hybrid coarse space: network, polynomial or sine (default: the case's).")
-@click.option("--seed", type=int, help="Seed of every random choice (default: the case's).")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Seed of every random choice (default: the case's).")
 @click.option("--device", help="cpu or cuda (neural methods).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: results/<case name>/).")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 @guarded
 def solve(case_file: Path, method, size, tol, criterion, switch, coarse, seed, device, out, quiet) -> None:
-    """Solve -Δu = f for the case file CASE and write result.json, solution.npz and figures."""
-    switch = int(switch) if switch is not None and switch.isdigit() else switch
-    case = load_case(case_file).with_overrides(method=method, size=size, tol=tol, criterion=criterion,
-                                               switch=switch, coarse=coarse, seed=seed, device=device)
+    """Solve -Δu = f for CASE (a case file, or a shipped case's name: see `poissonfp cases`) and write
+    result.json, solution.npz and figures."""
+    from poissonfp.api import solve_case
+    from poissonfp.case import load_case
+    from poissonfp.outputs import save_solve_outputs
+    from poissonfp.problem import build_problem
+
+    switch = int(switch) if switch is not None and switch.isascii() and switch.isdigit() else switch
+    case = with_flags(load_case(case_file), method=method, size=size, tol=tol, criterion=criterion,
+                      switch=switch, coarse=coarse, seed=seed, device=device)
     problem = build_problem(case)
     progress = Progress(f"{case.solver.method} {problem.grid.describe()}", quiet)
     try:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -30,8 +29,6 @@ from poissonfp.diagnostics.base import (Experiment, ExperimentResult, ProgressCa
 from poissonfp.problem import Problem, build_problem
 
 NAME = "poisson-1d"
-#: Where the shipped case files live (the repository's ``cases/`` folder).
-CASES = Path(__file__).resolve().parents[2] / "cases"
 
 
 @dataclass(frozen=True)
@@ -88,9 +85,8 @@ def spectral_peaks(solution: np.ndarray, source: np.ndarray, count: int) -> tupl
 
 
 def _problem(settings: Poisson1DSettings) -> Problem:
-    path = Path(settings.case)
-    path = path if path.suffix == ".toml" else CASES / f"{settings.case}.toml"
-    case = load_case(path)
+    case = load_case(settings.case)  # a path, or the name of a shipped case
+    path = case.path
     if case.dim != 1:
         raise SettingsError(f"{NAME} needs a 1D case, {path} is {case.dim}D")
     return build_problem(case.with_overrides(size=settings.intervals) if case.grid_unit == "intervals"

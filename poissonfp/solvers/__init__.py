@@ -1,27 +1,66 @@
-"""All solvers behind one call: ``solve(problem, method, criterion, ...) -> SolveResult``."""
+"""All solvers behind one call: ``solve(problem, method, criterion, ...) -> SolveResult``.
+
+The solver modules (numba, torch, scipy) are imported when a method is first used, so importing this
+package stays light.
+"""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+import importlib
+import inspect
+from typing import Any, Callable, Iterator, Mapping, MutableMapping, Sequence
 
 from poissonfp.problem import Problem
-from poissonfp.solvers.article import solve_article
 from poissonfp.solvers.base import DivergenceError, HISTORY_KEYS, Monitor, SolveResult, StoppingCriterion
-from poissonfp.solvers.hybrid import solve_hybrid
-from poissonfp.solvers.jacobi import solve_jacobi
-from poissonfp.solvers.neural import solve_dnn
-from poissonfp.solvers.reference import solve_direct, solve_dst, solve_multigrid
 
-__all__ = ["solve", "SOLVERS", "SolveResult", "StoppingCriterion", "Monitor", "DivergenceError", "HISTORY_KEYS"]
+__all__ = ["solve", "SOLVERS", "SolveResult", "StoppingCriterion", "Monitor", "DivergenceError", "HISTORY_KEYS",
+           "method_options"]
 
-SOLVERS: dict[str, Callable[..., SolveResult]] = {
-    "jacobi": solve_jacobi,
-    "direct": solve_direct,
-    "dst": solve_dst,
-    "multigrid": solve_multigrid,
-    "dnn": solve_dnn,
-    "hybrid": solve_hybrid,
-    "article": solve_article,
+#: method -> "module:function" of its solver.
+_LOCATIONS = {
+    "jacobi": "poissonfp.solvers.jacobi:solve_jacobi",
+    "direct": "poissonfp.solvers.reference:solve_direct",
+    "dst": "poissonfp.solvers.reference:solve_dst",
+    "multigrid": "poissonfp.solvers.reference:solve_multigrid",
+    "dnn": "poissonfp.solvers.neural:solve_dnn",
+    "hybrid": "poissonfp.solvers.hybrid:solve_hybrid",
+    "article": "poissonfp.solvers.article:solve_article",
 }
+
+
+class _Registry(MutableMapping[str, Callable[..., SolveResult]]):
+    """method -> solver function, importing a solver's module on first access; a solver function can
+    also be registered directly (``SOLVERS["mine"] = solve_mine``)."""
+
+    def __init__(self, locations: Mapping[str, str]) -> None:
+        self._entries: dict[str, str | Callable[..., SolveResult]] = dict(locations)
+
+    def __getitem__(self, method: str) -> Callable[..., SolveResult]:
+        entry = self._entries[method]
+        if isinstance(entry, str):
+            module, _, name = entry.partition(":")
+            entry = getattr(importlib.import_module(module), name)
+        return entry
+
+    def __setitem__(self, method: str, solver: Callable[..., SolveResult]) -> None:
+        self._entries[method] = solver
+
+    def __delitem__(self, method: str) -> None:
+        del self._entries[method]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+SOLVERS: MutableMapping[str, Callable[..., SolveResult]] = _Registry(_LOCATIONS)
+
+
+def method_options(method: str) -> tuple[str, ...]:
+    """The keyword options ``method``'s solver takes (besides the problem and the monitor)."""
+    parameters = inspect.signature(SOLVERS[method]).parameters.values()
+    return tuple(p.name for p in parameters if p.kind is p.KEYWORD_ONLY)
 
 
 def solve(
@@ -31,7 +70,7 @@ def solve(
     *,
     callback: Callable[[dict], None] | None = None,
     modes: Sequence[tuple[int, ...]] | None = None,
-    **options,
+    **options: Any,
 ) -> SolveResult:
     """Solve ``problem`` with ``method``.
 
@@ -41,7 +80,12 @@ def solve(
         criterion: when to stop (default: relative residual 1e-8).
         callback: receives every history record (progress, live plots).
         modes: sine modes whose error against the discrete solution is recorded over time.
-        **options: method settings, e.g. ``omega`` and ``initial_guess`` for Jacobi.
+        **options: the method's settings (:func:`method_options`), e.g. ``omega`` and ``initial_guess``
+            for Jacobi.
+
+    Raises:
+        ValueError: For an unknown method.
+        TypeError: For an option the method does not take (a misspelling such as ``omgea``).
 
     Example:
         >>> import numpy as np
@@ -55,5 +99,18 @@ def solve(
     """
     if method not in SOLVERS:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(SOLVERS)}")
+    _check_options(method, options)
     monitor = Monitor(problem, criterion or StoppingCriterion(), callback, modes)
     return SOLVERS[method](problem, monitor, **options)
+
+
+def _check_options(method: str, options: Mapping[str, Any]) -> None:
+    own = method_options(method)
+    unknown = sorted(set(options) - set(own))
+    if unknown:
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], own, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise TypeError(f"solve() got an unknown option {unknown[0]!r} for method {method!r}{hint}; "
+                        f"{method} takes {', '.join(own) or 'no options'}")

@@ -18,6 +18,8 @@ monitor clock at the hand-over.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import dataclasses
 import math
 
@@ -71,7 +73,7 @@ def solve_article(problem: Problem, monitor: Monitor, *, network: NetworkSetting
 
     warm_up(problem.grid.ndim)  # compilation is not part of any solve's time
     times = {"network_s": 0.0, "train_s": 0.0, "jacobi_s": 0.0}
-    state = {"u": None, "model": None, "steps": 0, "sweeps": 0, "phase": "dnn", "trainer": None}
+    state: dict[str, Any] = {"u": None, "model": None, "steps": 0, "sweeps": 0, "phase": "dnn", "trainer": None}
     reason = "max_iterations"
     with single_threaded():
         monitor.restart()

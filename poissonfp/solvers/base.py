@@ -55,12 +55,30 @@ class StoppingCriterion:
     max_iterations: int = 5_000_000
     factor: float = 1.5
 
+    def __post_init__(self) -> None:
+        from poissonfp.settings import CRITERIA
+
+        if self.kind not in CRITERIA:
+            raise ValueError(f"unknown stopping criterion {self.kind!r}; expected one of {', '.join(CRITERIA)}")
+        uses_tol = self.kind != "discretization"  # which ignores tol: 0 is accepted there
+        for name, value, low in (("tol", self.tol, 0.0), ("factor", self.factor, 1.0)):
+            number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            strict = name == "tol" and uses_tol
+            if not number or value < low or (strict and value == low):
+                relation = ">" if strict else ">="
+                raise ValueError(f"{name} must be a finite number {relation} {low:g} for the {self.kind} "
+                                 f"criterion, got {value!r}")
+        if isinstance(self.max_iterations, bool) or not isinstance(self.max_iterations, int) \
+                or self.max_iterations < 1:
+            raise ValueError(f"max_iterations must be a positive integer, got {self.max_iterations!r}")
+
     def threshold(self, problem: Problem) -> float:
         """The value the criterion's metric must reach on ``problem``."""
         if self.kind == "discretization":
-            if problem.exact is None:
+            error = problem.discretization_error_inf
+            if error is None:
                 raise ValueError("the discretization criterion needs an exact solution")
-            return self.factor * problem.discretization_error_inf
+            return self.factor * error
         return self.tol
 
     @property

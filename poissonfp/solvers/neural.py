@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 from poissonfp.problem import Problem
 from poissonfp.settings import NetworkSettings, TrainingSettings
 from poissonfp.solvers.base import Monitor, SolveResult
