@@ -1,15 +1,23 @@
-"""``poissonfp solve CASE``: solve one case with one method and save the outputs."""
+"""``poissonfp solve CASE``: solve one case with one method and save the outputs.
+
+Order of work: read the case, check the output folder and lock it (one line and exit 2 when it
+cannot be used, before any computation), build the problem, warm up, solve, then write the output
+set (staged, moved into place complete). Ctrl-C and SIGTERM take one path (:mod:`poissonfp.interrupts`):
+during the solve they stop it and the state reached is saved marked ``interrupted``; before it,
+nothing is written; while saving, the set is completed first. Exit codes: 0 done, 1 diverged or
+failed write, 2 bad input or unusable ``--out``, 3 criterion not reached (only with ``--strict``),
+130 Ctrl-C, 143 SIGTERM.
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
 
-from poissonfp.api import solve_case
-from poissonfp.case import load_case
-from poissonfp.cli.common import EXIT_INTERRUPTED, Progress, guarded
-from poissonfp.outputs import save_solve_outputs
-from poissonfp.problem import build_problem
+from poissonfp.cli.common import EXIT_INTERRUPTED, EXIT_NOT_REACHED, guarded
+from poissonfp.cli.progress import SolveProgress
+from poissonfp.interrupts import SignalGuard
+from poissonfp.results import OutputLock, check_output_folder
 
 __all__ = ["solve"]
 
@@ -29,25 +37,65 @@ def _fmt(value) -> str:
 @click.option("--device", help="cpu or cuda (neural methods).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: results/<case name>/).")
+@click.option("--format", "formats", type=click.Choice(["npz", "vtk"]), multiple=True,
+              help="Extra solution formats: vtk adds solution.vtr for ParaView/VisIt (npz is always written).")
+@click.option("--strict", is_flag=True, help="Exit with 3 when the stopping criterion is not reached.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 @guarded
-def solve(case_file: Path, method, size, tol, criterion, switch, seed, device, out, quiet) -> None:
+def solve(case_file: Path, method, size, tol, criterion, switch, seed, device, out, formats, strict, quiet) -> None:
     """Solve -Δu = f for the case file CASE and write result.json, solution.npz and figures."""
-    switch = int(switch) if switch is not None and switch.isdigit() else switch
-    case = load_case(case_file).with_overrides(method=method, size=size, tol=tol, criterion=criterion,
-                                               switch=switch, seed=seed, device=device)
+    from poissonfp.case import load_case
+
+    with SignalGuard() as guard:
+        try:
+            switch = int(switch) if switch is not None and switch.isdigit() else switch
+            case = load_case(case_file).with_overrides(method=method, size=size, tol=tol, criterion=criterion,
+                                                       switch=switch, seed=seed, device=device)
+            out = check_output_folder(out or Path("results") / case.name)
+            with OutputLock(out):
+                result = _solve_and_save(case, out, "vtk" in formats, quiet, guard)
+        except KeyboardInterrupt:
+            click.echo("interrupted before the solver had a state to save: nothing written", err=True)
+            raise click.exceptions.Exit(guard.exit_code or EXIT_INTERRUPTED) from None
+        code = guard.exit_code
+        if code is not None:
+            click.echo(f"interrupted: the state reached was saved in {out}/ (marked interrupted)", err=True)
+        elif not result.converged and result.stop_reason != "exact":
+            click.echo(f"warning: the stopping criterion was not reached ({result.stop_reason})", err=True)
+            code = EXIT_NOT_REACHED if strict else None
+        if code is not None:
+            raise click.exceptions.Exit(code)
+
+
+def _solve_and_save(case, out: Path, vtk: bool, quiet: bool, guard: SignalGuard):
+    """Build, warm up, solve and save (a signal during the save lets it finish)."""
+    from poissonfp.api import solve_case
+    from poissonfp.outputs import save_solve_outputs
+    from poissonfp.problem import build_problem
+    from poissonfp.warm_up import warm_up_method
+
     problem = build_problem(case)
-    progress = Progress(f"{case.solver.method} {problem.grid.describe()}", quiet)
-    try:
-        _, result = solve_case(case, problem=problem, callback=progress)
-    finally:
-        progress.close()
-    out = out or Path("results") / case.name
-    save_solve_outputs(out, case, problem, result)
-    _print_summary(case, problem, result, out)
-    if result.stop_reason == "interrupted":
-        click.echo("interrupted: the state reached was saved", err=True)
-        raise click.exceptions.Exit(EXIT_INTERRUPTED)
+    warm_up_method(case, problem, case.solver.method)
+    if guard.received is not None:  # the warm-up solve caught the signal as its own interrupt
+        raise KeyboardInterrupt
+    budget = _training_budget(case)
+    with SolveProgress(f"{case.solver.method} {problem.grid.describe()}", budget, quiet=quiet) as progress:
+        with guard.solving():
+            _, result = solve_case(case, problem=problem, callback=progress)
+    with guard.deferred():
+        result.interrupted = result.interrupted or guard.received is not None
+        save_solve_outputs(out, case, problem, result, vtk=vtk)
+        _print_summary(case, problem, result, out)
+    return result
+
+
+def _training_budget(case) -> int | None:
+    """The network's step budget when it is fixed (for the progress line's ETA), else None."""
+    if case.solver.method == "dnn":
+        return case.training.adam_steps + case.training.lbfgs_steps
+    if case.solver.method == "hybrid" and isinstance(case.hybrid.switch, int) and case.hybrid.switch > 0:
+        return case.hybrid.switch
+    return None
 
 
 def _print_summary(case, problem, result, out: Path) -> None:
@@ -56,7 +104,7 @@ def _print_summary(case, problem, result, out: Path) -> None:
     click.echo(f"case        {case.name} ({case.path})")
     click.echo(f"method      {result.method}   grid {problem.grid.describe()} ({problem.grid.size:,} unknowns)")
     click.echo(f"criterion   {result.info['criterion']} <= {result.info['threshold']:.3e}: {verdict} "
-               f"({result.stop_reason})")
+               f"({result.stop_reason}{', interrupted' if result.interrupted else ''})")
     click.echo(f"iterations  {result.iterations:,}   dnn steps {result.dnn_steps:,}   "
                f"wall time {result.wall_time_s:.3f} s")
     click.echo(f"residual    {_fmt(f['rel_residual'])} (relative)")
