@@ -10,6 +10,7 @@ failed write, 2 bad input or unusable ``--out``, 3 criterion not reached (only w
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
@@ -20,6 +21,8 @@ from poissonfp.interrupts import SignalGuard
 from poissonfp.results import OutputLock, check_output_folder
 
 __all__ = ["solve"]
+
+logger = logging.getLogger(__name__)
 
 
 def _fmt(value) -> str:
@@ -48,6 +51,7 @@ def solve(case_file: Path, method, size, tol, criterion, switch, seed, device, o
 
     with SignalGuard() as guard:
         try:
+            logger.debug("reading the case %s", case_file)
             switch = int(switch) if switch is not None and switch.isdigit() else switch
             case = load_case(case_file).with_overrides(method=method, size=size, tol=tol, criterion=criterion,
                                                        switch=switch, seed=seed, device=device)
@@ -78,6 +82,7 @@ def _solve_and_save(case, out: Path, vtk: bool, quiet: bool, guard: SignalGuard)
     warm_up_method(case, problem, case.solver.method)
     if guard.received is not None:  # the warm-up solve caught the signal as its own interrupt
         raise KeyboardInterrupt
+    logger.info("solving %s with %s on %s (outputs: %s)", case.name, case.solver.method, problem.grid.describe(), out)
     budget = _training_budget(case)
     with SolveProgress(f"{case.solver.method} {problem.grid.describe()}", budget, quiet=quiet) as progress:
         with guard.solving():
@@ -104,7 +109,7 @@ def _print_summary(case, problem, result, out: Path) -> None:
     click.echo(f"case        {case.name} ({case.path})")
     click.echo(f"method      {result.method}   grid {problem.grid.describe()} ({problem.grid.size:,} unknowns)")
     click.echo(f"criterion   {result.info['criterion']} <= {result.info['threshold']:.3e}: {verdict} "
-               f"({result.stop_reason}{', interrupted' if result.interrupted else ''})")
+               f"({result.stop_reason}{', interrupted' if result.interrupted and result.stop_reason != 'interrupted' else ''})")
     click.echo(f"iterations  {result.iterations:,}   dnn steps {result.dnn_steps:,}   "
                f"wall time {result.wall_time_s:.3f} s")
     click.echo(f"residual    {_fmt(f['rel_residual'])} (relative)")

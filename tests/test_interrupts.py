@@ -1,0 +1,229 @@
+"""Ctrl-C and SIGTERM: real signals sent to `poissonfp solve`, and the pieces that make them safe."""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from poissonfp.grid import Grid
+from poissonfp.interrupts import EXIT_SIGINT, EXIT_SIGTERM, SignalGuard, shielded
+from poissonfp.problem import Problem
+from poissonfp.solvers import Monitor, StoppingCriterion, solve
+from poissonfp.solvers.base import HISTORY_KEYS
+from poissonfp.solvers.jacobi import JacobiIteration, run_jacobi
+
+CASE = Path(__file__).resolve().parents[1] / "cases" / "2d_square.toml"
+POISSONFP = [sys.executable, "-c", "from poissonfp.cli import main; main()"]
+
+
+def _problem(n: int = 31) -> Problem:
+    grid = Grid((0.0, 0.0), (1.0, 1.0), (n, n))
+    return Problem.from_functions(grid, lambda x, y: 2 * np.pi**2 * np.sin(np.pi * x) * np.sin(np.pi * y),
+                                  exact=lambda x, y: np.sin(np.pi * x) * np.sin(np.pi * y))
+
+
+def _start_solve(out: Path, *extra: str) -> subprocess.Popen:
+    """`poissonfp -vv solve` on a 2D Jacobi solve that needs ~10^5 sweeps (tens of seconds here)."""
+    args = [*POISSONFP, "-vv", "solve", str(CASE), "--method", "jacobi", "--n", "255", "--criterion", "residual",
+            "--tol", "1e-13", "--out", str(out), *extra]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(process: subprocess.Popen, marker: str) -> None:
+    """Read stderr up to the log line holding ``marker``: "reading the case" (set-up starts) or
+    "solving" (set-up and warm-up done)."""
+    for line in process.stderr:
+        if marker in line:
+            return
+    pytest.fail(f"no log line with {marker!r}")
+
+
+def _assert_interrupted_set(out: Path) -> dict:
+    record = json.loads((out / "result.json").read_text())
+    assert record["interrupted"] is True
+    assert record["stop_reason"] == "interrupted" and record["converged"] is False
+    assert len({len(v) for v in record["history"].values()}) == 1  # every history list equally long
+    with np.load(out / "solution.npz") as data:
+        assert data["solution"].shape == tuple(record["grid_shape"])
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no staging folder, no lock
+    return record
+
+
+SCENARIOS = {"SIGINT": ([signal.SIGINT], EXIT_SIGINT), "SIGTERM": ([signal.SIGTERM], EXIT_SIGTERM),
+             "second Ctrl-C": ([signal.SIGINT, signal.SIGINT], EXIT_SIGINT)}
+
+
+@pytest.fixture(scope="module")
+def solves(tmp_path_factory):
+    """The three signalled solves, started together (their start-ups overlap)."""
+    root = tmp_path_factory.mktemp("signals")
+    started = {}
+    for name in SCENARIOS:
+        out = root / name.replace(" ", "_") / "out"
+        out.parent.mkdir()
+        started[name] = (out, _start_solve(out, "--format", "vtk"))
+    yield started
+    for _, process in started.values():
+        if process.poll() is None:
+            process.kill()
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_a_real_signal_during_the_solve_saves_the_state_marked_interrupted(solves, name):
+    """SIGINT -> 130, SIGTERM -> 143, a second Ctrl-C while stopping changes nothing: always a whole
+    output set marked interrupted, never a traceback, `Aborted!` or a staging folder left behind."""
+    numbers, code = SCENARIOS[name]
+    out, process = solves[name]
+    _wait_for(process, "solving")
+    time.sleep(random.uniform(0.2, 1.0))
+    sent = time.perf_counter()
+    for number in numbers:
+        process.send_signal(number)
+        time.sleep(0.05)  # the second one lands while the state is recorded, plotted or saved
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == code, stderr
+    assert "Traceback" not in stderr and "Aborted" not in stderr
+    record = _assert_interrupted_set(out)
+    assert record["history"]["iteration"][-1] == record["iterations"]  # the last batch's sweeps counted
+    assert (out / "solution.vtr").exists()
+    assert time.perf_counter() - sent < 30  # stopped, not run to the end
+
+
+def test_ctrl_c_during_set_up_writes_nothing_and_exits_130(tmp_path):
+    out = tmp_path / "out"
+    process = _start_solve(out)
+    _wait_for(process, "reading the case")
+    process.send_signal(signal.SIGINT)  # lands in case loading, problem building or the warm-up
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == EXIT_SIGINT, stderr
+    assert "Traceback" not in stderr and "Aborted" not in stderr
+    assert not out.exists() or (out / "result.json").exists()  # nothing, or (if the solve began) a whole set
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+# -- the pieces --------------------------------------------------------------------------------
+def test_monitor_record_appends_all_or_nothing():
+    problem = _problem(7)
+
+    def interrupt(_entry):
+        raise KeyboardInterrupt
+
+    monitor = Monitor(problem, StoppingCriterion(), modes=[(1, 1)])
+    monitor.record(np.zeros(problem.grid.shape), 0)
+    monitor.metrics = lambda u: (_ for _ in ()).throw(KeyboardInterrupt)  # interrupted mid-record
+    with pytest.raises(KeyboardInterrupt):
+        monitor.record(np.zeros(problem.grid.shape), 1)
+    monitor.callback = interrupt  # interrupted after appending: the record is whole
+    del monitor.metrics
+    with pytest.raises(KeyboardInterrupt):
+        monitor.record(np.zeros(problem.grid.shape), 2)
+    assert {len(monitor.history[k]) for k in HISTORY_KEYS} == {2}
+    assert len(monitor.mode_history) == 2
+
+
+def test_monitor_record_rolls_back_a_partial_append():
+    problem = _problem(7)
+    monitor = Monitor(problem, StoppingCriterion(), modes=[(1, 1)])
+    monitor.history["error_vs_exact_inf"] = _FailingList()  # fails half-way through the appends
+    with pytest.raises(KeyboardInterrupt):
+        monitor.record(np.zeros(problem.grid.shape), 0)
+    assert {len(v) for v in monitor.history.values()} == {0} and monitor.mode_history == []
+
+
+class _FailingList(list):
+    def append(self, value):
+        raise KeyboardInterrupt
+
+
+def test_jacobi_counts_every_sweep_that_ran_when_interrupted():
+    problem = _problem(31)
+    iteration = JacobiIteration(problem)
+    monitor = Monitor(problem, StoppingCriterion("residual", 1e-14))
+    calls = []
+    original = iteration.sweep
+
+    def sweep_then_interrupt(count, reference=None):
+        stats = original(count, reference)
+        calls.append(count)
+        if len(calls) == 5:
+            raise KeyboardInterrupt  # as a Ctrl-C landing right after a kernel call
+        return stats
+
+    iteration.sweep = sweep_then_interrupt
+    done, reason = run_jacobi(iteration, monitor, 10**6)
+    assert reason == "interrupted" and done == sum(calls) == iteration.sweeps
+    reference = JacobiIteration(problem)
+    reference.sweep(done)
+    np.testing.assert_array_equal(iteration.solution, reference.solution)  # the iterate matches the count
+
+
+def test_jacobi_reports_the_sweeps_it_needed_on_tiny_grids():
+    """The sweep count is that of a sweep-by-sweep check, up to 12.5% (was a whole 2**18/size batch).
+
+    The kernel measures the residual of the iterate a sweep starts from, so the count includes that
+    sweep: on one unknown, sweep 1 is exact and sweep 2 sees it.
+    """
+    grid = Grid((0.0,), (1.0,), (1,))
+    result = solve(Problem.from_functions(grid, lambda x: np.ones_like(x)), "jacobi", StoppingCriterion("residual", 1e-12))
+    assert result.converged and result.iterations == 2  # was 262,144
+    for n, tol in ((5, 1e-10), (15, 1e-8)):
+        grid = Grid((0.0,), (1.0,), (n,))
+        problem = Problem.from_functions(grid, lambda x: np.ones_like(x))
+        result = solve(problem, "jacobi", StoppingCriterion("residual", tol))
+        needed = _sweeps_checked_one_by_one(problem, tol)
+        assert needed <= result.iterations <= 1.125 * needed + 1
+
+
+def _sweeps_checked_one_by_one(problem: Problem, tol: float) -> int:
+    iteration = JacobiIteration(problem)
+    norm = np.linalg.norm(problem.rhs)
+    while iteration.sweep(1)["residual_norm"] / norm > tol:
+        pass
+    return iteration.sweeps
+
+
+def test_a_large_check_every_does_not_delay_the_stop(monkeypatch):
+    """Kernel calls are bounded in time: a Ctrl-C raised between two calls stops the batch."""
+    problem = _problem(63)
+    iteration = JacobiIteration(problem)
+    monitor = Monitor(problem, StoppingCriterion("residual", 1e-14))
+    counts = []
+    original = iteration.sweep
+
+    def sweep(count, reference=None):
+        counts.append(count)
+        if len(counts) == 4:
+            raise KeyboardInterrupt
+        return original(count, reference)
+
+    iteration.sweep = sweep
+    done, reason = run_jacobi(iteration, monitor, 10**7, batch=10**7)
+    assert reason == "interrupted"
+    assert done < 10**6 and max(counts) < 10**6  # the 10^7-sweep batch ran in short calls
+
+
+def test_shielded_holds_a_sigint_back_until_the_block_ends():
+    ran = []
+    with pytest.raises(KeyboardInterrupt):
+        with shielded():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)
+            ran.append("whole block")
+    assert ran == ["whole block"]
+
+
+def test_guard_raises_once_then_only_records():
+    with SignalGuard() as guard:
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGINT)  # a second signal: recorded, not raised
+        time.sleep(0.01)
+    assert guard.received == signal.SIGTERM and guard.count == 2 and guard.exit_code == EXIT_SIGTERM
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
