@@ -115,19 +115,27 @@ class OutputError(OSError):
 def check_output_folder(out: str | os.PathLike) -> Path:
     """Make sure ``out`` can receive an output set before any work starts; return it as a Path.
 
-    Creates the missing parent folders (not ``out`` itself) and raises :class:`OutputError` naming the
-    folder when it is a file, or when it or its parent is not writable.
+    Creates the missing parent folders (not ``out`` itself) and writes and removes a probe file in
+    the parent (where the set is staged) and in ``out`` when it exists: permission bits alone do not
+    tell (root, read-only mounts). Raises :class:`OutputError` naming the folder otherwise.
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise OutputError(f"--out {out}: exists and is not a folder")
+    blocking = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise OutputError(f"--out {out}: {blocking} is a file, not a folder")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise OutputError(f"--out {out}: cannot create its parent folder ({err.strerror or err})") from None
     for folder in (out.parent, out) if out.exists() else (out.parent,):
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise OutputError(f"--out {out}: {folder} is not writable")
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".poissonfp-probe-", dir=folder)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as err:
+            raise OutputError(f"--out {out}: cannot write in {folder} ({err.strerror or err})") from None
     return out
 
 
