@@ -212,3 +212,58 @@ def test_vtk_holds_the_solution_with_its_boundary_values(tmp_path, case, n):
         on_boundary[(slice(None),) * d + (0,)] = on_boundary[(slice(None),) * d + (-1,)] = True
     np.testing.assert_allclose(u[on_boundary], boundary[on_boundary], atol=1e-14)
     np.testing.assert_allclose(fields["u_exact"].reshape(u.shape), problem.functions["exact"].numpy(*full), atol=1e-14)
+
+
+# -- figures --------------------------------------------------------------------------------------
+def _hybrid_history(switch: int = 100) -> dict:
+    """A hybrid-like record: network steps at iteration 0 over most of the time, then a few sweeps."""
+    steps = list(range(0, switch + 1, 20))
+    rows = [(0.9 * s / switch, 0, s, 10.0 ** (-s / 50)) for s in steps] + [(0.95, 40, switch, 1e-6),
+                                                                              (1.0, 80, switch, 1e-8)]
+    history = {key: [row[i] for row in rows] for i, key in enumerate(("time_s", "iteration", "dnn_steps",
+                                                                       "rel_residual"))}
+    history.update({k: [None] * len(rows) for k in ("error_vs_exact_rel_l2", "error_vs_exact_inf",
+                                                     "error_vs_discrete_rel_l2")})
+    return history
+
+
+def test_convergence_figure_shows_both_phases_with_markers():
+    from poissonfp.plotting import plot_convergence
+
+    fig = plot_convergence(_hybrid_history(), "rel_residual", 1e-8, "hybrid")
+    time_panel, work_panel = fig.axes[:2]
+    line = time_panel.get_lines()[0]
+    assert line.get_marker() == "o"  # few records: markers
+    assert time_panel.get_xlim()[0] == 0 and any(p.get_label() == "network phase" for p in time_panel.patches)
+    x = work_panel.get_lines()[0].get_xdata()
+    assert len(set(x[:6])) == 6 and x[-1] == 100 + 80  # steps 0..100, then 80 sweeps after the switch
+
+
+def test_plots_draw_on_the_callers_axes():
+    import matplotlib.pyplot as plt
+
+    from poissonfp.plotting import plot_convergence, plot_field, plot_mode_errors
+
+    grid = Grid((0.0, 0.0), (1.0, 1.0), (7, 7))
+    fig, axes = plt.subplots(2, 2)
+    assert plot_field(grid, np.ones(grid.shape), "u", ax=axes[0, 0]) is fig
+    assert plot_mode_errors([(1, 1)], np.array([[1.0], [0.1]]), [0.0, 1.0], "modes", ax=axes[0, 1]) is fig
+    assert plot_convergence(_hybrid_history(), "rel_residual", 1e-8, "c", ax=axes[1]) is fig
+    assert all(a.has_data() for a in axes.ravel())
+    with pytest.raises(ValueError, match="3 axes"):
+        plot_field(Grid((0.0,) * 3, (1.0,) * 3, (5, 5, 5)), np.ones((5, 5, 5)), "u", ax=axes[0, 0])
+
+
+def test_3d_colour_bar_labels_do_not_overprint_the_next_panel():
+    from poissonfp.plotting import plot_field
+
+    grid = Grid((0.0,) * 3, (1.0,) * 3, (9, 9, 9))
+    fig = plot_field(grid, np.random.default_rng(0).random(grid.shape), "u", label="|error| of u", log=True)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    panels = [a for a in fig.axes if a.get_label() != "<colorbar>"]
+    bars = [a for a in fig.axes if a.get_label() == "<colorbar>"]
+    assert len(panels) == len(bars) == 3
+    for bar, following in zip(bars, panels[1:]):
+        label = bar.yaxis.label.get_window_extent(renderer)
+        assert label.x1 <= following.get_tightbbox(renderer).x0
