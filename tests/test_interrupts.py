@@ -37,7 +37,7 @@ def _start_solve(out: Path, *extra: str) -> subprocess.Popen:
 
 def _wait_for(process: subprocess.Popen, marker: str) -> None:
     """Read stderr up to the log line holding ``marker``: "reading the case" (set-up starts) or
-    "solving" (set-up and warm-up done)."""
+    "solving" (set-up done)."""
     for line in process.stderr:
         if marker in line:
             return
@@ -99,7 +99,7 @@ def test_ctrl_c_during_set_up_writes_nothing_and_exits_130(tmp_path):
     out = tmp_path / "out"
     process = _start_solve(out)
     _wait_for(process, "reading the case")
-    process.send_signal(signal.SIGINT)  # lands in case loading, problem building or the warm-up
+    process.send_signal(signal.SIGINT)  # lands in case loading or problem building
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == EXIT_SIGINT, stderr
     assert "Traceback" not in stderr and "Aborted" not in stderr

@@ -1,7 +1,7 @@
 """``poissonfp solve CASE``: solve one case with one method and save the outputs.
 
 Order of work: read the case, check the output folder and lock it (one line and exit 2 when it
-cannot be used, before any computation), build the problem, warm up, solve, then write the output
+cannot be used, before any computation), build the problem, solve, then write the output
 set (staged, moved into place complete). Ctrl-C and SIGTERM take one path (:mod:`poissonfp.interrupts`):
 during the solve they stop it and the state reached is saved marked ``interrupted``; before it,
 nothing is written; while saving, the set is completed first. Exit codes: 0 done, 1 diverged or
@@ -72,16 +72,12 @@ def solve(case_file: Path, method, size, tol, criterion, switch, seed, device, o
 
 
 def _solve_and_save(case, out: Path, vtk: bool, quiet: bool, guard: SignalGuard):
-    """Build, warm up, solve and save (a signal during the save lets it finish)."""
+    """Build, solve and save (a signal during the save lets it finish)."""
     from poissonfp.api import solve_case
     from poissonfp.outputs import save_solve_outputs
     from poissonfp.problem import build_problem
-    from poissonfp.warm_up import warm_up_method
 
     problem = build_problem(case)
-    warm_up_method(case, problem, case.solver.method)
-    if guard.received is not None:  # the warm-up solve caught the signal as its own interrupt
-        raise KeyboardInterrupt
     logger.info("solving %s with %s on %s (outputs: %s)", case.name, case.solver.method, problem.grid.describe(), out)
     budget = _training_budget(case)
     with SolveProgress(f"{case.solver.method} {problem.grid.describe()}", budget, quiet=quiet) as progress:
