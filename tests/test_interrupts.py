@@ -95,16 +95,34 @@ def test_a_real_signal_during_the_solve_saves_the_state_marked_interrupted(solve
     assert time.perf_counter() - sent < 30  # stopped, not run to the end
 
 
-def test_ctrl_c_during_set_up_writes_nothing_and_exits_130(tmp_path):
+def test_ctrl_c_during_set_up_never_leaves_a_partial_set(tmp_path):
     out = tmp_path / "out"
     process = _start_solve(out)
     _wait_for(process, "reading the case")
-    process.send_signal(signal.SIGINT)  # lands in case loading or problem building
+    process.send_signal(signal.SIGINT)  # lands in case loading (nothing written) or later (a set, marked)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == EXIT_SIGINT, stderr
     assert "Traceback" not in stderr and "Aborted" not in stderr
-    assert not out.exists() or (out / "result.json").exists()  # nothing, or (if the solve began) a whole set
+    if out.exists():
+        _assert_interrupted_set(out)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_an_interrupt_before_the_solver_starts_saves_the_initial_state(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from poissonfp.cli import main
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt  # as a Ctrl-C in the set-up of solve_case (modes, monitor)
+
+    monkeypatch.setattr("poissonfp.api.solve_case", interrupted)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["solve", str(CASE), "--n", "15", "--method", "jacobi", "--out", str(out)])
+    assert result.exit_code == EXIT_SIGINT, result.output
+    record = _assert_interrupted_set(out)
+    assert record["iterations"] == 0 and record["rel_residual"] == 1.0
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the guard is gone
 
 
 # -- the pieces --------------------------------------------------------------------------------
@@ -227,3 +245,27 @@ def test_guard_raises_once_then_only_records():
         time.sleep(0.01)
     assert guard.received == signal.SIGTERM and guard.count == 2 and guard.exit_code == EXIT_SIGTERM
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize("method", ["multigrid", "jacobi", "dnn", "direct"])
+def test_every_method_returns_a_consistent_state_when_interrupted(method):
+    """A Ctrl-C landing in a record (here: raised by the progress callback on the third record)."""
+    from poissonfp.settings import NetworkSettings, TrainingSettings
+
+    problem = _problem(31)
+    calls = []
+
+    def interrupt_third(_entry):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    options = {"network": NetworkSettings(widths=(8,)), "training": TrainingSettings(adam_steps=200, galerkin=False)}
+    result = solve(problem, method, StoppingCriterion("residual", 1e-15), callback=interrupt_third, **options)
+    assert len({len(v) for v in result.history.values()}) == 1
+    if method == "direct":  # one step, no records before the final one: never interrupted
+        assert not result.interrupted and result.stop_reason == "exact"
+        return
+    assert result.interrupted and result.stop_reason == "interrupted" and not result.converged
+    assert result.history["iteration"][-1] == result.iterations
+    assert result.history["dnn_steps"][-1] == result.dnn_steps

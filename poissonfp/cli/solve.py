@@ -3,8 +3,9 @@
 Order of work: read the case, check the output folder and lock it (one line and exit 2 when it
 cannot be used, before any computation), build the problem, solve, then write the output
 set (staged, moved into place complete). Ctrl-C and SIGTERM take one path (:mod:`poissonfp.interrupts`):
-during the solve they stop it and the state reached is saved marked ``interrupted``; before it,
-nothing is written; while saving, the set is completed first. Exit codes: 0 done, 1 diverged or
+during the solve they stop it and the state reached is saved marked ``interrupted``; before the case
+is read and the output folder locked nothing is written; between that and the solver's first state
+the initial state (zero) is saved, marked; while saving, the set is completed first. Exit codes: 0 done, 1 diverged or
 failed write, 2 bad input or unusable ``--out``, 3 criterion not reached (only with ``--strict``),
 130 Ctrl-C, 143 SIGTERM.
 """
@@ -59,9 +60,9 @@ def solve(case_file: Path, method, size, tol, criterion, switch, seed, device, o
             with OutputLock(out):
                 result = _solve_and_save(case, out, "vtk" in formats, quiet, guard)
         except KeyboardInterrupt:
-            click.echo("interrupted before the solver had a state to save: nothing written", err=True)
+            click.echo("interrupted before the case was read: nothing written", err=True)
             raise click.exceptions.Exit(guard.exit_code or EXIT_INTERRUPTED) from None
-        code = guard.exit_code
+        code = guard.exit_code or (EXIT_INTERRUPTED if result.interrupted else None)
         if code is not None:
             click.echo(f"interrupted: the state reached was saved in {out}/ (marked interrupted)", err=True)
         elif not result.converged and result.stop_reason != "exact":
@@ -72,22 +73,42 @@ def solve(case_file: Path, method, size, tol, criterion, switch, seed, device, o
 
 
 def _solve_and_save(case, out: Path, vtk: bool, quiet: bool, guard: SignalGuard):
-    """Build, solve and save (a signal during the save lets it finish)."""
+    """Build, solve and save. Once the case is read and ``out`` locked, a signal always ends in a
+    saved set: before the solver has a state, the initial guess (zero), marked interrupted; a signal
+    during the save lets it finish."""
     from poissonfp.api import solve_case
     from poissonfp.outputs import save_solve_outputs
     from poissonfp.problem import build_problem
 
-    problem = build_problem(case)
-    logger.info("solving %s with %s on %s (outputs: %s)", case.name, case.solver.method, problem.grid.describe(), out)
-    budget = _training_budget(case)
-    with SolveProgress(f"{case.solver.method} {problem.grid.describe()}", budget, quiet=quiet) as progress:
-        with guard.solving():
+    problem = None
+    try:
+        problem = build_problem(case)
+        logger.info("solving %s with %s on %s (outputs: %s)", case.name, case.solver.method,
+                    problem.grid.describe(), out)
+        with SolveProgress(f"{case.solver.method} {problem.grid.describe()}", _training_budget(case),
+                           quiet=quiet) as progress, guard.solving():
             _, result = solve_case(case, problem=problem, callback=progress)
+    except KeyboardInterrupt:
+        with guard.deferred():
+            problem = problem if problem is not None else build_problem(case)
+            result = _initial_state(case, problem)
     with guard.deferred():
         result.interrupted = result.interrupted or guard.received is not None
         save_solve_outputs(out, case, problem, result, vtk=vtk)
         _print_summary(case, problem, result, out)
     return result
+
+
+def _initial_state(case, problem):
+    """The result of a solve interrupted before its solver had a state: zero, marked interrupted."""
+    import numpy as np
+
+    from poissonfp.api import criterion_of
+    from poissonfp.solvers.base import Monitor
+
+    monitor = Monitor(problem, criterion_of(case))
+    return monitor.result(case.solver.method, np.zeros(problem.grid.shape), "interrupted",
+                          info={"interrupted_before": "the solver started"})
 
 
 def _training_budget(case) -> int | None:
