@@ -130,7 +130,8 @@ def test_verdict_and_stop_reason_agree(given):
     for u, holds in ((problem.discrete_solution, True), (np.zeros(grid.shape), False)):
         result = Monitor(problem, StoppingCriterion("discretization")).result("dnn", u, given)
         assert result.converged is holds
-        assert result.stop_reason == ("converged" if holds else "max_iterations" if given == "converged" else given)
+        assert result.stop_reason == ("converged" if holds else "final_check_failed" if given == "converged"
+                                      else given)
         assert result.interrupted is (given == "interrupted")
 
 

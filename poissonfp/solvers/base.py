@@ -83,8 +83,9 @@ class SolveResult:
     ``history`` maps each of :data:`HISTORY_KEYS` to an equally long list (None where unknown).
     ``modes`` optionally holds per-mode errors over time (see :mod:`poissonfp.spectral`).
     ``converged`` is the stopping criterion evaluated on ``solution``; ``stop_reason`` is one of
-    ``"converged"``, ``"exact"`` (direct methods), ``"max_iterations"`` or ``"interrupted"`` and never
-    contradicts it; ``interrupted`` says a Ctrl-C / SIGTERM cut the solve short.
+    ``"converged"``, ``"exact"`` (direct methods), ``"max_iterations"``, ``"interrupted"`` or
+    ``"final_check_failed"`` (the solver's own estimate met the criterion, the final evaluation on the
+    solution did not: Jacobi's update-based residual near round-off) and never contradicts it; ``interrupted`` says a Ctrl-C / SIGTERM cut the solve short.
     """
 
     method: str
@@ -264,7 +265,7 @@ class Monitor:
             if converged and stop_reason != "exact":
                 stop_reason = "converged"
             elif not converged and stop_reason == "converged":
-                stop_reason = "max_iterations"
+                stop_reason = "final_check_failed"  # the solver's cheap estimate passed, the true value not
             final = {k: entry[k] for k in HISTORY_KEYS[3:]}
             modes = {}
             if self.modes:
