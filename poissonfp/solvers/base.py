@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from poissonfp.interrupts import finish_solving, shielded
 from poissonfp.operators import residual
 from poissonfp.problem import Problem
 
@@ -254,8 +255,6 @@ class Monitor:
         fact that a Ctrl-C / SIGTERM cut the solve short. Runs shielded from a second signal (see
         :mod:`poissonfp.interrupts`); once it returns, an active signal guard defers every signal.
         """
-        from poissonfp.interrupts import finish_solving, shielded
-
         with shielded():
             finish_solving()
             wall = self.elapsed()
