@@ -34,8 +34,8 @@ from poissonfp.problem import Problem, build_problem
 from poissonfp.solvers import SOLVERS, DivergenceError, Monitor, SolveResult, StoppingCriterion
 from poissonfp.solvers.jacobi import JacobiIteration, check_batch
 
-__all__ = ["METHODS", "ProblemPlan", "FULL_PLAN", "QUICK_PLAN", "BenchConfig", "quick_config", "run_bench",
-           "machine_info", "CASES_DIR"]
+__all__ = ["METHODS", "OPTIONAL_METHODS", "ProblemPlan", "FULL_PLAN", "QUICK_PLAN", "BenchConfig", "quick_config",
+           "run_bench", "machine_info", "CASES_DIR"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 CASES_DIR = Path(__file__).resolve().parents[1] / "cases"
 #: Methods benchmarked, baseline first.
 METHODS = ("jacobi", "hybrid", "dnn", "multigrid", "dst", "direct")
+#: Methods run only when named with ``--methods`` (the article's scheme costs about pure Jacobi's time or more).
+OPTIONAL_METHODS = ("article",)
 #: Sweep cap of every real run (the cases' 5 million would stop pure Jacobi at 1D n = 4000).
 MAX_ITERATIONS = 10**9
 

@@ -1,37 +1,60 @@
 """Every method on one problem, to one stopping criterion: the article's comparison (-Δu = f).
 
-:func:`compare_methods` runs pure Jacobi, the DNN alone, the DNN-Jacobi hybrid (automatic switch and
-each fixed switch as separate entries) and the classical references (multigrid, sine transform,
-sparse direct) on the same problem and grid with the case's stopping criterion, after a throwaway
-solve of each method with a tiny budget so that no timed run pays for compilation or first-call set-up.
-Each entry is the ``result.json`` record of its solve plus ``speedup_vs_jacobi``: Jacobi's wall time
-over the method's, given only when both reached the criterion.
+:func:`compare_methods` runs pure Jacobi, the DNN alone, the network Galerkin two-level hybrid, the article's
+DNN -> Jacobi scheme and the classical references (multigrid, sine transform, sparse direct) on the same
+problem and grid with the case's stopping criterion, after a throwaway solve of each method with a tiny
+budget so that no timed run pays for compilation or first-call set-up. Methods with a switch point (the
+hybrid, the article's scheme) run once per requested M; the hybrid also once per classical coarse basis
+asked for (``coarses``: the network's share, measured). With ``repeat = K`` every run is repeated K times
+(interleaved, so slow drifts of a shared machine hit every method alike); the entry keeps the median wall
+time, the run that produced it and the relative spread ``(max - min) / median``.
+
+Each entry is the ``result.json`` record of its solve plus ``speedup_vs_jacobi`` (Jacobi's median wall
+time over the method's, given only when both reached the criterion) and its relative uncertainty.
+``switch_study`` (:mod:`poissonfp.switch_study`) holds the trade-off in M of every method run at two or
+more M. Ctrl-C at any point (warm-up included) ends the comparison: what was measured is kept and the
+comparison is marked ``interrupted``.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
+import statistics
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from poissonfp.api import criterion_of, solve_case
 from poissonfp.case import Case
 from poissonfp.outputs import result_record
 from poissonfp.problem import Problem, build_problem
-from poissonfp.results import save_figure, write_json, write_text
 from poissonfp.settings import METHODS
 from poissonfp.solvers import SOLVERS, DivergenceError, SolveResult
+from poissonfp.switch_study import SWITCHED_METHODS, switch_study
 
-__all__ = ["DEFAULT_METHODS", "Run", "ComparisonEntry", "Comparison", "plan_runs", "compare_methods",
-           "format_table", "save_comparison"]
+__all__ = ["DEFAULT_METHODS", "ALONE_1D_ONLY", "default_methods", "Run", "ComparisonEntry", "Comparison",
+           "plan_runs", "compare_methods", "format_table", "format_speedup"]
 
 logger = logging.getLogger(__name__)
 
-#: Methods compared when none are named: the baseline first, then the neural ones, then the references.
-DEFAULT_METHODS = ("jacobi", "dnn", "hybrid", "multigrid", "dst", "direct")
+#: Methods compared when none are named (1D): the baseline first, then the neural ones, then the references.
+DEFAULT_METHODS = ("jacobi", "dnn", "hybrid", "article", "multigrid", "dst", "direct")
+#: Left out of the default list in 2D and 3D: the DNN alone cannot reach a discretization-level criterion
+#: there (it spent 177 of the 244 s of a default 2D comparison without converging), and the article's
+#: scheme repeats pure Jacobi's long run after its training. Name them with ``methods`` to run them.
+ALONE_1D_ONLY = ("dnn", "article")
 #: Interior points per dimension of the throwaway warm-up solves.
 _WARM_UP_POINTS = 4
+_NEURAL = ("dnn", "hybrid", "article")
+
+
+def default_methods(ndim: int) -> tuple[str, ...]:
+    """The methods a comparison runs by default in ``ndim`` dimensions.
+
+    >>> default_methods(2)
+    ('jacobi', 'hybrid', 'multigrid', 'dst', 'direct')
+    """
+    return DEFAULT_METHODS if ndim == 1 else tuple(m for m in DEFAULT_METHODS if m not in ALONE_1D_ONLY)
 
 
 @dataclass(frozen=True)
@@ -70,6 +93,7 @@ class Comparison:
     entries: list[ComparisonEntry]
     skipped: dict[str, str] = field(default_factory=dict)
     interrupted: bool = False
+    repeat: int = 1
 
     def entry(self, label: str) -> ComparisonEntry | None:
         """The entry called ``label``, or None."""
@@ -77,47 +101,72 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         """The content of ``compare.json``."""
+        records = [e.record for e in self.entries]
+        jacobi = self.entry("jacobi")
         return {
             "case": self.case,
             "grid": {"shape": list(self.grid_shape), "lower": list(self.lower), "upper": list(self.upper)},
             "criterion": self.criterion,
             "metric": self.metric,
             "threshold": self.threshold,
-            "entries": [e.record for e in self.entries],
+            "repeat": self.repeat,
+            "entries": records,
+            "switch_study": switch_study(records, jacobi.record if jacobi else None),
             "skipped": self.skipped,
             "interrupted": self.interrupted,
         }
 
 
-def plan_runs(methods: Sequence[str], switches: Sequence[int] | None = None) -> list[Run]:
-    """The solves to run: one per method, the hybrid once with ``switch="auto"`` and once per switch.
+def plan_runs(methods: Sequence[str], switches: Sequence[int | str] | None = None,
+              coarses: Sequence[str] = ()) -> list[Run]:
+    """The solves to run, one per method, switched methods once per switch point.
 
-    Fixed switches add hybrid entries even when ``"hybrid"`` itself is not listed.
+    Without ``switches`` the hybrid runs with ``switch="auto"`` and the article's scheme at the case's
+    switch. With ``switches`` (integers and/or ``"auto"``) both run once per entry (the article's scheme
+    has no automatic rule and skips ``"auto"`` unless it is the only entry); if neither is listed, the
+    switches add hybrid entries. ``coarses`` (``"polynomial"``, ``"sine"``) add one hybrid entry each,
+    with that classical coarse basis instead of the network's features.
 
     Raises:
         ValueError: for a method that poissonfp does not know.
 
-    >>> [r.label for r in plan_runs(["jacobi", "hybrid"], [30])]
-    ['jacobi', 'hybrid[auto]', 'hybrid[M=30]']
+    >>> [r.label for r in plan_runs(["jacobi", "hybrid", "article"], ["auto", 30])]
+    ['jacobi', 'hybrid[auto]', 'hybrid[M=30]', 'article[M=30]']
+    >>> [r.label for r in plan_runs(["jacobi"], [0], coarses=["sine"])]
+    ['jacobi', 'hybrid[M=0]', 'hybrid[sine]']
     """
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method {unknown[0]!r}; expected some of {', '.join(METHODS)}")
+    methods = list(dict.fromkeys(methods))
+    if (switches or coarses) and not any(m in SWITCHED_METHODS for m in methods):
+        methods.append("hybrid")
+    points = list(dict.fromkeys(switches)) if switches else None
     runs: list[Run] = []
-    for method in dict.fromkeys(methods):
+    for method in methods:
         if method == "hybrid":
-            runs.append(Run("hybrid[auto]", "hybrid", {"switch": "auto"}))
+            runs += [Run(f"hybrid[{_m(m)}]", "hybrid", {"switch": m}) for m in (points or ["auto"])]
+            runs += [Run(f"hybrid[{kind}]", "hybrid", {"switch": 0, "coarse": kind})
+                     for kind in dict.fromkeys(coarses) if kind != "network"]
+        elif method == "article":
+            fixed = [m for m in points or () if m != "auto"]
+            runs += [Run(f"article[M={m}]", "article", {"switch": m}) for m in fixed] or [Run("article", "article")]
         else:
             runs.append(Run(method, method))
-    runs += [Run(f"hybrid[M={m}]", "hybrid", {"switch": int(m)}) for m in dict.fromkeys(switches or ())]
     return runs
+
+
+def _m(switch: int | str) -> str:
+    return "auto" if switch == "auto" else f"M={switch}"
 
 
 def compare_methods(
     case: Case,
-    methods: Sequence[str] = DEFAULT_METHODS,
-    switches: Sequence[int] | None = None,
+    methods: Sequence[str] | None = None,
+    switches: Sequence[int | str] | None = None,
     *,
+    coarses: Sequence[str] = (),
+    repeat: int = 1,
     problem: Problem | None = None,
     callback: Callable[[dict], None] | None = None,
 ) -> Comparison:
@@ -127,48 +176,63 @@ def compare_methods(
 
     Args:
         case: a loaded case (with its overrides applied).
-        methods: method names (see :data:`DEFAULT_METHODS`).
-        switches: fixed switch points of extra hybrid entries.
+        methods: method names (default: :func:`default_methods` of the case's dimension).
+        switches: switch points M (integers or ``"auto"``) of the switched methods (see :func:`plan_runs`).
+        coarses: classical coarse bases of extra hybrid entries.
+        repeat: how many times each run is repeated (the median wall time is kept).
         problem: the problem built from ``case``, if already built.
         callback: receives progress events: ``{"event": "skipped" | "start" | "done", "label", ...}``;
             ``"done"`` carries the entry's ``record``.
 
     Returns:
-        the :class:`Comparison`, entries in the order of :func:`plan_runs`; a solve interrupted by
-        Ctrl-C ends the comparison early (``interrupted`` is then True).
+        the :class:`Comparison`, entries in the order of :func:`plan_runs`; Ctrl-C (during the warm-up or
+        a solve) ends the comparison early with what was measured (``interrupted`` is then True).
     """
+    if repeat < 1:
+        raise ValueError(f"repeat must be a positive integer, got {repeat}")
     problem = problem if problem is not None else build_problem(case)
+    methods = default_methods(problem.grid.ndim) if methods is None else methods
     criterion = criterion_of(case)
     notify = callback or (lambda event: None)
     runs, skipped = [], {}
-    for run in plan_runs(methods, switches):
+    for run in plan_runs(methods, switches, coarses):
         if run.method in SOLVERS:
             runs.append(run)
         else:
             skipped[run.label] = f"method {run.method!r} is not registered in poissonfp.solvers.SOLVERS yet"
             logger.warning("skipping %s: %s", run.label, skipped[run.label])
             notify({"event": "skipped", "label": run.label, "reason": skipped[run.label]})
-    _warm_up(case, problem, {run.method for run in runs})
-    entries, interrupted = [], False
-    for index, run in enumerate(runs):
-        notify({"event": "start", "label": run.label, "index": index, "count": len(runs)})
-        entries.append(_run_one(case, problem, run))
-        notify({"event": "done", "label": run.label, "index": index, "count": len(runs),
-                "record": entries[-1].record})
-        if entries[-1].record["stop_reason"] == "interrupted":
-            interrupted = True  # Ctrl-C: keep what was measured, run nothing more
-            break
+    measured: dict[str, list[ComparisonEntry]] = {}
+    interrupted = False
+    try:
+        _warm_up(case, problem, {run.method for run in runs})
+        count = len(runs) * repeat
+        for turn in range(repeat):
+            for index, run in enumerate(runs):
+                position = turn * len(runs) + index
+                notify({"event": "start", "label": run.label, "index": position, "count": count,
+                        "repeat": turn + 1})
+                entry = _run_one(case, problem, run)
+                measured.setdefault(run.label, []).append(entry)
+                notify({"event": "done", "label": run.label, "index": position, "count": count,
+                        "record": entry.record})
+                if entry.record["stop_reason"] == "interrupted":
+                    raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        interrupted = True  # Ctrl-C: keep what was measured, run nothing more
+    entries = [_median_entry(measured[run.label]) for run in runs if run.label in measured]
     _add_speedups(entries)
     grid = problem.grid
     return Comparison(case.name, grid.shape, grid.lower, grid.upper, criterion.kind, criterion.metric,
-                      criterion.threshold(problem), entries, skipped, interrupted)
+                      criterion.threshold(problem), entries, skipped, interrupted, repeat)
 
 
 def _case_for(case: Case, run: Run) -> Case:
-    """The case with the run's hybrid switch written into its settings (``switch`` is also passed)."""
-    if "switch" not in run.options:
+    """The case with the run's switch and coarse space written into its hybrid settings."""
+    changes = {key: run.options[key] for key in ("switch", "coarse") if key in run.options}
+    if not changes:
         return case
-    return dataclasses.replace(case, hybrid=dataclasses.replace(case.hybrid, switch=run.options["switch"]))
+    return dataclasses.replace(case, hybrid=dataclasses.replace(case.hybrid, **changes))
 
 
 def _warm_up(case: Case, problem: Problem, methods: set[str]) -> None:
@@ -177,7 +241,8 @@ def _warm_up(case: Case, problem: Problem, methods: set[str]) -> None:
     Classical methods warm up on a tiny grid (their compiled kernels do not depend on the size); the
     neural ones on the real problem with two training steps and one correction, because torch's first
     steps at a new size are slow (measured: ~1.6 s for the first Adam steps on 999 points, untouched by a
-    tiny-grid warm-up).
+    tiny-grid warm-up). A warm-up solve interrupted by Ctrl-C raises ``KeyboardInterrupt`` (it is not
+    swallowed).
     """
     tiny = case.with_overrides(size=_WARM_UP_POINTS + (case.grid_unit == "intervals"))
     tiny_problem = build_problem(tiny)
@@ -185,11 +250,14 @@ def _warm_up(case: Case, problem: Problem, methods: set[str]) -> None:
                                 corrections=min(case.hybrid.corrections, 1), switch=2)
     for method in sorted(methods):
         logger.debug("warming up %s", method)
-        neural = method in ("dnn", "hybrid")
+        neural = method in _NEURAL
         try:
-            solve_case(short if neural else tiny, method, problem=problem if neural else tiny_problem)
+            _, result = solve_case(short if neural else tiny, method, problem=problem if neural else tiny_problem,
+                                   track_modes=False)
         except DivergenceError:
-            pass  # a barely trained network may diverge; the first calls happened anyway
+            continue  # a barely trained network may diverge; the first calls happened anyway
+        if result.stop_reason == "interrupted":
+            raise KeyboardInterrupt
 
 
 def _run_one(case: Case, problem: Problem, run: Run) -> ComparisonEntry:
@@ -202,10 +270,10 @@ def _run_one(case: Case, problem: Problem, run: Run) -> ComparisonEntry:
         logger.warning("%s diverged: %s", run.label, err)
         record = {"case": case.name, "method": run.method, "grid_shape": list(problem.grid.shape),
                   "converged": False, "stop_reason": "diverged", "wall_time_s": None, "error": str(err)}
-        return ComparisonEntry(run, None, {"label": run.label, **record, "reached": False,
-                                           "best_metric": None, "speedup_vs_jacobi": None,
+        return ComparisonEntry(run, None, {"label": run.label, "run_options": dict(run.options), **record,
+                                           "reached": False, "best_metric": None, "speedup_vs_jacobi": None,
                                            "note": f"diverged: {err}"})
-    record = {"label": run.label, **result_record(run_case, problem, result)}
+    record = {"label": run.label, "run_options": dict(run.options), **result_record(run_case, problem, result)}
     best = _best(result.history.get(criterion.metric, []))
     record["reached"] = bool(result.converged)
     record["best_metric"] = best
@@ -214,111 +282,101 @@ def _run_one(case: Case, problem: Problem, run: Run) -> ComparisonEntry:
     return ComparisonEntry(run, result, record)
 
 
+def _median_entry(entries: list[ComparisonEntry]) -> ComparisonEntry:
+    """One entry for the repeats of a run: the run with the median wall time (the upper median for an even
+    count), its record's ``wall_time_s`` the median of all, ``wall_time_runs_s`` every wall time and
+    ``wall_time_spread`` their relative range ``(max - min) / median`` (None for a single run)."""
+    timed = sorted((e for e in entries if e.record.get("wall_time_s") is not None),
+                   key=lambda e: e.record["wall_time_s"])
+    if not timed:
+        chosen = entries[0]
+        chosen.record.update(repeats=len(entries), wall_time_runs_s=[], wall_time_spread=None)
+        return chosen
+    chosen = timed[len(timed) // 2]
+    walls = [e.record["wall_time_s"] for e in entries if e.record.get("wall_time_s") is not None]
+    median = statistics.median(walls)
+    reached = [bool(e.record["reached"]) for e in entries]
+    chosen.record.update(repeats=len(entries), wall_time_s=median, wall_time_runs_s=walls,
+                         wall_time_spread=(max(walls) - min(walls)) / median if len(walls) > 1 and median else None)
+    if len(set(reached)) > 1:
+        chosen.record["note"] = (chosen.record["note"] + "; " if chosen.record["note"] else "") + (
+            f"reached the criterion in {sum(reached)} of {len(reached)} repeats")
+    return chosen
+
+
 def _best(values: Sequence[float | None]) -> float | None:
     finite = [v for v in values if v is not None]
     return min(finite) if finite else None
 
 
 def _add_speedups(entries: list[ComparisonEntry]) -> None:
-    """``speedup_vs_jacobi``: Jacobi's wall time over each entry's, when both reached the criterion."""
+    """``speedup_vs_jacobi``: Jacobi's wall time over each entry's, when both reached the criterion, and
+    ``speedup_spread``: its relative uncertainty, half the sum of both relative spreads (None without
+    repeats)."""
     jacobi = next((e for e in entries if e.label == "jacobi"), None)
     baseline = jacobi.record["wall_time_s"] if jacobi and jacobi.record["reached"] else None
+    base_spread = jacobi.record.get("wall_time_spread") if jacobi else None
     for entry in entries:
         wall = entry.record.get("wall_time_s")
         usable = baseline is not None and entry.record["reached"] and wall
         entry.record["speedup_vs_jacobi"] = baseline / wall if usable else None
+        spread = entry.record.get("wall_time_spread")
+        entry.record["speedup_spread"] = (0.5 * (spread + base_spread) if usable and spread is not None
+                                          and base_spread is not None else None)
     if jacobi is not None and baseline is not None:
         jacobi.record["speedup_vs_jacobi"] = 1.0
+        jacobi.record["speedup_spread"] = 0.0 if base_spread is not None else None
 
 
 def _number(value: float | None, spec: str = ".2e") -> str:
     return "-" if value is None else format(value, spec)
 
 
-TABLE_COLUMNS = ("method", "wall [s]", "sweeps", "DNN steps", "|u-u*|_inf", "rel. residual", "reached",
-                 "speed-up")
+def format_speedup(value: float | None, spread: float | None) -> str:
+    """A speed-up with no more significant digits than its relative uncertainty ``spread`` supports
+    (2 digits when no spread was measured, at most 3), and the uncertainty in percent.
+
+    >>> [format_speedup(24.31, spread) for spread in (0.05, 0.004, 0.4, None)]
+    ['24 ±5%', '24.3 ±0.4%', '20 ±40%', '24']
+    """
+    if value is None:
+        return "-"
+    digits = 2 if spread is None else (3 if spread <= 0 else min(3, max(1, math.floor(-math.log10(spread)) + 1)))
+    rounded = round(value, digits - 1 - math.floor(math.log10(abs(value)))) if value else 0.0
+    text = f"{rounded:g}" if abs(rounded) < 1e6 else f"{rounded:.{digits}g}"
+    if spread is None:
+        return text
+    return f"{text} ±{_percent(spread)}"
+
+
+def _percent(fraction: float) -> str:
+    """``0.053 -> '5.3%'``, ``4.1 -> '410%'``."""
+    value = 100 * fraction
+    return f"{value:.2g}%" if value < 10 else f"{value:.0f}%"
 
 
 def format_table(comparison: Comparison) -> str:
     """The comparison as an aligned text table, one row per entry, then a line per unreached method."""
-    rows = [TABLE_COLUMNS]
+    repeated = comparison.repeat > 1
+    columns = ("method", "wall [s]" + (" (median)" if repeated else ""), *(("spread",) if repeated else ()),
+               "sweeps", "DNN steps", "|u-u*|_inf", "rel. residual", "reached", "speed-up")
+    rows = [columns]
     for entry in comparison.entries:
         r = entry.record
         reached = "yes" if r["reached"] else ("diverged" if r["stop_reason"] == "diverged" else "NO")
-        rows.append((entry.label, _number(r["wall_time_s"], ".3g"), f"{r.get('iterations', 0) or 0:,}",
-                     f"{r.get('dnn_steps', 0) or 0:,}", _number(r.get("error_vs_exact_inf")),
-                     _number(r.get("rel_residual")), reached, _number(r["speedup_vs_jacobi"], ".3g")))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(TABLE_COLUMNS))]
+        spread = r.get("wall_time_spread")
+        rows.append((entry.label, _number(r["wall_time_s"], ".3g"),
+                     *((("-" if spread is None else _percent(spread)),) if repeated else ()),
+                     f"{r.get('iterations', 0) or 0:,}", f"{r.get('dnn_steps', 0) or 0:,}",
+                     _number(r.get("error_vs_exact_inf")), _number(r.get("rel_residual")), reached,
+                     format_speedup(r["speedup_vs_jacobi"], r.get("speedup_spread"))))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
              for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append(f"speed-up: pure Jacobi's wall time over the method's; "
+                 + (f"median of {comparison.repeat} runs, ± half the sum of both relative ranges"
+                    if repeated else "one run each, no spread measured (use --repeat K): 2 significant digits"))
     lines += [f"{e.label}: {e.record['note']}" for e in comparison.entries if e.record["note"]]
     lines += [f"{label}: skipped, {reason}" for label, reason in comparison.skipped.items()]
     return "\n".join(lines)
-
-
-def save_comparison(comparison: Comparison, out_dir: str | Path) -> list[Path]:
-    """Write ``compare.json``, ``table.txt`` and the figures into ``out_dir``; return the paths."""
-    from poissonfp import compare_plots as plots
-
-    out = Path(out_dir)
-    data = comparison.to_dict()
-    paths = [write_json(out / "compare.json", data), write_text(out / "table.txt", format_table(comparison) + "\n")]
-    where = f"{comparison.case}, grid {'x'.join(map(str, comparison.grid_shape))}"
-    paths.append(save_figure(plots.plot_error_vs_time(data["entries"], comparison.metric, comparison.threshold,
-                                                      f"Error against wall time ({where})"),
-                             out / "error_vs_time.png"))
-    trained = _most_trained_entry(comparison)
-    for entry, x_key, xlabel, name in ((trained, "dnn_steps", "DNN training steps", "modes_dnn.png"),
-                                       (comparison.entry("jacobi"), "iteration", "Jacobi sweeps", "modes_jacobi.png")):
-        if entry is not None and entry.record.get("modes"):
-            steps, modes, errors = _mode_record(entry.record, x_key)
-            title = f"Relative error per spectral peak, {entry.label} ({where})"
-            paths.append(save_figure(plots.plot_mode_heatmap(steps, modes, errors, xlabel, title,
-                                                             log_x=x_key == "iteration"), out / name))
-    switch = _switch_mode_errors(comparison)
-    if switch is not None:
-        paths.append(save_figure(plots.plot_switch_mode_errors(*switch, f"Error per peak at the switch ({where})"),
-                                 out / "switch_modes.png"))
-    return paths
-
-
-def _mode_record(record: dict, x_key: str) -> tuple[list, list, list]:
-    """Steps (DNN steps or sweeps), modes and per-record relative errors of one entry's mode record.
-
-    For DNN steps only the records taken during training (before any sweep) are kept."""
-    modes = record["modes"]
-    if x_key == "iteration":
-        return list(modes["iteration"]), modes["modes"], modes["relative_error"]
-    keep = [i for i, sweeps in enumerate(record["history"]["iteration"]) if sweeps == 0]
-    return ([record["history"]["dnn_steps"][i] for i in keep], modes["modes"],
-            [modes["relative_error"][i] for i in keep])
-
-
-def _most_trained_entry(comparison: Comparison):
-    """The dnn or hybrid entry that recorded the most DNN training (panel b needs training to show);
-    None when no entry trained at all."""
-    best, most = None, 0
-    for entry in comparison.entries:
-        if entry.run.method not in ("dnn", "hybrid") or not entry.record.get("modes"):
-            continue
-        steps, _, _ = _mode_record(entry.record, "dnn_steps")
-        if len(set(steps)) > 1 and max(steps) > most:
-            best, most = entry, max(steps)
-    return best
-
-
-def _switch_mode_errors(comparison: Comparison) -> tuple[list[str], list, list] | None:
-    """Labels, peaks and per-peak relative errors at the switch of every hybrid entry that reports them
-    (``info["modes_at_switch"]`` of method ``hybrid``)."""
-    labels, modes, errors = [], None, []
-    for entry in comparison.entries:
-        at_switch = (entry.record.get("info") or {}).get("modes_at_switch")
-        if entry.run.method != "hybrid" or not at_switch:
-            continue
-        if modes is not None and at_switch["modes"] != modes:
-            continue  # every hybrid entry solves the same problem, so the peaks agree; guard anyway
-        labels.append(entry.label)
-        modes = at_switch["modes"]
-        errors.append(at_switch["relative_error"])
-    return (labels, modes, errors) if labels else None

@@ -3,7 +3,8 @@
 - :func:`plot_error_vs_time`: the criterion's error against wall time for every method, with the threshold;
 - :func:`plot_mode_heatmap`: relative error of each spectral peak over DNN steps or Jacobi sweeps
   (the F-Principle picture: the DNN converges low -> high, Jacobi high -> low);
-- :func:`plot_switch_mode_errors`: per-peak error of the hybrid's initial guess at the switch.
+- :func:`plot_switch_mode_errors`: per-peak error of each switched method's iterate at the hand-over;
+- :func:`plot_tradeoff`: the trade-off in the switch point M, training and sweep parts stacked.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm
 
-__all__ = ["plot_error_vs_time", "plot_mode_heatmap", "plot_switch_mode_errors", "mode_label"]
+__all__ = ["plot_error_vs_time", "plot_mode_heatmap", "plot_switch_mode_errors", "plot_tradeoff", "mode_label"]
 
 METRIC_LABELS = {
     "rel_residual": r"$\|b - Au\|_2 / \|b\|_2$",
@@ -42,26 +43,36 @@ def plot_error_vs_time(entries: Sequence[dict], metric: str, threshold: float, t
     """Error (the criterion's metric) against wall time, one curve per method, log-log.
 
     Args:
-        entries: comparison records with ``label`` and ``history`` (``time_s`` and ``metric`` lists).
+        entries: comparison records with ``label`` and ``history`` (``time_s`` and ``metric`` lists), and
+            optionally ``switch_point``: ``(time, error)`` of the hand-over, drawn as a marker.
         metric: the history key to draw.
         threshold: the stopping threshold (horizontal line).
         title: figure title.
     """
-    fig, ax = plt.subplots(figsize=(7.2, 4.6))
+    fig, ax = plt.subplots(figsize=(7.6, 4.8))
+    marked = False
     for entry in entries:
         history = entry.get("history") or {}
         time_s, values = _floats(history.get("time_s", [])), _floats(history.get(metric, []))
+        count = min(time_s.size, values.size)  # an interrupted record may leave one list a step longer
+        time_s, values = time_s[:count], values[:count]
         keep = (time_s > 0) & np.isfinite(values)
         if not keep.any():
             continue
         style = "o-" if keep.sum() < 4 else "-"
-        ax.plot(time_s[keep], np.maximum(values[keep], _FLOOR), style, ms=4, lw=1.4,
-                label=entry["label"] + ("" if entry.get("reached") else " (not reached)"))
+        (line,) = ax.plot(time_s[keep], np.maximum(values[keep], _FLOOR), style, ms=4, lw=1.4,
+                          label=entry["label"] + ("" if entry.get("reached") else " (not reached)"))
+        point = entry.get("switch_point")
+        if point is not None and point[0] > 0:
+            ax.plot([point[0]], [max(point[1], _FLOOR)], "D", ms=6, mfc="none", mec=line.get_color(),
+                    label=None if marked else "switch (training -> sweeps)")
+            marked = True
     ax.axhline(threshold, color="k", ls=":", lw=1.0, label=f"criterion {threshold:.2e}")
     ax.set(xscale="log", yscale="log", xlabel="wall time [s]", ylabel=METRIC_LABELS.get(metric, metric),
            title=title)
+    ax.title.set_fontsize(9)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     return fig
 
@@ -88,7 +99,8 @@ def plot_mode_heatmap(steps: Sequence[float], modes: Sequence, relative_error: S
         image = ax.pcolormesh(steps, np.arange(len(modes)), errors.T, shading="nearest", cmap="RdYlBu", norm=norm)
         fig.colorbar(image, ax=ax, label=r"relative error $\Delta_F(k)$")
     ax.set_yticks(np.arange(len(modes)), [mode_label(m) for m in modes])
-    ax.set(xlabel=xlabel, ylabel="peak of the sine spectrum", title=title)
+    ax.set(xlabel=xlabel, ylabel=r"peak $k$, basis $\sin(k\pi(x-a)/L)$", title=title)
+    ax.title.set_fontsize(9)
     if log_x:
         ax.set_xscale("log")
     fig.tight_layout()
@@ -115,5 +127,52 @@ def plot_switch_mode_errors(labels: Sequence[str], modes: Sequence, errors: Sequ
     ax.set(yscale="log", ylabel=r"relative error $\Delta_F(k)$ at the switch", xlabel="hybrid entry", title=title)
     ax.grid(alpha=0.3, axis="y", which="both")
     ax.legend(title="peak", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_tradeoff(study: dict, title: str):
+    """The trade-off in M: wall time (left) and sweeps (right) against M, training and sweep parts stacked.
+
+    Args:
+        study: one method's ``switch_study`` record (``runs`` with ``switch``, ``training_time_s``,
+            ``sweep_time_s``, ``other_time_s``, ``sweeps``, ``dnn_steps``, ``reached``;
+            ``step_to_sweep_ratio``, ``jacobi_wall_time_s``, ``jacobi_sweeps``, ``optimum_switch``).
+        title: figure title.
+
+    Training is drawn in sweeps as ``M ρ`` (the sweeps its time would have bought, ρ = t_step / t_sweep).
+    """
+    runs = study["runs"]
+    labels = [str(run["switch"]) + ("" if run["reached"] else "*") for run in runs]
+    x = np.arange(len(runs))
+    training = np.array([run["training_time_s"] or 0.0 for run in runs])
+    sweeping = np.array([run["sweep_time_s"] or 0.0 for run in runs])
+    other = np.array([run["other_time_s"] or 0.0 for run in runs])
+    ratio = study.get("step_to_sweep_ratio") or 0.0
+    sweeps = np.array([run["sweeps"] for run in runs], dtype=float)
+    steps_as_sweeps = np.array([run["dnn_steps"] for run in runs], dtype=float) * ratio
+    fig, (ax_time, ax_sweeps) = plt.subplots(1, 2, figsize=(11, 4.4))
+    ax_time.bar(x, training, color="tab:orange", label="training")
+    ax_time.bar(x, sweeping, bottom=training, color="tab:blue",
+                label="sweeps" + (" and corrections" if study.get("method") == "hybrid" else ""))
+    ax_time.bar(x, other, bottom=training + sweeping, color="0.7", label="set-up, hand-over")
+    ax_sweeps.bar(x, sweeps, color="tab:blue", label="Jacobi sweeps")
+    ax_sweeps.bar(x, steps_as_sweeps, bottom=sweeps, color="tab:orange",
+                  label=f"training as sweeps: M ρ, ρ = {ratio:,.0f}")
+    for ax, key in ((ax_time, "jacobi_wall_time_s"), (ax_sweeps, "jacobi_sweeps")):
+        if study.get(key):
+            ax.axhline(study[key], color="k", ls="--", lw=1.0, label="pure Jacobi from zero")
+        ax.set_xticks(x, labels)
+        ax.set(xlabel="switch M (training steps)" + ("; * = criterion not reached" if "*" in "".join(labels) else ""))
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(fontsize=7)
+    best = study.get("optimum_switch")
+    if best is not None:
+        index = [run["switch"] for run in runs].index(best)
+        ax_time.annotate("optimum", (index, training[index] + sweeping[index] + other[index]),
+                         ha="center", va="bottom", fontsize=8)
+    ax_time.set(ylabel="wall time [s]")
+    ax_sweeps.set(ylabel="sweeps (training in sweep-equivalents)")
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig

@@ -10,7 +10,7 @@ case loader validates it without further code. Values are checked when a setting
 >>> SolverSettings(method="gauss")
 Traceback (most recent call last):
 ...
-poissonfp.settings.SettingError: method: expected one of 'jacobi', 'direct', 'dst', 'multigrid', 'dnn', 'hybrid', got 'gauss'
+poissonfp.settings.SettingError: method: expected one of 'jacobi', 'direct', 'dst', 'multigrid', 'dnn', 'hybrid', 'article', got 'gauss'
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from typing import Any
 __all__ = ["METHODS", "CRITERIA", "SettingError", "setting", "check_setting", "describe_setting",
            "SolverSettings", "NetworkSettings", "TrainingSettings", "HybridSettings"]
 
-METHODS = ("jacobi", "direct", "dst", "multigrid", "dnn", "hybrid")
+METHODS = ("jacobi", "direct", "dst", "multigrid", "dnn", "hybrid", "article")
 CRITERIA = ("residual", "discretization", "discrete")
 
 
@@ -216,7 +216,9 @@ class HybridSettings(_Settings):
     4/5 in 2D; the default 1 measured fewer sweeps on 1d_article and 2d_square, whose error after the
     Galerkin solve sits in the middle of the spectrum, where ω = 1 damps fastest); corrections stop once a
     cycle reduces the true residual by less than the factor ``stall``, and plain Jacobi (the case's ω)
-    finishes.
+    finishes. ``coarse`` picks the coarse space: the network's features (``"network"``), or as many
+    functions of a classical smooth basis (``"polynomial"``: bubble x Legendre, ``"sine"``: lowest sine
+    modes; :mod:`poissonfp.neural.bases`), untrained, to measure what the network contributes.
     """
 
     switch: int | str = setting("auto", choices=("auto",), minimum=0)
@@ -228,3 +230,4 @@ class HybridSettings(_Settings):
     low_tol: float = setting(1e-3, above=0)
     plateau: float = setting(1e-3, above=0)
     min_gain: float = setting(2.0, minimum=1)
+    coarse: str = setting("network", choices=("network", "polynomial", "sine"))

@@ -35,8 +35,8 @@ def test_shipped_cases_exist_and_load():
     for path in CASES:
         case = load_case(path)
         assert case.name == path.stem and case.description
-        assert case.solver.criterion in ("residual", "discretization")
-        assert case.solver.method == "hybrid"
+        assert case.solver.criterion in ("residual", "discretization", "discrete")
+        assert case.solver.method in ("hybrid", "article")
 
 
 def test_2d_square_source_is_derived():
@@ -97,7 +97,7 @@ def test_with_overrides(tmp_path):
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
-    ({"method": "gauss"}, "--method: expected one of 'jacobi', 'direct', 'dst', 'multigrid', 'dnn', 'hybrid', got \"gauss\""),
+    ({"method": "gauss"}, "--method: expected one of 'jacobi', 'direct', 'dst', 'multigrid', 'dnn', 'hybrid', 'article', got \"gauss\""),
     ({"tol": -1.0}, "--tol: expected a positive number, got -1.0"),
     ({"seed": -2}, "--seed: expected a non-negative integer, got -2"),
     ({"switch": "soon"}, "--switch: expected a non-negative integer or 'auto', got \"soon\""),
@@ -165,7 +165,7 @@ BAD = [
     ("exact = \"exp(x)*cos(y) + x*y\"", "exact = \"x**2\"\nboundary = \"0\"", "[problem] boundary",
      "does not equal the exact solution on the boundary"),
     ("[domain]", "[solver]\nmethod = 'gauss'\n[domain]", "[solver] method",
-     "expected one of 'jacobi', 'direct', 'dst', 'multigrid', 'dnn', 'hybrid', got \"gauss\""),
+     "expected one of 'jacobi', 'direct', 'dst', 'multigrid', 'dnn', 'hybrid', 'article', got \"gauss\""),
     ("[domain]", "[solver]\ntol = -1e-3\n[domain]", "[solver] tol", "expected a positive number"),
     ("[domain]", "[solver]\nomega = 1.5\n[domain]", "[solver] omega", "expected a number in (0, 1]"),
     ("[domain]", "[solver]\nmax_iterations = 1.5\n[domain]", "[solver] max_iterations", "a positive integer"),

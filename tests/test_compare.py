@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from poissonfp import load_case
 from poissonfp.cli import main
-from poissonfp.compare import compare_methods, plan_runs
+from poissonfp.compare import compare_methods, default_methods, format_speedup, plan_runs
 from poissonfp.solvers import SOLVERS
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
@@ -45,7 +45,8 @@ def test_compare_writes_one_entry_per_method(tmp_path, case_name, size):
     assert result.exit_code == 0, result.output
     data = json.loads((out / "compare.json").read_text())
     labels = [entry["label"] for entry in data["entries"]]
-    assert labels == _expected_labels(["jacobi", "dnn", "hybrid", "multigrid", "dst", "direct"], [3])
+    assert labels == _expected_labels(list(default_methods(data["grid"]["shape"].__len__())), [3])
+    assert ("dnn" in labels) == (case_name.startswith("1d"))  # the DNN alone only by default in 1D
     for entry in data["entries"]:
         assert REQUIRED_KEYS <= set(entry), REQUIRED_KEYS - set(entry)
         assert entry["reached"] or entry["note"].startswith(("never reached", "diverged"))
@@ -93,10 +94,133 @@ def test_unknown_method_is_a_usage_error():
 
 
 def test_interrupted_solve_ends_the_comparison(monkeypatch):
-    def interrupted(problem, monitor, **_):
-        return monitor.result("dst", np.zeros(problem.grid.shape), "interrupted")
+    calls = []
+
+    def interrupted(problem, monitor, **_):  # the warm-up (first call) passes, the timed solve is interrupted
+        calls.append(problem.grid.size)
+        return monitor.result("dst", np.zeros(problem.grid.shape), "interrupted" if len(calls) > 1 else "converged")
 
     monkeypatch.setitem(SOLVERS, "dst", interrupted)
     case = load_case(CASES / "1d_article.toml").with_overrides(size=64)
     comparison = compare_methods(case, ["jacobi", "dst", "direct"])
     assert comparison.interrupted and [e.label for e in comparison.entries] == ["jacobi", "dst"]
+
+
+def test_plan_runs_one_entry_per_switch_and_coarse_basis():
+    labels = [r.label for r in plan_runs(["jacobi", "hybrid", "article"], ["auto", 0, 30], coarses=["polynomial"])]
+    assert labels == ["jacobi", "hybrid[auto]", "hybrid[M=0]", "hybrid[M=30]", "hybrid[polynomial]",
+                      "article[M=0]", "article[M=30]"]
+    assert [r.label for r in plan_runs(["article"], ["auto"])] == ["article"]  # no automatic rule: case's M
+
+
+def test_switch_study_names_the_optimum_and_the_break_even(tmp_path):
+    case = load_case(_short_training_case(tmp_path, "1d_article")).with_overrides(size=48)
+    comparison = compare_methods(case, ["jacobi", "article", "hybrid"], [0, 4])
+    study = comparison.to_dict()["switch_study"]
+    assert set(study) == {"article", "hybrid"}
+    for method, record in study.items():
+        assert record["switches"] == [0, 4]
+        assert record["optimum_switch"] in (0, 4)
+        optimum = comparison.entry(f"{method}[M={record['optimum_switch']}]").record
+        assert record["optimum_wall_time_s"] == optimum["wall_time_s"]
+        assert record["speedup_vs_jacobi_at_optimum"] == pytest.approx(
+            comparison.entry("jacobi").record["wall_time_s"] / optimum["wall_time_s"])
+        assert record["time_per_step_s"] > 0 and record["time_per_sweep_s"] > 0
+        assert record["step_to_sweep_ratio"] == pytest.approx(record["time_per_step_s"] / record["time_per_sweep_s"])
+        assert set(record["sweeps_saved_per_step"]) == {"4"} and set(record["training_pays"]) == {"4"}
+        for run in record["runs"]:
+            assert run["training_time_s"] is not None and run["sweep_time_s"] is not None
+            assert (run["training_time_s"] > 0) == (run["switch"] > 0)
+    article = study["article"]
+    jacobi_sweeps = comparison.entry("jacobi").record["iterations"]
+    assert article["sweeps_saved_per_step"]["4"] == pytest.approx(
+        (jacobi_sweeps - comparison.entry("article[M=4]").record["iterations"]) / 4)
+
+
+def test_repeats_report_the_median_and_the_spread():
+    case = load_case(CASES / "2d_square.toml").with_overrides(size=15)
+    comparison = compare_methods(case, ["jacobi", "dst"], repeat=3)
+    for entry in comparison.entries:
+        walls = entry.record["wall_time_runs_s"]
+        assert len(walls) == 3 and entry.record["wall_time_s"] == sorted(walls)[1]
+        assert entry.record["wall_time_spread"] == pytest.approx((max(walls) - min(walls)) / sorted(walls)[1])
+    assert comparison.entry("dst").record["speedup_spread"] is not None
+
+
+def test_speedups_carry_no_more_digits_than_the_spread_supports():
+    assert format_speedup(24.31, 0.05) == "24 ±5%"
+    assert format_speedup(24.31, 0.5) == "20 ±50%"
+    assert format_speedup(0.0322, 0.05) == "0.032 ±5%" and format_speedup(0.0322, 0.01) == "0.0322 ±1%"
+    assert format_speedup(1234.0, None) == "1200"
+
+
+def test_compare_takes_criterion_tol_device_and_auto_switch(tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["compare", str(_short_training_case(tmp_path, "1d_article")), "--n", "48",
+                                       "--methods", "jacobi,hybrid", "--switch", "auto,2", "--criterion", "discrete",
+                                       "--tol", "1e-4", "--device", "cpu", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "compare.json").read_text())
+    assert data["criterion"] == "discrete" and data["threshold"] == 1e-4
+    assert [e["label"] for e in data["entries"]] == ["jacobi", "hybrid[auto]", "hybrid[M=2]"]
+
+
+def test_ctrl_c_in_the_warm_up_is_not_swallowed(tmp_path, monkeypatch):
+    def interrupted(problem, monitor, **_):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(SOLVERS, "dst", interrupted)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["compare", str(CASES / "1d_article.toml"), "--n", "32", "--methods",
+                                       "jacobi,dst", "--out", str(out), "--quiet"])
+    assert result.exit_code == 130, result.output
+    data = json.loads((out / "compare.json").read_text())
+    assert data["interrupted"] is True and data["entries"] == []
+
+
+def test_figures_survive_histories_cut_short_by_an_interrupt(tmp_path):
+    from poissonfp.compare_outputs import save_comparison
+
+    case = load_case(_short_training_case(tmp_path, "1d_article")).with_overrides(size=32)
+    comparison = compare_methods(case, ["jacobi", "article"], [3])
+    for entry in comparison.entries:  # Ctrl-C between two appends of Monitor.record
+        entry.record["history"]["time_s"].append(1.0)
+        entry.record["modes"]["relative_error"].pop()
+    paths = save_comparison(comparison, tmp_path / "out")
+    assert {p.name for p in paths} >= {"compare.json", "error_vs_time.png", "modes_jacobi.png", "modes_dnn.png"}
+
+
+def test_cuda_without_a_gpu_is_one_line_exit_2(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    result = CliRunner().invoke(main, ["compare", str(CASES / "1d_article.toml"), "--n", "32", "--device", "cuda",
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1 and "cuda" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_real_sigint_saves_what_was_measured_and_exits_130(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    command = Path(sys.executable).with_name("poissonfp")  # the console script beside this interpreter
+    process = subprocess.Popen([str(command), "compare", str(CASES / "1d_article.toml"),
+                                "--n", "2000", "--methods", "jacobi", "--criterion", "discrete", "--tol", "1e-13",
+                                "--out", str(out)], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    seen = ""
+    while "[1/1] jacobi" not in seen:  # the timed solve has started (the warm-up is over)
+        char = process.stderr.read(1)
+        assert char, seen
+        seen += char
+    time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=60)
+    assert process.returncode == 130
+    data = json.loads((out / "compare.json").read_text())
+    assert data["interrupted"] is True
+    assert [e["label"] for e in data["entries"]] == ["jacobi"] and data["entries"][0]["stop_reason"] == "interrupted"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from poissonfp.bench import METHODS, BenchConfig, quick_config, run_bench
+from poissonfp.bench import METHODS, OPTIONAL_METHODS, BenchConfig, quick_config, run_bench
 from poissonfp.bench_report import format_markdown, save_bench
 from poissonfp.cli.common import guarded
 
@@ -56,7 +56,8 @@ class _Lines:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results/bench"),
               show_default=True, help="Output folder.")
 @click.option("--problems", help="Comma-separated subset of the problems (case names) to run.")
-@click.option("--methods", help=f"Comma-separated subset of {','.join(METHODS)}.")
+@click.option("--methods", help=f"Comma-separated subset of {','.join(METHODS)} (default: all), or "
+                                f"{', '.join(OPTIONAL_METHODS)}.")
 @click.option("--jacobi-budget", type=float, help="Seconds up to which pure Jacobi runs for real (default 60).")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 @guarded
@@ -68,7 +69,7 @@ def bench(quick: bool, out: Path, problems, methods, jacobi_budget, quiet) -> No
     names = _names(problems, tuple(p.case for p in config.plan), "problem")
     if names:
         changes["plan"] = tuple(p for p in config.plan if p.case in names)
-    changes["methods"] = _names(methods, METHODS, "method") or config.methods
+    changes["methods"] = _names(methods, METHODS + OPTIONAL_METHODS, "method") or config.methods
     if jacobi_budget is not None:
         changes["jacobi_real_budget_s"] = jacobi_budget
     data = run_bench(dataclasses.replace(config, **changes), callback=_Lines(quiet))

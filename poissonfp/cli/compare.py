@@ -7,17 +7,19 @@ from pathlib import Path
 import click
 
 from poissonfp.case import load_case
-from poissonfp.cli.common import EXIT_INTERRUPTED, guarded
-from poissonfp.compare import DEFAULT_METHODS, compare_methods, format_table, save_comparison
+from poissonfp.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, guarded
+from poissonfp.compare import (ALONE_1D_ONLY, DEFAULT_METHODS, compare_methods, default_methods, format_speedup,
+                               format_table)
+from poissonfp.compare_outputs import save_comparison
 from poissonfp.problem import build_problem
 from poissonfp.settings import METHODS
 
 __all__ = ["compare"]
 
 
-def _methods(ctx, param, value: str | None) -> tuple[str, ...]:
+def _methods(ctx, param, value: str | None) -> tuple[str, ...] | None:
     if value is None:
-        return DEFAULT_METHODS
+        return None
     names = tuple(name.strip() for name in value.split(",") if name.strip())
     unknown = [name for name in names if name not in METHODS]
     if unknown or not names:
@@ -26,13 +28,23 @@ def _methods(ctx, param, value: str | None) -> tuple[str, ...]:
     return names
 
 
-def _switches(ctx, param, value: str | None) -> tuple[int, ...]:
+def _switches(ctx, param, value: str | None) -> tuple[int | str, ...]:
     if value is None:
         return ()
     items = [item.strip() for item in value.split(",") if item.strip()]
-    if not items or not all(item.isdigit() for item in items):
-        raise click.BadParameter(f"expected comma-separated non-negative integers, got {value!r}")
-    return tuple(int(item) for item in items)
+    if not items or not all(item == "auto" or (item.isascii() and item.isdigit()) for item in items):
+        raise click.BadParameter(f"expected comma-separated non-negative integers or 'auto', got {value!r}")
+    return tuple(item if item == "auto" else int(item) for item in items)
+
+
+def _coarses(ctx, param, value: str | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    bad = [item for item in items if item not in ("network", "polynomial", "sine")]
+    if bad or not items:
+        raise click.BadParameter(f"expected a comma-separated list of network, polynomial, sine, got {value!r}")
+    return tuple(items)
 
 
 class _ProgressLines:
@@ -45,7 +57,7 @@ class _ProgressLines:
         if self.quiet:
             return
         if event["event"] == "start":  # skipped methods are reported by the library's logged warning
-            sys.stderr.write(f"[{event['index'] + 1}/{event['count']}] {event['label']:<16}")
+            sys.stderr.write(f"[{event['index'] + 1}/{event['count']}] {event['label']:<20}")
             sys.stderr.flush()
         elif event["event"] == "done":
             r = event["record"]
@@ -56,30 +68,77 @@ class _ProgressLines:
 @click.command()
 @click.argument("case_file", metavar="CASE", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--methods", callback=_methods,
-              help=f"Comma-separated methods (default: {','.join(DEFAULT_METHODS)}).")
+              help=f"Comma-separated methods (default in 1D: {','.join(DEFAULT_METHODS)}; in 2D and 3D without "
+                   f"{' and '.join(ALONE_1D_ONLY)}, which cannot converge or only repeat Jacobi there).")
 @click.option("--switch", "switches", callback=_switches,
-              help="Comma-separated fixed hybrid switch points M, one extra hybrid entry each.")
+              help="Comma-separated switch points M (integers or 'auto'): one hybrid and one article entry "
+                   "each (the article's scheme has no 'auto').")
+@click.option("--coarse", "coarses", callback=_coarses,
+              help="Comma-separated classical coarse bases (polynomial, sine): one extra hybrid entry each.")
 @click.option("--n", "size", type=int, help="Grid size per dimension, in the case's unit (points or intervals).")
+@click.option("--criterion", help="residual, discretization or discrete (default: the case's).")
+@click.option("--tol", type=float, help="Tolerance of the residual / discrete criteria.")
+@click.option("--device", help="cpu or cuda (neural methods).")
+@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Runs per entry; the table reports the median wall time and its spread.")
 @click.option("--seed", type=int, help="Seed of every random choice (default: the case's).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: results/<case name>-compare/).")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 @guarded
-def compare(case_file: Path, methods, switches, size, seed, out, quiet) -> None:
+def compare(case_file: Path, methods, switches, coarses, size, criterion, tol, device, repeat, seed, out,
+            quiet) -> None:
     """Solve CASE with every method to the case's stopping criterion; print a table, write compare.json
-    and the figures (error against wall time, per-peak error heat maps, errors at the switch)."""
-    case = load_case(case_file).with_overrides(size=size, seed=seed)
+    (with the switch study of every method run at several M) and the figures (error against wall time,
+    the trade-off in M, per-peak error heat maps, errors at the hand-over). Ctrl-C saves what was measured
+    (marked interrupted) and exits with 130."""
+    case = load_case(case_file).with_overrides(size=size, seed=seed, criterion=criterion, tol=tol, device=device)
+    if case.network.device == "cuda":
+        _check_cuda()
     problem = build_problem(case)
+    chosen = methods or default_methods(problem.grid.ndim)
     if not quiet:
-        click.echo(f"{case.name}, grid {problem.grid.describe()}: {len(methods)} methods to "
-                   f"{case.solver.criterion} criterion", err=True)
-    comparison = compare_methods(case, methods, switches, problem=problem, callback=_ProgressLines(quiet))
+        left_out = [m for m in DEFAULT_METHODS if m not in chosen] if methods is None else []
+        click.echo(f"{case.name}, grid {problem.grid.describe()}: methods {','.join(chosen)} to the "
+                   f"{case.solver.criterion} criterion" + (f", {repeat} runs each" if repeat > 1 else "")
+                   + (f" ({', '.join(left_out)} left out by default in {problem.grid.ndim}D; name them with "
+                      f"--methods)" if left_out else ""), err=True)
+    comparison = compare_methods(case, chosen, switches, coarses=coarses, repeat=repeat, problem=problem,
+                                 callback=_ProgressLines(quiet))
     out = out or Path("results") / f"{case.name}-compare"
-    save_comparison(comparison, out)
+    try:
+        save_comparison(comparison, out)
+    except KeyboardInterrupt:
+        click.echo("interrupted while saving: the outputs in " f"{out}/ may be incomplete", err=True)
+        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
     click.echo(f"{case.name}  grid {problem.grid.describe()}  criterion {comparison.metric} <= "
                f"{comparison.threshold:.3e}")
     click.echo(format_table(comparison))
+    for method, study in comparison.to_dict()["switch_study"].items():
+        optimum = comparison.entry(f"{method}[M={study['optimum_switch']}]")
+        click.echo(_study_line(method, study, optimum.record.get("speedup_spread") if optimum else None))
     click.echo(f"outputs: {out}/")
     if comparison.interrupted:
-        click.echo("interrupted: the methods measured so far were saved", err=True)
+        click.echo("interrupted: the methods measured so far were saved (compare.json: interrupted = true)",
+                   err=True)
         raise click.exceptions.Exit(EXIT_INTERRUPTED)
+
+
+def _check_cuda() -> None:
+    """One line and exit 2 when CUDA is asked for but torch sees no GPU (checked before any work)."""
+    from poissonfp.neural.model import resolve_device
+
+    try:
+        resolve_device("cuda")
+    except ValueError as err:
+        click.echo(f"error: --device: {err}", err=True)
+        raise click.exceptions.Exit(EXIT_USAGE) from None
+
+
+def _study_line(method: str, study: dict, spread: float | None) -> str:
+    ratio, saved = study["step_to_sweep_ratio"], study["sweeps_saved_per_step"]
+    speedup = study["speedup_vs_jacobi_at_optimum"]
+    return (f"switch study {method}: optimum M = {study['optimum_switch']}"
+            + (f" ({format_speedup(speedup, spread)} x pure Jacobi)" if speedup else "")
+            + (f"; one step costs {ratio:,.0f} sweeps" if ratio else "")
+            + ("; sweeps saved per step " + ", ".join(f"M={m}: {v:,.0f}" for m, v in saved.items()) if saved else ""))

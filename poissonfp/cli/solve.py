@@ -32,11 +32,12 @@ def _fmt(value) -> str:
 
 @click.command()
 @click.argument("case_file", metavar="CASE", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--method", help="jacobi, direct, dst, multigrid, dnn or hybrid (default: the case's).")
+@click.option("--method", help="jacobi, direct, dst, multigrid, dnn, hybrid or article (default: the case's).")
 @click.option("--n", "size", type=int, help="Grid size per dimension, in the case's unit (points or intervals).")
 @click.option("--tol", type=float, help="Tolerance of the residual / discrete criteria.")
 @click.option("--criterion", help="residual, discretization or discrete (default: the case's).")
 @click.option("--switch", help="Hybrid: DNN steps before Jacobi takes over, or 'auto'.")
+@click.option("--coarse", help="Hybrid coarse space: network, polynomial or sine (default: the case's).")
 @click.option("--seed", type=int, help="Seed of every random choice (default: the case's).")
 @click.option("--device", help="cpu or cuda (neural methods).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
@@ -46,7 +47,8 @@ def _fmt(value) -> str:
 @click.option("--strict", is_flag=True, help="Exit with 3 when the stopping criterion is not reached.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 @guarded
-def solve(case_file: Path, method, size, tol, criterion, switch, seed, device, out, formats, strict, quiet) -> None:
+def solve(case_file: Path, method, size, tol, criterion, switch, coarse, seed, device, out, formats, strict,
+          quiet) -> None:
     """Solve -Δu = f for the case file CASE and write result.json, solution.npz and figures."""
     from poissonfp.case import load_case
 
@@ -55,7 +57,7 @@ def solve(case_file: Path, method, size, tol, criterion, switch, seed, device, o
             logger.debug("reading the case %s", case_file)
             switch = int(switch) if switch is not None and switch.isdigit() else switch
             case = load_case(case_file).with_overrides(method=method, size=size, tol=tol, criterion=criterion,
-                                                       switch=switch, seed=seed, device=device)
+                                                       switch=switch, coarse=coarse, seed=seed, device=device)
             out = check_output_folder(out or Path("results") / case.name)
             with OutputLock(out):
                 result = _solve_and_save(case, out, "vtk" in formats, quiet, guard)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from poissonfp.problem import Problem
+from poissonfp.solvers.article import solve_article
 from poissonfp.solvers.base import DivergenceError, HISTORY_KEYS, Monitor, SolveResult, StoppingCriterion
 from poissonfp.solvers.hybrid import solve_hybrid
 from poissonfp.solvers.jacobi import solve_jacobi
@@ -19,6 +20,7 @@ SOLVERS: dict[str, Callable[..., SolveResult]] = {
     "multigrid": solve_multigrid,
     "dnn": solve_dnn,
     "hybrid": solve_hybrid,
+    "article": solve_article,
 }
 
 

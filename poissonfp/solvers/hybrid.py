@@ -201,6 +201,8 @@ def _dnn_phase(problem, monitor, model, points, training, hybrid, switch, times,
     from poissonfp.neural.training import Trainer
 
     grid = problem.grid
+    if hybrid.coarse != "network":
+        return _classical_phase(problem, monitor, model, training, hybrid, times, info)
     auto = switch == "auto"
     budget = training.adam_steps + training.lbfgs_steps if auto else int(switch)
     space, u = None, None
@@ -288,6 +290,25 @@ def _dnn_phase(problem, monitor, model, points, training, hybrid, switch, times,
                  "low_mode_change_per_step": decision["change_per_step"], "galerkin_rank": space.rank,
                  "galerkin_features": space.size, "galerkin_condition": space.condition})
     return space, u, trainer
+
+
+def _classical_phase(problem, monitor, model, training, hybrid, times, info):
+    """The coarse space of a classical basis (``hybrid.coarse``) with as many functions as the network's
+    features, untrained: the control that shows what the network contributes. Returns the Galerkin space,
+    its solution (the initial iterate) and no trainer."""
+    from poissonfp.neural.bases import classical_features
+    from poissonfp.neural.galerkin import GalerkinSpace
+
+    start = monitor.elapsed()
+    features = classical_features(problem.grid, hybrid.coarse, model.width + 1)
+    space = GalerkinSpace(problem.grid, features, training.rcond)
+    u = space.correction(problem.rhs)
+    times["galerkin_s"] += monitor.elapsed() - start
+    info.update({"switch_reason": f"classical coarse space ({hybrid.coarse}): no network training",
+                 "low_mode_error_at_switch": None, "low_mode_change_per_step": None, "coarse": hybrid.coarse,
+                 "galerkin_rank": space.rank, "galerkin_features": space.size,
+                 "galerkin_condition": space.condition})
+    return space, u, None
 
 
 def _cycles(problem, monitor, space, u, hybrid, reference, norm, times, info, state) -> str:
