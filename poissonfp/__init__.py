@@ -3,8 +3,9 @@
 Sign convention, used everywhere: -Δu = f in the box, u = g on its boundary.
 
 The public API: :func:`load_case` reads a TOML case (a path or a shipped case's name, see
-:func:`find_case`), :func:`build_problem` discretises it, :func:`solve` runs one method on a problem
-and :func:`solve_case` does both for a case. The names are imported on first use, so that
+:func:`find_case`), :func:`build_problem` discretises it, :func:`solve` runs one method on a problem,
+:func:`solve_case` does both for a case and :func:`load_result` reads an output set of ``poissonfp solve``
+back. The names are imported on first use, so that
 ``import poissonfp`` (and the command line's start-up) stays light.
 """
 from __future__ import annotations
@@ -18,17 +19,18 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "solve_case": "poissonfp.api",
     "Case": "poissonfp.case", "CaseError": "poissonfp.case", "load_case": "poissonfp.case",
-    "find_case": "poissonfp.catalog",
+    "find_case": "poissonfp.catalog", "load_result": "poissonfp.outputs",
     "Problem": "poissonfp.problem", "build_problem": "poissonfp.problem",
     "SolveResult": "poissonfp.solvers", "StoppingCriterion": "poissonfp.solvers", "solve": "poissonfp.solvers",
 }
 __all__ = ["Case", "CaseError", "Problem", "SolveResult", "StoppingCriterion", "build_problem", "find_case",
-           "load_case", "solve", "solve_case", "__version__"]
+           "load_case", "load_result", "solve", "solve_case", "__version__"]
 
 if TYPE_CHECKING:
     from poissonfp.api import solve_case
     from poissonfp.case import Case, CaseError, load_case
     from poissonfp.catalog import find_case
+    from poissonfp.outputs import load_result
     from poissonfp.problem import Problem, build_problem
     from poissonfp.solvers import SolveResult, StoppingCriterion, solve
 

@@ -216,7 +216,7 @@ def compare_methods(
                 measured.setdefault(run.label, []).append(entry)
                 notify({"event": "done", "label": run.label, "index": position, "count": count,
                         "record": entry.record})
-                if entry.record["stop_reason"] == "interrupted":
+                if entry.record.get("interrupted"):
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
         interrupted = True  # Ctrl-C: keep what was measured, run nothing more
@@ -256,7 +256,7 @@ def _warm_up(case: Case, problem: Problem, methods: set[str]) -> None:
                                    track_modes=False)
         except DivergenceError:
             continue  # a barely trained network may diverge; the first calls happened anyway
-        if result.stop_reason == "interrupted":
+        if result.interrupted:
             raise KeyboardInterrupt
 
 

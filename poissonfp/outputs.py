@@ -1,4 +1,10 @@
-"""What a solve leaves on disk: ``result.json``, ``solution.npz`` and figures (all written atomically)."""
+"""What a solve leaves on disk, and reading it back.
+
+An output set is ``result.json``, ``solution.npz``, the figures and optionally ``solution.vtr``. It is
+written into a staging folder beside the destination and moved into place only once complete
+(:func:`poissonfp.results.staged_folder`), ``result.json`` last: a folder never holds a
+``result.json`` next to a partial set. :func:`load_result` reads a set back.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -8,21 +14,31 @@ from typing import Any
 
 import numpy as np
 
-from poissonfp import __version__
 from poissonfp.case import Case
+from poissonfp.environment import environment_record
+from poissonfp.grid import Grid
 from poissonfp.problem import Problem
-from poissonfp.results import save_figure, write_json, write_npz
-from poissonfp.solvers import HISTORY_KEYS, SolveResult
+from poissonfp.results import read_json, save_figure, staged_folder, write_json, write_npz
+from poissonfp.solvers.base import HISTORY_KEYS, SolveResult
 
-__all__ = ["result_record", "save_solve_outputs"]
+__all__ = ["OUTPUT_FILES", "result_record", "save_solve_outputs", "load_result"]
+
+#: Every file an output set may hold (``result.json`` is moved in last).
+OUTPUT_FILES = ("solution.npz", "solution.vtr", "solution.png", "error.png", "convergence.png", "modes.png",
+                "result.json")
 
 
 def result_record(case: Case, problem: Problem, result: SolveResult) -> dict[str, Any]:
     """The JSON record of one solve (the content of ``result.json``)."""
+    from poissonfp import __version__
+
     summary = result.summary()
     return {
         "case": case.name,
         "case_file": str(case.path),
+        "description": case.description,
+        "problem": {"variables": list(case.source.variables), "exact": case.exact.text if case.exact else None,
+                    "source": case.source.text, "boundary": case.boundary.text},
         "method": result.method,
         "grid_shape": list(problem.grid.shape),
         "lower": list(problem.grid.lower),
@@ -31,7 +47,8 @@ def result_record(case: Case, problem: Problem, result: SolveResult) -> dict[str
         "criterion": result.info.get("criterion"),
         "threshold": result.info.get("threshold"),
         "discretization_error_inf": problem.discretization_error_inf,
-        **{k: summary[k] for k in ("converged", "stop_reason", "wall_time_s", "iterations", "dnn_steps")},
+        **{k: summary[k] for k in ("converged", "stop_reason", "interrupted", "wall_time_s", "iterations",
+                                   "dnn_steps")},
         **{k: summary[k] for k in HISTORY_KEYS[3:]},
         "settings": {table: dataclasses.asdict(getattr(case, table))
                      for table in ("solver", "network", "training", "hybrid")},
@@ -39,17 +56,27 @@ def result_record(case: Case, problem: Problem, result: SolveResult) -> dict[str
         "modes": summary["modes"],
         "info": summary["info"],
         "poissonfp_version": __version__,
+        "environment": environment_record(),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
 
 
-def save_solve_outputs(out_dir: str | Path, case: Case, problem: Problem, result: SolveResult) -> list[Path]:
-    """Write ``result.json``, ``solution.npz`` and the figures of one solve into ``out_dir``."""
+def save_solve_outputs(out_dir: str | Path, case: Case, problem: Problem, result: SolveResult,
+                       vtk: bool = False) -> list[Path]:
+    """Write the output set of one solve into ``out_dir`` (see the module docstring); with ``vtk``
+    also ``solution.vtr``. Returns the paths written."""
+    out = Path(out_dir)
+    with staged_folder(out, first_out="result.json", last_in="result.json", owned=OUTPUT_FILES) as staging:
+        names = _write_set(staging, case, problem, result, vtk)
+    return [out / name for name in names]
+
+
+def _write_set(folder: Path, case: Case, problem: Problem, result: SolveResult, vtk: bool) -> list[str]:
     from poissonfp.plotting import plot_convergence, plot_field, plot_mode_errors
 
-    out = Path(out_dir)
     grid, u = problem.grid, result.solution
-    arrays = {"solution": u, "rhs": problem.rhs, "discrete_solution": problem.discrete_solution,
+    arrays = {"solution": u, "rhs": problem.rhs, "source": problem.source,
+              "discrete_solution": problem.discrete_solution,
               **{f"axis_{d}": a for d, a in enumerate(grid.axes)},
               **{f"history_{k}": np.asarray([np.nan if v is None else v for v in result.history[k]], float)
                  for k in HISTORY_KEYS}}
@@ -58,20 +85,67 @@ def save_solve_outputs(out_dir: str | Path, case: Case, problem: Problem, result
     if result.modes:
         arrays["modes"] = np.asarray(result.modes["modes"])
         arrays["mode_relative_error"] = np.asarray(result.modes["relative_error"], dtype=float)
-    paths = [write_json(out / "result.json", result_record(case, problem, result)),
-             write_npz(out / "solution.npz", **arrays)]
+    write_npz(folder / "solution.npz", **arrays)
+    names = ["solution.npz"]
+    if vtk:
+        from poissonfp.vtk_output import write_vtk
+
+        fields = {"u": u} if problem.exact is None else {"u": u, "u_exact": problem.exact}
+        boundary = {"u": case.boundary.numpy, "u_exact": case.boundary.numpy}
+        write_vtk(folder / "solution.vtr", grid, fields, boundary)
+        names.append("solution.vtr")
     label = f"{case.name}, {result.method}, grid {grid.describe()}"
-    paths.append(save_figure(plot_field(grid, u, f"Solution ({label})", reference=problem.exact),
-                             out / "solution.png"))
+    figures = {"solution.png": plot_field(grid, u, f"Solution ({label})", reference=problem.exact)}
     if problem.exact is not None:
-        paths.append(save_figure(plot_field(grid, np.abs(u - problem.exact), f"|u - u_exact| ({label})",
-                                            label="|error|", log=True), out / "error.png"))
+        figures["error.png"] = plot_field(grid, np.abs(u - problem.exact), f"|u - u_exact| ({label})",
+                                          label="|error|", log=True)
     metric = {"discretization": "error_vs_exact_inf", "discrete": "error_vs_discrete_rel_l2"}.get(
         result.info.get("criterion"), "rel_residual")
-    paths.append(save_figure(plot_convergence(result.history, metric, result.info.get("threshold"),
-                                              f"Convergence ({label})"), out / "convergence.png"))
+    figures["convergence.png"] = plot_convergence(result.history, metric, result.info.get("threshold"),
+                                                  f"Convergence ({label})")
     if result.modes:
-        paths.append(save_figure(plot_mode_errors(result.modes["modes"], result.modes["relative_error"],
-                                                  result.modes["time_s"], f"Error per spectral peak ({label})"),
-                                 out / "modes.png"))
-    return paths
+        figures["modes.png"] = plot_mode_errors(result.modes["modes"], result.modes["relative_error"],
+                                                result.modes["time_s"], f"Error per spectral peak ({label})")
+    for name, figure in figures.items():
+        save_figure(figure, folder / name)
+    write_json(folder / "result.json", result_record(case, problem, result))
+    return [*names, *figures, "result.json"]
+
+
+def load_result(folder: str | Path) -> tuple[Problem, SolveResult]:
+    """Read an output set written by ``poissonfp solve`` (or :func:`save_solve_outputs`).
+
+    Returns the problem's data (grid, source, right-hand side, exact solution when known; its
+    ``functions`` rebuilt from the recorded expressions) and the :class:`SolveResult` (solution,
+    verdict, history, modes, info and final errors) as they were saved.
+
+    Raises:
+        FileNotFoundError: ``folder`` lacks ``result.json`` or ``solution.npz``.
+    """
+    folder = Path(folder)
+    record = read_json(folder / "result.json")
+    with np.load(folder / "solution.npz") as data:
+        arrays = {key: data[key] for key in data.files}
+    grid = Grid(tuple(record["lower"]), tuple(record["upper"]), tuple(record["grid_shape"]))
+    problem = Problem(grid, arrays.get("source", arrays["rhs"]), arrays["rhs"], arrays.get("exact"),
+                      record["case"], _functions(record.get("problem")))
+    final = {key: record.get(key) for key in HISTORY_KEYS[3:]}
+    info = dict(record.get("info") or {})
+    info.setdefault("criterion", record.get("criterion"))
+    info.setdefault("threshold", record.get("threshold"))
+    result = SolveResult(record["method"], arrays["solution"], bool(record["converged"]), record["stop_reason"],
+                         float(record["wall_time_s"]), int(record["iterations"]), int(record.get("dnn_steps", 0)),
+                         record["history"], record.get("modes") or {}, info, final,
+                         bool(record.get("interrupted", False)))
+    return problem, result
+
+
+def _functions(expressions: dict | None) -> dict:
+    """The recorded expressions parsed again (empty for sets written before they were recorded)."""
+    if not expressions:
+        return {}
+    from poissonfp.expressions import parse_expression
+
+    variables = tuple(expressions["variables"])
+    return {name: parse_expression(text, variables) for name in ("source", "boundary", "exact")
+            if (text := expressions.get(name)) is not None}

@@ -1,11 +1,14 @@
 """Figures of one solve: the solution, its error, the convergence history, the per-mode errors.
 
 Every ``plot_*`` takes data (never a solver), draws it and returns the Figure; nothing here computes
-a solution. 1D fields are drawn as curves, 2D as images, 3D as the mid-plane slice of each axis pair.
+a solution. Each accepts ``ax=`` to draw on axes a caller made (to compose panels; see each function
+for how many axes it needs) and otherwise makes its own figure. 1D fields are drawn as curves, 2D as
+images, 3D as the mid-plane slice of each axis pair. Curves with few points (a hybrid's or a direct
+method's handful of records) get markers, so two records do not pass for a measured straight line.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -13,7 +16,10 @@ from matplotlib.colors import LogNorm
 
 from poissonfp.grid import Grid
 
-__all__ = ["plot_field", "plot_convergence", "plot_mode_errors"]
+__all__ = ["plot_field", "plot_convergence", "plot_mode_errors", "work_axis"]
+
+#: Curves with at most this many points are drawn with markers.
+FEW_POINTS = 25
 
 _LABELS = {
     "rel_residual": r"$\|b - Au\|_2 / \|b\|_2$",
@@ -39,8 +45,23 @@ def _slices(grid: Grid, values: np.ndarray) -> list[tuple[str, str, np.ndarray, 
     return panels
 
 
+def _marker(count: int) -> dict[str, Any]:
+    return {"marker": "o", "markersize": 3.5} if count <= FEW_POINTS else {}
+
+
+def _axes(ax, count: int, figsize: tuple[float, float]) -> list:
+    """``count`` axes: the caller's (one Axes or a sequence) or those of a new figure."""
+    if ax is None:
+        fig, axes = plt.subplots(1, count, figsize=figsize, squeeze=False, layout="constrained")
+        return list(axes[0])
+    axes = list(np.atleast_1d(ax))
+    if len(axes) != count:
+        raise ValueError(f"this plot needs {count} axes, got {len(axes)}")
+    return axes
+
+
 def plot_field(grid: Grid, values: np.ndarray, title: str, label: str = "u", log: bool = False,
-               reference: np.ndarray | None = None, reference_label: str = "exact"):
+               reference: np.ndarray | None = None, reference_label: str = "exact", ax=None):
     """Draw a grid function: a curve in 1D (with an optional reference curve), images otherwise.
 
     Args:
@@ -51,63 +72,104 @@ def plot_field(grid: Grid, values: np.ndarray, title: str, label: str = "u", log
         log: logarithmic colour (or y) scale, for error magnitudes.
         reference: a second curve to overlay in 1D (e.g. the exact solution).
         reference_label: its legend entry.
+        ax: axes to draw on: one in 1D and 2D, three (one per mid-plane) in 3D.
     """
     if grid.ndim == 1:
-        fig, ax = plt.subplots(figsize=(6.4, 3.6))
-        ax.plot(grid.axes[0], values, lw=1.2, label=label)
+        (axis,) = _axes(ax, 1, (6.4, 3.6))
+        axis.plot(grid.axes[0], values, lw=1.2, label=label, **_marker(grid.size))
         if reference is not None:
-            ax.plot(grid.axes[0], reference, "k--", lw=0.8, label=reference_label)
-            ax.legend()
-        ax.set(xlabel="x", ylabel=label, title=title, yscale="log" if log else "linear")
-        ax.grid(alpha=0.3)
-        return fig
+            axis.plot(grid.axes[0], reference, "k--", lw=0.8, label=reference_label)
+            axis.legend()
+        axis.set(xlabel="x", ylabel=label, title=title, yscale="log" if log else "linear")
+        axis.grid(alpha=0.3)
+        return axis.figure
     panels = _slices(grid, values)
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.0), squeeze=False)
-    for ax, (xlabel, ylabel, data, (xs, ys)) in zip(axes[0], panels):
+    axes = _axes(ax, len(panels), (4.8 * len(panels), 4.0))
+    for axis, (xlabel, ylabel, data, (xs, ys)) in zip(axes, panels):
         positive = np.maximum(np.abs(data), 1e-300)
         norm = LogNorm(vmin=max(positive.max() * 1e-8, positive.min()), vmax=positive.max()) if log else None
-        image = ax.pcolormesh(xs, ys, (positive if log else data).T, shading="auto", norm=norm,
-                              cmap="magma" if log else "viridis")
-        ax.set(xlabel=xlabel, ylabel=ylabel, aspect="equal")
-        fig.colorbar(image, ax=ax, label=label, shrink=0.85)
-    fig.suptitle(title)
-    return fig
+        image = axis.pcolormesh(xs, ys, (positive if log else data).T, shading="auto", norm=norm,
+                                cmap="magma" if log else "viridis")
+        axis.set(xlabel=xlabel, ylabel=ylabel, aspect="equal")
+        axis.figure.colorbar(image, ax=axis, label=label, shrink=0.85, pad=0.02)
+    axes[0].figure.suptitle(title)
+    return axes[0].figure
 
 
-def plot_convergence(history: dict[str, list], metric: str, threshold: float | None, title: str):
-    """Error norms against wall time and iterations, with the stopping threshold."""
-    fig, (ax_time, ax_iter) = plt.subplots(1, 2, figsize=(11, 4))
-    time_s = np.asarray(history["time_s"], dtype=float)
+def work_axis(history: dict[str, list]) -> tuple[np.ndarray, str, float | None]:
+    """The x values of the iteration panel, its label, and where the network hands over (or None).
+
+    Iterative methods use their iteration count. Records of a network phase all have iteration 0;
+    they are placed at their training step instead, and the sweeps after the hand-over are counted
+    from the last step, so a hybrid's panel shows both phases instead of a vertical line at 0.
+    """
     iteration = np.asarray(history["iteration"], dtype=float)
+    steps = np.asarray(history.get("dnn_steps", [0] * len(iteration)), dtype=float)
+    if iteration.size == 0 or not np.any(steps > 0):
+        return iteration, "iteration (sweeps / cycles)", None
+    switch = float(steps.max())
+    x = np.where(iteration > 0, switch + iteration, np.minimum(steps, switch))
+    if not np.any(iteration > 0):
+        return x, "network training steps", None
+    return x, "network steps, then Jacobi sweeps (after the dotted line)", switch
+
+
+def _network_phase_end(history: dict[str, list]) -> float | None:
+    """Wall time at which a network phase ended (the last record at iteration 0 with training steps)."""
+    steps = np.asarray(history.get("dnn_steps", []), dtype=float)
+    if not np.any(steps > 0):
+        return None
+    iteration = np.asarray(history["iteration"], dtype=float)
+    time_s = np.asarray(history["time_s"], dtype=float)
+    return float(time_s[iteration == 0].max())
+
+
+def plot_convergence(history: dict[str, list], metric: str, threshold: float | None, title: str, ax=None):
+    """Error norms against wall time and against work (iterations, network steps), with the threshold.
+
+    The time axis starts at 0 and shades the network phase, if any. ``ax``: two axes (time, work), or
+    one for the time panel alone.
+    """
+    axes = list(np.atleast_1d(ax)) if ax is not None else _axes(None, 2, (11, 4))
+    time_s = np.asarray(history["time_s"], dtype=float)
+    work, work_label, switch = work_axis(history)
+    panels = [(axes[0], time_s, "wall time [s]")] + ([(axes[1], work, work_label)] if len(axes) > 1 else [])
     for key, label in _LABELS.items():
         values = np.asarray([np.nan if v is None else v for v in history.get(key, [])], dtype=float)
         if values.size == 0 or np.all(np.isnan(values)):
             continue
         style = "-" if key == metric else "--"
-        ax_time.plot(time_s, values, style, label=label)
-        ax_iter.plot(iteration, values, style, label=label)
-    for ax, xlabel in ((ax_time, "wall time [s]"), (ax_iter, "iteration (sweeps / cycles)")):
+        for axis, x, _ in panels:
+            axis.plot(x, values, style, label=label, **_marker(values.size))
+    network_end = _network_phase_end(history)
+    for axis, _x, xlabel in panels:
         if threshold is not None:
-            ax.axhline(threshold, color="k", lw=0.8, ls=":", label="stopping threshold")
-        ax.set(xlabel=xlabel, yscale="log", ylabel="error")
-        if ax is ax_iter and np.nanmax(iteration, initial=0) > 10:
-            ax.set_xscale("symlog", linthresh=1)
-            ax.set_xlim(left=0)
-        ax.grid(alpha=0.3, which="both")
-    ax_time.legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+            axis.axhline(threshold, color="k", lw=0.8, ls=":", label="stopping threshold")
+        axis.set(xlabel=xlabel, yscale="log", ylabel="error")
+        axis.set_xlim(left=0)
+        axis.grid(alpha=0.3, which="both")
+    if network_end:
+        axes[0].axvspan(0, network_end, color="tab:orange", alpha=0.12, lw=0, label="network phase")
+    if switch is not None and len(axes) > 1:
+        axes[1].axvline(switch, color="k", lw=0.8, ls=":")
+    if len(axes) > 1 and switch is None and np.nanmax(work, initial=0) > 10:
+        axes[1].set_xscale("symlog", linthresh=1)
+        axes[1].set_xlim(left=0)
+    axes[0].legend(fontsize=8)
+    axes[0].figure.suptitle(title)
+    return axes[0].figure
 
 
 def plot_mode_errors(modes: Sequence[Sequence[int]], relative_error: np.ndarray, time_s: Sequence[float],
-                     title: str):
+                     title: str, ax=None):
     """Relative error of each tracked sine mode (against the discrete solution) over wall time."""
-    fig, ax = plt.subplots(figsize=(6.4, 4))
+    (axis,) = _axes(ax, 1, (6.4, 4))
     errors = np.asarray(relative_error, dtype=float)
     for j, mode in enumerate(modes):
-        ax.plot(time_s, np.maximum(errors[:, j], 1e-17), label="mode " + ",".join(map(str, mode)))
-    ax.set(xlabel="wall time [s]", ylabel="relative error of mode", yscale="log", title=title)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend()
-    return fig
+        axis.plot(time_s, np.maximum(errors[:, j], 1e-17), label="mode " + ",".join(map(str, mode)),
+                  **_marker(len(time_s)))
+    axis.set(xlabel="wall time [s]", ylabel="relative error of mode", yscale="log", title=title)
+    axis.set_xlim(left=0)
+    axis.grid(alpha=0.3, which="both")
+    axis.legend()
+    return axis.figure

@@ -37,6 +37,11 @@ class Problem:
     name: str = "problem"
     functions: dict = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        exact = "known" if self.exact is not None else "unknown"
+        functions = f", functions: {', '.join(self.functions)}" if self.functions else ""
+        return f"Problem({self.name!r}, grid {self.grid.describe()} ({self.grid.size:,} unknowns), exact {exact}{functions})"
+
     @cached_property
     def discrete_solution(self) -> np.ndarray:
         """The exact solution of ``A u = b`` (fast sine transform; round-off accurate)."""

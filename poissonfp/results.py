@@ -1,13 +1,16 @@
-"""Atomic saving of run outputs: JSON, NPZ and figures.
+"""Atomic saving of run outputs: JSON, NPZ and figures, and whole output sets.
 
 Every writer goes through a temporary file in the destination folder followed by
-``os.replace``, so an interrupted run never leaves a half-written file behind.
+``os.replace``, so an interrupted run never leaves a half-written file behind. A whole set is
+written into a staging folder beside its destination (:func:`staged_folder`), under an exclusive
+lock (:class:`OutputLock`), after a check made before any work (:func:`check_output_folder`).
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +18,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-__all__ = ["atomic_path", "to_jsonable", "write_json", "write_npz", "write_text", "save_figure", "read_json"]
+__all__ = ["atomic_path", "to_jsonable", "write_json", "write_npz", "write_text", "save_figure", "read_json",
+           "OutputError", "OutputLock", "check_output_folder", "staged_folder"]
 
 
 @contextmanager
@@ -102,3 +106,115 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 150) -> Path:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=target.suffix.lstrip(".") or "png")
     plt.close(fig)
     return target
+
+
+class OutputError(OSError):
+    """An output folder cannot be used: not writable, not a folder, or another run is writing it."""
+
+
+def check_output_folder(out: str | os.PathLike) -> Path:
+    """Make sure ``out`` can receive an output set before any work starts; return it as a Path.
+
+    Creates the missing parent folders (not ``out`` itself) and writes and removes a probe file in
+    the parent (where the set is staged) and in ``out`` when it exists: permission bits alone do not
+    tell (root, read-only mounts). Raises :class:`OutputError` naming the folder otherwise.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {out}: exists and is not a folder")
+    blocking = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise OutputError(f"--out {out}: {blocking} is a file, not a folder")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"--out {out}: cannot create its parent folder ({err.strerror or err})") from None
+    for folder in (out.parent, out) if out.exists() else (out.parent,):
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".poissonfp-probe-", dir=folder)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as err:
+            raise OutputError(f"--out {out}: cannot write in {folder} ({err.strerror or err})") from None
+    return out
+
+
+class OutputLock:
+    """An exclusive, non-blocking lock on an output folder, so two runs never write one set.
+
+    The lock is the file ``.<name>.lock`` beside the folder, locked with ``flock`` and removed on
+    release. A second run that finds it locked fails at once with :class:`OutputError` (it does not
+    wait). On a system without ``fcntl`` (Windows) the lock is a no-op.
+    """
+
+    def __init__(self, out: str | os.PathLike) -> None:
+        self.out = Path(out)
+        self.path = self.out.parent / f".{self.out.name}.lock"
+        self._fd: int | None = None
+
+    def __enter__(self) -> "OutputLock":
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            return self
+        while True:
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o666)
+            except OSError as err:
+                raise OutputError(f"--out {self.out}: cannot create {self.path.name} ({err.strerror})") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise OutputError(f"--out {self.out}: another poissonfp run is writing this folder "
+                                  f"(lock {self.path})") from None
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:  # else the previous holder removed the file between our open and flock: retry
+                self._fd = fd
+                return self
+            os.close(fd)
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            try:
+                self.path.unlink()
+            except FileNotFoundError:
+                pass
+            os.close(self._fd)
+            self._fd = None
+
+
+@contextmanager
+def staged_folder(out: str | os.PathLike, first_out: str = "", last_in: str = "",
+                  owned: tuple[str, ...] = ()) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``out``; on success its files become ``out``'s set.
+
+    When ``out`` does not exist the folder is renamed into place in one step. Otherwise its files
+    replace those of ``out`` one by one (each ``os.replace`` is atomic), ``first_out`` (e.g.
+    ``result.json``) being removed from ``out`` before any other file moves and ``last_in`` moved
+    in after all others, so ``out`` never holds a ``last_in`` next to a partial set; files of an older
+    set named in ``owned`` that the new set lacks are removed (other files in ``out`` are kept). On failure (an exception, a Ctrl-C included) the
+    temporary folder is removed and ``out`` is left as it was.
+    """
+    target = Path(out)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+    staging.chmod(0o777 & ~_umask())
+    try:
+        yield staging
+        if not target.exists():
+            os.rename(staging, target)
+            return
+        if first_out:
+            (target / first_out).unlink(missing_ok=True)
+        names = sorted(p.name for p in staging.iterdir())
+        for name in set(owned) - set(names):
+            (target / name).unlink(missing_ok=True)
+        for name in sorted(names, key=lambda n: n == last_in):
+            os.replace(staging / name, target / name)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)

@@ -12,8 +12,14 @@ from poissonfp.cli.common import OneLineErrors
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="poissonfp")
-def main() -> None:
+@click.option("-v", "--verbose", count=True, help="Show the library's log: -v info, -vv debug.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+              help="Log level of the poissonfp loggers (overrides -v).")
+def main(verbose: int, log_level: str | None) -> None:
     """Solve -Δu = f with a DNN-Jacobi hybrid and show why it works (the F-Principle)."""
+    from poissonfp.cli.common import configure_logging
+
+    configure_logging(verbose, log_level)
 
 
 # Each command lives in its own module and is registered here.

@@ -1,21 +1,33 @@
-"""What every command shares: one-line errors with the right exit code, and a progress line."""
+"""What every command shares: one-line errors with the right exit code, exit codes, logging set-up.
+
+The progress display lives in :mod:`poissonfp.cli.progress`, the Ctrl-C / SIGTERM handling in
+:mod:`poissonfp.interrupts`.
+"""
 from __future__ import annotations
 
 import functools
+import logging
 import sys
-import time
 from typing import Any, Callable
 
 import click
 
 from poissonfp.case import CaseError
-from poissonfp.solvers import DivergenceError
+from poissonfp.interrupts import EXIT_SIGINT, EXIT_SIGTERM
+from poissonfp.results import OutputError
+from poissonfp.solvers.base import DivergenceError
 
-__all__ = ["guarded", "Progress", "OneLineErrors", "with_flags", "EXIT_USAGE", "EXIT_FAILED", "EXIT_INTERRUPTED"]
+__all__ = ["guarded", "configure_logging", "LOG_LEVELS", "OneLineErrors", "with_flags", "EXIT_USAGE",
+           "EXIT_FAILED", "EXIT_NOT_REACHED", "EXIT_INTERRUPTED", "EXIT_TERMINATED"]
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+#: ``solve --strict``: the run ended without reaching its stopping criterion.
+EXIT_NOT_REACHED = 3
+EXIT_INTERRUPTED = EXIT_SIGINT     # 130: Ctrl-C
+EXIT_TERMINATED = EXIT_SIGTERM     # 143: SIGTERM
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 class OneLineErrors(click.Group):
@@ -60,8 +72,9 @@ def with_flags(case: Any, **flags: Any) -> Any:
 def guarded(command: Callable) -> Callable:
     """Turn expected failures into one line on stderr and an exit code, never a traceback.
 
-    Invalid input (a case file or a flag) exits with 2; a diverging solver or an unwritable output
-    exits with 1.
+    Invalid input (a case file or a flag) or an unusable output folder (checked before any work)
+    exits with 2; a diverging solver or a failed write exits with 1; a Ctrl-C that reaches this far
+    (nothing was computed yet) exits with 130 and one line.
     """
 
     @functools.wraps(command)
@@ -71,6 +84,12 @@ def guarded(command: Callable) -> Callable:
         except CaseError as err:
             click.echo(f"error: {err}", err=True)
             raise click.exceptions.Exit(EXIT_USAGE) from None
+        except OutputError as err:
+            click.echo(f"error: {err}", err=True)
+            raise click.exceptions.Exit(EXIT_USAGE) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted before anything was computed: nothing written", err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
         except DivergenceError as err:
             click.echo(f"error: {err}", err=True)
             raise click.exceptions.Exit(EXIT_FAILED) from None
@@ -85,36 +104,28 @@ def guarded(command: Callable) -> Callable:
     return wrapper
 
 
-class Progress:
-    """A single self-updating status line on stderr, shown only for runs longer than ``delay`` seconds.
+def configure_logging(verbose: int = 0, level: str | None = None) -> None:
+    """Show the library's log records (logger ``poissonfp`` and its children) on stderr.
 
-    Use an instance as the solver callback; it reads the fields of the monitor's history records.
+    Warnings and errors are shown by default; ``verbose`` 1 adds info, 2 debug; ``level`` (one of
+    :data:`LOG_LEVELS`) overrides both.
     """
+    chosen = level.upper() if level else ("DEBUG" if verbose >= 2 else "INFO" if verbose == 1 else "WARNING")
+    logger = logging.getLogger("poissonfp")
+    logger.setLevel(chosen)
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
 
-    def __init__(self, label: str, quiet: bool = False, delay: float = 1.0) -> None:
-        self.label, self.quiet, self.delay = label, quiet, delay
-        self._start = time.perf_counter()
-        self._shown = False
-        self._last = 0.0
 
-    def __call__(self, record: dict) -> None:
-        now = time.perf_counter()
-        if self.quiet or now - self._start < self.delay or now - self._last < 0.2:
-            return
-        self._last = now
-        width = 24
-        filled = int(round(width * record.get("progress", 0.0)))
-        steps = f" dnn {record['dnn_steps']}" if record.get("dnn_steps") else ""
-        line = (f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {record.get('phase', '')}"
-                f"{steps} it {record['iteration']:,} res {record['rel_residual']:.2e} "
-                f"{now - self._start:6.1f}s")
-        sys.stderr.write(line)
-        sys.stderr.flush()
-        self._shown = True
+class _StderrHandler(logging.StreamHandler):
+    """A stream handler that always writes to the current ``sys.stderr`` (test runners swap it)."""
 
-    def close(self) -> None:
-        """End the status line (if one was shown)."""
-        if self._shown:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-            self._shown = False
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass

@@ -1,13 +1,29 @@
-"""``poissonfp solve CASE``: solve one case with one method and save the outputs."""
+"""``poissonfp solve CASE``: solve one case with one method and save the outputs.
+
+Order of work: read the case, check the output folder and lock it (one line and exit 2 when it
+cannot be used, before any computation), build the problem, solve, then write the output
+set (staged, moved into place complete). Ctrl-C and SIGTERM take one path (:mod:`poissonfp.interrupts`):
+during the solve they stop it and the state reached is saved marked ``interrupted``; before the case
+is read and the output folder locked nothing is written; between that and the solver's first state
+the initial state (zero) is saved, marked; while saving, the set is completed first. Exit codes: 0 done, 1 diverged or
+failed write, 2 bad input or unusable ``--out``, 3 criterion not reached (only with ``--strict``),
+130 Ctrl-C, 143 SIGTERM.
+"""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
 
-from poissonfp.cli.common import EXIT_INTERRUPTED, Progress, guarded, with_flags
+from poissonfp.cli.common import EXIT_INTERRUPTED, EXIT_NOT_REACHED, guarded, with_flags
+from poissonfp.cli.progress import SolveProgress
+from poissonfp.interrupts import SignalGuard
+from poissonfp.results import OutputLock, check_output_folder
 
 __all__ = ["solve"]
+
+logger = logging.getLogger(__name__)
 
 
 def _fmt(value) -> str:
@@ -26,31 +42,85 @@ def _fmt(value) -> str:
 @click.option("--device", help="cpu or cuda (neural methods).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: results/<case name>/).")
+@click.option("--format", "formats", type=click.Choice(["npz", "vtk"]), multiple=True,
+              help="Extra solution formats: vtk adds solution.vtr for ParaView/VisIt (npz is always written).")
+@click.option("--strict", is_flag=True, help="Exit with 3 when the stopping criterion is not reached.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 @guarded
-def solve(case_file: Path, method, size, tol, criterion, switch, coarse, seed, device, out, quiet) -> None:
+def solve(case_file: Path, method, size, tol, criterion, switch, coarse, seed, device, out, formats, strict,
+          quiet) -> None:
     """Solve -Δu = f for CASE (a case file, or a shipped case's name: see `poissonfp cases`) and write
     result.json, solution.npz and figures."""
-    from poissonfp.api import solve_case
     from poissonfp.case import load_case
+
+    with SignalGuard() as guard:
+        try:
+            logger.debug("reading the case %s", case_file)
+            switch = int(switch) if switch is not None and switch.isascii() and switch.isdigit() else switch
+            case = with_flags(load_case(case_file), method=method, size=size, tol=tol, criterion=criterion,
+                              switch=switch, coarse=coarse, seed=seed, device=device)
+            out = check_output_folder(out or Path("results") / case.name)
+            with OutputLock(out):
+                result = _solve_and_save(case, out, "vtk" in formats, quiet, guard)
+        except KeyboardInterrupt:
+            click.echo("interrupted before the case was read: nothing written", err=True)
+            raise click.exceptions.Exit(guard.exit_code or EXIT_INTERRUPTED) from None
+        code = guard.exit_code or (EXIT_INTERRUPTED if result.interrupted else None)
+        if code is not None:
+            click.echo(f"interrupted: the state reached was saved in {out}/ (marked interrupted)", err=True)
+        elif not result.converged and result.stop_reason != "exact":
+            click.echo(f"warning: the stopping criterion was not reached ({result.stop_reason})", err=True)
+            code = EXIT_NOT_REACHED if strict else None
+        if code is not None:
+            raise click.exceptions.Exit(code)
+
+
+def _solve_and_save(case, out: Path, vtk: bool, quiet: bool, guard: SignalGuard):
+    """Build, solve and save. Once the case is read and ``out`` locked, a signal always ends in a
+    saved set: before the solver has a state, the initial guess (zero), marked interrupted; a signal
+    during the save lets it finish."""
+    from poissonfp.api import solve_case
     from poissonfp.outputs import save_solve_outputs
     from poissonfp.problem import build_problem
 
-    switch = int(switch) if switch is not None and switch.isascii() and switch.isdigit() else switch
-    case = with_flags(load_case(case_file), method=method, size=size, tol=tol, criterion=criterion,
-                      switch=switch, coarse=coarse, seed=seed, device=device)
-    problem = build_problem(case)
-    progress = Progress(f"{case.solver.method} {problem.grid.describe()}", quiet)
+    problem = None
     try:
-        _, result = solve_case(case, problem=problem, callback=progress)
-    finally:
-        progress.close()
-    out = out or Path("results") / case.name
-    save_solve_outputs(out, case, problem, result)
-    _print_summary(case, problem, result, out)
-    if result.stop_reason == "interrupted":
-        click.echo("interrupted: the state reached was saved", err=True)
-        raise click.exceptions.Exit(EXIT_INTERRUPTED)
+        problem = build_problem(case)
+        logger.info("solving %s with %s on %s (outputs: %s)", case.name, case.solver.method,
+                    problem.grid.describe(), out)
+        with SolveProgress(f"{case.solver.method} {problem.grid.describe()}", _training_budget(case),
+                           quiet=quiet) as progress, guard.solving():
+            _, result = solve_case(case, problem=problem, callback=progress)
+    except KeyboardInterrupt:
+        with guard.deferred():
+            problem = problem if problem is not None else build_problem(case)
+            result = _initial_state(case, problem)
+    with guard.deferred():
+        result.interrupted = result.interrupted or guard.received is not None
+        save_solve_outputs(out, case, problem, result, vtk=vtk)
+        _print_summary(case, problem, result, out)
+    return result
+
+
+def _initial_state(case, problem):
+    """The result of a solve interrupted before its solver had a state: zero, marked interrupted."""
+    import numpy as np
+
+    from poissonfp.api import criterion_of
+    from poissonfp.solvers.base import Monitor
+
+    monitor = Monitor(problem, criterion_of(case))
+    return monitor.result(case.solver.method, np.zeros(problem.grid.shape), "interrupted",
+                          info={"interrupted_before": "the solver started"})
+
+
+def _training_budget(case) -> int | None:
+    """The network's step budget when it is fixed (for the progress line's ETA), else None."""
+    if case.solver.method == "dnn":
+        return case.training.adam_steps + case.training.lbfgs_steps
+    if case.solver.method == "hybrid" and isinstance(case.hybrid.switch, int) and case.hybrid.switch > 0:
+        return case.hybrid.switch
+    return None
 
 
 def _print_summary(case, problem, result, out: Path) -> None:
@@ -59,7 +129,7 @@ def _print_summary(case, problem, result, out: Path) -> None:
     click.echo(f"case        {case.name} ({case.path})")
     click.echo(f"method      {result.method}   grid {problem.grid.describe()} ({problem.grid.size:,} unknowns)")
     click.echo(f"criterion   {result.info['criterion']} <= {result.info['threshold']:.3e}: {verdict} "
-               f"({result.stop_reason})")
+               f"({result.stop_reason}{', interrupted' if result.interrupted and result.stop_reason != 'interrupted' else ''})")
     click.echo(f"iterations  {result.iterations:,}   dnn steps {result.dnn_steps:,}   "
                f"wall time {result.wall_time_s:.3f} s")
     click.echo(f"residual    {_fmt(f['rel_residual'])} (relative)")

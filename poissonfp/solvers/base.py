@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from poissonfp.interrupts import finish_solving, shielded
 from poissonfp.operators import residual
 from poissonfp.problem import Problem
 
@@ -100,6 +101,10 @@ class SolveResult:
 
     ``history`` maps each of :data:`HISTORY_KEYS` to an equally long list (None where unknown).
     ``modes`` optionally holds per-mode errors over time (see :mod:`poissonfp.spectral`).
+    ``converged`` is the stopping criterion evaluated on ``solution``; ``stop_reason`` is one of
+    ``"converged"``, ``"exact"`` (direct methods), ``"max_iterations"``, ``"interrupted"`` or
+    ``"final_check_failed"`` (the solver's own estimate met the criterion, the final evaluation on the
+    solution did not: Jacobi's update-based residual near round-off) and never contradicts it; ``interrupted`` says a Ctrl-C / SIGTERM cut the solve short.
     """
 
     method: str
@@ -113,6 +118,19 @@ class SolveResult:
     modes: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     final: dict[str, float | None] = field(default_factory=dict)
+    interrupted: bool = False
+
+    def __repr__(self) -> str:
+        verdict = "converged" if self.converged else "not converged"
+        shape = "x".join(map(str, np.shape(self.solution)))
+        error = self.final.get("error_vs_exact_inf")
+        error_text = "" if error is None else f", error_vs_exact_inf={error:.3e}"
+        residual = self.final.get("rel_residual")
+        residual_text = "" if residual is None else f", rel_residual={residual:.3e}"
+        return (f"SolveResult(method={self.method!r}, {verdict} ({self.stop_reason}), solution {shape}, "
+                f"iterations={self.iterations:,}, dnn_steps={self.dnn_steps:,}, "
+                f"wall_time_s={self.wall_time_s:.4g}{residual_text}{error_text}, "
+                f"{len(self.history.get('time_s', []))} history records)")
 
     def summary(self) -> dict[str, Any]:
         """The JSON-able record of ``result.json`` (without the solution array)."""
@@ -120,6 +138,7 @@ class SolveResult:
             "method": self.method,
             "converged": self.converged,
             "stop_reason": self.stop_reason,
+            "interrupted": self.interrupted,
             "wall_time_s": self.wall_time_s,
             "iterations": self.iterations,
             "dnn_steps": self.dnn_steps,
@@ -205,22 +224,39 @@ class Monitor:
         return float(min(1.0, max(0.0, math.log(start / value) / math.log(start / goal))))
 
     def record(self, u: np.ndarray, iteration: int, dnn_steps: int = 0, phase: str = "") -> dict:
-        """Append a history record for iterate ``u``; the stopwatch is paused meanwhile."""
+        """Append a history record for iterate ``u``; the stopwatch is paused meanwhile.
+
+        All or nothing: every history list (and the mode history) grows by one entry, or, when an
+        exception (a Ctrl-C included) interrupts the appending, none does.
+        """
         paused_at = time.perf_counter()
-        now = paused_at - self._start - self._paused
-        check_finite(u, f"{phase or 'solver'} iterate at iteration {iteration}")
-        values = self.metrics(u)
-        entry = {"time_s": now, "iteration": iteration, "dnn_steps": dnn_steps, **values}
-        for key in HISTORY_KEYS:
-            self.history[key].append(entry[key])
-        if self.modes:
-            self.mode_history.append(self._mode_errors(u))
-        entry["phase"] = phase
-        entry["progress"] = self.progress(values[self.criterion.metric])
-        if self.callback is not None:
-            self.callback(entry)
-        self._paused += time.perf_counter() - paused_at
+        try:
+            now = paused_at - self._start - self._paused
+            check_finite(u, f"{phase or 'solver'} iterate at iteration {iteration}")
+            values = self.metrics(u)
+            entry = {"time_s": now, "iteration": iteration, "dnn_steps": dnn_steps, **values}
+            mode_errors = self._mode_errors(u) if self.modes else None
+            self._append(entry, mode_errors)
+            entry["phase"] = phase
+            entry["progress"] = self.progress(values[self.criterion.metric])
+            if self.callback is not None:
+                self.callback(entry)
+        finally:
+            self._paused += time.perf_counter() - paused_at
         return entry
+
+    def _append(self, entry: dict, mode_errors: list[float] | None) -> None:
+        length = len(self.history["time_s"])
+        try:
+            for key in HISTORY_KEYS:
+                self.history[key].append(entry[key])
+            if mode_errors is not None:
+                self.mode_history.append(mode_errors)
+        except BaseException:
+            for values in self.history.values():
+                del values[length:]
+            del self.mode_history[length:]
+            raise
 
     def _mode_errors(self, u: np.ndarray) -> list[float]:
         from poissonfp.spectral import mode_errors_dst
@@ -229,20 +265,32 @@ class Monitor:
 
     def result(self, method: str, u: np.ndarray, stop_reason: str, iterations: int = 0,
                dnn_steps: int = 0, info: dict | None = None) -> SolveResult:
-        """Close the solve: final record, convergence verdict, and the result object."""
-        wall = self.elapsed()
-        entry = self.record(u, iterations, dnn_steps, phase="final")
-        converged = self.satisfied(entry[self.criterion.metric])
-        if stop_reason == "converged" and not converged:
-            stop_reason = "max_iterations"
-        final = {k: entry[k] for k in HISTORY_KEYS[3:]}
-        modes = {}
-        if self.modes:
-            modes = {"modes": [list(m) for m in self.modes], "relative_error": self.mode_history,
-                     "time_s": list(self.history["time_s"]), "iteration": list(self.history["iteration"])}
-        info = {"criterion": self.criterion.kind, "threshold": self.threshold, **(info or {})}
-        return SolveResult(method, u, converged, stop_reason, wall, iterations, dnn_steps,
-                           self.history, modes, info, final)
+        """Close the solve: final record, convergence verdict, and the result object.
+
+        The verdict is the criterion evaluated on the final iterate, and ``stop_reason`` never
+        contradicts it: a solve whose final iterate meets the criterion reports ``"converged"`` (or
+        ``"exact"`` for the direct methods), one that does not never does. ``interrupted`` keeps the
+        fact that a Ctrl-C / SIGTERM cut the solve short. Runs shielded from a second signal (see
+        :mod:`poissonfp.interrupts`); once it returns, an active signal guard defers every signal.
+        """
+        with shielded():
+            finish_solving()
+            wall = self.elapsed()
+            entry = self.record(u, iterations, dnn_steps, phase="final")
+            converged = self.satisfied(entry[self.criterion.metric])
+            interrupted = stop_reason == "interrupted"
+            if converged and stop_reason != "exact":
+                stop_reason = "converged"
+            elif not converged and stop_reason == "converged":
+                stop_reason = "final_check_failed"  # the solver's cheap estimate passed, the true value not
+            final = {k: entry[k] for k in HISTORY_KEYS[3:]}
+            modes = {}
+            if self.modes:
+                modes = {"modes": [list(m) for m in self.modes], "relative_error": self.mode_history,
+                         "time_s": list(self.history["time_s"]), "iteration": list(self.history["iteration"])}
+            info = {"criterion": self.criterion.kind, "threshold": self.threshold, **(info or {})}
+            return SolveResult(method, u, converged, stop_reason, wall, iterations, dnn_steps,
+                               self.history, modes, info, final, interrupted)
 
 
 def check_finite(u: np.ndarray, what: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from poissonfp.problem import Problem
 from poissonfp.solvers.base import DivergenceError, Monitor, SolveResult
 from poissonfp.solvers.jacobi_kernels import sweeps_1d, sweeps_2d, sweeps_3d
 
-__all__ = ["JacobiIteration", "solve_jacobi", "run_jacobi", "jacobi_factor", "warm_up", "check_batch"]
+__all__ = ["JacobiIteration", "solve_jacobi", "run_jacobi", "jacobi_factor", "warm_up", "check_batch", "next_batch"]
 
 _KERNELS = {1: sweeps_1d, 2: sweeps_2d, 3: sweeps_3d}
 
@@ -28,7 +29,7 @@ def warm_up(ndim: int) -> None:
     solve's wall time includes compilation."""
     shape = (1,) * ndim
     _KERNELS[ndim](np.zeros(tuple(3 for _ in shape)), np.zeros(tuple(3 for _ in shape)), np.zeros(shape),
-                   np.ones(ndim), 0.5, 1.0, 1, np.zeros((0,) * ndim))
+                   np.ones(ndim), 0.5, 1.0, 1, np.zeros((0,) * ndim), np.zeros(1, dtype=np.int64))
 
 
 def jacobi_factor(problem: Problem, omega: float = 1.0, mode: tuple[int, ...] | None = None) -> float:
@@ -42,6 +43,10 @@ def jacobi_factor(problem: Problem, omega: float = 1.0, mode: tuple[int, ...] | 
 
 class JacobiIteration:
     """State of a weighted-Jacobi iteration on ``problem``: two padded buffers and the kernel.
+
+    The kernel counts its sweeps in an array it increments after each one, and the current iterate is
+    the buffer the count's parity names; so :attr:`sweeps` and :attr:`solution` stay right even when a
+    Ctrl-C lands as a kernel call returns.
 
     Args:
         problem: the discrete problem.
@@ -60,27 +65,32 @@ class JacobiIteration:
         self._diagonal = diagonal(grid)
         self._buffers = [np.zeros(tuple(n + 2 for n in grid.shape)), np.zeros(tuple(n + 2 for n in grid.shape))]
         self._interior = tuple([slice(1, -1)] * grid.ndim)
+        self._done = np.zeros(1, dtype=np.int64)
         if initial_guess is not None:
             self.set(initial_guess)
 
     @property
+    def sweeps(self) -> int:
+        """Sweeps run so far."""
+        return int(self._done[0])
+
+    @property
     def solution(self) -> np.ndarray:
         """The current iterate (a view on interior points)."""
-        return self._buffers[0][self._interior]
+        return self._buffers[self.sweeps % 2][self._interior]
 
     def set(self, u: np.ndarray) -> None:
         """Overwrite the current iterate."""
-        self._buffers[0][self._interior] = u
+        self._buffers[self.sweeps % 2][self._interior] = u
 
     def sweep(self, count: int, reference: np.ndarray | None = None) -> dict[str, float]:
         """Run ``count`` >= 1 sweeps; return the last sweep's residual norm (of the previous iterate)
         and, with ``reference``, the squared-sum and maximum error of the new iterate against it."""
         empty = np.zeros((0,) * self.problem.grid.ndim)
-        u, v = self._buffers
+        current = self.sweeps % 2
+        u, v = self._buffers[current], self._buffers[1 - current]
         stats = self._kernel(u, v, self._rhs, self._coefficients, 1.0 / self._diagonal, self.omega, int(count),
-                             empty if reference is None else reference)
-        if count % 2:
-            self._buffers.reverse()
+                             empty if reference is None else reference, self._done)
         totals = stats.sum(axis=0)
         update_norm = math.sqrt(totals[0])
         if not math.isfinite(update_norm):
@@ -97,6 +107,33 @@ def check_batch(grid_size: int, sweeps_done: int, batch: int = 0) -> int:
     """
     base = batch or max(64, math.ceil(2**18 / grid_size))
     return max(base, sweeps_done // 512)
+
+
+def next_batch(grid_size: int, sweeps_done: int, batch: int = 0) -> int:
+    """The batch :func:`run_jacobi` runs next: :func:`check_batch`, and while ``batch`` is automatic
+    (0) also at most ``max(1, sweeps_done // 8)``, so a solve that needs few sweeps reports close to
+    the sweeps it needed (at most 12.5% more), not a whole first batch (2**18 sweeps on one unknown)."""
+    count = check_batch(grid_size, sweeps_done, batch)
+    return count if batch else min(count, max(1, sweeps_done // 8))
+
+
+#: Longest kernel call in seconds: bounds how late a Ctrl-C is seen whatever ``check_every`` is.
+KERNEL_CALL_S = 0.05
+
+
+def _sweep_bounded(iteration: JacobiIteration, count: int, reference: np.ndarray | None,
+                   pace: list[float]) -> dict[str, float]:
+    """Run ``count`` sweeps in kernel calls of about :data:`KERNEL_CALL_S` seconds at most (``pace``
+    holds the last measured seconds per sweep); return the statistics of the last sweep."""
+    left = count
+    while True:
+        chunk = min(left, 1 if pace[0] <= 0 else max(1, int(KERNEL_CALL_S / pace[0])))
+        start = time.perf_counter()
+        stats = iteration.sweep(chunk, reference if chunk == left else None)
+        pace[0] = (time.perf_counter() - start) / chunk
+        left -= chunk
+        if left == 0:
+            return stats
 
 
 def _criterion_reference(monitor: Monitor) -> np.ndarray | None:
@@ -119,8 +156,10 @@ def run_jacobi(
 ) -> tuple[int, str]:
     """Sweep until the monitor's criterion holds or ``max_sweeps`` more sweeps are spent.
 
-    Batches grow with the sweep count (at most 0.2% overshoot past the first few thousand sweeps);
-    history is recorded at geometrically spaced sweep counts.
+    The criterion is checked after each batch (:func:`next_batch`); a batch runs in kernel calls of
+    at most ~:data:`KERNEL_CALL_S` s, so a Ctrl-C stops the run within about that time, and the
+    sweeps it reports are the sweeps that ran (the kernel counts them). History is recorded at
+    geometrically spaced sweep counts.
 
     Returns:
         (sweeps run, stop reason: ``"converged"``, ``"max_iterations"`` or ``"interrupted"``).
@@ -129,12 +168,13 @@ def run_jacobi(
     reference = _criterion_reference(monitor)
     norm = {"residual": float(np.linalg.norm(problem.rhs)) or 1.0,
             "discrete": float(np.linalg.norm(problem.discrete_solution)) or 1.0}.get(monitor.criterion.kind, 1.0)
-    done, next_record = 0, 1
+    first, next_record, pace = iteration.sweeps, 1, [0.0]
     try:
-        while done < max_sweeps:
-            count = min(check_batch(problem.grid.size, sweeps_done + done, batch), max_sweeps - done)
-            stats = iteration.sweep(count, reference)
-            done += count
+        while iteration.sweeps - first < max_sweeps:
+            done = iteration.sweeps - first
+            count = min(next_batch(problem.grid.size, sweeps_done + done, batch), max_sweeps - done)
+            stats = _sweep_bounded(iteration, count, reference, pace)
+            done = iteration.sweeps - first
             value = {"residual": stats["residual_norm"] / norm, "discretization": stats["error_max"],
                      "discrete": math.sqrt(stats["error_sq"]) / norm}[monitor.criterion.kind]
             if monitor.satisfied(value):
@@ -143,16 +183,25 @@ def run_jacobi(
                 monitor.record(iteration.solution, sweeps_done + done, dnn_steps, phase="jacobi")
                 next_record = max(done + 1, int(done * 1.08))
     except KeyboardInterrupt:
-        return done, "interrupted"
-    return done, "max_iterations"
+        return iteration.sweeps - first, "interrupted"
+    return iteration.sweeps - first, "max_iterations"
 
 
 def solve_jacobi(problem: Problem, monitor: Monitor, *, omega: float = 1.0,
                  initial_guess: np.ndarray | None = None, check_every: int = 0, **_: object) -> SolveResult:
     """Solve ``A u = b`` by weighted Jacobi from ``initial_guess`` (default zero)."""
-    iteration = JacobiIteration(problem, omega, initial_guess)
-    monitor.restart()
-    monitor.record(iteration.solution, 0, phase="jacobi")
-    sweeps, reason = run_jacobi(iteration, monitor, monitor.criterion.max_iterations, batch=check_every)
-    return monitor.result("jacobi", iteration.solution.copy(), reason, sweeps,
+    iteration, reason = None, "interrupted"
+    try:
+        iteration = JacobiIteration(problem, omega, initial_guess)
+        monitor.restart()
+        monitor.record(iteration.solution, 0, phase="jacobi")
+        reason = run_jacobi(iteration, monitor, monitor.criterion.max_iterations, batch=check_every)[1]
+    except KeyboardInterrupt:
+        pass  # interrupted before the sweeps: the state reached is the initial guess
+    if iteration is not None:
+        u, sweeps = iteration.solution.copy(), iteration.sweeps
+    else:
+        u = np.zeros(problem.grid.shape) if initial_guess is None else np.array(initial_guess, dtype=float)
+        sweeps = 0
+    return monitor.result("jacobi", u, reason, sweeps,
                           info={"omega": omega, "factor_lowest_mode": jacobi_factor(problem, omega)})

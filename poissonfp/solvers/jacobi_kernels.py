@@ -9,7 +9,9 @@ between two zero-padded buffers, and measures during the last sweep, per row, th
 norm, and the squared and maximum error against ``reference`` (an empty array skips the errors).
 Since ``u_new - u_old = ω D^{-1} r_old``, the update norm gives the residual for free.
 Returns the row statistics (rows x 3) reduced by the caller; the result sits in ``u`` when
-``count`` is even and in ``v`` when it is odd.
+``count`` is even and in ``v`` when it is odd. ``done`` (an int64 array of length 1) is incremented
+after every sweep, so a caller knows how many sweeps ran even when a Ctrl-C interrupted it as the
+kernel returned.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ __all__ = ["sweeps_1d", "sweeps_2d", "sweeps_3d"]
 
 
 @njit(cache=True)
-def sweeps_1d(u, v, b, coefficients, inv_diag, omega, count, reference):  # pragma: no cover - compiled
+def sweeps_1d(u, v, b, coefficients, inv_diag, omega, count, reference, done):  # pragma: no cover - compiled
     n = b.shape[0]
     c0 = coefficients[0]
     stats = np.zeros((1, 3))
@@ -39,11 +41,12 @@ def sweeps_1d(u, v, b, coefficients, inv_diag, omega, count, reference):  # prag
                     stats[0, 1] += e * e
                     stats[0, 2] = max(stats[0, 2], e)
         u, v = v, u
+        done[0] += 1
     return stats
 
 
 @njit(cache=True)
-def sweeps_2d(u, v, b, coefficients, inv_diag, omega, count, reference):  # pragma: no cover - compiled
+def sweeps_2d(u, v, b, coefficients, inv_diag, omega, count, reference, done):  # pragma: no cover - compiled
     n0, n1 = b.shape
     c0, c1 = coefficients[0], coefficients[1]
     stats = np.zeros((n0, 3))
@@ -64,11 +67,12 @@ def sweeps_2d(u, v, b, coefficients, inv_diag, omega, count, reference):  # prag
                         stats[i, 1] += e * e
                         stats[i, 2] = max(stats[i, 2], e)
         u, v = v, u
+        done[0] += 1
     return stats
 
 
 @njit(cache=True)
-def sweeps_3d(u, v, b, coefficients, inv_diag, omega, count, reference):  # pragma: no cover - compiled
+def sweeps_3d(u, v, b, coefficients, inv_diag, omega, count, reference, done):  # pragma: no cover - compiled
     n0, n1, n2 = b.shape
     c0, c1, c2 = coefficients[0], coefficients[1], coefficients[2]
     stats = np.zeros((n0, 3))
@@ -92,4 +96,5 @@ def sweeps_3d(u, v, b, coefficients, inv_diag, omega, count, reference):  # prag
                             stats[i, 1] += e * e
                             stats[i, 2] = max(stats[i, 2], e)
         u, v = v, u
+        done[0] += 1
     return stats

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from poissonfp.problem import Problem
 from poissonfp.settings import NetworkSettings, TrainingSettings
 from poissonfp.solvers.base import Monitor, SolveResult
@@ -36,30 +38,30 @@ def solve_dnn(problem: Problem, monitor: Monitor, *, network: NetworkSettings | 
     from poissonfp.neural.model import build_model, single_threaded
     from poissonfp.neural.training import Trainer
 
-    warm_up(problem.grid.ndim)  # compilation is not part of any solve's time
-    with single_threaded():
-        monitor.restart()
-        model = build_model(problem, network, seed, device)
-        points = model.grid_points(problem.grid)
-        galerkin_time, rank = 0.0, None
-        loss = make_loss(problem, model, training.loss, training.points, training.quadrature_order)
-        trainer = Trainer(model, loss, training.learning_rate)
-        total = training.adam_steps + training.lbfgs_steps
-        every = max(1, total // 64)
-        best = {"metric": None, "step": 0}
+    galerkin_time, rank, model, trainer, u = 0.0, None, None, None, None
+    best = {"metric": None, "step": 0}
+    reason = "max_iterations"
+    try:
+        warm_up(problem.grid.ndim)  # compilation is not part of any solve's time
+        with single_threaded():
+            monitor.restart()
+            model = build_model(problem, network, seed, device)
+            points = model.grid_points(problem.grid)
+            loss = make_loss(problem, model, training.loss, training.points, training.quadrature_order)
+            trainer = Trainer(model, loss, training.learning_rate)
+            total = training.adam_steps + training.lbfgs_steps
+            every = max(1, total // 64)
 
-        def record(step: int) -> bool:
-            entry = monitor.record(model.grid_values(problem.grid, points), 0, dnn_steps=step, phase="dnn")
-            value = entry[metric]
-            if value is not None and (best["metric"] is None or value < best["metric"]):
-                best.update(metric=value, step=step)
-            return monitor.satisfied(value)
+            def record(step: int) -> bool:
+                entry = monitor.record(model.grid_values(problem.grid, points), 0, dnn_steps=step, phase="dnn")
+                value = entry[metric]
+                if value is not None and (best["metric"] is None or value < best["metric"]):
+                    best.update(metric=value, step=step)
+                return monitor.satisfied(value)
 
-        def on_step(step: int, _loss: float) -> bool:
-            return step % every == 0 and record(step)
+            def on_step(step: int, _loss: float) -> bool:
+                return step % every == 0 and record(step)
 
-        reason = "max_iterations"
-        try:
             if record(0):
                 reason = "converged"
             elif trainer.adam(training.adam_steps, on_step) or trainer.lbfgs(training.lbfgs_steps, on_step):
@@ -68,16 +70,23 @@ def solve_dnn(problem: Problem, monitor: Monitor, *, network: NetworkSettings | 
                 start = time.perf_counter()
                 space, _ = galerkin_output_layer(model, problem, training.rcond, points)
                 galerkin_time, rank = time.perf_counter() - start, space.rank
-        except KeyboardInterrupt:
-            reason = "interrupted"
-        u = model.grid_values(problem.grid, points)
-    result = monitor.result("dnn", u, reason, iterations=0, dnn_steps=trainer.steps, info={
-        "train_time_s": trainer.time_s, "galerkin_time_s": galerkin_time, "galerkin_rank": rank,
-        "loss": training.loss, "loss_points": trainer.loss.points, "quadrature_fallback_step": trainer.fallback_step, "adam_steps": min(trainer.steps, training.adam_steps),
-        "lbfgs_steps": max(0, trainer.steps - training.adam_steps), "loss_history": trainer.loss_history(),
+            u = model.grid_values(problem.grid, points)
+    except KeyboardInterrupt:
+        reason = "interrupted"
+    if u is None:  # interrupted: the network as it stands (zero before it exists)
+        with single_threaded():
+            u = model.grid_values(problem.grid) if model is not None else np.zeros(problem.grid.shape)
+    steps = trainer.steps if trainer is not None else 0
+    result = monitor.result("dnn", u, reason, iterations=0, dnn_steps=steps, info={
+        "train_time_s": trainer.time_s if trainer else 0.0, "galerkin_time_s": galerkin_time,
+        "galerkin_rank": rank, "loss": training.loss,
+        "loss_points": trainer.loss.points if trainer else None,
+        "quadrature_fallback_step": trainer.fallback_step if trainer else None,
+        "adam_steps": min(steps, training.adam_steps), "lbfgs_steps": max(0, steps - training.adam_steps),
+        "loss_history": trainer.loss_history() if trainer else {},
     })
     final = result.final.get(metric)
     if final is not None and (best["metric"] is None or final < best["metric"]):
-        best.update(metric=final, step=trainer.steps)
+        best.update(metric=final, step=steps)
     result.info.update(best_metric=best["metric"], best_step=best["step"], metric=metric)
     return result

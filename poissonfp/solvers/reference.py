@@ -16,21 +16,30 @@ from poissonfp.solvers.base import Monitor, SolveResult, check_finite
 __all__ = ["solve_direct", "solve_dst", "solve_multigrid"]
 
 
+def _one_step(problem: Problem, monitor: Monitor, method: str, compute) -> SolveResult:
+    """Run a one-step method; a Ctrl-C before it finishes leaves the initial state (zero), marked."""
+    u, reason = np.zeros(problem.grid.shape), "interrupted"
+    try:
+        monitor.restart()
+        u, reason = compute(), "exact"
+    except KeyboardInterrupt:
+        pass
+    check_finite(u, f"{method} solution")
+    return monitor.result(method, u, reason, iterations=int(reason == "exact"))
+
+
 def solve_direct(problem: Problem, monitor: Monitor, **_: object) -> SolveResult:
     """Sparse LU (SuperLU via scipy) of the assembled matrix."""
-    monitor.restart()
-    matrix = laplacian_matrix(problem.grid, format="csc")
-    u = scipy.sparse.linalg.spsolve(matrix, problem.rhs.ravel()).reshape(problem.grid.shape)
-    check_finite(u, "direct solution")
-    return monitor.result("direct", u, "exact", iterations=1)
+    def compute() -> np.ndarray:
+        matrix = laplacian_matrix(problem.grid, format="csc")
+        return scipy.sparse.linalg.spsolve(matrix, problem.rhs.ravel()).reshape(problem.grid.shape)
+
+    return _one_step(problem, monitor, "direct", compute)
 
 
 def solve_dst(problem: Problem, monitor: Monitor, **_: object) -> SolveResult:
     """Diagonalise ``A`` with the orthonormal DST-I: O(N log N), exact on boxes."""
-    monitor.restart()
-    u = dst_inverse(problem.grid, problem.rhs)
-    check_finite(u, "sine-transform solution")
-    return monitor.result("dst", u, "exact", iterations=1)
+    return _one_step(problem, monitor, "dst", lambda: dst_inverse(problem.grid, problem.rhs))
 
 
 class _Reached(Exception):
@@ -38,29 +47,35 @@ class _Reached(Exception):
 
 
 def solve_multigrid(problem: Problem, monitor: Monitor, **_: object) -> SolveResult:
-    """Ruge-Stueben AMG V-cycles (PyAMG); the hierarchy set-up is part of the wall time."""
+    """Ruge-Stueben AMG V-cycles (PyAMG); the hierarchy set-up is part of the wall time.
+
+    A Ctrl-C during the set-up or a cycle returns the last completed cycle's iterate (zero before the
+    first), marked interrupted.
+    """
     import pyamg
 
-    monitor.restart()
-    hierarchy = pyamg.ruge_stuben_solver(laplacian_matrix(problem.grid, format="csr"))
-    shape, cycles = problem.grid.shape, [0]
+    shape = problem.grid.shape
     metric = monitor.criterion.metric
-    x_last = [np.zeros(problem.grid.size)]
+    reached = [(0, np.zeros(problem.grid.size))]  # (cycles, iterate), replaced in one store
+    hierarchy = None
 
     def after_cycle(x: np.ndarray) -> None:
-        cycles[0] += 1
-        x_last[0] = x
-        entry = monitor.record(x.reshape(shape), cycles[0], phase="multigrid")
+        reached[0] = (reached[0][0] + 1, x.copy())  # PyAMG updates x in place during the next cycle
+        entry = monitor.record(x.reshape(shape), reached[0][0], phase="multigrid")
         if monitor.satisfied(entry[metric]):
             raise _Reached
 
     reason = "max_iterations"
     try:
+        monitor.restart()
+        hierarchy = pyamg.ruge_stuben_solver(laplacian_matrix(problem.grid, format="csr"))
         hierarchy.solve(problem.rhs.ravel(), x0=np.zeros(problem.grid.size), tol=1e-300,
                         maxiter=min(monitor.criterion.max_iterations, 200), callback=after_cycle)
     except _Reached:
         reason = "converged"
     except KeyboardInterrupt:
         reason = "interrupted"
-    info = {"levels": len(hierarchy.levels), "operator_complexity": float(hierarchy.operator_complexity())}
-    return monitor.result("multigrid", x_last[0].reshape(shape).copy(), reason, cycles[0], info=info)
+    info = {} if hierarchy is None else {"levels": len(hierarchy.levels),
+                                         "operator_complexity": float(hierarchy.operator_complexity())}
+    cycles, x = reached[0]
+    return monitor.result("multigrid", x.reshape(shape), reason, cycles, info=info)

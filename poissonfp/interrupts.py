@@ -1,0 +1,178 @@
+"""Ctrl-C and SIGTERM as one controlled path: stop the work, save the state reached, exit 130 / 143.
+
+Python turns SIGINT into :class:`KeyboardInterrupt` wherever the main thread happens to be, and lets
+SIGTERM kill the process without running any ``except`` or ``finally``. The solvers already catch
+``KeyboardInterrupt`` in their loops and return the state reached, marked ``stop_reason =
+"interrupted"``. What they cannot control is *where* a signal lands: during set-up, during the final
+record, while the outputs are written, or a second time while the first is being handled. A command
+makes that predictable with :class:`SignalGuard`::
+
+    with SignalGuard() as guard:              # SIGINT and SIGTERM now take the same path
+        try:
+            set_up()                          # the first signal raises KeyboardInterrupt here
+            with guard.solving():             # the solvers catch it and return the state reached
+                result = solve(...)
+        except KeyboardInterrupt:
+            ...                               # nothing reached: say so, write nothing
+        with guard.deferred():                # signals are only recorded while saving
+            save(result, interrupted=guard.received is not None)
+    exit(guard.exit_code or 0)                # 130 after SIGINT, 143 after SIGTERM
+
+Rules the guard enforces:
+
+* the **first** signal raises ``KeyboardInterrupt`` (unless inside :meth:`SignalGuard.deferred`);
+* every **later** signal is only recorded: a second Ctrl-C never aborts the clean-up of the first;
+* inside :meth:`SignalGuard.deferred` signals are only recorded; the caller decides afterwards;
+* library code that must not be torn apart (a solver's final record) wraps itself in
+  :func:`shielded`: with a guard active it defers through the guard, without one it holds the signal
+  back and re-raises ``KeyboardInterrupt`` when the block ends, so plain-Python callers keep their
+  usual Ctrl-C behaviour;
+* :func:`finish_solving` (called when a solver's result exists) tells the guard, inside its
+  :meth:`SignalGuard.solving` block, that this solve is over: until the block ends signals are only
+  recorded, so the solver's post-processing completes. A command that runs several solves (compare,
+  bench) wraps each in ``solving()`` and stops when :attr:`SignalGuard.received` is set afterwards.
+
+The exit codes follow the shell's convention 128 + signal number: 130 for SIGINT, 143 for SIGTERM.
+Handlers can only be installed from the main thread; elsewhere the guard is inert.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any, Iterator
+
+__all__ = ["SignalGuard", "shielded", "finish_solving", "EXIT_SIGINT", "EXIT_SIGTERM"]
+
+EXIT_SIGINT = 128 + signal.SIGINT     # 130
+EXIT_SIGTERM = 128 + signal.SIGTERM   # 143
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+class SignalGuard:
+    """Route SIGINT and SIGTERM into one ``KeyboardInterrupt``, then only record them.
+
+    Attributes:
+        received: the number of the first signal received (``signal.SIGINT`` / ``SIGTERM``), or None.
+        count: how many signals arrived in all.
+    """
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.count = 0
+        self._defer = 0
+        self._solving = False
+        self._finished = False
+        self._previous: dict[int, Any] = {}
+
+    # -- context ------------------------------------------------------------------------------
+    def __enter__(self) -> "SignalGuard":
+        if _main_thread():
+            for number in _SIGNALS:
+                self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous.clear()
+
+    def _handle(self, number: int, _frame: FrameType | None) -> None:
+        self.count += 1
+        if self.received is not None:
+            return  # a second signal never interrupts the handling of the first
+        self.received = number
+        if not self._defer and not self._finished:
+            raise KeyboardInterrupt
+
+    # -- what callers use ---------------------------------------------------------------------
+    @contextmanager
+    def deferred(self) -> Iterator["SignalGuard"]:
+        """Record signals without raising inside the block (saving, printing the summary)."""
+        self._defer += 1
+        try:
+            yield self
+        finally:
+            self._defer -= 1
+
+    @contextmanager
+    def solving(self) -> Iterator["SignalGuard"]:
+        """Mark one solve: once its result exists (:func:`finish_solving`, called by the solver's
+        monitor) signals are only recorded until the block ends, so the solver's own post-processing
+        completes. Check :attr:`received` after the block. Solves outside such a block (warm-ups)
+        never end interruptibility."""
+        self._solving = True
+        try:
+            yield self
+        finally:
+            self._solving = False
+            self._finished = False
+
+    def finish(self) -> None:
+        """The interruptible work is over: record every later signal, never raise it."""
+        self._finished = True
+
+    @property
+    def finished(self) -> bool:
+        """Whether :meth:`finish` was called."""
+        return self._finished
+
+    @property
+    def exit_code(self) -> int | None:
+        """130 after SIGINT, 143 after SIGTERM, None when no signal arrived."""
+        if self.received is None:
+            return None
+        return EXIT_SIGTERM if self.received == signal.SIGTERM else EXIT_SIGINT
+
+
+def _active_guard() -> SignalGuard | None:
+    if not _main_thread():
+        return None
+    handler = signal.getsignal(signal.SIGINT)
+    owner = getattr(handler, "__self__", None)
+    return owner if isinstance(owner, SignalGuard) else None
+
+
+@contextmanager
+def shielded() -> Iterator[None]:
+    """Keep Ctrl-C / SIGTERM out of a block that must run whole (e.g. a solver's final record).
+
+    With a :class:`SignalGuard` active the guard records the signal and, unless the computation was
+    declared over inside the block (:func:`finish_solving`), raises it when the block ends. Without one, a SIGINT arriving inside the block is held back and raised as
+    ``KeyboardInterrupt`` once the block has finished; off the main thread nothing changes.
+    """
+    guard = _active_guard()
+    if guard is not None:
+        before = guard.received
+        with guard.deferred():
+            yield
+        if before is None and guard.received is not None and not guard.finished:
+            raise KeyboardInterrupt  # the held-back first signal, now that the block is whole
+        return
+    if not _main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    held: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, _frame: held.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held:
+        raise KeyboardInterrupt
+
+
+def finish_solving() -> None:
+    """A solve has its result: inside :meth:`SignalGuard.solving` the guard defers every later signal.
+
+    Called by :meth:`poissonfp.solvers.base.Monitor.result`; a no-op without an active guard or
+    outside its ``solving`` block.
+    """
+    guard = _active_guard()
+    if guard is not None and guard._solving:
+        guard.finish()
