@@ -69,7 +69,7 @@ def test_parity_sweep_shows_the_transition(quick_run):
     sweep = claims["it generalises from a large training fraction"]
     assert sweep["fractions"] == [0.3, 0.9] and 0.3 < sweep["transition_fraction"] < 0.9
     small = claims["it does not generalise from a small training fraction"]
-    assert small["test_accuracy"] < 0.5 and small["neighbour_vote_accuracy"] == 0.0  # below chance, like the vote
+    assert small["test_accuracy"] < 0.5 and small["neighbour_vote_accuracy"] < 0.05  # below chance, like the vote
 
 
 def test_controls_fail_their_evidence_claims(control_run):
@@ -133,7 +133,6 @@ def test_presets_change_sizes_and_lengths_only():
         assert set(experiment.quick) <= length_or_size, name
         assert experiment.control and experiment.control_description and experiment.paper, name
         full, quick = make_settings(experiment), make_settings(experiment, quick=True)
-        assert full.threshold if hasattr(full, "threshold") else True
         assert {k for k in vars(full) if getattr(full, k) != getattr(quick, k)} == set(experiment.quick)
     quick = make_settings(load_experiment("parity"), quick=True, overrides={"fractions": "0.5,0.7"})
     assert quick.epochs < 2000 and quick.fractions == (0.5, 0.7)

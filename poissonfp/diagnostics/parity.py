@@ -217,6 +217,11 @@ def _check_claims(result: ExperimentResult, settings: ParitySettings, fits: list
         fraction=largest["fraction"], test_accuracy=largest["test_accuracy"], fractions=fractions,
         test_accuracies=tests, transition_fraction=transition_fraction(fractions, tests, level),
     )
+    _check_aliasing(result, settings, fits)
+
+
+def _check_aliasing(result: ExperimentResult, settings: ParitySettings, fits: list[dict]) -> None:
+    smallest = fits[0]
     share = smallest["excess_energy"] / smallest["aliasing_energy"]
     degree_gap = smallest["aliasing_mean_degree"] - smallest["excess_mean_degree"]
     result.claim(
@@ -237,6 +242,10 @@ def _check_claims(result: ExperimentResult, settings: ParitySettings, fits: list
         rule="relative deviation < 1e-9 at every fraction",
         max_relative_deviation=deviation,
     )
+    _observe_fractions(result, fits)
+
+
+def _observe_fractions(result: ExperimentResult, fits: list[dict]) -> None:
     for f in fits:
         result.observe(
             f"training fraction {f['fraction']}",

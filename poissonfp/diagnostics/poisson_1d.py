@@ -132,8 +132,9 @@ def train_dnn(problem: Problem, settings: Poisson1DSettings, seed: int, delta_f,
     return np.array(steps), np.array(rows), model.grid_values(problem.grid, points), trainer.time_s
 
 
-def train_free_values(problem: Problem, settings: Poisson1DSettings, delta_f, on_progress=None):
-    """The control: Adam on the same grid Ritz energy over a table of free grid values (from zero).
+def train_free_values(problem: Problem, settings: Poisson1DSettings, seed: int, delta_f, on_progress=None):
+    """The control: Adam on the same grid Ritz energy over a table of free grid values (from zero, so
+    ``seed`` changes nothing; it keeps the call shape of :func:`train_dnn`).
 
     Returns:
         (steps, Delta_F rows, final grid values, training seconds).
