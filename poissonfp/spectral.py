@@ -33,6 +33,8 @@ __all__ = [
     "gaussian_filter_matrix",
     "gaussian_filter_split",
     "parity_spectrum_exact",
+    "walsh_coefficients",
+    "walsh_degree_energy",
 ]
 
 
@@ -286,3 +288,46 @@ def parity_spectrum_exact(k_vectors: np.ndarray) -> np.ndarray:
     k_vectors = np.atleast_2d(np.asarray(k_vectors, dtype=float))
     d = k_vectors.shape[1]
     return (-1j) ** d * np.prod(np.sin(2 * np.pi * k_vectors), axis=1)
+
+
+def walsh_coefficients(values: np.ndarray) -> np.ndarray:
+    """Walsh-Fourier coefficients on the hypercube: ``c_S = (1 / 2^d) sum_x f(x) prod_{j in S} x_j``.
+
+    The Walsh characters ``prod_{j in S} x_j`` are the Fourier basis of ``{-1, 1}^d``; the degree ``|S|``
+    is their frequency (parity is the single character of degree d).
+
+    Args:
+        values: ``f`` at the ``2^d`` points of ``{-1, 1}^d`` in ``itertools.product([-1, 1], repeat=d)``
+            order (coordinate 0 varies slowest).
+
+    Returns:
+        shape ``(2^d,)``; index ``S`` is a bit mask whose most significant of d bits is coordinate 0.
+
+    >>> import itertools
+    >>> x = np.array(list(itertools.product([-1.0, 1.0], repeat=3)))
+    >>> c = walsh_coefficients(x[:, 0] * x[:, 2] + 0.5)
+    >>> np.flatnonzero(np.abs(c) > 1e-12).tolist(), float(c[0b101]), float(c[0])
+    ([0, 5], 1.0, 0.5)
+    """
+    coefficients = np.array(values, dtype=float)
+    n = coefficients.shape[0]
+    if n & (n - 1) or n == 0:
+        raise ValueError(f"expected 2^d values, got {n}")
+    step = 1
+    while step < n:  # in-place fast Walsh-Hadamard transform, characters of bits set = (-1)^(x = -1)
+        blocks = coefficients.reshape(-1, 2, step)
+        coefficients = np.stack((blocks[:, 0] + blocks[:, 1], blocks[:, 1] - blocks[:, 0]), axis=1).reshape(n)
+        step *= 2
+    return coefficients / n
+
+
+def walsh_degree_energy(coefficients: np.ndarray) -> np.ndarray:
+    """Energy ``sum_{|S| = m} c_S^2`` per degree ``m = 0 .. d`` of Walsh coefficients.
+
+    >>> walsh_degree_energy(np.array([0.5, 0.0, 0.0, 1.0])).tolist()
+    [0.25, 0.0, 1.0]
+    """
+    coefficients = np.asarray(coefficients, dtype=float)
+    d = int(np.log2(coefficients.shape[0]))
+    degrees = np.array([bin(s).count("1") for s in range(coefficients.shape[0])])
+    return np.bincount(degrees, weights=coefficients**2, minlength=d + 1)

@@ -1,4 +1,4 @@
-"""``poissonfp diagnose``: the quick suite holds its claims and writes its outputs; usage errors exit 2."""
+"""``poissonfp diagnose``: the quick suite holds its evidence claims, its controls fail them, bad input exits 2."""
 import json
 
 import pytest
@@ -7,45 +7,83 @@ from click.testing import CliRunner
 from poissonfp.cli import main
 from poissonfp.diagnostics.base import EXPERIMENTS, SettingsError, load_experiment, make_settings
 
-OURS = ["fprinciple-1d", "parity", "digits"]
+OURS = ["fprinciple-1d", "parity", "digits"]  # poisson-1d has its own test module
+
+
+def _diagnose(out, *args):
+    return CliRunner().invoke(main, ["diagnose", *OURS, "--quick", "--seeds", "0", "--out", str(out), "--quiet", *args])
 
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("diagnose")
-    result = CliRunner().invoke(main, ["diagnose", *OURS, "--quick", "--seeds", "0", "--out", str(out), "--quiet"])
-    return result, out
+    return _diagnose(out), out
+
+
+@pytest.fixture(scope="module")
+def control_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("control")
+    return _diagnose(out, "--control"), out
+
+
+def _summary(out):
+    return json.loads((out / "summary.json").read_text())
 
 
 def test_quick_suite_holds_every_claim(quick_run):
     result, out = quick_run
     assert result.exit_code == 0, result.output
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["passed"] and summary["quick"] and summary["seeds"] == [0]
+    summary = _summary(out)
+    assert summary["passed"] and summary["quick"] and not summary["control"] and summary["seeds"] == [0]
     assert {c["experiment"] for c in summary["claims"]} == set(OURS)
     for claim in summary["claims"]:
-        assert claim["passed"] and claim["seed"] == 0 and claim["measured"], claim
-    assert all(group["held"] == group["seeds"] == 1 for group in summary["aggregate"])
-    assert set(summary["settings"]) == set(OURS) and summary["runtime_s"]["total"] > 0
+        assert claim["passed"] and claim["kind"] in ("evidence", "sanity") and claim["rule"], claim
+    counts = summary["counts"]
+    assert counts["evidence"]["held"] == counts["evidence"]["claims"] >= 6
+    assert counts["sanity"]["held"] == counts["sanity"]["claims"] == 2
 
 
-def test_quick_suite_writes_report_and_figures(quick_run):
+def test_quick_suite_report_states_rules_settings_and_figures(quick_run):
     _, out = quick_run
     report = (out / "report.md").read_text()
-    summary = json.loads((out / "summary.json").read_text())
+    summary = _summary(out)
     assert report.count("**PASS**") == len(summary["aggregate"]) and "FAIL" not in report
+    assert report.count("  - rule: ") == len(summary["aggregate"])
+    assert report.count("### Settings beside the paper's") == len(OURS) and "| tanh 200-200-200-100 |" in report
     for name in OURS:
         for path in summary["figures"][name]["0"].values():
-            assert (out / path).stat().st_size > 10_000
-            assert f"]({path})" in report
+            assert (out / path).stat().st_size > 10_000 and f"]({path})" in report
 
 
-def test_fprinciple_claim_numbers_are_ordered(quick_run):
+def test_fprinciple_settled_epochs_are_ordered_with_margin(quick_run):
     _, out = quick_run
-    claims = json.loads((out / "summary.json").read_text())["claims"]
-    fit = next(c for c in claims if c["experiment"] == "fprinciple-1d")["measured"]
+    fit = next(c for c in _summary(out)["claims"] if c["experiment"] == "fprinciple-1d")["measured"]
     assert fit["peaks_k"] == [1, 3, 5]
-    assert fit["first_epoch_below_threshold"] == sorted(fit["first_epoch_below_threshold"])
+    a, b, c = fit["settled_epoch"]
+    assert 1.5 * a <= b and 1.5 * b <= c
+
+
+def test_parity_sweep_shows_the_transition(quick_run):
+    _, out = quick_run
+    claims = {c["claim"]: c["measured"] for c in _summary(out)["claims"] if c["experiment"] == "parity"}
+    sweep = claims["it generalises from a large training fraction"]
+    assert sweep["fractions"] == [0.3, 0.9] and 0.3 < sweep["transition_fraction"] < 0.9
+    small = claims["it does not generalise from a small training fraction"]
+    assert small["test_accuracy"] < 0.5 and small["neighbour_vote_accuracy"] < 0.05  # below chance, like the vote
+
+
+def test_controls_fail_their_evidence_claims(control_run):
+    result, out = control_run
+    assert result.exit_code == 1, result.output
+    summary = _summary(out)
+    assert summary["control"] and not summary["passed"]
+    failed = {(g["experiment"], g["claim"]) for g in summary["aggregate"] if not g["passed"]}
+    assert ("fprinciple-1d", "the DFT peaks converge in order of frequency (low k first)") in failed
+    assert ("parity", "it does not generalise from a small training fraction") in failed
+    digits = [g for g in summary["aggregate"] if g["experiment"] == "digits" and g["kind"] == "evidence"]
+    assert digits and not any(g["passed"] for g in digits)
+    assert all(g["passed"] for g in summary["aggregate"] if g["kind"] == "sanity")
+    assert "**This is a negative control.**" in (out / "report.md").read_text()
 
 
 @pytest.mark.parametrize(
@@ -56,32 +94,58 @@ def test_fprinciple_claim_numbers_are_ordered(quick_run):
         (["--seeds", "1,1"], "--seeds"),
         (["parity", "--set", "parity.nope=1"], "no setting"),
         (["parity", "--set", "parity.epochs=ten"], "expects int"),
+        (["parity", "--set", "parity.activation=bogus"], "'parity.activation' expects one of"),
+        (["parity", "--set", "parity.dimension=-1"], "'parity.dimension' expects an integer >= 2"),
+        (["parity", "--set", "parity.dimension=40"], "'parity.dimension' expects an integer >= 2 and <= 16"),
+        (["parity", "--set", "parity.learning_rate=nan"], "'parity.learning_rate' expects a finite number"),
+        (["parity", "--set", "parity.epochs=-5"], "'parity.epochs' expects an integer >= 1"),
+        (["parity", "--set", "parity.fractions=0.5,2.0"], "'parity.fractions' expects a number > 0.0 and < 1.0"),
+        (["parity", "--set", "parity.dtype=float16"], "'parity.dtype' expects one of float32, float64"),
+        (["poisson-1d", "--set", "poisson-1d.case=nowhere"], "case 'nowhere': no such case file"),
         (["--no-such-option"], "no-such-option"),
     ],
 )
-def test_usage_errors_exit_2_with_one_line(args, needle, tmp_path):
-    result = CliRunner().invoke(main, ["diagnose", *args, "--out", str(tmp_path)])
+def test_usage_errors_exit_2_with_one_line_and_write_nothing(args, needle, tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["diagnose", *args, "--out", str(out)])
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error:") and needle in lines[0], result.output
-    assert "Traceback" not in result.output
+    assert not out.exists()
 
 
-def test_registry_and_settings_presets():
-    assert list(EXPERIMENTS)[:1] == ["fprinciple-1d"] and set(OURS) <= set(EXPERIMENTS)
-    experiment = load_experiment("parity")
-    assert make_settings(experiment).epochs == 2000
-    quick = make_settings(experiment, quick=True, overrides={"fractions": "0.5,0.7"})
+def test_unwritable_out_is_refused_before_any_work(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    for out in ("/proc/x", str(blocker / "sub")):
+        result = CliRunner().invoke(main, ["diagnose", "fprinciple-1d", "--quick", "--out", out])
+        assert result.exit_code == 2, result.output
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and "--out" in lines[0] and "not a writable folder" in lines[0], result.output
+        assert "(seed 0)" not in result.output  # no experiment started
+
+
+def test_presets_change_sizes_and_lengths_only():
+    length_or_size = {"widths", "epochs", "fractions", "intervals", "adam_steps", "jacobi_sweeps",
+                      "jacobi_record_every", "record_every"}
+    for name in EXPERIMENTS:
+        experiment = load_experiment(name)
+        assert set(experiment.quick) <= length_or_size, name
+        assert experiment.control and experiment.control_description and experiment.paper, name
+        full, quick = make_settings(experiment), make_settings(experiment, quick=True)
+        assert {k for k in vars(full) if getattr(full, k) != getattr(quick, k)} == set(experiment.quick)
+    quick = make_settings(load_experiment("parity"), quick=True, overrides={"fractions": "0.5,0.7"})
     assert quick.epochs < 2000 and quick.fractions == (0.5, 0.7)
     with pytest.raises(SettingsError):
         load_experiment("mnist")
 
 
-def test_failed_claim_exits_1_and_reports_fail(tmp_path):
-    args = ["diagnose", "fprinciple-1d", "--quick", "--set", "fprinciple-1d.epochs=20", "--out", str(tmp_path)]
+def test_failed_evidence_claim_exits_1_and_reports_fail(tmp_path):
+    args = ["diagnose", "fprinciple-1d", "--quick", "--seeds", "0", "--set", "fprinciple-1d.epochs=20",
+            "--out", str(tmp_path)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1, result.output
-    assert "FAIL  fprinciple-1d" in result.output and "fprinciple-1d (seed 0)" in result.output
-    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert "FAIL  [evidence] fprinciple-1d" in result.output and "fprinciple-1d (seed 0)" in result.output
+    summary = _summary(tmp_path)
     assert summary["passed"] is False and summary["settings"]["fprinciple-1d"]["epochs"] == 20
-    assert "**FAIL**" in (tmp_path / "report.md").read_text()
+    assert summary["exit_status"] == 1 and "**FAIL**" in (tmp_path / "report.md").read_text()

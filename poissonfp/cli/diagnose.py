@@ -2,12 +2,17 @@
 from __future__ import annotations
 
 import inspect
+import signal
 import sys
+import tempfile
 from collections import defaultdict
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import click
 
+from poissonfp.case import CaseError
 from poissonfp.diagnostics.base import EXPERIMENTS, SettingsError, parse_override
 
 
@@ -23,6 +28,42 @@ def _parse_seeds(text: str) -> list[int]:
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise _usage_error(f"--seeds expects distinct non-negative integers, got {text!r}")
     return seeds
+
+
+def _prepare_out(out_dir: str) -> Path:
+    """Create ``out_dir`` and prove it writable before any work (a usage error otherwise)."""
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".diagnose-write-test-"):
+            pass
+    except OSError as error:
+        raise _usage_error(f"--out {out_dir!r} is not a writable folder: {error.strerror or error}") from None
+    return out
+
+
+@contextmanager
+def _stop_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM raise ``KeyboardInterrupt`` once; later ones are ignored, so that the summary of
+    what finished is written whole. The previous handlers are restored on exit."""
+    seen = []
+
+    def handler(signum, frame):
+        if not seen:
+            seen.append(signum)
+            raise KeyboardInterrupt
+
+    previous = {}
+    try:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            previous[number] = signal.signal(number, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        pass
+    try:
+        yield
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
 
 
 class _Progress:
@@ -49,8 +90,12 @@ class _Progress:
 
 @click.command()  # usage errors print one line: see poissonfp.cli.common.OneLineErrors
 @click.argument("experiments", nargs=-1)
-@click.option("--quick", is_flag=True, help="Smaller settings that still show each effect (seconds, not minutes).")
-@click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds, e.g. 0,1,2.")
+@click.option("--quick", is_flag=True, help="Smaller sizes and shorter runs, the same thresholds (seconds, not minutes).")
+@click.option(
+    "--control", is_flag=True,
+    help="Negative control: a learner or target without the property; its evidence claims should FAIL.",
+)
+@click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds; each claim must hold in all.")
 @click.option(
     "--out", "out_dir", default="results/diagnose", show_default=True, type=click.Path(file_okay=False),
     help="Folder for summary.json, report.md and figures.",
@@ -63,13 +108,15 @@ class _Progress:
     help="Torch threads during the run (1 is fastest on a busy 2-core machine and reproducible).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bars and no summary on the terminal.")
-def diagnose(experiments, quick, seeds, out_dir, settings, threads, quiet) -> None:
+def diagnose(experiments, quick, control, seeds, out_dir, settings, threads, quiet) -> None:
     """Run F-Principle EXPERIMENTS (all by default) and check the paper's claims.
 
     Writes figures, summary.json and report.md to --out. Exit status: 0 when every claim holds in every
-    seed, 1 when one fails, 2 for usage errors.
+    seed, 1 when an evidence claim fails (the expected outcome of --control), 3 when a sanity check fails
+    (a bug), 2 for usage errors, 130 when interrupted (Ctrl-C or SIGTERM: the runs that finished are
+    reported, marked interrupted).
     """
-    from poissonfp.diagnostics.suite import aggregate_claims, run_suite
+    from poissonfp.diagnostics.suite import aggregate_claims, claim_counts, exit_status, run_suite
 
     names = list(experiments) or list(EXPERIMENTS)
     unknown = [n for n in names if n not in EXPERIMENTS]
@@ -83,22 +130,36 @@ def diagnose(experiments, quick, seeds, out_dir, settings, threads, quiet) -> No
             if name not in names:
                 raise SettingsError(f"--set {text!r} names an experiment that is not run")
             overrides[name][key] = value
+        from poissonfp.diagnostics.base import load_experiment, make_settings
+
+        for name in names:  # every setting is checked before the output folder is touched
+            make_settings(load_experiment(name), quick, overrides.get(name), control)
+        out = _prepare_out(out_dir)
         progress = None if quiet else _Progress()
-        suite = run_suite(
-            names, seed_list, quick=quick, overrides=overrides, out_dir=Path(out_dir), on_progress=progress,
-            threads=threads,
-        )
-    except SettingsError as error:
+        with _stop_signals():
+            suite = run_suite(
+                names, seed_list, quick=quick, control=control, overrides=overrides, out_dir=out,
+                on_progress=progress, threads=threads,
+            )
+    except (SettingsError, CaseError) as error:
         raise _usage_error(str(error)) from None
     if progress is not None:
         progress.close()
     if not quiet:
         for group in aggregate_claims(suite.results):
             mark = "PASS" if group["passed"] else "FAIL"
-            held = f"held in {group['held']}/{group['seeds']} seeds"
-            click.echo(f"{mark}  {group['experiment']}: {group['claim']} ({held})")
-        click.echo(f"{suite.runtime_s['total']:.1f} s; report: {Path(out_dir) / 'report.md'}")
-    raise SystemExit(0 if suite.passed else 1)
+            held = f"held in {group['held']} of {group['seeds']} seeds"
+            click.echo(f"{mark}  [{group['kind']}] {group['experiment']}: {group['claim']} ({held})")
+        counts = claim_counts(suite)
+        click.echo(
+            f"evidence {counts['evidence']['held']}/{counts['evidence']['claims']} held, sanity "
+            f"{counts['sanity']['held']}/{counts['sanity']['claims']}"
+            f"{' (control: evidence expected to fail)' if control else ''}; {suite.runtime_s['total']:.1f} s; "
+            f"report: {out / 'report.md'}"
+        )
+    if suite.interrupted:
+        click.echo(f"interrupted: the {len(suite.results)} runs that finished are in {out}", err=True)
+    raise SystemExit(exit_status(suite))
 
 
 diagnose.help = f"{inspect.cleandoc(diagnose.help)}\n\nExperiments, in run order: {', '.join(EXPERIMENTS)}."

@@ -1,9 +1,14 @@
 """Claims, experiment results, the experiment registry and settings handling.
 
 An experiment is a module exposing ``EXPERIMENT = Experiment(...)``: a frozen settings dataclass whose
-defaults are the paper's settings, the overrides that make the ``--quick`` preset, a ``run`` function
-``(settings, seed, on_progress) -> ExperimentResult`` and a ``figures`` function
+defaults are the full settings, the overrides that make the ``--quick`` preset (sizes and lengths only,
+never a threshold), the overrides that make its negative ``--control``, the paper's settings beside ours,
+a ``run`` function ``(settings, seed, on_progress) -> ExperimentResult`` and a ``figures`` function
 ``ExperimentResult -> {name: Figure}``. Registering one is a single entry in :data:`EXPERIMENTS`.
+
+Every checked claim has a ``kind``: ``"evidence"`` (it would fail if the paper were wrong; the shipped
+controls make it fail) or ``"sanity"`` (an identity or a theorem; a failure means a bug), and a ``rule``
+that states how its verdict is decided.
 """
 from __future__ import annotations
 
@@ -17,7 +22,9 @@ __all__ = [
     "Observation",
     "ExperimentResult",
     "Experiment",
+    "PaperSetting",
     "EXPERIMENTS",
+    "KINDS",
     "SettingsError",
     "load_experiment",
     "make_settings",
@@ -35,9 +42,12 @@ EXPERIMENTS: dict[str, str] = {
     "poisson-1d": "poissonfp.diagnostics.poisson_1d:EXPERIMENT",
 }
 
+#: Claim kinds: evidence can fail if the paper is wrong; sanity fails only through a bug.
+KINDS = ("evidence", "sanity")
+
 
 class SettingsError(ValueError):
-    """An unknown experiment, an unknown setting or a value of the wrong type."""
+    """An unknown experiment, an unknown setting or a value of the wrong type or range."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,8 @@ class Claim:
     passed: bool
     measured: dict[str, Any]
     seed: int
+    kind: str = "evidence"
+    rule: str = ""
 
 
 @dataclass(frozen=True)
@@ -73,13 +85,25 @@ class ExperimentResult:
     records: dict[str, Any] = field(default_factory=dict)
     runtime_s: float = 0.0
 
-    def claim(self, claim: str, passed: bool, **measured: Any) -> None:
-        """Record a checked claim."""
-        self.claims.append(Claim(self.experiment, claim, bool(passed), measured, self.seed))
+    def claim(self, claim: str, passed: bool, *, kind: str = "evidence", rule: str, **measured: Any) -> None:
+        """Record a checked claim of ``kind`` (see :data:`KINDS`) decided by ``rule``."""
+        if kind not in KINDS:
+            raise ValueError(f"claim kind must be one of {KINDS}, got {kind!r}")
+        self.claims.append(Claim(self.experiment, claim, bool(passed), measured, self.seed, kind, rule))
 
     def observe(self, observation: str, **measured: Any) -> None:
         """Record an observation."""
         self.observations.append(Observation(self.experiment, observation, measured, self.seed))
+
+
+@dataclass(frozen=True)
+class PaperSetting:
+    """One row of the settings table: the paper's value, the setting keys of ours, and why they differ."""
+
+    label: str
+    paper: str
+    keys: tuple[str, ...]
+    deviation: str = ""
 
 
 @dataclass(frozen=True)
@@ -92,6 +116,9 @@ class Experiment:
     quick: Mapping[str, Any]
     run: Callable[[Any, int, ProgressCallback | None], ExperimentResult]
     figures: Callable[[ExperimentResult], dict[str, Any]]
+    control: Mapping[str, Any] = field(default_factory=dict)
+    control_description: str = ""
+    paper: tuple[PaperSetting, ...] = ()
 
 
 def load_experiment(name: str) -> Experiment:
@@ -122,24 +149,38 @@ def _coerce(value: Any, default: Any, key: str) -> Any:
         if isinstance(default, float):
             return float(value)
         return str(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise SettingsError(f"setting {key!r} expects {type(default).__name__}, got {value!r}") from None
 
 
-def make_settings(experiment: Experiment, quick: bool = False, overrides: Mapping[str, Any] | None = None) -> Any:
-    """Full settings (the defaults), with the quick preset and then ``overrides`` applied.
+def make_settings(
+    experiment: Experiment,
+    quick: bool = False,
+    overrides: Mapping[str, Any] | None = None,
+    control: bool = False,
+) -> Any:
+    """Full settings (the defaults), with the quick preset, the control preset and ``overrides`` applied.
+
+    Every value is checked against the rules in its field's metadata (:func:`poissonfp.diagnostics.rules.
+    check_settings`) before anything runs.
 
     Raises:
-        SettingsError: for a key the settings do not have or a value that does not convert.
+        SettingsError: for a key the settings do not have, a value that does not convert or is out of range.
     """
+    from poissonfp.diagnostics.rules import check_settings
+
     defaults = experiment.settings_type()
     known = {f.name for f in dataclasses.fields(defaults)}
     changes: dict[str, Any] = dict(experiment.quick) if quick else {}
+    if control:
+        changes.update(experiment.control)
     for key, value in (overrides or {}).items():
         if key not in known:
             raise SettingsError(f"{experiment.name} has no setting {key!r}; known: {', '.join(sorted(known))}")
         changes[key] = _coerce(value, getattr(defaults, key), f"{experiment.name}.{key}")
-    return dataclasses.replace(defaults, **changes)
+    settings = dataclasses.replace(defaults, **changes)
+    check_settings(experiment.name, settings)
+    return settings
 
 
 def parse_override(text: str) -> tuple[str, str, str]:
@@ -153,16 +194,3 @@ def parse_override(text: str) -> tuple[str, str, str]:
     if not sep or not dot or not experiment or not key:
         raise SettingsError(f"expected EXPERIMENT.KEY=VALUE, got {text!r}")
     return experiment, key.strip(), value.strip()
-
-
-def first_step_below(steps, errors, threshold: float) -> list[int | None]:
-    """Per column of ``errors`` (records x peaks): the first step with error below ``threshold``, or None.
-
-    >>> import numpy as np
-    >>> first_step_below(np.array([0, 10, 20]), np.array([[0.5, 0.5], [0.05, 0.5], [0.01, 0.09]]), 0.1)
-    [10, 20]
-    """
-    import numpy as np
-
-    below = np.asarray(errors) < threshold
-    return [int(steps[np.argmax(column)]) if column.any() else None for column in below.T]

@@ -10,6 +10,17 @@ otherwise dwarf every other peak. Filter widths are multiples of the median pair
 (m = 9.41 for these inputs; the median nearest-neighbour squared distance is about 1.0): delta = 0.1 m, 0.15 m,
 0.2 m put 51 %, 35 % and 23 % of ||y|| into the low part. Narrower filters (0.05 m: 86 %) leave almost all
 of y in the low part, so their split says little.
+
+Verdicts. Filtering (evidence): at each delta, the smoothed ``e_low`` halves (stays at or below half its
+initial value) and ``e_high`` halves at least 1.5x later or not within the run: the two errors are compared
+over the same epochs, not against one absolute level. Projection (an observation, no verdict): along the
+first principal component only the lowest peak of the ten-class target stands clearly above the noise floor
+of a random relabelling (k = 0.27 at 10.7x; the next at 1.6x), so an ordering of peaks cannot be tested;
+two-class subsets have several peaks well above the floor (digits 0 / 7: 18x, 12x, 8x, 4x), but they are
+harmonics of one class boundary and converge together (settled at Delta_F 0.2: epochs 20, 20, 20, 30), so
+the projection method cannot separate frequencies on this data. The control (``--control``) trains a table
+of free values on the same loss (learning rate 1e-2, so that it fits within the quick run): ``e_low`` and
+``e_high`` then fall together (halving epochs 60-80 and 50, seed 0).
 """
 from __future__ import annotations
 
@@ -22,9 +33,12 @@ from sklearn.datasets import load_digits
 
 from poissonfp import spectral
 from poissonfp.diagnostics import plots
-from poissonfp.diagnostics.base import Experiment, ExperimentResult, ProgressCallback, first_step_below
+from poissonfp.diagnostics.base import Experiment, ExperimentResult, PaperSetting, ProgressCallback
 from poissonfp.diagnostics.fitting import fit_full_batch
-from poissonfp.networks import make_mlp
+from poissonfp.diagnostics.learners import LEARNERS, make_learner
+from poissonfp.diagnostics.ordering import ORDER_MARGIN, halving_steps, settled_crossings, smoothed
+from poissonfp.diagnostics.rules import DTYPES, setting
+from poissonfp.networks import ACTIVATIONS
 
 NAME = "digits"
 
@@ -33,19 +47,19 @@ NAME = "digits"
 class DigitsSettings:
     """Settings of the real-data experiment."""
 
-    target: str = "onehot-centred"
-    widths: tuple[int, ...] = (200, 100)
-    activation: str = "tanh"
-    learning_rate: float = 1e-3
-    epochs: int = 1000
+    target: str = setting("onehot-centred", choices=("onehot-centred", "onehot", "label"))
+    widths: tuple[int, ...] = setting((200, 100), max=4096)
+    activation: str = setting("tanh", choices=tuple(ACTIVATIONS))
+    learner: str = setting("network", choices=LEARNERS)
+    learning_rate: float = setting(1e-3, max=10.0)
+    epochs: int = setting(1000, max=1_000_000)
     record_every: int = 10
-    frequency_max: float = 3.0
-    frequency_count: int = 301
-    peak_min_relative_height: float = 0.05
-    threshold: float = 0.1
-    delta_factors: tuple[float, ...] = (0.1, 0.15, 0.2)
-    filter_threshold: float = 0.1
-    dtype: str = "float32"
+    frequency_max: float = setting(3.0, max=100.0)
+    frequency_count: int = setting(301, min=3, max=100_000)
+    peak_min_relative_height: float = setting(0.05, min=0.0, below=1.0)
+    threshold: float = setting(0.2, below=1.0)
+    delta_factors: tuple[float, ...] = setting((0.1, 0.15, 0.2), max=100.0)
+    dtype: str = setting("float32", choices=DTYPES)
 
 
 def load_data(target: str) -> tuple[np.ndarray, np.ndarray]:
@@ -92,7 +106,8 @@ def run(settings: DigitsSettings, seed: int, on_progress: ProgressCallback | Non
     # honours the run's thread setting) to the residual h - y at every record.
     filters = [torch.from_numpy(spectral.gaussian_filter_matrix(x, delta)) for delta in deltas]
     phases = np.exp(-2j * np.pi * np.outer(k[peaks], x @ direction)) / len(x)
-    operator = torch.cat([torch.from_numpy(np.vstack([phases.real, phases.imag])), *filters])
+    # Single precision halves the cost of each record; the errors it reports are ~1e-2 or larger.
+    operator = torch.cat([torch.from_numpy(np.vstack([phases.real, phases.imag])), *filters]).to(torch.float32)
     target_values = torch.from_numpy(y)
     target_low = [(w @ target_values).numpy() for w in filters]
     n_peaks = len(peaks)
@@ -101,7 +116,7 @@ def run(settings: DigitsSettings, seed: int, on_progress: ProgressCallback | Non
     def record(epoch: int, output: np.ndarray) -> None:
         epochs.append(epoch)
         residual = torch.from_numpy(output.astype(np.float64)) - target_values
-        applied = (operator @ residual).numpy()
+        applied = (operator @ residual.to(torch.float32)).numpy().astype(np.float64)
         real, imaginary = applied[:n_peaks], applied[n_peaks : 2 * n_peaks]
         delta_f.append(np.sqrt(np.sum(real**2 + imaginary**2, axis=1)) / amplitude[peaks])
         lows = applied[2 * n_peaks :].reshape(len(deltas), *y.shape)
@@ -109,7 +124,8 @@ def run(settings: DigitsSettings, seed: int, on_progress: ProgressCallback | Non
         e_low.append([_norm(lo) / _norm(yl) for lo, yl in zip(lows, target_low)])
         e_high.append([_norm(residual_np - lo) / _norm(y - yl) for lo, yl in zip(lows, target_low)])
 
-    model = make_mlp(x.shape[1], settings.widths, y.shape[1], settings.activation, dtype, seed=seed)
+    model = make_learner(settings.learner, x.shape[1], len(x), settings.widths, y.shape[1], settings.activation, dtype,
+                         seed=seed)
     history = fit_full_batch(
         model, torch.tensor(x, dtype=dtype), torch.tensor(y, dtype=dtype), epochs=settings.epochs,
         learning_rate=settings.learning_rate, record_every=settings.record_every, on_epoch=record,
@@ -117,57 +133,46 @@ def run(settings: DigitsSettings, seed: int, on_progress: ProgressCallback | Non
     )
     epochs_array = np.array(epochs)
     result = ExperimentResult(NAME, seed, asdict(settings))
-    _check_projection(result, settings, epochs_array, np.array(delta_f), k[peaks], amplitude[peaks], y)
+    projection_settled = _observe_projection(result, settings, epochs_array, np.array(delta_f), k[peaks],
+                                             amplitude[peaks], y)
     _check_filtering(result, settings, epochs_array, np.array(e_low), np.array(e_high), deltas, y, target_low)
     result.observe("training loss (MSE) at the end", final_loss=history.loss[-1], median_squared_distance=typical)
     result.records = {
         "k": k, "amplitude": amplitude, "peaks": peaks, "epochs": epochs_array, "delta_F": np.array(delta_f),
         "e_low": np.array(e_low), "e_high": np.array(e_high), "delta_factors": settings.delta_factors,
-        "threshold": settings.threshold, "filter_threshold": settings.filter_threshold,
+        "threshold": settings.threshold, "projection_settled": projection_settled,
     }
     result.runtime_s = time.perf_counter() - start
     return result
 
 
-def _check_projection(result, settings, epochs, delta_f, peak_k, peak_amplitude, y) -> None:
-    first = first_step_below(epochs, delta_f, settings.threshold)
-    later = [np.inf if e is None else e for e in first[1:]]
-    result.claim(
-        f"projection method: the lowest-frequency peak is the first to reach Delta_F < {settings.threshold}",
-        len(first) > 1 and first[0] is not None and all(first[0] < e for e in later),
-        peaks_k=peak_k,
-        first_epoch_below_threshold=first,
-        final_delta_F=delta_f[-1],
-        threshold=settings.threshold,
-    )
+def _observe_projection(result, settings, epochs, delta_f, peak_k, peak_amplitude, y) -> list[int | None]:
     noise_floor = np.sqrt(np.mean(np.sum((y - y.mean(axis=0)) ** 2, axis=1)) / len(y))
+    settled = settled_crossings(epochs, smoothed(delta_f), settings.threshold)
     result.observe(
-        "projection method: peak amplitudes against the noise floor of a random relabelling, "
-        "sqrt(mean |y_i - mean y|^2 / n); first epochs in increasing k (None = not within the run)",
-        peaks_k=peak_k,
-        peak_amplitudes=peak_amplitude,
-        noise_floor=noise_floor,
-        first_epoch_below_threshold=first,
-        monotone_in_k=all(a <= b for a, b in zip([np.inf if e is None else e for e in first][:-1], later)),
+        "projection method (no verdict: fewer than two peaks stand clearly above the noise floor, see the "
+        "module docstring): peaks along the first PC, their amplitude over the noise floor of a random "
+        f"relabelling sqrt(mean |y_i - mean y|^2 / n), and the settled epoch of Delta_F < {settings.threshold}",
+        peaks_k=peak_k, peak_amplitude_over_noise=peak_amplitude / noise_floor, noise_floor=noise_floor,
+        settled_epoch=settled, final_delta_F=delta_f[-1],
     )
+    return settled
 
 
 def _check_filtering(result, settings, epochs, e_low, e_high, deltas, y, target_low) -> None:
-    low_first = first_step_below(epochs, e_low, settings.filter_threshold)
-    high_first = first_step_below(epochs, e_high, settings.filter_threshold)
+    low_half, high_half = halving_steps(epochs, e_low), halving_steps(epochs, e_high)
     for i, factor in enumerate(settings.delta_factors):
-        low_epoch, high_epoch = low_first[i], high_first[i]
+        low, high = low_half[i], high_half[i]
+        passed = low is not None and (high is None or (high > low and high >= ORDER_MARGIN * low))
         result.claim(
-            f"filtering method, delta = {factor} x median squared distance: e_low falls below "
-            f"{settings.filter_threshold} before e_high",
-            low_epoch is not None and (high_epoch is None or low_epoch < high_epoch),
-            delta=deltas[i],
-            first_epoch_e_low_below=low_epoch,
-            first_epoch_e_high_below=high_epoch,
-            final_e_low=e_low[-1, i],
+            f"filtering method, delta = {factor} x median squared distance: e_low converges before e_high",
+            passed,
+            rule=f"halving epoch = first record from which the running median of the error stays <= half its "
+            f"initial value; e_low must halve, and e_high halve at least {ORDER_MARGIN}x later or not within "
+            "the run; must hold in every seed",
+            delta=deltas[i], e_low_halving_epoch=low, e_high_halving_epoch=high, final_e_low=e_low[-1, i],
             final_e_high=e_high[-1, i],
             low_share_of_target=np.linalg.norm(target_low[i]) / np.linalg.norm(y),
-            high_share_of_target=np.linalg.norm(y - target_low[i]) / np.linalg.norm(y),
         )
 
 
@@ -182,11 +187,11 @@ def figures(result: ExperimentResult) -> dict:
         "delta_f_heatmap": plots.plot_delta_f_heatmap(
             r["delta_F"], [f"k = {k:.2f}" for k in r["k"][r["peaks"]]], r["epochs"],
             title=f"Digits, projection method (seed {result.seed})",
-            first_epochs=result.claims[0].measured["first_epoch_below_threshold"],
+            first_epochs=r["projection_settled"],
         ),
         "filter_errors": plots.plot_filter_errors(
             r["epochs"], dict(zip(labels, r["e_low"].T)), dict(zip(labels, r["e_high"].T)),
-            threshold=r["filter_threshold"], title=f"Digits, filtering method (seed {result.seed})",
+            title=f"Digits, filtering method (seed {result.seed})",
         ),
     }
 
@@ -195,7 +200,19 @@ EXPERIMENT = Experiment(
     name=NAME,
     description="real handwritten digits: low frequencies (projection and filtering methods) converge first",
     settings_type=DigitsSettings,
-    quick={"widths": (100, 100), "epochs": 300, "record_every": 5, "filter_threshold": 0.2},
+    quick={"widths": (100, 100), "epochs": 300},
     run=run,
     figures=figures,
+    control={"learner": "free-values", "learning_rate": 1e-2},
+    control_description="a table of free values, one per image, trained on the same loss (no network); "
+    "learning rate 1e-2, since at 1e-3 a value moves at most 0.3 in the quick 300 epochs and neither error halves",
+    paper=(
+        PaperSetting("data", "MNIST (60,000 images 28x28), CIFAR10", ("target",),
+                     "scikit-learn's 1797 digits 8x8 (no download at run time); one-hot minus its mean"),
+        PaperSetting("network", "tanh MLP (MNIST)", ("activation", "widths"), "quick: 100-100"),
+        PaperSetting("optimiser", "Adam, full batch, MSE", ("learning_rate", "epochs"), "quick: 300 epochs"),
+        PaperSetting("filter widths", "several delta", ("delta_factors",), "multiples of the median |dx|^2"),
+        PaperSetting("projection method", "Delta_F at the peaks along the first PC", ("threshold",),
+                     "observation only: one peak above the noise floor"),
+    ),
 )

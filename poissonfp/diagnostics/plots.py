@@ -13,6 +13,7 @@ __all__ = [
     "plot_accuracy_sweep",
     "plot_spectrum_peaks",
     "plot_filter_errors",
+    "plot_degree_profiles",
 ]
 
 
@@ -90,12 +91,15 @@ def plot_projected_spectra(
 
 
 def plot_accuracy_sweep(
-    fractions: Sequence[float], train_accuracy: Sequence[float], test_accuracy: Sequence[float], *, title: str
+    fractions: Sequence[float], train_accuracy: Sequence[float], test_accuracy: Sequence[float],
+    neighbour_accuracy: Sequence[float] | None = None, *, title: str
 ) -> Figure:
-    """Train and test accuracy against the training fraction."""
+    """Train and test accuracy against the training fraction (and a nearest-neighbour vote's test accuracy)."""
     fig, (ax,) = _figure(5.0, 3.6)
     ax.plot(fractions, train_accuracy, "o-", label="train")
     ax.plot(fractions, test_accuracy, "s-", label="test")
+    if neighbour_accuracy is not None:
+        ax.plot(fractions, neighbour_accuracy, "^:", color="grey", label="test, Hamming-neighbour vote")
     ax.axhline(0.5, color="grey", lw=0.8, ls="--", label="chance")
     ax.set_xlabel("fraction of the data set used for training")
     ax.set_ylabel("accuracy (sign of the output)")
@@ -123,19 +127,37 @@ def plot_filter_errors(
     low_errors: Mapping[str, np.ndarray],
     high_errors: Mapping[str, np.ndarray],
     *,
-    threshold: float,
     title: str,
 ) -> Figure:
-    """``e_low`` (solid) and ``e_high`` (dashed) over epochs, one colour per filter width."""
+    """``e_low`` (solid) and ``e_high`` (dashed) over epochs, one colour per filter width; a dotted line at
+    half of the initial error (the halving rule of the verdict)."""
     fig, (ax,) = _figure(6.0, 3.8)
     for i, label in enumerate(low_errors):
         colour = f"C{i}"
         ax.plot(epochs, low_errors[label], color=colour, label=rf"$e_{{low}}$, {label}")
         ax.plot(epochs, high_errors[label], color=colour, ls="--", label=rf"$e_{{high}}$, {label}")
-    ax.axhline(threshold, color="grey", lw=0.8, ls=":", label=f"threshold {threshold}")
+    first = next(iter(low_errors.values()))[0]
+    ax.axhline(0.5 * first, color="grey", lw=0.8, ls=":", label="half the initial error")
     ax.set_xlabel("epoch")
     ax.set_ylabel("relative error (Euclidean norm over the data set)")
     ax.set_yscale("log")
     ax.set_title(title)
     ax.legend(fontsize="small", ncol=2)
+    return fig
+
+
+def plot_degree_profiles(
+    fractions: Sequence[float], excess: Sequence[np.ndarray], aliasing: Sequence[np.ndarray], *, title: str
+) -> Figure:
+    """Energy per Walsh degree: the network's excess over the true spectrum (solid, one line per training
+    fraction) and the training subset's aliasing (dotted)."""
+    fig, (ax,) = _figure(6.0, 3.8)
+    for i, fraction in enumerate(fractions):
+        degrees = np.arange(len(excess[i]))
+        ax.plot(degrees, excess[i], "o-", color=f"C{i}", label=f"network excess, fraction {fraction}")
+        ax.plot(degrees, aliasing[i], ":", color=f"C{i}", label=f"training-set aliasing, fraction {fraction}")
+    ax.set_xlabel("Walsh degree |S| (frequency on the hypercube)")
+    ax.set_ylabel("energy")
+    ax.set_title(title)
+    ax.legend(fontsize="x-small", ncol=2)
     return fig

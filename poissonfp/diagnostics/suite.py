@@ -1,4 +1,8 @@
-"""Run experiments x seeds, aggregate the claims and write ``summary.json``, ``report.md`` and figures."""
+"""Run experiments x seeds, aggregate the claims and write ``summary.json``, ``report.md`` and figures.
+
+Ctrl-C (a ``KeyboardInterrupt``) ends the run early: the experiment runs that finished are kept, and the
+summary and report are written for them, marked ``interrupted``. Every file is written atomically.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -14,15 +18,19 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import torch
 
 from poissonfp import __version__
-from poissonfp.diagnostics.base import ExperimentResult, load_experiment, make_settings
-from poissonfp.results import save_figure, to_jsonable, write_json, write_text
+from poissonfp.diagnostics.base import KINDS, ExperimentResult, load_experiment, make_settings
+from poissonfp.results import save_figure, write_json, write_text
 
-__all__ = ["SuiteResult", "aggregate_claims", "run_suite", "write_report"]
+__all__ = ["SuiteResult", "aggregate_claims", "claim_counts", "exit_status", "run_suite", "summary_dict"]
 
 logger = logging.getLogger(__name__)
 
 #: ``on_progress(experiment, seed, done, total)``.
 SuiteProgress = Callable[[str, int, float, float], None]
+
+#: Exit statuses of a suite: every claim held, an evidence claim failed, a sanity check failed (a bug),
+#: interrupted.
+EXIT_HELD, EXIT_EVIDENCE_FAILED, EXIT_SANITY_FAILED, EXIT_INTERRUPTED = 0, 1, 3, 130
 
 
 @dataclass
@@ -36,11 +44,13 @@ class SuiteResult:
     runtime_s: dict[str, float]
     figures: dict[str, dict[int, dict[str, str]]] = field(default_factory=dict)
     threads: int = 0
+    control: bool = False
+    interrupted: bool = False
 
     @property
     def passed(self) -> bool:
-        """True when every claim held in every seed."""
-        return all(c.passed for r in self.results for c in r.claims)
+        """True when every claim held in every seed (and the run was not interrupted)."""
+        return not self.interrupted and all(c.passed for r in self.results for c in r.claims)
 
 
 def run_suite(
@@ -48,6 +58,7 @@ def run_suite(
     seeds: Sequence[int],
     *,
     quick: bool = False,
+    control: bool = False,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     out_dir: str | Path | None = None,
     on_progress: SuiteProgress | None = None,
@@ -56,12 +67,20 @@ def run_suite(
     """Run each experiment with each seed; with ``out_dir``, write figures, summary and report there.
 
     Settings are resolved for every experiment before anything runs, so a bad override fails fast.
-    ``threads`` sets torch's intra-op threads for the duration of the run only (restored afterwards).
+    ``control`` applies each experiment's negative-control preset. ``threads`` sets torch's intra-op
+    threads for the duration of the run only (restored afterwards).
     """
     experiments = [load_experiment(name) for name in names]
-    settings = {e.name: make_settings(e, quick, (overrides or {}).get(e.name)) for e in experiments}
+    settings = {e.name: make_settings(e, quick, (overrides or {}).get(e.name), control) for e in experiments}
     with torch_threads(threads):
-        return _run(experiments, settings, seeds, quick, out_dir, on_progress)
+        suite = _run(experiments, settings, seeds, quick, control, out_dir, on_progress)
+    if out_dir is not None:
+        try:
+            _write(suite, Path(out_dir))
+        except KeyboardInterrupt:  # an interrupt while writing: write again, marked
+            suite.interrupted = True
+            _write(suite, Path(out_dir))
+    return suite
 
 
 @contextmanager
@@ -76,31 +95,38 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def _run(experiments, settings, seeds, quick, out_dir, on_progress) -> SuiteResult:
+def _run(experiments, settings, seeds, quick, control, out_dir, on_progress) -> SuiteResult:
     results, runtime, figures = [], {}, defaultdict(dict)
+    suite = SuiteResult(results, list(seeds), quick, {n: dataclasses.asdict(s) for n, s in settings.items()},
+                        runtime, figures, torch.get_num_threads(), control)
     suite_start = time.perf_counter()
-    for experiment in experiments:
-        start = time.perf_counter()
-        for seed in seeds:
-            def progress(done, total, name=experiment.name, s=seed):
-                if on_progress is not None:
-                    on_progress(name, s, done, total)
+    try:
+        for experiment in experiments:
+            start = time.perf_counter()
+            for seed in seeds:
+                def progress(done, total, name=experiment.name, s=seed):
+                    if on_progress is not None:
+                        on_progress(name, s, done, total)
 
-            result = experiment.run(settings[experiment.name], seed, progress)
-            logger.info("%s seed %d: %.1f s", experiment.name, seed, result.runtime_s)
-            results.append(result)
-            if out_dir is not None:
-                figures[experiment.name][seed] = _save_figures(experiment.figures(result), Path(out_dir), result)
-        runtime[experiment.name] = time.perf_counter() - start
+                result = experiment.run(settings[experiment.name], seed, progress)
+                logger.info("%s seed %d: %.1f s", experiment.name, seed, result.runtime_s)
+                if out_dir is not None:
+                    figures[experiment.name][seed] = _save_figures(experiment.figures(result), Path(out_dir), result)
+                results.append(result)
+            runtime[experiment.name] = time.perf_counter() - start
+    except KeyboardInterrupt:
+        logger.warning("interrupted: keeping the %d runs that finished", len(results))
+        suite.interrupted = True
     runtime["total"] = time.perf_counter() - suite_start
-    suite = SuiteResult(
-        results, list(seeds), quick, {n: dataclasses.asdict(s) for n, s in settings.items()}, runtime, dict(figures),
-        torch.get_num_threads(),
-    )
-    if out_dir is not None:
-        write_json(Path(out_dir) / "summary.json", summary_dict(suite))
-        write_text(Path(out_dir) / "report.md", write_report(suite))
+    suite.figures = dict(figures)
     return suite
+
+
+def _write(suite: SuiteResult, out_dir: Path) -> None:
+    from poissonfp.diagnostics.report import write_report
+
+    write_json(out_dir / "summary.json", summary_dict(suite))
+    write_text(out_dir / "report.md", write_report(suite))
 
 
 def _save_figures(figs: Mapping[str, Any], out_dir: Path, result: ExperimentResult) -> dict[str, str]:
@@ -113,7 +139,7 @@ def _save_figures(figs: Mapping[str, Any], out_dir: Path, result: ExperimentResu
 
 
 def aggregate_claims(results: Sequence[ExperimentResult]) -> list[dict[str, Any]]:
-    """Group claims by experiment and statement: in how many seeds each held."""
+    """Group claims by experiment and statement: in how many seeds each held (it passes if in all)."""
     groups: dict[tuple[str, str], list] = defaultdict(list)
     for result in results:
         for claim in result.claims:
@@ -122,6 +148,8 @@ def aggregate_claims(results: Sequence[ExperimentResult]) -> list[dict[str, Any]
         {
             "experiment": experiment,
             "claim": statement,
+            "kind": claims[0].kind,
+            "rule": claims[0].rule,
             "held": sum(c.passed for c in claims),
             "seeds": len(claims),
             "passed": all(c.passed for c in claims),
@@ -131,10 +159,39 @@ def aggregate_claims(results: Sequence[ExperimentResult]) -> list[dict[str, Any]
     ]
 
 
+def claim_counts(suite: SuiteResult) -> dict[str, dict[str, int]]:
+    """Per kind: how many claims there are and how many held in every seed."""
+    aggregate = aggregate_claims(suite.results)
+    return {
+        kind: {"claims": sum(g["kind"] == kind for g in aggregate),
+               "held": sum(g["kind"] == kind and g["passed"] for g in aggregate)}
+        for kind in KINDS
+    }
+
+
+def exit_status(suite: SuiteResult) -> int:
+    """130 when interrupted, else 3 when a sanity check failed, 1 when an evidence claim failed, else 0.
+
+    A control run follows the same rule: its evidence claims are expected to fail, so it exits 1.
+    """
+    if suite.interrupted:
+        return EXIT_INTERRUPTED
+    counts = claim_counts(suite)
+    if counts["sanity"]["held"] < counts["sanity"]["claims"]:
+        return EXIT_SANITY_FAILED
+    if counts["evidence"]["held"] < counts["evidence"]["claims"]:
+        return EXIT_EVIDENCE_FAILED
+    return EXIT_HELD
+
+
 def summary_dict(suite: SuiteResult) -> dict[str, Any]:
     """The content of ``summary.json``."""
     return {
         "passed": suite.passed,
+        "control": suite.control,
+        "interrupted": suite.interrupted,
+        "counts": claim_counts(suite),
+        "exit_status": exit_status(suite),
         "claims": [dataclasses.asdict(c) for r in suite.results for c in r.claims],
         "aggregate": aggregate_claims(suite.results),
         "observations": [dataclasses.asdict(o) for r in suite.results for o in r.observations],
@@ -151,49 +208,3 @@ def summary_dict(suite: SuiteResult) -> dict[str, Any]:
             "torch_threads": suite.threads,
         },
     }
-
-
-def _format(value: Any) -> str:
-    value = to_jsonable(value)
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, list):
-        return "[" + ", ".join(_format(v) for v in value) + "]"
-    return "n/a" if value is None else str(value)
-
-
-def _measured(measured: Mapping[str, Any]) -> str:
-    return "; ".join(f"{key} = {_format(value)}" for key, value in measured.items())
-
-
-def write_report(suite: SuiteResult) -> str:
-    """The Markdown report: verdicts with their numbers, observations, figures and settings."""
-    verdict = "all claims held" if suite.passed else "SOME CLAIMS FAILED"
-    lines = [
-        "# F-Principle diagnostics",
-        "",
-        f"Preset: {'quick' if suite.quick else 'full (paper settings)'}; seeds: {suite.seeds}; "
-        f"total runtime {suite.runtime_s['total']:.1f} s ({suite.threads} torch threads); verdict: **{verdict}**.",
-        "",
-    ]
-    aggregate = aggregate_claims(suite.results)
-    for name in suite.settings:
-        lines += [f"## {name}", "", f"Runtime: {suite.runtime_s[name]:.1f} s.", "", "### Claims", ""]
-        for group in (g for g in aggregate if g["experiment"] == name):
-            mark = "PASS" if group["passed"] else "FAIL"
-            lines.append(f"- **{mark}** {group['claim']} — held in {group['held']}/{group['seeds']} seeds")
-            for result in (r for r in suite.results if r.experiment == name):
-                for claim in (c for c in result.claims if c.claim == group["claim"]):
-                    mark = "PASS" if claim.passed else "FAIL"
-                    lines.append(f"  - seed {claim.seed}: {mark}; {_measured(claim.measured)}")
-        observations = [o for r in suite.results if r.experiment == name for o in r.observations]
-        if observations:
-            lines += ["", "### Observations (no verdict)", ""]
-            lines += [f"- seed {o.seed}: {o.observation}: {_measured(o.measured)}" for o in observations]
-        lines += ["", "### Figures", ""]
-        for seed, paths in suite.figures.get(name, {}).items():
-            lines += [f"![{name} {fig} seed {seed}]({path})" for fig, path in paths.items()]
-        lines += ["", "### Settings", "", "```"]
-        lines += [f"{key} = {_format(value)}" for key, value in suite.settings[name].items()]
-        lines += ["```", ""]
-    return "\n".join(lines)
