@@ -1,0 +1,179 @@
+"""The hybrid's multilevel cycle: Jacobi smooths every grid, the network's Galerkin space solves the coarsest.
+
+1. **Decision** (``fallback`` and ``switch = "auto"``). Pure Jacobi's sweeps are estimated from the
+   right-hand side alone (:func:`poissonfp.jacobi_theory.estimated_sweeps`); the hybrid's cost is its
+   cycles' work (grid-independent: full multigrid then V-cycles) plus the coarse set-up, priced in
+   sweeps with the per-sweep time measured on two sweeps of the problem. When Jacobi costs less, pure
+   Jacobi runs (those two sweeps included) and the decision is recorded in ``info["decision"]``.
+2. **Coarse space.** The network is built (seeded; trained ``switch`` steps when ``switch`` is an
+   integer) and its features on the coarsest grid span a :class:`~poissonfp.neural.galerkin.GalerkinSpace`
+   there; ``coarsest = "smoothing"`` drops the space (the same method without the network) and
+   ``"exact"`` factorises the coarsest matrix instead.
+3. **Cycles.** Full multigrid from the coarsest level, then V-cycles on the fine grid
+   (:mod:`poissonfp.solvers.multilevel`) until the criterion holds; the criterion is read from the
+   statistics of each cycle's last fine sweep, as Jacobi does.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from poissonfp.problem import Problem
+from poissonfp.solvers.base import Monitor, SolveResult, check_finite
+from poissonfp.solvers.jacobi import JacobiIteration, _criterion_reference, run_jacobi
+from poissonfp.solvers.multilevel import (DEFAULT_COARSEST_POINTS, CoarseIteration, ExactCoarse, Multilevel,
+                                          coarse_grids, warm_up)
+
+__all__ = ["solve_multilevel_hybrid", "predicted_cycle_work", "SETUP_SECONDS_PER_FLOP"]
+
+#: Seconds per floating-point operation of the coarse set-up (features, ΦᵀAΦ, eigh), single thread;
+#: measured on the 2-core CPU of this project (~1 GFlop/s sustained in those dense kernels) and kept
+#: pessimistic, so the decision errs toward pure Jacobi only when Jacobi is clearly cheaper.
+SETUP_SECONDS_PER_FLOP = 1e-9
+#: Fixed cost of building the network (torch module creation), seconds, measured ~2-4 ms.
+SETUP_SECONDS = 4e-3
+#: Per-cycle reduction assumed by the decision (measured 0.13-0.2 at every size, see docs/benchmarks.md).
+ASSUMED_FACTOR = 0.25
+
+
+def predicted_cycle_work(multilevel_grids, kind: str, tol: float, pre: int, post: int) -> float:
+    """Sweep-equivalents the hybrid's cycles are predicted to need: full multigrid plus V-cycles."""
+    fine = multilevel_grids[0].size
+    per_cycle = sum((pre + post + 3) * g.size / fine for g in multilevel_grids[:-1])
+    cycles = 2 if kind == "discretization" else max(2, math.ceil(math.log(tol) / math.log(ASSUMED_FACTOR)))
+    return (cycles + 1) * per_cycle
+
+
+def _setup_flops(coarse_size: int, features: int, coarsest: str) -> float:
+    if coarsest != "space":
+        return 0.0
+    return 2.0 * coarse_size * features**2 + 10.0 * features**3 + 20.0 * coarse_size * features
+
+
+def _decide(problem: Problem, monitor: Monitor, hybrid, network, omega: float, grids) -> dict:
+    """Pure Jacobi or the multilevel hybrid, whichever is predicted cheaper (see the module docstring)."""
+    from poissonfp.jacobi_theory import estimated_sweeps
+
+    criterion = monitor.criterion
+    target = monitor.threshold / 3.0 if criterion.kind == "discretization" else monitor.threshold
+    if criterion.kind == "residual":
+        target *= float(np.linalg.norm(problem.rhs)) or 1.0
+    estimate = estimated_sweeps(problem, criterion.kind, target, omega, probe_points=max(31, max(grids[-1].shape)))
+    iteration = JacobiIteration(problem, omega)
+    start = time.perf_counter()
+    iteration.sweep(2)
+    sweep_s = (time.perf_counter() - start) / 2
+    width = (network.widths[-1] + 1) if network is not None else 0
+    setup_s = SETUP_SECONDS + SETUP_SECONDS_PER_FLOP * _setup_flops(grids[-1].size, width, hybrid.coarsest) \
+        if hybrid.coarsest == "space" else 0.0
+    cycle_work = predicted_cycle_work(grids, criterion.kind, criterion.tol, hybrid.smoothing_sweeps,
+                                      hybrid.smoothing_sweeps)
+    hybrid_sweeps = cycle_work + setup_s / max(sweep_s, 1e-12)
+    choice = "jacobi" if estimate["sweeps"] <= hybrid_sweeps else "multilevel"
+    return {"method": choice, "jacobi_sweeps_estimated": estimate["sweeps"],
+            "hybrid_sweep_equivalents_estimated": hybrid_sweeps, "cycle_work_estimated": cycle_work,
+            "setup_s_estimated": setup_s, "sweep_s_measured": sweep_s, "probe": estimate,
+            "iteration": iteration}
+
+
+def _coarse_solver(problem, monitor, hybrid, network, training, seed, device, switch, coarse_grid, info, times):
+    """The coarsest-level solver; builds (and trains) the network for ``coarsest = "space"``."""
+    if hybrid.coarsest == "exact":
+        return ExactCoarse()
+    if hybrid.coarsest == "smoothing":
+        return CoarseIteration(None, sweeps=4, reduction=hybrid.coarsest_reduction)
+    from poissonfp.neural.galerkin import GalerkinSpace
+    from poissonfp.neural.model import build_model
+
+    start = monitor.elapsed()
+    model = build_model(problem, network, seed, device)
+    if isinstance(switch, int) and switch > 0:
+        from poissonfp.neural.losses import make_loss
+        from poissonfp.neural.training import Trainer
+
+        trainer = Trainer(model, make_loss(problem, model, training.loss, training.points, training.quadrature_order),
+                          training.learning_rate)
+        trainer.adam(min(switch, training.adam_steps))
+        trainer.lbfgs(max(0, switch - trainer.steps))
+        info["dnn_steps"] = trainer.steps
+        times["train_s"] = monitor.elapsed() - start
+    clock = monitor.elapsed()
+    # the coarse space: any GalerkinSpace on the coarsest grid plugs in here
+    space = GalerkinSpace(coarse_grid, model.grid_features(coarse_grid), training.rcond)
+    times["galerkin_s"] = monitor.elapsed() - clock
+    times["network_s"] = monitor.elapsed() - start
+    info.update({"galerkin_features": space.size, "galerkin_rank": space.rank, "galerkin_condition": space.condition})
+    return CoarseIteration(space, sweeps=4, reduction=hybrid.coarsest_reduction)
+
+
+def solve_multilevel_hybrid(problem: Problem, monitor: Monitor, *, network, training, hybrid, seed: int,
+                            device: str | None, omega: float, check_every: int, switch) -> SolveResult:
+    """See the module docstring; ``omega`` and ``check_every`` serve a pure-Jacobi fallback."""
+    grid = problem.grid
+    points = hybrid.coarsest_points or DEFAULT_COARSEST_POINTS[grid.ndim]
+    smoothing = hybrid.smoothing_omega or 2.0 * grid.ndim / (2.0 * grid.ndim + 1.0)
+    reference = _criterion_reference(monitor)
+    kind = monitor.criterion.kind
+    norm = {"residual": float(np.linalg.norm(problem.rhs)) or 1.0,
+            "discrete": float(np.linalg.norm(problem.discrete_solution)) or 1.0}.get(kind, 1.0)
+    warm_up(grid.ndim)
+    if hybrid.coarsest == "space":
+        from poissonfp.neural.galerkin import warm_up as warm_up_features
+
+        warm_up_features(grid.ndim)
+    grids = coarse_grids(grid, points)
+    info: dict = {"cycle": "multilevel", "coarsest": hybrid.coarsest, "levels": len(grids),
+                  "coarsest_shape": list(grids[-1].shape), "smoothing_omega": smoothing,
+                  "smoothing_sweeps": hybrid.smoothing_sweeps, "switch_setting": switch, "dnn_steps": 0}
+    times = {"decision_s": 0.0, "network_s": 0.0, "train_s": 0.0, "galerkin_s": 0.0, "cycles_s": 0.0}
+    info["times_s"] = times
+    monitor.restart()
+    if hybrid.fallback and switch == "auto":
+        decision = _decide(problem, monitor, hybrid, network, omega, grids)
+        iteration = decision.pop("iteration")
+        times["decision_s"] = monitor.elapsed()
+        info["decision"] = decision
+        if decision["method"] == "jacobi":
+            monitor.record(iteration.solution, 2, phase="jacobi")
+            done, reason = run_jacobi(iteration, monitor, monitor.criterion.max_iterations - 2, sweeps_done=2,
+                                      batch=check_every)
+            info.update(work_sweep_equivalents=float(done + 2), cycles=0)
+            return monitor.result("hybrid", iteration.solution.copy(), reason, done + 2, info=info)
+        info["decision"]["reason"] = "the cycles are predicted cheaper than pure Jacobi"
+    else:
+        info["decision"] = {"method": "multilevel", "reason": "fallback off or a fixed switch"}
+    multilevel = Multilevel(grid, None, smoothing, hybrid.smoothing_sweeps, hybrid.smoothing_sweeps, points)
+    reason, cycles, residuals = "max_iterations", 0, []
+    try:
+        multilevel.coarse = _coarse_solver(problem, monitor, hybrid, network, training, seed, device, switch,
+                                           grids[-1], info, times)
+        start = monitor.elapsed()
+        stats = multilevel.full_cycle(problem.rhs, reference)
+        while True:
+            cycles += 1
+            totals = stats.sum(axis=0)
+            residuals.append(math.sqrt(totals[0]) * multilevel.fine.diagonal / smoothing)
+            value = {"residual": residuals[-1] / norm, "discretization": float(stats[:, 2].max()),
+                     "discrete": math.sqrt(totals[1]) / norm}[kind]
+            if not math.isfinite(value):
+                break
+            if monitor.satisfied(value):
+                reason = "converged"
+                break
+            if cycles >= monitor.criterion.max_iterations:
+                break
+            monitor.record(multilevel.fine.solution, cycles, info["dnn_steps"], phase="cycles")
+            stats = multilevel.cycle(0, reference)
+        times["cycles_s"] = monitor.elapsed() - start
+    except KeyboardInterrupt:
+        reason = "interrupted"
+    u = multilevel.fine.solution.copy()
+    check_finite(u, "hybrid solution")
+    factors = [b / a for a, b in zip(residuals[:-1], residuals[1:]) if a > 0]
+    info.update({"cycles": cycles, "work_sweep_equivalents": multilevel.work,
+                 "cycle_factor": float(np.exp(np.mean(np.log(factors)))) if factors else None,
+                 "cycle_residuals": residuals, "coarse_passes": multilevel.coarse.passes
+                 if multilevel.coarse is not None else 0, "jacobi_sweeps": 0})
+    return monitor.result("hybrid", u, reason, cycles, info["dnn_steps"], info=info)

@@ -1,0 +1,319 @@
+"""A hierarchy of Jacobi-smoothed grids whose coarsest level is solved by a pluggable coarse solver.
+
+The fine grid ``n`` is coarsened per axis (``n -> (n - 1) / 2`` for odd ``n``: nested points, so the
+transfers are the classical full weighting and linear interpolation; ``n -> n / 2`` for even ``n``: the
+same 1D formulas between non-nested points) until every axis has at most ``coarsest_points`` points.
+Axes whose spacing is already twice the finest one are not coarsened (semi-coarsening keeps point
+Jacobi a smoother on stretched grids). Each level rediscretises the (2d+1)-point Laplacian on its grid.
+
+One cycle at level ``l`` (a V-cycle): ``pre`` ω-Jacobi sweeps (compiled kernel of
+:mod:`poissonfp.solvers.jacobi_kernels`), residual, restriction ``R = (h_f / h_c)^d Pᵀ``, the cycle at
+level ``l + 1`` from zero (at the coarsest level: the coarse solver), interpolation ``P`` of the
+correction, ``post`` sweeps. :meth:`Multilevel.full_cycle` starts from the coarsest level (full
+multigrid: solve there, interpolate, one V-cycle per level), which leaves an iterate near
+discretization accuracy on the fine grid.
+
+Coarse solvers (:class:`CoarseIteration`, :class:`ExactCoarse`) solve the coarsest level's system; a
+:class:`~poissonfp.neural.galerkin.GalerkinSpace` (any: the network's, a classical basis) plugs into
+:class:`CoarseIteration` as its correction, and ``space=None`` leaves plain sweeps (the same method
+without the space: the control that shows the space's share).
+
+Work is counted in sweep-equivalents of the fine grid (one unit: ``(2d+1) N`` matrix entries
+touched, a sweep): a sweep, a residual and a grid transfer at level ``l`` count ``N_l / N``; a Galerkin
+correction ``2 m N_c / ((2d+1) N)``; a triangular solve ``nnz(L + U) / ((2d+1) N)``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from poissonfp.grid import Grid
+from poissonfp.operators import diagonal
+from poissonfp.solvers import multilevel_kernels as kernels
+from poissonfp.solvers.jacobi import _KERNELS as SWEEP_KERNELS
+from poissonfp.solvers.jacobi import warm_up as warm_up_jacobi
+
+__all__ = ["coarse_grids", "interpolation_1d", "restriction_chain", "Level", "Multilevel", "CoarseIteration",
+           "ExactCoarse", "warm_up", "DEFAULT_COARSEST_POINTS"]
+
+#: Points per axis of the coarsest level when the settings leave it automatic (0).
+DEFAULT_COARSEST_POINTS = {1: 31, 2: 15, 3: 7}
+
+_RESIDUAL = {1: kernels.residual_1d, 2: kernels.residual_2d, 3: kernels.residual_3d}
+_ADD = {1: kernels.add_interior_1d, 2: kernels.add_interior_2d, 3: kernels.add_interior_3d}
+
+
+def warm_up(ndim: int) -> None:
+    """Compile (or load from numba's cache) every kernel of a cycle in ``ndim`` dimensions."""
+    warm_up_jacobi(ndim)
+    grid = Grid((0.0,) * ndim, (1.0,) * ndim, (7,) * ndim)
+    hierarchy = Multilevel(grid, ExactCoarse(), coarsest_points=3)
+    hierarchy.full_cycle(np.ones(grid.shape))
+
+
+def coarse_grids(grid: Grid, coarsest_points: int) -> list[Grid]:
+    """The grids of the hierarchy, finest first (see the module docstring for the rule)."""
+    grids = [grid]
+    while max(grids[-1].shape) > coarsest_points:
+        g = grids[-1]
+        finest = min(g.spacing)
+        shape = tuple((n - 1) // 2 if n % 2 else n // 2 if (n >= 3 and h < 1.9 * finest) else n
+                      for n, h in zip(g.shape, g.spacing))
+        shape = tuple(s if s >= 1 and h < 1.9 * finest else n for s, n, h in zip(shape, g.shape, g.spacing))
+        if shape == g.shape:
+            break
+        grids.append(g.with_shape(shape))
+    return grids
+
+
+def interpolation_1d(fine: int, coarse: int) -> sp.csr_matrix:
+    """Linear interpolation from ``coarse`` to ``fine`` interior points of one interval (zero ends)."""
+    rows, cols, values = [], [], []
+    for i in range(fine):
+        s = (i + 1) * (coarse + 1) / (fine + 1) - 1.0  # position in coarse index units (-1, coarse: ends)
+        j = math.floor(s + 1e-12)
+        theta = s - j
+        for index, weight in ((j, 1.0 - theta), (j + 1, theta)):
+            if 0 <= index < coarse and weight > 1e-12:
+                rows.append(i)
+                cols.append(index)
+                values.append(weight)
+    return sp.csr_matrix((values, (rows, cols)), shape=(fine, coarse))
+
+
+def _taps(matrix: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """A CSR matrix as padded tap lists ``(indices, weights)``, one row per output point."""
+    count = max(1, int(np.diff(matrix.indptr).max(initial=0)))
+    indices = np.zeros((matrix.shape[0], count), dtype=np.int64)
+    weights = np.zeros((matrix.shape[0], count))
+    for row in range(matrix.shape[0]):
+        lo, hi = matrix.indptr[row], matrix.indptr[row + 1]
+        indices[row, : hi - lo] = matrix.indices[lo:hi]
+        weights[row, : hi - lo] = matrix.data[lo:hi]
+    return indices, weights
+
+
+class _Transfer:
+    """A tensor product of 1D operators applied axis by axis (identity on axes not coarsened)."""
+
+    def __init__(self, operators: list[sp.csr_matrix | None], source: tuple[int, ...]) -> None:
+        self.steps, shape = [], tuple(source)
+        for d, operator in enumerate(operators):
+            if operator is None:
+                continue
+            out_shape = shape[:d] + (operator.shape[0],) + shape[d + 1:]
+            before, after = int(np.prod(shape[:d])), int(np.prod(shape[d + 1:]))
+            self.steps.append((before, after, *_taps(operator), np.empty(out_shape)))
+            shape = out_shape
+        self.shape = shape
+
+    def __call__(self, array: np.ndarray) -> np.ndarray:
+        """The operator applied to ``array`` (the result is a buffer reused by the next call)."""
+        for before, after, indices, weights, out in self.steps:
+            kernels.transfer_axis(array.reshape(before, -1, after), indices, weights,
+                                  out.reshape(before, -1, after))
+            array = out
+        return array
+
+
+def _restriction(fine: Grid, coarse: Grid) -> "_Transfer":
+    """Full weighting ``(h_f / h_c) Pᵀ`` per coarsened axis."""
+    ops = [None if nf == nc else ((hf / hc) * interpolation_1d(nf, nc).T).tocsr()
+           for nf, nc, hf, hc in zip(fine.shape, coarse.shape, fine.spacing, coarse.spacing)]
+    return _Transfer(ops, fine.shape)
+
+
+def _interpolation(fine: Grid, coarse: Grid) -> "_Transfer":
+    ops = [None if nf == nc else interpolation_1d(nf, nc) for nf, nc in zip(fine.shape, coarse.shape)]
+    return _Transfer(ops, coarse.shape)
+
+
+def restriction_chain(grid: Grid, coarsest_points: int) -> tuple[list[Grid], list["_Transfer"]]:
+    """The hierarchy's grids and the restrictions between consecutive ones (finest first)."""
+    grids = coarse_grids(grid, coarsest_points)
+    return grids, [_restriction(f, c) for f, c in zip(grids[:-1], grids[1:])]
+
+
+class Level:
+    """One grid of the hierarchy: padded iterate buffers, right-hand side, residual, transfers."""
+
+    def __init__(self, grid: Grid) -> None:
+        self.grid = grid
+        self.size = grid.size
+        self.coefficients = np.array([1.0 / h**2 for h in grid.spacing])
+        self.diagonal = diagonal(grid)
+        self.buffers = [np.zeros(tuple(n + 2 for n in grid.shape)) for _ in range(2)]
+        self.rhs = np.zeros(grid.shape)
+        self.residual = np.zeros(grid.shape)
+        self.interior = tuple([slice(1, -1)] * grid.ndim)
+        self._sweep = SWEEP_KERNELS[grid.ndim]
+        self._residual = _RESIDUAL[grid.ndim]
+        self._add = _ADD[grid.ndim]
+        self._empty = np.zeros((0,) * grid.ndim)
+
+    @property
+    def solution(self) -> np.ndarray:
+        """The current iterate (a view on interior points)."""
+        return self.buffers[0][self.interior]
+
+    def zero(self) -> None:
+        self.buffers[0].fill(0.0)
+
+    def smooth(self, count: int, omega: float, reference: np.ndarray | None = None) -> np.ndarray:
+        """``count`` ω-Jacobi sweeps; the kernel's row statistics of the last one (see jacobi_kernels)."""
+        u, v = self.buffers
+        stats = self._sweep(u, v, self.rhs, self.coefficients, 1.0 / self.diagonal, omega, int(count),
+                            self._empty if reference is None else reference)
+        if count % 2:
+            self.buffers.reverse()
+        return stats
+
+    def compute_residual(self) -> np.ndarray:
+        self._residual(self.buffers[0], self.rhs, self.coefficients, self.diagonal, self.residual)
+        return self.residual
+
+    def add(self, correction: np.ndarray) -> None:
+        self._add(self.buffers[0], correction)
+
+
+class CoarseIteration:
+    """Solve the coarsest level by ``{Galerkin correction, sweeps}`` until the residual drops by ``reduction``.
+
+    Args:
+        space: a :class:`~poissonfp.neural.galerkin.GalerkinSpace` on the coarsest grid (or anything with
+            ``.correction(r)`` and ``.size``), or None for sweeps alone.
+        sweeps: sweeps after each correction.
+        reduction: target factor of the coarsest residual.
+        max_iterations: cap on the passes (each ``sweeps`` sweeps).
+    """
+
+    def __init__(self, space=None, sweeps: int = 4, reduction: float = 0.05, max_iterations: int = 10_000) -> None:
+        self.space, self.sweeps, self.reduction, self.max_iterations = space, sweeps, reduction, max_iterations
+        self.passes = 0
+
+    def solve(self, level: Level, omega: float) -> float:
+        """Overwrite ``level``'s iterate with an approximate solution from zero; return the work done
+        in units of sweeps of ``level`` (the caller scales it)."""
+        level.zero()
+        goal = self.reduction * float(np.linalg.norm(level.rhs))
+        work, r = 0.0, level.rhs
+        factor = 2 * (self.space.size if self.space is not None else 0) / (2 * level.grid.ndim + 1)
+        for _ in range(self.max_iterations):
+            if self.space is not None:
+                level.add(self.space.correction(r))
+            level.smooth(self.sweeps, omega)
+            r = level.compute_residual()
+            work += factor + self.sweeps + 1
+            self.passes += 1
+            if float(np.linalg.norm(r)) <= goal:
+                break
+        return work
+
+
+class ExactCoarse:
+    """Sparse LU (SuperLU) of the coarsest level's matrix, factorised on first use."""
+
+    def __init__(self) -> None:
+        self._lu = None
+        self.passes = 0
+
+    def solve(self, level: Level, omega: float) -> float:
+        from scipy.sparse.linalg import splu
+
+        from poissonfp.operators import laplacian_matrix
+
+        if self._lu is None:
+            self._lu = splu(laplacian_matrix(level.grid, format="csc"))
+            self._work = (self._lu.L.nnz + self._lu.U.nnz) / (2 * level.grid.ndim + 1)
+        level.zero()
+        level.solution[...] = self._lu.solve(level.rhs.ravel()).reshape(level.grid.shape)
+        self.passes += 1
+        return self._work / level.size
+
+
+@dataclass
+class CycleStats:
+    """What the last fine-level sweep measured (see jacobi_kernels), and the work so far."""
+
+    residual_norm: float
+    error_sq: float
+    error_max: float
+
+
+class Multilevel:
+    """The hierarchy and its cycles.
+
+    Args:
+        grid: the fine grid.
+        coarse: the coarsest-level solver (:class:`CoarseIteration` or :class:`ExactCoarse`).
+        omega: the smoothing weight (default 2d / (2d + 1)).
+        pre, post: sweeps before and after each coarse-grid correction.
+        coarsest_points: coarsen until no axis has more points.
+    """
+
+    def __init__(self, grid: Grid, coarse, omega: float | None = None, pre: int = 2, post: int = 2,
+                 coarsest_points: int = 31) -> None:
+        self.grids = coarse_grids(grid, coarsest_points)
+        self.levels = [Level(g) for g in self.grids]
+        self.coarse = coarse
+        self.omega = omega or 2.0 * grid.ndim / (2.0 * grid.ndim + 1.0)
+        self.pre, self.post = pre, post
+        self.work = 0.0
+        self._restrict = [_restriction(f, c) for f, c in zip(self.grids[:-1], self.grids[1:])]
+        self._interpolate = [_interpolation(f, c) for f, c in zip(self.grids[:-1], self.grids[1:])]
+
+    @property
+    def fine(self) -> Level:
+        return self.levels[0]
+
+    @property
+    def coarsest(self) -> Grid:
+        return self.grids[-1]
+
+    def _fraction(self, index: int) -> float:
+        return self.levels[index].size / self.levels[0].size
+
+    def set_rhs(self, rhs: np.ndarray) -> None:
+        self.fine.rhs[...] = rhs
+
+    def cycle(self, index: int = 0, reference: np.ndarray | None = None) -> np.ndarray | None:
+        """One V-cycle at level ``index`` on its current iterate and right-hand side; returns the fine
+        level's last-sweep statistics when ``index == 0``."""
+        level = self.levels[index]
+        fraction = self._fraction(index)
+        if index == len(self.levels) - 1:
+            self.work += fraction * self.coarse.solve(level, self.omega)
+            return None
+        level.smooth(self.pre, self.omega)
+        below = self.levels[index + 1]
+        below.rhs[...] = self._restrict[index](level.compute_residual())
+        below.zero()
+        self.cycle(index + 1)
+        level.add(self._interpolate[index](np.ascontiguousarray(below.solution)))
+        stats = level.smooth(self.post, self.omega, reference)
+        self.work += fraction * (self.pre + self.post + 3)  # sweeps, residual, two transfers
+        return stats
+
+    def full_cycle(self, rhs: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray | None:
+        """Full multigrid from zero: restrict ``rhs`` to every level, solve the coarsest, then
+        interpolate and cycle once per level up to the fine grid."""
+        self.set_rhs(rhs)
+        for index in range(len(self.levels) - 1):
+            self.levels[index + 1].rhs[...] = self._restrict[index](self.levels[index].rhs)
+            self.work += self._fraction(index)
+        last = len(self.levels) - 1
+        self.work += self._fraction(last) * self.coarse.solve(self.levels[last], self.omega)
+        stats = None
+        for index in range(last - 1, -1, -1):
+            level, below = self.levels[index], self.levels[index + 1]
+            level.zero()
+            level.add(self._interpolate[index](np.ascontiguousarray(below.solution)))
+            self.work += self._fraction(index)
+            stats = self.cycle(index, reference if index == 0 else None)
+        if last == 0:
+            stats = self.fine.smooth(self.post, self.omega, reference)
+            self.work += self.post
+        return stats
