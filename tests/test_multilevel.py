@@ -1,0 +1,134 @@
+"""The multilevel cycle and the hybrid built on it: transfers, grid-independent factors, exactness,
+the coarsest-level variants and the pure-Jacobi fallback."""
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from poissonfp.case import load_case
+from poissonfp.grid import Grid
+from poissonfp.jacobi_theory import estimated_sweeps, predicted_sweeps
+from poissonfp.operators import apply_laplacian
+from poissonfp.problem import Problem, build_problem
+from poissonfp.solvers import StoppingCriterion, solve
+from poissonfp.solvers.multilevel import (CoarseIteration, ExactCoarse, Multilevel, coarse_grids,
+                                          interpolation_1d)
+
+CASES = Path(__file__).resolve().parents[1] / "cases"
+
+
+def smooth_problem(shape, upper=None):
+    grid = Grid((0.0,) * len(shape), upper or (1.0,) * len(shape), shape)
+    return Problem.from_functions(grid, lambda *x: np.exp(sum(x)) * (1 + sum(c * c for c in x)),
+                                  boundary=lambda *x: np.sin(sum(x)))
+
+
+def test_hierarchy_halves_odd_and_even_sizes_and_keeps_stretched_axes():
+    sizes = [g.shape for g in coarse_grids(Grid((0.0, 0.0), (1.0, 1.0), (255, 255)), 15)]
+    assert sizes == [(255, 255), (127, 127), (63, 63), (31, 31), (15, 15)]
+    assert [g.shape for g in coarse_grids(Grid((0.0,), (1.0,), (256,)), 31)] == [(256,), (128,), (64,), (32,), (16,)]
+    # [0,2]x[0,1] with equal spacings coarsens both axes; 4x stretched spacing coarsens the fine axis first
+    assert coarse_grids(Grid((0.0, 0.0), (2.0, 1.0), (63, 31)), 15)[-1].shape == (15, 7)
+    stretched = coarse_grids(Grid((0.0, 0.0), (1.0, 1.0), (63, 15)), 7)
+    assert stretched[1].shape == (31, 15) and stretched[2].shape == (15, 15)
+
+
+def test_nested_transfers_are_linear_interpolation_and_full_weighting():
+    p = interpolation_1d(7, 3).toarray()
+    x_coarse, x_fine = np.arange(1, 4) / 4, np.arange(1, 8) / 8
+    np.testing.assert_allclose(p @ x_coarse, np.where(x_fine < 0.875, x_fine, 0.75 * 0.5))
+    np.testing.assert_allclose(0.5 * p.T[1], [0, 0, 0.25, 0.5, 0.25, 0, 0])
+    # non-nested (even) sizes interpolate linear functions exactly away from the ends too
+    q = interpolation_1d(8, 4).toarray()
+    xc, xf = np.arange(1, 5) / 5, np.arange(1, 9) / 9
+    inner = (xf > xc[0]) & (xf < xc[-1])
+    np.testing.assert_allclose((q @ xc)[inner], xf[inner])
+
+
+@pytest.mark.parametrize("shape", [(255,), (31, 31), (63, 63), (127, 127), (32, 32), (15, 15, 15)])
+def test_cycle_factor_is_small_and_independent_of_the_grid(shape):
+    problem = smooth_problem(shape)
+    multilevel = Multilevel(problem.grid, ExactCoarse(), coarsest_points=7)
+    multilevel.set_rhs(problem.rhs)
+    residuals = []
+    for _ in range(6):
+        multilevel.cycle(0)
+        residuals.append(np.linalg.norm(problem.rhs - apply_laplacian(problem.grid, multilevel.fine.solution)))
+    factor = (residuals[-1] / residuals[1]) ** (1 / 4)
+    assert factor < 0.25, factor
+
+
+@pytest.mark.parametrize("coarsest", ["space", "smoothing", "exact"])
+def test_multilevel_hybrid_matches_the_direct_solution(coarsest):
+    case = load_case(CASES / "2d_square.toml")
+    problem = build_problem(case, 63)
+    hybrid = dataclasses.replace(case.hybrid, coarsest=coarsest)
+    result = solve(problem, "hybrid", StoppingCriterion("discrete", tol=1e-10), network=case.network,
+                   training=case.training, hybrid=hybrid, seed=0)
+    assert result.converged and result.info["cycle"] == "multilevel"
+    assert np.linalg.norm(result.solution - problem.discrete_solution) <= 1e-10 * np.linalg.norm(problem.discrete_solution)
+    assert result.info["cycle_factor"] < 0.25 and result.info["work_sweep_equivalents"] > 0
+    assert (result.info.get("galerkin_rank", 0) > 0) == (coarsest == "space")
+
+
+def test_coarse_iteration_with_a_space_needs_fewer_passes_than_sweeps_alone():
+    case = load_case(CASES / "2d_square.toml")
+    problem = build_problem(case, 63)
+    counts = {}
+    for coarsest in ("space", "smoothing"):
+        result = solve(problem, "hybrid", StoppingCriterion("discretization"), network=case.network,
+                       training=case.training, hybrid=dataclasses.replace(case.hybrid, coarsest=coarsest,
+                                                                          coarsest_points=31))
+        counts[coarsest] = result.info["coarse_passes"]
+    assert counts["space"] * 5 < counts["smoothing"]
+
+
+def high_frequency_problem(n):
+    grid = Grid((0.0, 0.0), (1.0, 1.0), (n, n))
+    k = 16 * np.pi
+    return Problem.from_functions(grid, lambda x, y: 2 * k * k * np.sin(k * x) * np.sin(k * y),
+                                  exact=lambda x, y: np.sin(k * x) * np.sin(k * y))
+
+
+def test_a_high_frequency_only_case_takes_the_pure_jacobi_fallback():
+    problem = high_frequency_problem(31)  # mode (16, 16) of 32: one Jacobi sweep removes it
+    case = load_case(CASES / "2d_square.toml")
+    result = solve(problem, "hybrid", StoppingCriterion("discretization"), network=case.network,
+                   training=case.training, hybrid=case.hybrid)
+    decision = result.info["decision"]
+    assert result.converged and decision["method"] == "jacobi" and result.info["cycles"] == 0
+    assert decision["jacobi_sweeps_estimated"] < decision["hybrid_sweep_equivalents_estimated"]
+    smooth = solve(build_problem(case, 127), "hybrid", StoppingCriterion("discretization"), network=case.network,
+                   training=case.training, hybrid=case.hybrid)
+    assert smooth.info["decision"]["method"] == "multilevel"
+
+
+def test_estimated_sweeps_bound_the_exact_count_and_survive_zero_low_modes():
+    for n in (31, 63, 127):
+        problem = high_frequency_problem(n)  # its lowest modes hold ~0: nothing may divide by them
+        criterion = StoppingCriterion("discretization")
+        exact = predicted_sweeps(problem, criterion)
+        estimate = estimated_sweeps(problem, "discretization", criterion.threshold(problem) / 3)
+        assert exact <= estimate["sweeps"] <= 5 * exact + 5
+
+
+def test_interrupt_keeps_the_multilevel_state():
+    case = load_case(CASES / "2d_square.toml")
+    problem = build_problem(case, 63)
+
+    def stop(entry):
+        if entry["phase"] == "cycles":
+            raise KeyboardInterrupt
+
+    result = solve(problem, "hybrid", StoppingCriterion("discrete", tol=1e-12), callback=stop,
+                   network=case.network, training=case.training, hybrid=case.hybrid)
+    assert result.stop_reason == "interrupted" and np.all(np.isfinite(result.solution))
+
+
+def test_coarse_iteration_without_a_space_reaches_its_reduction():
+    problem = smooth_problem((15, 15))
+    multilevel = Multilevel(problem.grid, CoarseIteration(None, reduction=1e-3), coarsest_points=15)
+    multilevel.full_cycle(problem.rhs)
+    residual = np.linalg.norm(problem.rhs - apply_laplacian(problem.grid, multilevel.fine.solution))
+    assert residual < 1e-2 * np.linalg.norm(problem.rhs)
