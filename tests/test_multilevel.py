@@ -132,3 +132,24 @@ def test_coarse_iteration_without_a_space_reaches_its_reduction():
     multilevel.full_cycle(problem.rhs)
     residual = np.linalg.norm(problem.rhs - apply_laplacian(problem.grid, multilevel.fine.solution))
     assert residual < 1e-2 * np.linalg.norm(problem.rhs)
+
+
+def test_the_network_lift_uses_the_boundary_values_only():
+    import torch
+
+    from poissonfp.neural.model import transfinite_lift
+
+    def g(x, y):
+        return torch.exp(x) * torch.sin(2 * y) + x * y**2
+
+    lift = transfinite_lift(g, (0.0, 0.0), (1.0, 1.0))
+    t = torch.linspace(0, 1, 9, dtype=torch.float64)
+    for x, y in ((t, 0 * t), (t, 0 * t + 1), (0 * t, t), (0 * t + 1, t)):
+        torch.testing.assert_close(lift(x, y), g(x, y))
+    # a solution vanishing on the boundary gets a zero lift, not itself (the old lift was the answer)
+    bubble = lambda x, y: torch.sin(16 * torch.pi * x) * torch.sin(16 * torch.pi * y)  # noqa: E731
+    inner = torch.rand(50, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    assert float(transfinite_lift(bubble, (0.0, 0.0), (1.0, 1.0))(*inner.T).abs().max()) < 1e-12
+    # a function linear along each axis between the faces is reproduced inside (bilinear + its corners)
+    bilinear = lambda x, y: 1 + 2 * x - y + 3 * x * y  # noqa: E731
+    torch.testing.assert_close(transfinite_lift(bilinear, (0.0, 0.0), (1.0, 1.0))(*inner.T), bilinear(*inner.T))
