@@ -36,6 +36,12 @@ SETUP_SECONDS_PER_FLOP = 1e-9
 SETUP_SECONDS = 4e-3
 #: Per-cycle reduction assumed by the decision (measured 0.13-0.2 at every size, see docs/benchmarks.md).
 ASSUMED_FACTOR = 0.25
+#: Python and dispatch cost of one kernel call of a cycle, seconds (~8 calls per level and cycle); it
+#: dominates on small grids, where a sweep takes microseconds.
+CALL_SECONDS = 2e-5
+#: A cycle's sweep-equivalent costs this many fine sweeps (transfers gather through tap lists, coarse
+#: levels fall out of cache less gracefully), measured 1.5-2 on 255²-1023².
+CYCLE_WORK_COST = 2.0
 
 
 def predicted_cycle_work(multilevel_grids, kind: str, tol: float, pre: int, post: int) -> float:
@@ -70,9 +76,11 @@ def _decide(problem: Problem, monitor: Monitor, hybrid, network, omega: float, g
         if hybrid.coarsest == "space" else 0.0
     cycle_work = predicted_cycle_work(grids, criterion.kind, criterion.tol, hybrid.smoothing_sweeps,
                                       hybrid.smoothing_sweeps)
-    hybrid_sweeps = cycle_work + setup_s / max(sweep_s, 1e-12)
+    calls = 8 * len(grids) * (cycle_work / max(predicted_cycle_work(grids, "discretization", 1.0, 1, 1) / 3, 1e-12))
+    hybrid_s = CYCLE_WORK_COST * cycle_work * sweep_s + calls * CALL_SECONDS + setup_s
+    hybrid_sweeps = hybrid_s / max(sweep_s, 1e-12)
     choice = "jacobi" if estimate["sweeps"] <= hybrid_sweeps else "multilevel"
-    return {"method": choice, "jacobi_sweeps_estimated": estimate["sweeps"],
+    return {"method": choice, "jacobi_sweeps_estimated": estimate["sweeps"], "hybrid_s_estimated": hybrid_s,
             "hybrid_sweep_equivalents_estimated": hybrid_sweeps, "cycle_work_estimated": cycle_work,
             "setup_s_estimated": setup_s, "sweep_s_measured": sweep_s, "probe": estimate,
             "iteration": iteration}
@@ -108,9 +116,18 @@ def _coarse_solver(problem, monitor, hybrid, network, training, seed, device, sw
     return CoarseIteration(space, sweeps=4, reduction=hybrid.coarsest_reduction)
 
 
-def solve_multilevel_hybrid(problem: Problem, monitor: Monitor, *, network, training, hybrid, seed: int,
-                            device: str | None, omega: float, check_every: int, switch) -> SolveResult:
-    """See the module docstring; ``omega`` and ``check_every`` serve a pure-Jacobi fallback."""
+def solve_multilevel_hybrid(problem: Problem, monitor: Monitor, **options) -> SolveResult:
+    """See the module docstring. Options: ``network``, ``training``, ``hybrid``, ``seed``, ``device``,
+    ``switch``; ``omega`` and ``check_every`` serve a pure-Jacobi fallback. BLAS and torch run on one
+    thread (see :func:`poissonfp.neural.model.single_threaded`)."""
+    from poissonfp.neural.model import single_threaded
+
+    with single_threaded():
+        return _solve(problem, monitor, **options)
+
+
+def _solve(problem: Problem, monitor: Monitor, *, network, training, hybrid, seed: int, device: str | None,
+           omega: float, check_every: int, switch) -> SolveResult:
     grid = problem.grid
     points = hybrid.coarsest_points or DEFAULT_COARSEST_POINTS[grid.ndim]
     smoothing = hybrid.smoothing_omega or 2.0 * grid.ndim / (2.0 * grid.ndim + 1.0)

@@ -43,7 +43,8 @@ __all__ = ["coarse_grids", "interpolation_1d", "restriction_chain", "Level", "Mu
 DEFAULT_COARSEST_POINTS = {1: 31, 2: 15, 3: 7}
 
 _RESIDUAL = {1: kernels.residual_1d, 2: kernels.residual_2d, 3: kernels.residual_3d}
-_ADD = {1: kernels.add_interior_1d, 2: kernels.add_interior_2d, 3: kernels.add_interior_3d}
+_RESTRICT = {1: kernels.restrict_1d, 2: kernels.restrict_2d, 3: kernels.restrict_3d}
+_INTERPOLATE = {1: kernels.interpolate_add_1d, 2: kernels.interpolate_add_2d, 3: kernels.interpolate_add_3d}
 
 
 def warm_up(ndim: int) -> None:
@@ -69,69 +70,80 @@ def coarse_grids(grid: Grid, coarsest_points: int) -> list[Grid]:
     return grids
 
 
-def interpolation_1d(fine: int, coarse: int) -> sp.csr_matrix:
-    """Linear interpolation from ``coarse`` to ``fine`` interior points of one interval (zero ends)."""
-    rows, cols, values = [], [], []
-    for i in range(fine):
-        s = (i + 1) * (coarse + 1) / (fine + 1) - 1.0  # position in coarse index units (-1, coarse: ends)
-        j = math.floor(s + 1e-12)
-        theta = s - j
-        for index, weight in ((j, 1.0 - theta), (j + 1, theta)):
-            if 0 <= index < coarse and weight > 1e-12:
-                rows.append(i)
-                cols.append(index)
-                values.append(weight)
-    return sp.csr_matrix((values, (rows, cols)), shape=(fine, coarse))
-
-
-def _taps(matrix: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
-    """A CSR matrix as padded tap lists ``(indices, weights)``, one row per output point."""
-    count = max(1, int(np.diff(matrix.indptr).max(initial=0)))
-    indices = np.zeros((matrix.shape[0], count), dtype=np.int64)
-    weights = np.zeros((matrix.shape[0], count))
-    for row in range(matrix.shape[0]):
-        lo, hi = matrix.indptr[row], matrix.indptr[row + 1]
-        indices[row, : hi - lo] = matrix.indices[lo:hi]
-        weights[row, : hi - lo] = matrix.data[lo:hi]
+def interpolation_taps(fine: int, coarse: int) -> tuple[np.ndarray, np.ndarray]:
+    """Linear interpolation from ``coarse`` to ``fine`` interior points of one interval (zero ends), as
+    two taps per fine point ``(indices, weights)``; the identity when ``fine == coarse``."""
+    if fine == coarse:
+        return np.arange(fine, dtype=np.int64).reshape(-1, 1), np.ones((fine, 1))
+    position = np.arange(1, fine + 1) * (coarse + 1) / (fine + 1) - 1.0  # coarse index units; -1, coarse: ends
+    left = np.floor(position + 1e-12).astype(np.int64)
+    theta = position - left
+    indices = np.stack([left, left + 1], axis=1)
+    weights = np.stack([1.0 - theta, theta], axis=1)
+    outside = (indices < 0) | (indices >= coarse) | (weights <= 1e-12)
+    weights[outside] = 0.0
+    indices[outside] = 0
     return indices, weights
 
 
+def interpolation_1d(fine: int, coarse: int) -> sp.csr_matrix:
+    """:func:`interpolation_taps` as a sparse matrix (``fine x coarse``)."""
+    indices, weights = interpolation_taps(fine, coarse)
+    rows = np.repeat(np.arange(fine), indices.shape[1])
+    return sp.csr_matrix((weights.ravel(), (rows, indices.ravel())), shape=(fine, coarse))
+
+
+def restriction_taps(fine: int, coarse: int, ratio: float) -> tuple[np.ndarray, np.ndarray]:
+    """Full weighting ``ratio * Pᵀ`` (``ratio = h_f / h_c``) as padded taps per coarse point."""
+    if fine == coarse:
+        return interpolation_taps(fine, coarse)
+    indices, weights = interpolation_taps(fine, coarse)
+    rows = np.repeat(np.arange(fine), indices.shape[1])
+    cols, values = indices.ravel(), weights.ravel() * ratio
+    keep = values != 0.0
+    rows, cols, values = rows[keep], cols[keep], values[keep]
+    order = np.argsort(cols, kind="stable")
+    rows, cols, values = rows[order], cols[order], values[order]
+    counts = np.bincount(cols, minlength=coarse)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    slot = np.arange(cols.size) - starts[cols]
+    out_indices = np.zeros((coarse, max(1, int(counts.max(initial=0)))), dtype=np.int64)
+    out_weights = np.zeros(out_indices.shape)
+    out_indices[cols, slot] = rows
+    out_weights[cols, slot] = values
+    return out_indices, out_weights
+
+
 class _Transfer:
-    """A tensor product of 1D operators applied axis by axis (identity on axes not coarsened)."""
+    """A tensor product of 1D tap lists applied in one compiled pass."""
 
-    def __init__(self, operators: list[sp.csr_matrix | None], source: tuple[int, ...]) -> None:
-        self.steps, shape = [], tuple(source)
-        for d, operator in enumerate(operators):
-            if operator is None:
-                continue
-            out_shape = shape[:d] + (operator.shape[0],) + shape[d + 1:]
-            before, after = int(np.prod(shape[:d])), int(np.prod(shape[d + 1:]))
-            self.steps.append((before, after, *_taps(operator), np.empty(out_shape)))
-            shape = out_shape
-        self.shape = shape
+    def __init__(self, taps: list[tuple[np.ndarray, np.ndarray]], shape: tuple[int, ...], restrict: bool) -> None:
+        self.arguments = [array for pair in taps for array in pair]
+        self.shape = tuple(shape)
+        ndim = len(shape)
+        self._kernel = _RESTRICT[ndim] if restrict else _INTERPOLATE[ndim]
+        self.out = np.empty(self.shape) if restrict else None
 
-    def __call__(self, array: np.ndarray) -> np.ndarray:
-        """The operator applied to ``array`` (the result is a buffer reused by the next call)."""
-        for before, after, indices, weights, out in self.steps:
-            kernels.transfer_axis(array.reshape(before, -1, after), indices, weights,
-                                  out.reshape(before, -1, after))
-            array = out
-        return array
+    def __call__(self, source: np.ndarray, target: np.ndarray | None = None) -> np.ndarray:
+        """Restrict ``source`` into ``target`` (default: a buffer reused by the next call), or add the
+        interpolation of ``source`` to the interior of the zero-padded ``target``; returns ``target``."""
+        target = self.out if target is None else target
+        self._kernel(source, *self.arguments, target)
+        return target
 
 
-def _restriction(fine: Grid, coarse: Grid) -> "_Transfer":
-    """Full weighting ``(h_f / h_c) Pᵀ`` per coarsened axis."""
-    ops = [None if nf == nc else ((hf / hc) * interpolation_1d(nf, nc).T).tocsr()
-           for nf, nc, hf, hc in zip(fine.shape, coarse.shape, fine.spacing, coarse.spacing)]
-    return _Transfer(ops, fine.shape)
+def _restriction(fine: Grid, coarse: Grid) -> _Transfer:
+    taps = [restriction_taps(nf, nc, hf / hc) for nf, nc, hf, hc in
+            zip(fine.shape, coarse.shape, fine.spacing, coarse.spacing)]
+    return _Transfer(taps, coarse.shape, restrict=True)
 
 
-def _interpolation(fine: Grid, coarse: Grid) -> "_Transfer":
-    ops = [None if nf == nc else interpolation_1d(nf, nc) for nf, nc in zip(fine.shape, coarse.shape)]
-    return _Transfer(ops, coarse.shape)
+def _interpolation(fine: Grid, coarse: Grid) -> _Transfer:
+    return _Transfer([interpolation_taps(nf, nc) for nf, nc in zip(fine.shape, coarse.shape)], fine.shape,
+                     restrict=False)
 
 
-def restriction_chain(grid: Grid, coarsest_points: int) -> tuple[list[Grid], list["_Transfer"]]:
+def restriction_chain(grid: Grid, coarsest_points: int) -> tuple[list[Grid], list[_Transfer]]:
     """The hierarchy's grids and the restrictions between consecutive ones (finest first)."""
     grids = coarse_grids(grid, coarsest_points)
     return grids, [_restriction(f, c) for f, c in zip(grids[:-1], grids[1:])]
@@ -151,7 +163,6 @@ class Level:
         self.interior = tuple([slice(1, -1)] * grid.ndim)
         self._sweep = SWEEP_KERNELS[grid.ndim]
         self._residual = _RESIDUAL[grid.ndim]
-        self._add = _ADD[grid.ndim]
         self._empty = np.zeros((0,) * grid.ndim)
 
     @property
@@ -176,7 +187,7 @@ class Level:
         return self.residual
 
     def add(self, correction: np.ndarray) -> None:
-        self._add(self.buffers[0], correction)
+        self.buffers[0][self.interior] += correction
 
 
 class CoarseIteration:
@@ -289,10 +300,10 @@ class Multilevel:
             return None
         level.smooth(self.pre, self.omega)
         below = self.levels[index + 1]
-        below.rhs[...] = self._restrict[index](level.compute_residual())
+        self._restrict[index](level.compute_residual(), below.rhs)
         below.zero()
         self.cycle(index + 1)
-        level.add(self._interpolate[index](np.ascontiguousarray(below.solution)))
+        self._interpolate[index](below.solution, level.buffers[0])
         stats = level.smooth(self.post, self.omega, reference)
         self.work += fraction * (self.pre + self.post + 3)  # sweeps, residual, two transfers
         return stats
@@ -302,7 +313,7 @@ class Multilevel:
         interpolate and cycle once per level up to the fine grid."""
         self.set_rhs(rhs)
         for index in range(len(self.levels) - 1):
-            self.levels[index + 1].rhs[...] = self._restrict[index](self.levels[index].rhs)
+            self._restrict[index](self.levels[index].rhs, self.levels[index + 1].rhs)
             self.work += self._fraction(index)
         last = len(self.levels) - 1
         self.work += self._fraction(last) * self.coarse.solve(self.levels[last], self.omega)
@@ -310,7 +321,7 @@ class Multilevel:
         for index in range(last - 1, -1, -1):
             level, below = self.levels[index], self.levels[index + 1]
             level.zero()
-            level.add(self._interpolate[index](np.ascontiguousarray(below.solution)))
+            self._interpolate[index](below.solution, level.buffers[0])
             self.work += self._fraction(index)
             stats = self.cycle(index, reference if index == 0 else None)
         if last == 0:

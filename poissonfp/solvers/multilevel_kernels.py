@@ -1,35 +1,97 @@
 """Compiled grid-transfer and residual kernels of the multilevel cycle (numba, single-threaded, fused).
 
 Grid transfers are tensor products of 1D operators stored as padded tap lists: output point ``i`` along
-an axis is ``Σ_t weights[i, t] * src[taps[i, t]]`` (unused taps carry weight 0). :func:`transfer_axis`
-applies one such operator along the middle axis of an array viewed as ``(before, n, after)``, so one
-kernel serves every axis of 1D, 2D and 3D grids. :func:`residual_1d` .. :func:`residual_3d` compute
-``b - A u`` from the zero-padded iterate the Jacobi kernels work on
-(:mod:`poissonfp.solvers.jacobi_kernels`).
+axis ``d`` is ``Σ_t weights_d[i, t] * src[taps_d[i, t]]`` (unused taps carry weight 0; an axis that is
+not coarsened has one tap of weight 1). ``restrict_Nd`` writes ``out = (R_0 ⊗ .. ⊗ R_{d-1}) src`` in one
+pass over the output; ``interpolate_add_Nd`` adds ``(P_0 ⊗ ..) coarse`` to the interior of a zero-padded
+fine iterate in one pass. ``residual_Nd`` computes ``b - A u`` from the zero-padded iterate the Jacobi
+kernels work on (:mod:`poissonfp.solvers.jacobi_kernels`).
 """
 from __future__ import annotations
 
 from numba import njit
 
-__all__ = ["transfer_axis", "residual_1d", "residual_2d", "residual_3d", "add_interior_1d",
-           "add_interior_2d", "add_interior_3d"]
+__all__ = ["restrict_1d", "restrict_2d", "restrict_3d", "interpolate_add_1d", "interpolate_add_2d",
+           "interpolate_add_3d", "residual_1d", "residual_2d", "residual_3d"]
 
 
 @njit(cache=True)
-def transfer_axis(src, taps, weights, out):  # pragma: no cover - compiled
-    """``out[p, i, q] = Σ_t weights[i, t] src[p, taps[i, t], q]`` (src ``(P, n, Q)``, out ``(P, m, Q)``)."""
-    before, m, after = out.shape
-    count = taps.shape[1]
-    for p in range(before):
-        for i in range(m):
-            for q in range(after):
-                out[p, i, q] = 0.0
-            for t in range(count):
-                w = weights[i, t]
-                if w != 0.0:
-                    j = taps[i, t]
-                    for q in range(after):
-                        out[p, i, q] += w * src[p, j, q]
+def restrict_1d(src, t0, w0, out):  # pragma: no cover - compiled
+    for i in range(out.shape[0]):
+        s = 0.0
+        for a in range(t0.shape[1]):
+            s += w0[i, a] * src[t0[i, a]]
+        out[i] = s
+
+
+@njit(cache=True)
+def restrict_2d(src, t0, w0, t1, w1, out):  # pragma: no cover - compiled
+    m0, m1 = out.shape
+    for i in range(m0):
+        for j in range(m1):
+            s = 0.0
+            for a in range(t0.shape[1]):
+                wa = w0[i, a]
+                row = t0[i, a]
+                for b in range(t1.shape[1]):
+                    s += wa * w1[j, b] * src[row, t1[j, b]]
+            out[i, j] = s
+
+
+@njit(cache=True)
+def restrict_3d(src, t0, w0, t1, w1, t2, w2, out):  # pragma: no cover - compiled
+    m0, m1, m2 = out.shape
+    for i in range(m0):
+        for j in range(m1):
+            for k in range(m2):
+                s = 0.0
+                for a in range(t0.shape[1]):
+                    for b in range(t1.shape[1]):
+                        wab = w0[i, a] * w1[j, b]
+                        for c in range(t2.shape[1]):
+                            s += wab * w2[k, c] * src[t0[i, a], t1[j, b], t2[k, c]]
+                out[i, j, k] = s
+
+
+@njit(cache=True)
+def interpolate_add_1d(coarse, t0, w0, u):  # pragma: no cover - compiled
+    """``u[1:-1] += P coarse``."""
+    for i in range(u.shape[0] - 2):
+        s = 0.0
+        for a in range(t0.shape[1]):
+            s += w0[i, a] * coarse[t0[i, a]]
+        u[i + 1] += s
+
+
+@njit(cache=True)
+def interpolate_add_2d(coarse, t0, w0, t1, w1, u):  # pragma: no cover - compiled
+    """``u[1:-1, 1:-1] += (P_0 ⊗ P_1) coarse``."""
+    n0, n1 = u.shape[0] - 2, u.shape[1] - 2
+    for i in range(n0):
+        for j in range(n1):
+            s = 0.0
+            for a in range(t0.shape[1]):
+                wa = w0[i, a]
+                row = t0[i, a]
+                for b in range(t1.shape[1]):
+                    s += wa * w1[j, b] * coarse[row, t1[j, b]]
+            u[i + 1, j + 1] += s
+
+
+@njit(cache=True)
+def interpolate_add_3d(coarse, t0, w0, t1, w1, t2, w2, u):  # pragma: no cover - compiled
+    """``u[1:-1, 1:-1, 1:-1] += (P_0 ⊗ P_1 ⊗ P_2) coarse``."""
+    n0, n1, n2 = u.shape[0] - 2, u.shape[1] - 2, u.shape[2] - 2
+    for i in range(n0):
+        for j in range(n1):
+            for k in range(n2):
+                s = 0.0
+                for a in range(t0.shape[1]):
+                    for b in range(t1.shape[1]):
+                        wab = w0[i, a] * w1[j, b]
+                        for c in range(t2.shape[1]):
+                            s += wab * w2[k, c] * coarse[t0[i, a], t1[j, b], t2[k, c]]
+                u[i + 1, j + 1, k + 1] += s
 
 
 @njit(cache=True)
@@ -63,29 +125,3 @@ def residual_3d(u, b, c, diag, out):  # pragma: no cover - compiled
                       - c[1] * (u[i + 1, j, k + 1] + u[i + 1, j + 2, k + 1])
                       - c[2] * (u[i + 1, j + 1, k] + u[i + 1, j + 1, k + 2]))
                 out[i, j, k] = b[i, j, k] - au
-
-
-@njit(cache=True)
-def add_interior_1d(u, e):  # pragma: no cover - compiled
-    """``u[1:-1] += e``."""
-    for i in range(e.shape[0]):
-        u[i + 1] += e[i]
-
-
-@njit(cache=True)
-def add_interior_2d(u, e):  # pragma: no cover - compiled
-    """``u[1:-1, 1:-1] += e``."""
-    n0, n1 = e.shape
-    for i in range(n0):
-        for j in range(n1):
-            u[i + 1, j + 1] += e[i, j]
-
-
-@njit(cache=True)
-def add_interior_3d(u, e):  # pragma: no cover - compiled
-    """``u[1:-1, 1:-1, 1:-1] += e``."""
-    n0, n1, n2 = e.shape
-    for i in range(n0):
-        for j in range(n1):
-            for k in range(n2):
-                u[i + 1, j + 1, k + 1] += e[i, j, k]
