@@ -48,6 +48,9 @@ logger = logging.getLogger(__name__)
 
 #: The shipped case files (the repository's ``cases/``).
 CASES_DIR = Path(__file__).resolve().parents[1] / "cases"
+#: Cases only the benchmark runs (problems a new user would write, not tuned on): looked up here when
+#: ``cases_dir`` has no file of that name.
+BENCH_CASES_DIR = Path(__file__).resolve().parent / "bench_cases"
 #: Methods benchmarked, baseline first. ``hybrid-exact`` and ``hybrid-none`` are the hybrid with its
 #: network replaced by an exact coarsest solve and by nothing (sweeps alone): the network's share.
 METHODS = ("jacobi", "hybrid", "hybrid-exact", "hybrid-none", "dnn", "multigrid", "dst", "direct")
@@ -255,7 +258,10 @@ def _options(case: Case, method: str) -> dict[str, Any]:
 def _load(config: BenchConfig, plan: ProblemPlan) -> Case:
     overrides = {"switch": "auto", **dict(config.case_overrides), **dict(plan.overrides),
                  "max_iterations": MAX_ITERATIONS}
-    return load_case(Path(config.cases_dir) / f"{plan.case}.toml").with_overrides(**overrides)
+    path = Path(config.cases_dir) / f"{plan.case}.toml"
+    if not path.exists() and (BENCH_CASES_DIR / path.name).exists():
+        path = BENCH_CASES_DIR / path.name
+    return load_case(path).with_overrides(**overrides)
 
 
 def _warm_up(case: Case, methods: tuple[str, ...]) -> None:

@@ -153,3 +153,51 @@ def test_the_network_lift_uses_the_boundary_values_only():
     # a function linear along each axis between the faces is reproduced inside (bilinear + its corners)
     bilinear = lambda x, y: 1 + 2 * x - y + 3 * x * y  # noqa: E731
     torch.testing.assert_close(transfinite_lift(bilinear, (0.0, 0.0), (1.0, 1.0))(*inner.T), bilinear(*inner.T))
+
+
+@pytest.mark.parametrize("coarsest", ["space", "smoothing", "exact"])
+def test_the_torch_path_matches_the_numpy_path_on_the_cpu(coarsest):
+    from poissonfp.solvers.base import Monitor
+    from poissonfp.solvers.torch_solvers import solve_hybrid_torch
+
+    case = load_case(Path(__file__).resolve().parents[1] / "poissonfp" / "bench_cases" / "2d_boundary.toml")
+    problem = build_problem(case, 63)
+    criterion = StoppingCriterion("discrete", tol=1e-9)
+    hybrid = dataclasses.replace(case.hybrid, coarsest=coarsest, fallback=False)
+    options = dict(network=case.network, training=case.training, hybrid=hybrid, seed=0, omega=1.0, check_every=0,
+                   switch="auto")
+    numpy_result = solve(problem, "hybrid", criterion, **options)
+    torch_result = solve_hybrid_torch(problem, Monitor(problem, criterion), device="cpu", **options)
+    assert numpy_result.converged and torch_result.converged
+    assert torch_result.iterations == numpy_result.iterations
+    if coarsest != "exact":  # the dense Cholesky of the torch path touches more entries than sparse LU
+        assert torch_result.info["work_sweep_equivalents"] == pytest.approx(numpy_result.info["work_sweep_equivalents"])
+    np.testing.assert_allclose(torch_result.solution, numpy_result.solution, rtol=0, atol=1e-9 * np.abs(
+        problem.discrete_solution).max())
+
+
+def test_torch_jacobi_matches_the_compiled_kernel_on_the_cpu():
+    from poissonfp.solvers.base import Monitor
+    from poissonfp.solvers.torch_solvers import solve_jacobi_torch
+
+    problem = smooth_problem((20, 20))
+    criterion = StoppingCriterion("residual", tol=1e-6)
+    numpy_result = solve(problem, "jacobi", criterion, omega=0.9, check_every=7)
+    torch_result = solve_jacobi_torch(problem, Monitor(problem, criterion), device="cpu", omega=0.9, check_every=7)
+    assert torch_result.iterations == numpy_result.iterations and torch_result.converged
+    np.testing.assert_allclose(torch_result.solution, numpy_result.solution, rtol=1e-10, atol=1e-12)
+
+
+def test_the_torch_galerkin_space_equals_the_numpy_one():
+    import torch
+
+    from poissonfp.neural.galerkin import GalerkinSpace
+    from poissonfp.solvers.torch_backend import TorchGalerkinSpace
+
+    grid = Grid((0.0, 0.0), (1.0, 2.0), (9, 7))
+    features = np.random.default_rng(0).random((grid.size, 12))
+    residual = np.random.default_rng(1).random(grid.shape)
+    space, torch_space = GalerkinSpace(grid, features), TorchGalerkinSpace(grid, torch.as_tensor(features))
+    assert space.rank == torch_space.rank == 12
+    np.testing.assert_allclose(torch_space.correction(torch.as_tensor(residual)).numpy(), space.correction(residual),
+                               rtol=1e-8)

@@ -58,8 +58,13 @@ def _setup_flops(coarse_size: int, features: int, coarsest: str) -> float:
     return 2.0 * coarse_size * features**2 + 10.0 * features**3 + 20.0 * coarse_size * features
 
 
-def _decide(problem: Problem, monitor: Monitor, hybrid, network, omega: float, grids) -> dict:
-    """Pure Jacobi or the multilevel hybrid, whichever is predicted cheaper (see the module docstring)."""
+def decide(problem: Problem, monitor: Monitor, hybrid, network, omega: float, grids,
+           sweep_s: float | None = None) -> dict:
+    """Pure Jacobi or the multilevel hybrid, whichever is predicted cheaper (see the module docstring).
+
+    ``sweep_s``: seconds per sweep measured by the caller (a device); None measures two sweeps of a
+    :class:`~poissonfp.solvers.jacobi.JacobiIteration`, returned under ``"iteration"`` to continue from.
+    """
     from poissonfp.jacobi_theory import estimated_sweeps
 
     criterion = monitor.criterion
@@ -67,10 +72,12 @@ def _decide(problem: Problem, monitor: Monitor, hybrid, network, omega: float, g
     if criterion.kind == "residual":
         target *= float(np.linalg.norm(problem.rhs)) or 1.0
     estimate = estimated_sweeps(problem, criterion.kind, target, omega, probe_points=max(31, max(grids[-1].shape)))
-    iteration = JacobiIteration(problem, omega)
-    start = time.perf_counter()
-    iteration.sweep(2)
-    sweep_s = (time.perf_counter() - start) / 2
+    iteration = None
+    if sweep_s is None:
+        iteration = JacobiIteration(problem, omega)
+        start = time.perf_counter()
+        iteration.sweep(2)
+        sweep_s = (time.perf_counter() - start) / 2
     width = (network.widths[-1] + 1) if network is not None else 0
     setup_s = SETUP_SECONDS + SETUP_SECONDS_PER_FLOP * _setup_flops(grids[-1].size, width, hybrid.coarsest) \
         if hybrid.coarsest == "space" else 0.0
@@ -83,7 +90,7 @@ def _decide(problem: Problem, monitor: Monitor, hybrid, network, omega: float, g
     return {"method": choice, "jacobi_sweeps_estimated": estimate["sweeps"], "hybrid_s_estimated": hybrid_s,
             "hybrid_sweep_equivalents_estimated": hybrid_sweeps, "cycle_work_estimated": cycle_work,
             "setup_s_estimated": setup_s, "sweep_s_measured": sweep_s, "probe": estimate,
-            "iteration": iteration}
+            **({"iteration": iteration} if iteration is not None else {})}
 
 
 def _coarse_solver(problem, monitor, hybrid, network, training, seed, device, switch, coarse_grid, info, times):
@@ -120,8 +127,12 @@ def solve_multilevel_hybrid(problem: Problem, monitor: Monitor, **options) -> So
     """See the module docstring. Options: ``network``, ``training``, ``hybrid``, ``seed``, ``device``,
     ``switch``; ``omega`` and ``check_every`` serve a pure-Jacobi fallback. BLAS and torch run on one
     thread (see :func:`poissonfp.neural.model.single_threaded`)."""
-    from poissonfp.neural.model import single_threaded
+    from poissonfp.neural.model import resolve_device, single_threaded
 
+    if resolve_device(options.get("device") or options["network"].device).type == "cuda":
+        from poissonfp.solvers.torch_solvers import solve_hybrid_torch
+
+        return solve_hybrid_torch(problem, monitor, **{**options, "device": "cuda"})
     with single_threaded():
         return _solve(problem, monitor, **options)
 
@@ -148,7 +159,7 @@ def _solve(problem: Problem, monitor: Monitor, *, network, training, hybrid, see
     info["times_s"] = times
     monitor.restart()
     if hybrid.fallback and switch == "auto":
-        decision = _decide(problem, monitor, hybrid, network, omega, grids)
+        decision = decide(problem, monitor, hybrid, network, omega, grids)
         iteration = decision.pop("iteration")
         times["decision_s"] = monitor.elapsed()
         info["decision"] = decision
