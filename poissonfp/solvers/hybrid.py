@@ -130,7 +130,6 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
                                        switch=switch)
     grid = problem.grid
     criterion = monitor.criterion
-    metric = criterion.metric
     reference = _criterion_reference(monitor)
     norm = {"residual": float(np.linalg.norm(problem.rhs)) or 1.0,
             "discrete": float(np.linalg.norm(problem.discrete_solution)) or 1.0}.get(criterion.kind, 1.0)

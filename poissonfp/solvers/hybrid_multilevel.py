@@ -26,7 +26,7 @@ from poissonfp.solvers.jacobi import JacobiIteration, _criterion_reference, run_
 from poissonfp.solvers.multilevel import (DEFAULT_COARSEST_POINTS, CoarseIteration, ExactCoarse, Multilevel,
                                           coarse_grids, warm_up)
 
-__all__ = ["solve_multilevel_hybrid", "predicted_cycle_work", "SETUP_SECONDS_PER_FLOP"]
+__all__ = ["solve_multilevel_hybrid", "decide", "cycle_summary", "predicted_cycle_work", "SETUP_SECONDS_PER_FLOP"]
 
 #: Seconds per floating-point operation of the coarse set-up (features, ΦᵀAΦ, eigh), single thread;
 #: measured on the 2-core CPU of this project (~1 GFlop/s sustained in those dense kernels) and kept
@@ -50,6 +50,15 @@ def predicted_cycle_work(multilevel_grids, kind: str, tol: float, pre: int, post
     per_cycle = sum((pre + post + 3) * g.size / fine for g in multilevel_grids[:-1])
     cycles = 2 if kind == "discretization" else max(2, math.ceil(math.log(tol) / math.log(ASSUMED_FACTOR)))
     return (cycles + 1) * per_cycle
+
+
+def cycle_summary(residuals: list[float], cycles: int, multilevel) -> dict:
+    """The ``info`` entries of a finished run of cycles: counts, work, mean factor per cycle."""
+    factors = [b / a for a, b in zip(residuals[:-1], residuals[1:]) if a > 0]
+    return {"cycles": cycles, "work_sweep_equivalents": multilevel.work,
+            "cycle_factor": float(np.exp(np.mean(np.log(factors)))) if factors else None,
+            "cycle_residuals": residuals, "jacobi_sweeps": 0,
+            "coarse_passes": multilevel.coarse.passes if multilevel.coarse is not None else 0}
 
 
 def _setup_flops(coarse_size: int, features: int, coarsest: str) -> float:
@@ -199,9 +208,5 @@ def _solve(problem: Problem, monitor: Monitor, *, network, training, hybrid, see
         reason = "interrupted"
     u = multilevel.fine.solution.copy()
     check_finite(u, "hybrid solution")
-    factors = [b / a for a, b in zip(residuals[:-1], residuals[1:]) if a > 0]
-    info.update({"cycles": cycles, "work_sweep_equivalents": multilevel.work,
-                 "cycle_factor": float(np.exp(np.mean(np.log(factors)))) if factors else None,
-                 "cycle_residuals": residuals, "coarse_passes": multilevel.coarse.passes
-                 if multilevel.coarse is not None else 0, "jacobi_sweeps": 0})
+    info.update(cycle_summary(residuals, cycles, multilevel))
     return monitor.result("hybrid", u, reason, cycles, info["dnn_steps"], info=info)

@@ -24,9 +24,6 @@ correction ``2 m N_c / ((2d+1) N)``; a triangular solve ``nnz(L + U) / ((2d+1) N
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import numpy as np
 import scipy.sparse as sp
 
@@ -51,8 +48,10 @@ def warm_up(ndim: int) -> None:
     """Compile (or load from numba's cache) every kernel of a cycle in ``ndim`` dimensions."""
     warm_up_jacobi(ndim)
     grid = Grid((0.0,) * ndim, (1.0,) * ndim, (7,) * ndim)
-    hierarchy = Multilevel(grid, ExactCoarse(), coarsest_points=3)
-    hierarchy.full_cycle(np.ones(grid.shape))
+    for coarse in (ExactCoarse(), CoarseIteration(None, max_iterations=1)):
+        hierarchy = Multilevel(grid, coarse, coarsest_points=3)
+        hierarchy.full_cycle(np.ones(grid.shape), np.zeros(grid.shape))
+        hierarchy.cycle(0, np.zeros(grid.shape))
 
 
 def coarse_grids(grid: Grid, coarsest_points: int) -> list[Grid]:
@@ -193,6 +192,9 @@ class Level:
 class CoarseIteration:
     """Solve the coarsest level by ``{Galerkin correction, sweeps}`` until the residual drops by ``reduction``.
 
+    Works on any level with ``zero``, ``add``, ``smooth``, ``compute_residual`` and ``rhs`` (numpy
+    :class:`Level` or :class:`~poissonfp.solvers.torch_backend.TorchLevel`).
+
     Args:
         space: a :class:`~poissonfp.neural.galerkin.GalerkinSpace` on the coarsest grid (or anything with
             ``.correction(r)`` and ``.size``), or None for sweeps alone.
@@ -209,7 +211,7 @@ class CoarseIteration:
         """Overwrite ``level``'s iterate with an approximate solution from zero; return the work done
         in units of sweeps of ``level`` (the caller scales it)."""
         level.zero()
-        goal = self.reduction * float(np.linalg.norm(level.rhs))
+        goal = self.reduction * _norm(level.rhs)
         work, r = 0.0, level.rhs
         factor = 2 * (self.space.size if self.space is not None else 0) / (2 * level.grid.ndim + 1)
         for _ in range(self.max_iterations):
@@ -219,9 +221,14 @@ class CoarseIteration:
             r = level.compute_residual()
             work += factor + self.sweeps + 1
             self.passes += 1
-            if float(np.linalg.norm(r)) <= goal:
+            if _norm(r) <= goal:
                 break
         return work
+
+
+def _norm(array) -> float:
+    """The l2 norm of a numpy array or a torch tensor."""
+    return float((array * array).sum()) ** 0.5
 
 
 class ExactCoarse:
@@ -243,15 +250,6 @@ class ExactCoarse:
         level.solution[...] = self._lu.solve(level.rhs.ravel()).reshape(level.grid.shape)
         self.passes += 1
         return self._work / level.size
-
-
-@dataclass
-class CycleStats:
-    """What the last fine-level sweep measured (see jacobi_kernels), and the work so far."""
-
-    residual_norm: float
-    error_sq: float
-    error_max: float
 
 
 class Multilevel:

@@ -5,7 +5,8 @@ on one device: ω-Jacobi sweeps and residuals are slices of a zero-padded tensor
 same 1D operators (:func:`~poissonfp.solvers.multilevel.interpolation_taps`, full weighting) as dense
 matrices applied axis by axis, the coarsest level is solved by a :class:`TorchGalerkinSpace` built from
 the network's features evaluated on the device (``ΦᵀAΦ`` and its eigen-decomposition there too), by
-sweeps alone, or by a dense Cholesky factorisation. Nothing but scalars for the stopping criterion
+sweeps alone (both by :class:`~poissonfp.solvers.multilevel.CoarseIteration`), or by a dense Cholesky
+factorisation. Nothing but scalars for the stopping criterion
 crosses to the host until the solution is returned. The tests run these functions with ``device="cpu"``
 against the numpy path.
 """
@@ -17,10 +18,11 @@ import numpy as np
 import torch
 
 from poissonfp.grid import Grid
+from poissonfp.neural.galerkin import truncated_inverse
 from poissonfp.operators import diagonal
 from poissonfp.solvers.multilevel import coarse_grids, interpolation_1d
 
-__all__ = ["TorchLevel", "TorchMultilevel", "TorchGalerkinSpace", "TorchCoarseIteration", "TorchExactCoarse",
+__all__ = ["TorchLevel", "TorchMultilevel", "TorchGalerkinSpace", "TorchExactCoarse",
            "jacobi_sweeps"]
 
 DTYPE = torch.float64
@@ -66,9 +68,12 @@ class TorchLevel:
         """``count`` ω-Jacobi sweeps (each from the whole previous iterate)."""
         jacobi_sweeps(self.padded, self.rhs, self.coefficients, self.diagonal, omega, count)
 
-    def residual(self) -> torch.Tensor:
+    def compute_residual(self) -> torch.Tensor:
         """``b - A u``."""
         return self.rhs - (self.diagonal * self.solution - _neighbours(self.padded, self.coefficients))
+
+    def add(self, correction: torch.Tensor) -> None:
+        self.solution.add_(correction)
 
 
 def jacobi_sweeps(padded: torch.Tensor, rhs: torch.Tensor, coefficients: list[float], diag: float, omega: float,
@@ -102,13 +107,7 @@ class TorchGalerkinSpace:
         applied = torch.stack([diagonal(grid) * p[_interior(grid.ndim)] - _neighbours(p, coefficients) for p in padded])
         stiffness = self.phi.T @ applied.reshape(m, -1).T
         stiffness = 0.5 * (stiffness + stiffness.T)
-        eigenvalues, vectors = torch.linalg.eigh(stiffness)
-        top = float(eigenvalues[-1]) if eigenvalues.numel() else 0.0
-        keep = eigenvalues > rcond * top if top > 0 else torch.zeros_like(eigenvalues, dtype=torch.bool)
-        self.rank = int(keep.sum())
-        self.condition = float(top / eigenvalues[keep][0]) if self.rank else float("inf")
-        kept = vectors[:, keep]
-        self.inverse = (kept / eigenvalues[keep]) @ kept.T
+        self.inverse, self.rank, self.condition = truncated_inverse(*torch.linalg.eigh(stiffness), rcond)
 
     @property
     def size(self) -> int:
@@ -122,31 +121,6 @@ class TorchGalerkinSpace:
 
     def correction(self, residual: torch.Tensor) -> torch.Tensor:
         return self.combine(self.coefficients(residual))
-
-
-class TorchCoarseIteration:
-    """``{Galerkin correction, sweeps}`` until the coarsest residual drops by ``reduction`` (see
-    :class:`~poissonfp.solvers.multilevel.CoarseIteration`)."""
-
-    def __init__(self, space=None, sweeps: int = 4, reduction: float = 0.05, max_iterations: int = 10_000) -> None:
-        self.space, self.sweeps, self.reduction, self.max_iterations = space, sweeps, reduction, max_iterations
-        self.passes = 0
-
-    def solve(self, level: TorchLevel, omega: float) -> float:
-        level.zero()
-        goal = self.reduction * float(torch.linalg.vector_norm(level.rhs))
-        work, r = 0.0, level.rhs
-        factor = 2 * (self.space.size if self.space is not None else 0) / (2 * level.grid.ndim + 1)
-        for _ in range(self.max_iterations):
-            if self.space is not None:
-                level.solution.add_(self.space.correction(r))
-            level.smooth(self.sweeps, omega)
-            r = level.residual()
-            work += factor + self.sweeps + 1
-            self.passes += 1
-            if float(torch.linalg.vector_norm(r)) <= goal:
-                break
-        return work
 
 
 class TorchExactCoarse:
@@ -212,7 +186,7 @@ class TorchMultilevel:
             return
         level.smooth(self.pre, self.omega)
         below = self.levels[index + 1]
-        below.rhs.copy_(self._transfer(level.residual(), self._restrict[index]))
+        below.rhs.copy_(self._transfer(level.compute_residual(), self._restrict[index]))
         below.zero()
         self.cycle(index + 1)
         level.solution.add_(self._transfer(below.solution, self._interpolate[index]))
@@ -245,7 +219,7 @@ def criterion_value(kind: str, level: TorchLevel, reference: torch.Tensor | None
         return float((u - reference).abs().max())
     if kind == "discrete":
         return float(torch.linalg.vector_norm(u - reference)) / norm
-    return float(torch.linalg.vector_norm(level.residual())) / norm
+    return float(torch.linalg.vector_norm(level.compute_residual())) / norm
 
 
 def as_tensor(array: np.ndarray | None, device) -> torch.Tensor | None:
@@ -253,7 +227,7 @@ def as_tensor(array: np.ndarray | None, device) -> torch.Tensor | None:
 
 
 def residual_norm(level: TorchLevel) -> float:
-    return float(torch.linalg.vector_norm(level.residual()))
+    return float(torch.linalg.vector_norm(level.compute_residual()))
 
 
 def synchronise(device: torch.device) -> None:

@@ -13,8 +13,8 @@ import torch
 from poissonfp.problem import Problem
 from poissonfp.solvers.base import Monitor, SolveResult, check_finite
 from poissonfp.solvers.jacobi import _criterion_reference, check_batch
-from poissonfp.solvers.multilevel import DEFAULT_COARSEST_POINTS, coarse_grids
-from poissonfp.solvers.torch_backend import (TorchCoarseIteration, TorchExactCoarse, TorchGalerkinSpace, TorchLevel,
+from poissonfp.solvers.multilevel import DEFAULT_COARSEST_POINTS, CoarseIteration, coarse_grids
+from poissonfp.solvers.torch_backend import (TorchExactCoarse, TorchGalerkinSpace, TorchLevel,
                                              TorchMultilevel, as_tensor, criterion_value, lowest_factor,
                                              residual_norm, sweep_seconds, synchronise)
 
@@ -74,7 +74,7 @@ def _coarse(problem, hybrid, network, seed, device, coarse_grid, info):
     if hybrid.coarsest == "exact":
         return TorchExactCoarse()
     if hybrid.coarsest == "smoothing":
-        return TorchCoarseIteration(None, sweeps=4, reduction=hybrid.coarsest_reduction)
+        return CoarseIteration(None, sweeps=4, reduction=hybrid.coarsest_reduction)
     from poissonfp.neural.model import build_model
 
     model = build_model(problem, network, seed, device)
@@ -82,14 +82,14 @@ def _coarse(problem, hybrid, network, seed, device, coarse_grid, info):
         features = model.features(model.grid_points(coarse_grid))
     space = TorchGalerkinSpace(coarse_grid, features, 1e-12)
     info.update({"galerkin_features": space.size, "galerkin_rank": space.rank, "galerkin_condition": space.condition})
-    return TorchCoarseIteration(space, sweeps=4, reduction=hybrid.coarsest_reduction)
+    return CoarseIteration(space, sweeps=4, reduction=hybrid.coarsest_reduction)
 
 
 def solve_hybrid_torch(problem: Problem, monitor: Monitor, *, network, training, hybrid, seed: int, device: str,
                        omega: float, check_every: int, switch) -> SolveResult:
     """The multilevel hybrid on ``device`` (untrained features; see
     :mod:`poissonfp.solvers.hybrid_multilevel` for the method and the fallback decision)."""
-    from poissonfp.solvers.hybrid_multilevel import decide
+    from poissonfp.solvers.hybrid_multilevel import cycle_summary, decide
 
     grid, kind = problem.grid, monitor.criterion.kind
     points = hybrid.coarsest_points or DEFAULT_COARSEST_POINTS[grid.ndim]
@@ -137,9 +137,5 @@ def solve_hybrid_torch(problem: Problem, monitor: Monitor, *, network, training,
         reason = "interrupted"
     u = fine.solution.cpu().numpy().copy()
     check_finite(u, "hybrid solution")
-    factors = [b / a for a, b in zip(residuals[:-1], residuals[1:]) if a > 0]
-    info.update({"cycles": cycles, "work_sweep_equivalents": multilevel.work,
-                 "cycle_factor": float(np.exp(np.mean(np.log(factors)))) if factors else None,
-                 "cycle_residuals": residuals, "jacobi_sweeps": 0,
-                 "coarse_passes": multilevel.coarse.passes if multilevel.coarse is not None else 0})
+    info.update(cycle_summary(residuals, cycles, multilevel))
     return monitor.result("hybrid", u, reason, cycles, info=info)
