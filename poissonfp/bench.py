@@ -321,6 +321,9 @@ def _jacobi(config: BenchConfig, case: Case, problem: Problem, first: bool,
     predicted = predicted_sweeps(problem, criterion_of(case), case.solver.omega)
     predict_time = time.perf_counter() - start
     kernel = {**where, **kernel_bandwidth(problem, case.solver.omega, config.kernel_min_time_s)}
+    if case.network.device == "cuda":  # pure Jacobi runs through torch there: time its sweeps
+        kernel["sweep_time_s"] = _device_sweep_time(problem, case.solver.omega, config.kernel_min_time_s)
+        kernel["sweep_device"] = "cuda"
     estimate = predicted * kernel["sweep_time_s"]
     if first or estimate <= config.jacobi_real_budget_s:
         record = _measure(config, case, problem, "jacobi")
@@ -332,6 +335,24 @@ def _jacobi(config: BenchConfig, case: Case, problem: Problem, first: bool,
               "work_how": "sweeps (computed)", "factor_per_iteration": jacobi_factor(problem, case.solver.omega),
               "note": f"computed: {predicted:,} sweeps (exact, DST-I) x {kernel['sweep_time_s']:.3e} s/sweep"}
     return record, None, kernel
+
+
+def _device_sweep_time(problem: Problem, omega: float, min_time_s: float) -> float:
+    """Seconds per torch Jacobi sweep on the GPU (best of three timed batches of at least ``min_time_s``)."""
+    import torch
+
+    from poissonfp.solvers.torch_backend import TorchLevel, sweep_seconds
+
+    level = TorchLevel(problem.grid, torch.device("cuda"))
+    count, best = 8, math.inf
+    while True:
+        per_sweep = sweep_seconds(level, omega, count)
+        if per_sweep * count >= min_time_s or count >= 2**16:
+            break
+        count *= 4
+    for _ in range(3):
+        best = min(best, sweep_seconds(level, omega, count))
+    return best
 
 
 def _check(config: BenchConfig, case: Case, problem: Problem, predicted: int, record: dict, kernel: dict,

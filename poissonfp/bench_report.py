@@ -105,6 +105,13 @@ def format_markdown(data: dict[str, Any]) -> str:
     return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
 
 
+def _factor(value: float | None) -> str:
+    """A reduction factor; near 1 as ``1 - x`` so that Jacobi's 0.99998 does not print as 1."""
+    if value is None:
+        return "-"
+    return f"1-{1 - value:.2g}" if value > 0.99 else f"{value:.3g}"
+
+
 def _work_table(data: dict[str, Any]) -> list[str]:
     """Work in sweep-equivalents and mean reduction factor per iteration (noise-free beside the times)."""
     methods = [m for m in data["methods"] if any(r["results"].get(m, {}).get("work_sweeps") for r in data["rows"])]
@@ -119,7 +126,7 @@ def _work_table(data: dict[str, Any]) -> list[str]:
             r = row["results"].get(method) or {}
             work = r.get("work_sweeps")
             mark = "~" if r.get("work_how") == "estimated" else ""
-            cells.append("-" if work is None else f"{mark}{work:,.0f} / {_num(r.get('factor_per_iteration'), '.3g')}")
+            cells.append("-" if work is None else f"{mark}{work:,.0f} / {_factor(r.get('factor_per_iteration'))}")
         lines.append(f"| {row['problem']} | {_grid(row)} | " + " | ".join(cells) + " |")
     return lines + [""]
 

@@ -154,7 +154,7 @@ def _attenuation(grids, d: int, k: np.ndarray) -> np.ndarray:
 
 
 def estimated_sweeps(problem: Problem, kind: str, target: float, omega: float = 1.0,
-                     probe_points: int = 31) -> dict:
+                     probe_points: int = 31, restricted: tuple | None = None) -> dict:
     """Pure Jacobi's sweeps from zero, estimated from the right-hand side alone (no solve).
 
     The right-hand side is restricted (full weighting) to a probe grid of at most ``probe_points`` per axis
@@ -172,10 +172,13 @@ def estimated_sweeps(problem: Problem, kind: str, target: float, omega: float = 
     from poissonfp.solvers.multilevel import restriction_chain
 
     grid = problem.grid
-    grids, chain = restriction_chain(grid, probe_points)
-    coarse = np.ascontiguousarray(problem.rhs, dtype=float)
-    for restrict in chain:
-        coarse = restrict(coarse).copy()
+    if restricted is None:
+        grids, chain = restriction_chain(grid, probe_points)
+        coarse = np.ascontiguousarray(problem.rhs, dtype=float)
+        for restrict in chain:
+            coarse = restrict(coarse).copy()
+    else:
+        grids, coarse = restricted
     probe = grids[-1]
     beta = scipy.fft.dstn(coarse, type=1, norm="ortho")
     eigen_fine, diag = laplacian_eigenvalues(grid), diagonal(grid)
@@ -190,7 +193,8 @@ def estimated_sweeps(problem: Problem, kind: str, target: float, omega: float = 
     lam = eigen_fine[index]
     amplitude = np.abs(rhs_hat) / lam
     mu = np.abs(1.0 - omega * lam / diag)
-    total_sq = float(np.sum(problem.rhs**2))
+    flat = problem.rhs.ravel()
+    total_sq = float(np.dot(flat, flat))
     tail_sq = max(0.0, total_sq - float(np.sum(rhs_hat**2))) if probe.shape != grid.shape else 0.0
     weights = {"discretization": math.prod(math.sqrt(2.0 / (n + 1)) for n in grid.shape),
                "discrete": 1.0, "residual": None}[kind]

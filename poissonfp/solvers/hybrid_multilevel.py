@@ -28,12 +28,12 @@ from poissonfp.solvers.multilevel import (DEFAULT_COARSEST_POINTS, CoarseIterati
 
 __all__ = ["solve_multilevel_hybrid", "decide", "cycle_summary", "predicted_cycle_work", "SETUP_SECONDS_PER_FLOP"]
 
-#: Seconds per floating-point operation of the coarse set-up (features, ΦᵀAΦ, eigh), single thread;
-#: measured on the 2-core CPU of this project (~1 GFlop/s sustained in those dense kernels) and kept
-#: pessimistic, so the decision errs toward pure Jacobi only when Jacobi is clearly cheaper.
-SETUP_SECONDS_PER_FLOP = 1e-9
-#: Fixed cost of building the network (torch module creation), seconds, measured ~2-4 ms.
-SETUP_SECONDS = 4e-3
+#: Seconds per floating-point operation of the coarse set-up (features, ΦᵀAΦ, eigh), single thread:
+#: measured 1.4-2.5 ms for the whole set-up of 129 features on 15² (~30 MFlop counted as below), so
+#: ~1e-10 s per counted flop once the fixed cost is taken out.
+SETUP_SECONDS_PER_FLOP = 1e-10
+#: Fixed cost of building the network (torch module creation), seconds, measured ~1-2 ms.
+SETUP_SECONDS = 2e-3
 #: Per-cycle reduction assumed by the decision (measured 0.13-0.2 at every size, see docs/benchmarks.md).
 ASSUMED_FACTOR = 0.25
 #: Python and dispatch cost of one kernel call of a cycle, seconds (~8 calls per level and cycle); it
@@ -52,6 +52,19 @@ def predicted_cycle_work(multilevel_grids, kind: str, tol: float, pre: int, post
     return (cycles + 1) * per_cycle
 
 
+def _sweep_seconds(level, omega: float) -> float:
+    """The faster of two timed sweeps on ``level`` after an untimed one (the first pays page faults);
+    the iterate is zeroed again."""
+    level.smooth(1, omega)
+    best = math.inf
+    for _ in range(2):
+        start = time.perf_counter()
+        level.smooth(1, omega)
+        best = min(best, time.perf_counter() - start)
+    level.zero()
+    return best
+
+
 def cycle_summary(residuals: list[float], cycles: int, multilevel) -> dict:
     """The ``info`` entries of a finished run of cycles: counts, work, mean factor per cycle."""
     factors = [b / a for a, b in zip(residuals[:-1], residuals[1:]) if a > 0]
@@ -68,11 +81,13 @@ def _setup_flops(coarse_size: int, features: int, coarsest: str) -> float:
 
 
 def decide(problem: Problem, monitor: Monitor, hybrid, network, omega: float, grids,
-           sweep_s: float | None = None) -> dict:
+           sweep_s: float | None = None, restricted: tuple | None = None) -> dict:
     """Pure Jacobi or the multilevel hybrid, whichever is predicted cheaper (see the module docstring).
 
-    ``sweep_s``: seconds per sweep measured by the caller (a device); None measures two sweeps of a
+    ``sweep_s``: seconds per sweep measured by the caller; None measures two sweeps of a
     :class:`~poissonfp.solvers.jacobi.JacobiIteration`, returned under ``"iteration"`` to continue from.
+    ``restricted``: the hierarchy's grids down to a probe level and the right-hand side restricted there
+    (see :func:`~poissonfp.jacobi_theory.estimated_sweeps`; None restricts anew).
     """
     from poissonfp.jacobi_theory import estimated_sweeps
 
@@ -80,7 +95,7 @@ def decide(problem: Problem, monitor: Monitor, hybrid, network, omega: float, gr
     target = monitor.threshold / 3.0 if criterion.kind == "discretization" else monitor.threshold
     if criterion.kind == "residual":
         target *= float(np.linalg.norm(problem.rhs)) or 1.0
-    estimate = estimated_sweeps(problem, criterion.kind, target, omega, probe_points=max(31, max(grids[-1].shape)))
+    estimate = estimated_sweeps(problem, criterion.kind, target, omega, restricted=restricted)
     iteration = None
     if sweep_s is None:
         iteration = JacobiIteration(problem, omega)
@@ -167,27 +182,29 @@ def _solve(problem: Problem, monitor: Monitor, *, network, training, hybrid, see
     times = {"decision_s": 0.0, "network_s": 0.0, "train_s": 0.0, "galerkin_s": 0.0, "cycles_s": 0.0}
     info["times_s"] = times
     monitor.restart()
+    multilevel = Multilevel(grid, None, smoothing, hybrid.smoothing_sweeps, hybrid.smoothing_sweeps, points)
+    multilevel.restrict_rhs(problem.rhs)
     if hybrid.fallback and switch == "auto":
-        decision = decide(problem, monitor, hybrid, network, omega, grids)
-        iteration = decision.pop("iteration")
+        sweep_s = _sweep_seconds(multilevel.fine, omega)
+        probe = next(i for i, g in enumerate(grids) if max(g.shape) <= max(31, max(grids[-1].shape)))
+        decision = decide(problem, monitor, hybrid, network, omega, grids, sweep_s,
+                          (grids[:probe + 1], multilevel.levels[probe].rhs))
         times["decision_s"] = monitor.elapsed()
         info["decision"] = decision
         if decision["method"] == "jacobi":
-            monitor.record(iteration.solution, 2, phase="jacobi")
-            done, reason = run_jacobi(iteration, monitor, monitor.criterion.max_iterations - 2, sweeps_done=2,
-                                      batch=check_every)
-            info.update(work_sweep_equivalents=float(done + 2), cycles=0)
-            return monitor.result("hybrid", iteration.solution.copy(), reason, done + 2, info=info)
+            iteration = JacobiIteration(problem, omega)
+            done, reason = run_jacobi(iteration, monitor, monitor.criterion.max_iterations, batch=check_every)
+            info.update(work_sweep_equivalents=float(done), cycles=0)
+            return monitor.result("hybrid", iteration.solution.copy(), reason, done, info=info)
         info["decision"]["reason"] = "the cycles are predicted cheaper than pure Jacobi"
     else:
         info["decision"] = {"method": "multilevel", "reason": "fallback off or a fixed switch"}
-    multilevel = Multilevel(grid, None, smoothing, hybrid.smoothing_sweeps, hybrid.smoothing_sweeps, points)
     reason, cycles, residuals = "max_iterations", 0, []
     try:
         multilevel.coarse = _coarse_solver(problem, monitor, hybrid, network, training, seed, device, switch,
                                            grids[-1], info, times)
         start = monitor.elapsed()
-        stats = multilevel.full_cycle(problem.rhs, reference)
+        stats = multilevel.full_cycle(None, reference)
         while True:
             cycles += 1
             totals = stats.sum(axis=0)

@@ -306,13 +306,18 @@ class Multilevel:
         self.work += fraction * (self.pre + self.post + 3)  # sweeps, residual, two transfers
         return stats
 
-    def full_cycle(self, rhs: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray | None:
-        """Full multigrid from zero: restrict ``rhs`` to every level, solve the coarsest, then
-        interpolate and cycle once per level up to the fine grid."""
+    def restrict_rhs(self, rhs: np.ndarray) -> None:
+        """Set the fine right-hand side and restrict it to every level (full multigrid's first step)."""
         self.set_rhs(rhs)
         for index in range(len(self.levels) - 1):
             self._restrict[index](self.levels[index].rhs, self.levels[index + 1].rhs)
             self.work += self._fraction(index)
+
+    def full_cycle(self, rhs: np.ndarray | None, reference: np.ndarray | None = None) -> np.ndarray | None:
+        """Full multigrid from zero: restrict ``rhs`` to every level (None: :meth:`restrict_rhs` was
+        called), solve the coarsest, then interpolate and cycle once per level up to the fine grid."""
+        if rhs is not None:
+            self.restrict_rhs(rhs)
         last = len(self.levels) - 1
         self.work += self._fraction(last) * self.coarse.solve(self.levels[last], self.omega)
         stats = None
