@@ -181,8 +181,12 @@ def estimated_sweeps(problem: Problem, kind: str, target: float, omega: float = 
         grids, coarse = restricted
     probe = grids[-1]
     beta = scipy.fft.dstn(coarse, type=1, norm="ortho")
-    eigen_fine, diag = laplacian_eigenvalues(grid), diagonal(grid)
-    index = tuple(slice(0, n) for n in probe.shape)
+    diag = diagonal(grid)
+
+    def eigenvalue(mode) -> float:
+        """Fine-grid eigenvalue of the 0-based sine mode ``mode``."""
+        return sum(4.0 / h**2 * math.sin((k + 1) * math.pi / (2 * (n + 1))) ** 2
+                   for k, n, h in zip(mode, grid.shape, grid.spacing))
     scale = np.ones(probe.shape)
     for d, (nf, nc) in enumerate(zip(grid.shape, probe.shape)):
         k = np.arange(1, nc + 1, dtype=float)
@@ -190,7 +194,11 @@ def estimated_sweeps(problem: Problem, kind: str, target: float, omega: float = 
         shape[d] = nc
         scale = scale * (np.maximum(_attenuation(grids, d, k), 1e-3) * math.sqrt((nc + 1) / (nf + 1))).reshape(shape)
     rhs_hat = beta / scale
-    lam = eigen_fine[index]
+    lam = np.zeros(probe.shape)
+    for d, (nc, nf, h) in enumerate(zip(probe.shape, grid.shape, grid.spacing)):
+        shape = [1] * grid.ndim
+        shape[d] = nc
+        lam = lam + (4.0 / h**2 * np.sin(np.arange(1, nc + 1) * np.pi / (2 * (nf + 1))) ** 2).reshape(shape)
     amplitude = np.abs(rhs_hat) / lam
     mu = np.abs(1.0 - omega * lam / diag)
     flat = problem.rhs.ravel()
@@ -206,7 +214,7 @@ def estimated_sweeps(problem: Problem, kind: str, target: float, omega: float = 
     if tail_sq > 1e-20 * total_sq and probe.shape != grid.shape:
         unresolved = [tuple(probe.shape[e] if e == d else 0 for e in range(grid.ndim)) for d in range(grid.ndim)
                       if probe.shape[d] < grid.shape[d]]
-        lam_tail = min(float(eigen_fine[m]) for m in unresolved)
+        lam_tail = min(eigenvalue(m) for m in unresolved)
         tail = math.sqrt(tail_sq) / lam_tail * (lam_tail if weights is None else weights)
         modes += 1
     goal = target / math.sqrt(max(modes, 1))
@@ -218,7 +226,7 @@ def estimated_sweeps(problem: Problem, kind: str, target: float, omega: float = 
         sweeps = int(math.ceil(needed.max()))
         slowest = [int(i) + 1 for i in np.unravel_index(int(np.argmax(needed)), needed.shape)]
     if tail > goal:
-        mu_tail = max(abs(1.0 - omega * float(eigen_fine[m]) / diag) for m in unresolved)
+        mu_tail = max(abs(1.0 - omega * eigenvalue(m) / diag) for m in unresolved)
         tail_sweeps = int(math.ceil(math.log(tail / goal) / -math.log(max(mu_tail, 1e-300))))
         if tail_sweeps > sweeps:
             sweeps, slowest = tail_sweeps, "unresolved by the probe"
