@@ -26,7 +26,7 @@ from poissonfp.solvers.jacobi import JacobiIteration, _criterion_reference, run_
 from poissonfp.solvers.multilevel import (DEFAULT_COARSEST_POINTS, CoarseIteration, ExactCoarse, Multilevel,
                                           coarse_grids, warm_up)
 
-__all__ = ["solve_multilevel_hybrid", "decide", "cycle_summary", "predicted_cycle_work", "SETUP_SECONDS_PER_FLOP"]
+__all__ = ["solve_multilevel_hybrid", "decide", "run_cycles", "cycle_summary", "predicted_cycle_work", "SETUP_SECONDS_PER_FLOP"]
 
 #: Seconds per floating-point operation of the coarse set-up (features, ΦᵀAΦ, eigh), single thread:
 #: measured 1.4-2.5 ms for the whole set-up of 129 features on 15² (~30 MFlop counted as below), so
@@ -63,6 +63,25 @@ def _sweep_seconds(level, omega: float) -> float:
         best = min(best, time.perf_counter() - start)
     level.zero()
     return best
+
+
+def run_cycles(monitor: Monitor, measure, step, solution, residuals: list, dnn_steps: int = 0) -> tuple[str, int]:
+    """Cycle until the criterion holds: ``measure()`` gives (residual norm, criterion value) of the current
+    iterate, ``step()`` runs one more cycle, ``solution()`` is recorded between cycles. Appends to
+    ``residuals``; returns (stop reason, cycles counted, the start as the first)."""
+    cycles = 0
+    while True:
+        cycles += 1
+        residual, value = measure()
+        residuals.append(residual)
+        if not math.isfinite(value):
+            return "max_iterations", cycles
+        if monitor.satisfied(value):
+            return "converged", cycles
+        if cycles >= monitor.criterion.max_iterations:
+            return "max_iterations", cycles
+        monitor.record(solution(), cycles, dnn_steps, phase="cycles")
+        step()
 
 
 def cycle_summary(residuals: list[float], cycles: int, multilevel) -> dict:
@@ -204,22 +223,20 @@ def _solve(problem: Problem, monitor: Monitor, *, network, training, hybrid, see
         multilevel.coarse = _coarse_solver(problem, monitor, hybrid, network, training, seed, device, switch,
                                            grids[-1], info, times)
         start = monitor.elapsed()
-        stats = multilevel.full_cycle(None, reference)
-        while True:
-            cycles += 1
+        state = {"stats": multilevel.full_cycle(None, reference)}
+
+        def measure() -> tuple[float, float]:
+            stats = state["stats"]
             totals = stats.sum(axis=0)
-            residuals.append(math.sqrt(totals[0]) * multilevel.fine.diagonal / smoothing)
-            value = {"residual": residuals[-1] / norm, "discretization": float(stats[:, 2].max()),
-                     "discrete": math.sqrt(totals[1]) / norm}[kind]
-            if not math.isfinite(value):
-                break
-            if monitor.satisfied(value):
-                reason = "converged"
-                break
-            if cycles >= monitor.criterion.max_iterations:
-                break
-            monitor.record(multilevel.fine.solution, cycles, info["dnn_steps"], phase="cycles")
-            stats = multilevel.cycle(0, reference)
+            residual = math.sqrt(totals[0]) * multilevel.fine.diagonal / smoothing
+            return residual, {"residual": residual / norm, "discretization": float(stats[:, 2].max()),
+                              "discrete": math.sqrt(totals[1]) / norm}[kind]
+
+        def step() -> None:
+            state["stats"] = multilevel.cycle(0, reference)
+
+        reason, cycles = run_cycles(monitor, measure, step, lambda: multilevel.fine.solution, residuals,
+                                    info["dnn_steps"])
         times["cycles_s"] = monitor.elapsed() - start
     except KeyboardInterrupt:
         reason = "interrupted"

@@ -89,7 +89,7 @@ def solve_hybrid_torch(problem: Problem, monitor: Monitor, *, network, training,
                        omega: float, check_every: int, switch) -> SolveResult:
     """The multilevel hybrid on ``device`` (untrained features; see
     :mod:`poissonfp.solvers.hybrid_multilevel` for the method and the fallback decision)."""
-    from poissonfp.solvers.hybrid_multilevel import cycle_summary, decide
+    from poissonfp.solvers.hybrid_multilevel import cycle_summary, decide, run_cycles
 
     grid, kind = problem.grid, monitor.criterion.kind
     points = hybrid.coarsest_points or DEFAULT_COARSEST_POINTS[grid.ndim]
@@ -119,19 +119,8 @@ def solve_hybrid_torch(problem: Problem, monitor: Monitor, *, network, training,
     try:
         multilevel.coarse = _coarse(problem, hybrid, network, seed, device, grids[-1], info)
         multilevel.full_cycle(rhs)
-        while True:
-            cycles += 1
-            residuals.append(residual_norm(fine))
-            value = criterion_value(kind, fine, reference, norm)
-            if not math.isfinite(value):
-                break
-            if monitor.satisfied(value):
-                reason = "converged"
-                break
-            if cycles >= monitor.criterion.max_iterations:
-                break
-            monitor.record(fine.solution.cpu().numpy(), cycles, phase="cycles")
-            multilevel.cycle(0)
+        reason, cycles = run_cycles(monitor, lambda: (residual_norm(fine), criterion_value(kind, fine, reference, norm)),
+                                    lambda: multilevel.cycle(0), lambda: fine.solution.cpu().numpy(), residuals)
         synchronise(multilevel.device)
     except KeyboardInterrupt:
         reason = "interrupted"
