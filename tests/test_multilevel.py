@@ -79,7 +79,7 @@ def test_coarse_iteration_with_a_space_needs_fewer_passes_than_sweeps_alone():
     for coarsest in ("space", "smoothing"):
         result = solve(problem, "hybrid", StoppingCriterion("discretization"), network=case.network,
                        training=case.training, hybrid=dataclasses.replace(case.hybrid, coarsest=coarsest,
-                                                                          coarsest_points=31))
+                                                                          coarsest_points=31, fallback=False))
         counts[coarsest] = result.info["coarse_passes"]
     assert counts["space"] * 5 < counts["smoothing"]
 

@@ -32,8 +32,9 @@ __all__ = ["solve_multilevel_hybrid", "decide", "run_cycles", "cycle_summary", "
 #: measured 1.4-2.5 ms for the whole set-up of 129 features on 15² (~30 MFlop counted as below), so
 #: ~1e-10 s per counted flop once the fixed cost is taken out.
 SETUP_SECONDS_PER_FLOP = 1e-10
-#: Fixed cost of building the network (torch module creation), seconds, measured ~1-2 ms.
-SETUP_SECONDS = 2e-3
+#: Fixed cost of building the network (torch module creation and seeded initialisation), seconds,
+#: measured ~9 ms for the 2d_square network (network_s minus galerkin_s).
+SETUP_SECONDS = 9e-3
 #: Per-cycle reduction assumed by the decision (measured 0.13-0.2 at every size, see docs/benchmarks.md).
 ASSUMED_FACTOR = 0.25
 #: Python and dispatch cost of one kernel call of a cycle, seconds (~8 calls per level and cycle); it
@@ -53,14 +54,16 @@ def predicted_cycle_work(multilevel_grids, kind: str, tol: float, pre: int, post
 
 
 def _sweep_seconds(level, omega: float) -> float:
-    """The faster of two timed sweeps on ``level`` after an untimed one (the first pays page faults);
-    the iterate is zeroed again."""
-    level.smooth(1, omega)
+    """Seconds per sweep on ``level``: the faster of two timed batches of four sweeps after two untimed
+    ones (which pay the page faults of fresh buffers); the iterate is zeroed again. Batches, because one
+    call of the Jacobi solver's kernel with its statistics costs several plain sweeps (171 against 26 µs
+    at 255²) and Jacobi runs in batches."""
+    level.smooth(2, omega)
     best = math.inf
     for _ in range(2):
         start = time.perf_counter()
-        level.smooth(1, omega)
-        best = min(best, time.perf_counter() - start)
+        level.smooth(4, omega)
+        best = min(best, (time.perf_counter() - start) / 4)
     level.zero()
     return best
 

@@ -24,6 +24,8 @@ correction ``2 m N_c / ((2d+1) N)``; a triangular solve ``nnz(L + U) / ((2d+1) N
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -40,14 +42,17 @@ __all__ = ["coarse_grids", "interpolation_1d", "restriction_chain", "Level", "Mu
 DEFAULT_COARSEST_POINTS = {1: 31, 2: 15, 3: 7}
 
 _RESIDUAL = {1: kernels.residual_1d, 2: kernels.residual_2d, 3: kernels.residual_3d}
+_SMOOTH = {1: kernels.smooth_1d, 2: kernels.smooth_2d, 3: kernels.smooth_3d}
 _RESTRICT = {1: kernels.restrict_1d, 2: kernels.restrict_2d, 3: kernels.restrict_3d}
 _INTERPOLATE = {1: kernels.interpolate_add_1d, 2: kernels.interpolate_add_2d, 3: kernels.interpolate_add_3d}
 
 
+@functools.cache
 def warm_up(ndim: int) -> None:
     """Compile (or load from numba's cache) every kernel of a cycle in ``ndim`` dimensions."""
     warm_up_jacobi(ndim)
     grid = Grid((0.0,) * ndim, (1.0,) * ndim, (7,) * ndim)
+    Level(grid).smooth(1, 0.5)
     for coarse in (ExactCoarse(), CoarseIteration(None, max_iterations=1)):
         hierarchy = Multilevel(grid, coarse, coarsest_points=3)
         hierarchy.full_cycle(np.ones(grid.shape), np.zeros(grid.shape))
@@ -162,6 +167,7 @@ class Level:
         self.interior = tuple([slice(1, -1)] * grid.ndim)
         self._sweep = SWEEP_KERNELS[grid.ndim]
         self._residual = _RESIDUAL[grid.ndim]
+        self._smooth = _SMOOTH[grid.ndim]
         self._empty = np.zeros((0,) * grid.ndim)
 
     @property
@@ -172,13 +178,23 @@ class Level:
     def zero(self) -> None:
         self.buffers[0].fill(0.0)
 
-    def smooth(self, count: int, omega: float, reference: np.ndarray | None = None) -> np.ndarray:
-        """``count`` ω-Jacobi sweeps; the kernel's row statistics of the last one (see jacobi_kernels)."""
+    def smooth(self, count: int, omega: float, reference: np.ndarray | None = None,
+               measure: bool = False) -> np.ndarray | None:
+        """``count`` ω-Jacobi sweeps. With ``measure`` (or a ``reference``) the last sweep is the Jacobi
+        solver's, which returns its row statistics (see jacobi_kernels); otherwise None."""
+        measured = measure or reference is not None
+        plain = count - 1 if measured else count
         u, v = self.buffers
-        stats = self._sweep(u, v, self.rhs, self.coefficients, 1.0 / self.diagonal, omega, int(count),
+        if plain > 0:
+            self._smooth(u, v, self.rhs, self.coefficients, 1.0 / self.diagonal, omega, int(plain))
+            if plain % 2:
+                self.buffers.reverse()
+        if not measured:
+            return None
+        u, v = self.buffers
+        stats = self._sweep(u, v, self.rhs, self.coefficients, 1.0 / self.diagonal, omega, 1,
                             self._empty if reference is None else reference)
-        if count % 2:
-            self.buffers.reverse()
+        self.buffers.reverse()
         return stats
 
     def compute_residual(self) -> np.ndarray:
@@ -302,7 +318,7 @@ class Multilevel:
         below.zero()
         self.cycle(index + 1)
         self._interpolate[index](below.solution, level.buffers[0])
-        stats = level.smooth(self.post, self.omega, reference)
+        stats = level.smooth(self.post, self.omega, reference, measure=index == 0)
         self.work += fraction * (self.pre + self.post + 3)  # sweeps, residual, two transfers
         return stats
 
@@ -328,6 +344,6 @@ class Multilevel:
             self.work += self._fraction(index)
             stats = self.cycle(index, reference if index == 0 else None)
         if last == 0:
-            stats = self.fine.smooth(self.post, self.omega, reference)
+            stats = self.fine.smooth(self.post, self.omega, reference, measure=True)
             self.work += self.post
         return stats
