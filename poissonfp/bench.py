@@ -337,13 +337,13 @@ def _jacobi(config: BenchConfig, case: Case, problem: Problem, first: bool,
     return record, None, kernel
 
 
-def _device_sweep_time(problem: Problem, omega: float, min_time_s: float) -> float:
-    """Seconds per torch Jacobi sweep on the GPU (best of three timed batches of at least ``min_time_s``)."""
+def _device_sweep_time(problem: Problem, omega: float, min_time_s: float, device: str = "cuda") -> float:
+    """Seconds per torch Jacobi sweep on ``device`` (best of three timed batches of at least ``min_time_s``)."""
     import torch
 
     from poissonfp.solvers.torch_backend import TorchLevel, sweep_seconds
 
-    level = TorchLevel(problem.grid, torch.device("cuda"))
+    level = TorchLevel(problem.grid, torch.device(device))
     count, best = 8, math.inf
     while True:
         per_sweep = sweep_seconds(level, omega, count)

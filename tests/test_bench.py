@@ -161,3 +161,12 @@ def test_unwritable_output_folder_is_refused_before_any_work(tmp_path, monkeypat
     blocker.write_text("x")
     result = CliRunner().invoke(main, ["bench", "--quick", "--out", str(blocker / "sub"), "--quiet"])
     assert result.exit_code == 1 and "cannot write outputs" in result.output
+
+
+def test_device_sweep_time_runs_through_torch():
+    from poissonfp.bench import _device_sweep_time
+    from poissonfp.case import load_case
+    from poissonfp.problem import build_problem
+
+    problem = build_problem(load_case("cases/2d_square.toml").with_overrides(size=15))
+    assert 0 < _device_sweep_time(problem, 1.0, 1e-4, device="cpu") < 1

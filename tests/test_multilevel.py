@@ -201,3 +201,12 @@ def test_the_torch_galerkin_space_equals_the_numpy_one():
     assert space.rank == torch_space.rank == 12
     np.testing.assert_allclose(torch_space.correction(torch.as_tensor(residual)).numpy(), space.correction(residual),
                                rtol=1e-8)
+
+
+def test_a_fixed_switch_trains_the_network_before_its_coarsest_space_is_built():
+    case = load_case(CASES / "2d_square.toml")
+    problem = build_problem(case, 31)
+    result = solve(problem, "hybrid", StoppingCriterion("discretization"), network=case.network,
+                   training=case.training, hybrid=case.hybrid, switch=3)
+    assert result.converged and result.dnn_steps == 3 and result.info["decision"]["method"] == "multilevel"
+    assert result.info["times_s"]["train_s"] > 0 and result.info["galerkin_rank"] > 0
