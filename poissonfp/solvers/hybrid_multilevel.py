@@ -54,18 +54,21 @@ def predicted_cycle_work(multilevel_grids, kind: str, tol: float, pre: int, post
 
 
 def _sweep_seconds(level, omega: float) -> float:
-    """Seconds per sweep on ``level``: the faster of two timed batches of four sweeps after two untimed
-    ones (which pay the page faults of fresh buffers); the iterate is zeroed again. Batches, because one
-    call of the Jacobi solver's kernel with its statistics costs several plain sweeps (171 against 26 µs
-    at 255²) and Jacobi runs in batches."""
+    """Seconds per sweep on ``level`` (from zero, weight ``omega``: pure Jacobi's first sweeps, which a
+    fallback continues from): the faster of two timed batches of four sweeps after two untimed ones (which
+    pay the page faults of fresh buffers). Batches, because one call of the Jacobi solver's kernel with its
+    statistics costs several plain sweeps (171 against 26 µs at 255²) and Jacobi runs in batches."""
     level.smooth(2, omega)
     best = math.inf
     for _ in range(2):
         start = time.perf_counter()
         level.smooth(4, omega)
         best = min(best, (time.perf_counter() - start) / 4)
-    level.zero()
     return best
+
+
+#: Sweeps :func:`_sweep_seconds` runs.
+TIMED_SWEEPS = 10
 
 
 def run_cycles(monitor: Monitor, measure, step, solution, residuals: list, dnn_steps: int = 0) -> tuple[str, int]:
@@ -207,6 +210,7 @@ def _solve(problem: Problem, monitor: Monitor, *, network, training, hybrid, see
     multilevel = Multilevel(grid, None, smoothing, hybrid.smoothing_sweeps, hybrid.smoothing_sweeps, points)
     multilevel.restrict_rhs(problem.rhs)
     if hybrid.fallback and switch == "auto":
+        multilevel.fine.zero()
         sweep_s = _sweep_seconds(multilevel.fine, omega)
         probe = next(i for i, g in enumerate(grids) if max(g.shape) <= max(31, max(grids[-1].shape)))
         decision = decide(problem, monitor, hybrid, network, omega, grids, sweep_s,
@@ -214,10 +218,13 @@ def _solve(problem: Problem, monitor: Monitor, *, network, training, hybrid, see
         times["decision_s"] = monitor.elapsed()
         info["decision"] = decision
         if decision["method"] == "jacobi":
-            iteration = JacobiIteration(problem, omega)
-            done, reason = run_jacobi(iteration, monitor, monitor.criterion.max_iterations, batch=check_every)
+            iteration = JacobiIteration(problem, omega, multilevel.fine.solution)  # the timed sweeps count
+            done, reason = run_jacobi(iteration, monitor, monitor.criterion.max_iterations - TIMED_SWEEPS,
+                                      sweeps_done=TIMED_SWEEPS, batch=check_every)
+            done += TIMED_SWEEPS
             info.update(work_sweep_equivalents=float(done), cycles=0)
             return monitor.result("hybrid", iteration.solution.copy(), reason, done, info=info)
+        multilevel.fine.zero()
         info["decision"]["reason"] = "the cycles are predicted cheaper than pure Jacobi"
     else:
         info["decision"] = {"method": "multilevel", "reason": "fallback off or a fixed switch"}
