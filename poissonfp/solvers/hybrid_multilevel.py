@@ -55,20 +55,20 @@ def predicted_cycle_work(multilevel_grids, kind: str, tol: float, pre: int, post
 
 def _sweep_seconds(level, omega: float) -> float:
     """Seconds per sweep on ``level`` (from zero, weight ``omega``: pure Jacobi's first sweeps, which a
-    fallback continues from): the faster of two timed batches of four sweeps after two untimed ones (which
+    fallback continues from): the faster of two timed batches of two sweeps after an untimed one (which
     pay the page faults of fresh buffers). Batches, because one call of the Jacobi solver's kernel with its
     statistics costs several plain sweeps (171 against 26 µs at 255²) and Jacobi runs in batches."""
-    level.smooth(2, omega)
+    level.smooth(1, omega)
     best = math.inf
     for _ in range(2):
         start = time.perf_counter()
-        level.smooth(4, omega)
-        best = min(best, (time.perf_counter() - start) / 4)
+        level.smooth(2, omega)
+        best = min(best, (time.perf_counter() - start) / 2)
     return best
 
 
 #: Sweeps :func:`_sweep_seconds` runs.
-TIMED_SWEEPS = 10
+TIMED_SWEEPS = 5
 
 
 def run_cycles(monitor: Monitor, measure, step, solution, residuals: list, dnn_steps: int = 0) -> tuple[str, int]:

@@ -74,11 +74,13 @@ def coarse_grids(grid: Grid, coarsest_points: int) -> list[Grid]:
     return grids
 
 
+@functools.lru_cache(maxsize=64)
 def interpolation_taps(fine: int, coarse: int) -> tuple[np.ndarray, np.ndarray]:
     """Linear interpolation from ``coarse`` to ``fine`` interior points of one interval (zero ends), as
-    two taps per fine point ``(indices, weights)``; the identity when ``fine == coarse``."""
+    two taps per fine point ``(indices, weights)``; the identity when ``fine == coarse``. Memoised (the
+    arrays are read-only): building them cost ~0.7 ms of a 6 ms solve at 255²."""
     if fine == coarse:
-        return np.arange(fine, dtype=np.int64).reshape(-1, 1), np.ones((fine, 1))
+        return _frozen(np.arange(fine, dtype=np.int64).reshape(-1, 1), np.ones((fine, 1)))
     position = np.arange(1, fine + 1) * (coarse + 1) / (fine + 1) - 1.0  # coarse index units; -1, coarse: ends
     left = np.floor(position + 1e-12).astype(np.int64)
     theta = position - left
@@ -87,7 +89,13 @@ def interpolation_taps(fine: int, coarse: int) -> tuple[np.ndarray, np.ndarray]:
     outside = (indices < 0) | (indices >= coarse) | (weights <= 1e-12)
     weights[outside] = 0.0
     indices[outside] = 0
-    return indices, weights
+    return _frozen(indices, weights)
+
+
+def _frozen(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    for array in arrays:
+        array.flags.writeable = False
+    return arrays
 
 
 def interpolation_1d(fine: int, coarse: int) -> sp.csr_matrix:
@@ -97,8 +105,10 @@ def interpolation_1d(fine: int, coarse: int) -> sp.csr_matrix:
     return sp.csr_matrix((weights.ravel(), (rows, indices.ravel())), shape=(fine, coarse))
 
 
+@functools.lru_cache(maxsize=64)
 def restriction_taps(fine: int, coarse: int, ratio: float) -> tuple[np.ndarray, np.ndarray]:
-    """Full weighting ``ratio * Pᵀ`` (``ratio = h_f / h_c``) as padded taps per coarse point."""
+    """Full weighting ``ratio * Pᵀ`` (``ratio = h_f / h_c``) as padded taps per coarse point (memoised,
+    read-only)."""
     if fine == coarse:
         return interpolation_taps(fine, coarse)
     indices, weights = interpolation_taps(fine, coarse)
@@ -115,7 +125,7 @@ def restriction_taps(fine: int, coarse: int, ratio: float) -> tuple[np.ndarray, 
     out_weights = np.zeros(out_indices.shape)
     out_indices[cols, slot] = rows
     out_weights[cols, slot] = values
-    return out_indices, out_weights
+    return _frozen(out_indices, out_weights)
 
 
 class _Transfer:
