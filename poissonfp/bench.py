@@ -12,6 +12,13 @@ x per-sweep time measured in this run. Every real run checks the predicted count
 computed rows stand on checks made in the same run. Other methods are skipped at a size where their
 time, extrapolated from the smaller sizes, exceeds ``method_budget_s``; methods not registered in
 :data:`poissonfp.solvers.SOLVERS` are skipped with a logged warning.
+
+Beside the time, every record holds the work in sweep-equivalents (:func:`work_of`) and the mean
+reduction factor per iteration; :func:`scaling_exponents` fits ``time ~ N^p`` and ``work ~ N^p`` per
+method over a problem's sizes. ``hybrid-exact`` and ``hybrid-none`` rerun the hybrid with its network
+replaced by an exact coarsest solve and by nothing, so the network's share is measured, not assumed.
+Ctrl-C stops the run: the rows measured so far are returned, the last one marked ``partial`` and the
+whole marked ``interrupted``.
 """
 from __future__ import annotations
 
@@ -32,7 +39,7 @@ from poissonfp.case import Case, load_case
 from poissonfp.jacobi_theory import predicted_sweeps
 from poissonfp.problem import Problem, build_problem
 from poissonfp.solvers import SOLVERS, DivergenceError, Monitor, SolveResult, StoppingCriterion
-from poissonfp.solvers.jacobi import JacobiIteration, check_batch
+from poissonfp.solvers.jacobi import JacobiIteration, check_batch, jacobi_factor
 
 __all__ = ["METHODS", "OPTIONAL_METHODS", "ProblemPlan", "FULL_PLAN", "QUICK_PLAN", "BenchConfig", "quick_config",
            "run_bench", "machine_info", "CASES_DIR"]
@@ -41,10 +48,16 @@ logger = logging.getLogger(__name__)
 
 #: Where the case files are looked up; None: the shipped cases (:func:`poissonfp.catalog.find_case`).
 CASES_DIR: Path | None = None
-#: Methods benchmarked, baseline first.
-METHODS = ("jacobi", "hybrid", "dnn", "multigrid", "dst", "direct")
+#: Cases only the benchmark runs (problems a new user would write, not tuned on): looked up here when
+#: ``cases_dir`` has no file of that name.
+BENCH_CASES_DIR = Path(__file__).resolve().parent / "bench_cases"
+#: Methods benchmarked, baseline first. ``hybrid-exact`` and ``hybrid-none`` are the hybrid with its
+#: network replaced by an exact coarsest solve and by nothing (sweeps alone): the network's share.
+METHODS = ("jacobi", "hybrid", "hybrid-exact", "hybrid-none", "dnn", "multigrid", "dst", "direct")
 #: Methods run only when named with ``--methods`` (the article's scheme costs about pure Jacobi's time or more).
 OPTIONAL_METHODS = ("article",)
+#: Bench-only variants: name -> (registered solver, hybrid settings changed).
+VARIANTS = {"hybrid-exact": ("hybrid", {"coarsest": "exact"}), "hybrid-none": ("hybrid", {"coarsest": "smoothing"})}
 #: Sweep cap of every real run (the cases' 5 million would stop pure Jacobi at 1D n = 4000).
 MAX_ITERATIONS = 10**9
 
@@ -54,19 +67,26 @@ Event = Callable[[dict], None]
 @dataclass(frozen=True)
 class ProblemPlan:
     """One problem of the matrix: a case file name (without ``.toml``), its sizes in the case's grid
-    unit (intervals for ``1d_article``, points per dimension otherwise) and settings overrides."""
+    unit (intervals for ``1d_article``, points per dimension otherwise; a tuple gives every axis its own
+    count), settings overrides, and optionally the only methods to run on it."""
 
     case: str
-    sizes: tuple[int, ...]
+    sizes: tuple[int | tuple[int, ...], ...]
     overrides: tuple[tuple[str, Any], ...] = ()
+    methods: tuple[str, ...] = ()
 
 
 _BUMP = (("criterion", "discrete"), ("tol", 1e-4))
+#: Methods of the rows a new user would write (not the shipped cases): the solvers that scale.
+_NEW = ("jacobi", "hybrid", "hybrid-exact", "hybrid-none", "multigrid", "dst")
 FULL_PLAN = (
     ProblemPlan("1d_article", (1000, 4000, 16000)),
-    ProblemPlan("2d_square", (128, 256, 512, 1024)),
-    ProblemPlan("2d_bump", (256, 512), _BUMP),
-    ProblemPlan("3d_cube", (32, 64)),
+    ProblemPlan("2d_square", (255, 511, 1023)),
+    ProblemPlan("2d_bump", (255, 511), _BUMP),
+    ProblemPlan("2d_rectangle", ((511, 255), (1023, 511)), (), _NEW),
+    ProblemPlan("2d_high_frequency", (255, 511), (), _NEW),
+    ProblemPlan("2d_boundary", (255, 511), (), _NEW),
+    ProblemPlan("3d_cube", (31, 63, 127), (), _NEW + ("dnn",)),
 )
 QUICK_PLAN = (ProblemPlan("1d_article", (64, 128)), ProblemPlan("2d_bump", (16, 24), _BUMP))
 
@@ -83,6 +103,8 @@ class BenchConfig:
         method_budget_s: other methods are skipped where their extrapolated time exceeds this.
         repeat_below_s: solves faster than this are repeated, the fastest counts.
         max_repeats: at most this many solves per entry.
+        warm_repeat_below_s: a first solve faster than this is repeated at least once (the first solve at
+            a new size pays first-touch page faults and caches; the fastest counts).
         kernel_min_time_s: minimum duration of one timed batch of sweeps or copies.
         check_tolerance: allowed relative difference of predicted and real sweep counts.
         case_overrides: settings overrides applied to every case (e.g. shorter training for ``--quick``).
@@ -91,10 +113,11 @@ class BenchConfig:
     plan: tuple[ProblemPlan, ...] = FULL_PLAN
     methods: tuple[str, ...] = METHODS
     cases_dir: Path | None = CASES_DIR
-    jacobi_real_budget_s: float = 60.0
+    jacobi_real_budget_s: float = 30.0
     method_budget_s: float = 150.0
     repeat_below_s: float = 1.0
     max_repeats: int = 3
+    warm_repeat_below_s: float = 10.0
     kernel_min_time_s: float = 0.1
     check_tolerance: float = 0.01
     case_overrides: tuple[tuple[str, Any], ...] = ()
@@ -102,11 +125,12 @@ class BenchConfig:
 
 def quick_config(**changes: Any) -> BenchConfig:
     """A tiny benchmark that keeps the harness working: two problems, two small sizes each, the second
-    size's Jacobi time computed (budget 0), short network training, Jacobi checked after every sweep
-    (the default batches would dwarf the tiny sweep counts)."""
+    size's Jacobi time computed (budget 0), short network training. Jacobi checks its criterion in its
+    usual batches, so real and computed times share one per-sweep cost (the predictor check confirms
+    tiny counts sweep by sweep)."""
     quick = BenchConfig(plan=QUICK_PLAN, jacobi_real_budget_s=0.0, method_budget_s=30.0, repeat_below_s=0.0,
-                        max_repeats=1, kernel_min_time_s=0.01,
-                        case_overrides=(("adam_steps", 10), ("lbfgs_steps", 0), ("check_every", 1)))
+                        max_repeats=2, kernel_min_time_s=0.01, warm_repeat_below_s=1.0,
+                        case_overrides=(("adam_steps", 10), ("lbfgs_steps", 0)))
     return dataclasses.replace(quick, **changes)
 
 
@@ -143,67 +167,145 @@ def run_bench(config: BenchConfig = BenchConfig(), callback: Event | None = None
     started, clock = datetime.datetime.now(datetime.timezone.utc), time.perf_counter()
     machine = machine_info()
     methods = _registered(config.methods, notify)
-    rows, checks = [], []
-    for plan in config.plan:
-        case = _load(config, plan)
-        notify({"event": "problem", "problem": case.name, "sizes": list(plan.sizes)})
-        _warm_up(case, methods)
-        past: dict[str, list[tuple[int, float]]] = {}
-        for index, size in enumerate(plan.sizes):
-            row = _bench_row(config, case.with_overrides(size=size), size, methods, index == 0, past, notify)
-            checks += row.pop("checks")
-            rows.append(row)
+    rows, checks, interrupted = [], [], False
+    try:
+        for plan in config.plan:
+            case = _load(config, plan)
+            chosen = tuple(m for m in methods if not plan.methods or m in plan.methods)
+            notify({"event": "problem", "problem": case.name, "sizes": [_size_label(s) for s in plan.sizes]})
+            _warm_up(_sized(case, plan.sizes[0]), chosen)
+            past: dict[str, list[tuple[int, float]]] = {}
+            for index, size in enumerate(plan.sizes):
+                row = _bench_row(config, _sized(case, size), size, chosen, index == 0, past, notify, rows)
+                checks += row.pop("checks")
+    except KeyboardInterrupt:
+        interrupted = True
+        if rows and rows[-1].get("partial"):
+            checks += rows[-1].pop("checks", [])
     machine["load_average_after"] = list(os.getloadavg())
     return {"started": started.isoformat(timespec="seconds"), "elapsed_s": time.perf_counter() - clock,
-            "machine": machine, "config": _config_record(config), "methods": list(methods),
-            "skipped_methods": [m for m in config.methods if m not in methods], "rows": rows,
-            "checks": checks, "checks_passed": all(c["passed"] for c in checks) if checks else None}
+            "interrupted": interrupted, "machine": machine, "config": _config_record(config),
+            "methods": list(methods), "skipped_methods": [m for m in config.methods if m not in methods],
+            "rows": rows, "checks": checks, "checks_passed": all(c["passed"] for c in checks) if checks else None,
+            "scaling": scaling_exponents(rows)}
+
+
+def _size_label(size: int | tuple[int, ...]) -> int | list[int]:
+    return list(size) if isinstance(size, tuple) else size
+
+
+def _sized(case: Case, size: int | tuple[int, ...]) -> Case:
+    """``case`` at ``size`` (a tuple: the points of every axis, checked against memory like --n)."""
+    if not isinstance(size, tuple):
+        return case.with_overrides(size=size)
+    resized = dataclasses.replace(case, grid_size=tuple(size))
+    resized.interior_shape()
+    return resized
+
+
+def scaling_exponents(rows: list[dict]) -> dict[str, dict[str, dict[str, float | None]]]:
+    """Per problem with three or more sizes and per method, the least-squares exponents ``p`` of
+    ``time ~ N^p`` and ``work ~ N^p`` (N unknowns) over the sizes where the method has a value."""
+    out: dict[str, dict[str, dict[str, float | None]]] = {}
+    for problem in dict.fromkeys(r["problem"] for r in rows):
+        mine = [r for r in rows if r["problem"] == problem]
+        if len(mine) < 3:
+            continue
+        for method in dict.fromkeys(m for r in mine for m in r["results"]):
+            fits = {}
+            for key in ("time_s", "work_sweeps"):
+                points = [(r["unknowns"], r["results"][method].get(key)) for r in mine if method in r["results"]]
+                points = [(n, v) for n, v in points if v]
+                fits[key] = _slope(points) if len(points) >= 2 else None
+            out.setdefault(problem, {})[method] = {"time_exponent": fits["time_s"],
+                                                   "work_exponent": fits["work_sweeps"]}
+    return out
+
+
+def _slope(points: list[tuple[int, float]]) -> float:
+    x = [math.log(n) for n, _ in points]
+    y = [math.log(v) for _, v in points]
+    mx, my = sum(x) / len(x), sum(y) / len(y)
+    return sum((a - mx) * (b - my) for a, b in zip(x, y)) / (sum((a - mx) ** 2 for a in x) or 1.0)
 
 
 def _config_record(config: BenchConfig) -> dict[str, Any]:
     record = dataclasses.asdict(config)
-    record["plan"] = [{"case": p.case, "sizes": list(p.sizes), "overrides": dict(p.overrides)} for p in config.plan]
+    record["plan"] = [{"case": p.case, "sizes": [_size_label(z) for z in p.sizes], "overrides": dict(p.overrides),
+                       "methods": list(p.methods)} for p in config.plan]
     record["case_overrides"] = dict(config.case_overrides)
     return record
 
 
 def _registered(methods: tuple[str, ...], notify: Event) -> tuple[str, ...]:
+    known = [m for m in methods if _solver(m) in SOLVERS]
     for method in methods:
-        if method not in SOLVERS:
+        if method not in known:
             logger.warning("skipping %s: not registered in poissonfp.solvers.SOLVERS", method)
             notify({"event": "skipped", "method": method, "reason": "not registered"})
-    return tuple(m for m in methods if m in SOLVERS)
+    return tuple(known)
+
+
+def _solver(method: str) -> str:
+    return VARIANTS[method][0] if method in VARIANTS else method
+
+
+def _options(case: Case, method: str) -> dict[str, Any]:
+    """Solver options of a bench variant (the hybrid with another coarsest solver); none otherwise."""
+    if method not in VARIANTS:
+        return {}
+    return {"hybrid": dataclasses.replace(case.hybrid, **VARIANTS[method][1])}
 
 
 def _load(config: BenchConfig, plan: ProblemPlan) -> Case:
     overrides = {"switch": "auto", **dict(config.case_overrides), **dict(plan.overrides),
                  "max_iterations": MAX_ITERATIONS}
-    name = plan.case if config.cases_dir is None else Path(config.cases_dir) / f"{plan.case}.toml"
+    bench_only = BENCH_CASES_DIR / f"{plan.case}.toml"
+    if config.cases_dir is None:
+        name: str | Path = bench_only if bench_only.exists() else plan.case
+    else:
+        name = Path(config.cases_dir) / f"{plan.case}.toml"
+        if not name.exists() and bench_only.exists():
+            name = bench_only
     return load_case(name).with_overrides(**overrides)
 
 
 def _warm_up(case: Case, methods: tuple[str, ...]) -> None:
-    """One throwaway solve per method on a tiny grid: compilation and first calls are not timed."""
-    tiny = case.with_overrides(size=5 if case.grid_unit == "intervals" else 4, adam_steps=2, lbfgs_steps=0)
-    problem = build_problem(tiny)
+    """One throwaway solve per method at the problem's first size (two training steps for the networks):
+    compilation and first calls at that size are not timed. Pure Jacobi only compiles (its first real
+    run is the whole solve)."""
+    from poissonfp.solvers.jacobi import warm_up as warm_up_jacobi
+
+    first = case.with_overrides(adam_steps=2, lbfgs_steps=0)
+    problem = build_problem(first)
+    warm_up_jacobi(problem.grid.ndim)
     for method in methods:
+        if method == "jacobi":
+            continue
         try:
-            solve_case(tiny, method, problem=problem, track_modes=False)
+            solve_case(first, _solver(method), problem=problem, track_modes=False, **_options(first, method))
         except DivergenceError:
             pass  # a barely trained network may diverge; the first calls happened anyway
 
 
-def _bench_row(config: BenchConfig, case: Case, size: int, methods: tuple[str, ...], first: bool,
-               past: dict[str, list[tuple[int, float]]], notify: Event) -> dict[str, Any]:
-    """All methods on one (problem, size): records, ratios, the kernel's bandwidth, predictor checks."""
+def _bench_row(config: BenchConfig, case: Case, size, methods: tuple[str, ...], first: bool,
+               past: dict[str, list[tuple[int, float]]], notify: Event, rows: list) -> dict[str, Any]:
+    """All methods on one (problem, size): records, ratios, the kernel's bandwidth, predictor checks.
+    The row is appended to ``rows`` before the first solve and marked ``partial`` until complete, so an
+    interrupt leaves what was measured."""
     problem = build_problem(case)
     criterion = criterion_of(case)
-    where = {"problem": case.name, "size": size, "shape": list(problem.grid.shape), "unknowns": problem.grid.size}
-    results, checks, kernel = {}, [], None
+    where = {"problem": case.name, "size": _size_label(size), "shape": list(problem.grid.shape),
+             "unknowns": problem.grid.size}
+    results, checks = {}, []
+    row = {**where, "criterion": criterion.kind, "metric": criterion.metric,
+           "threshold": criterion.threshold(problem), "discretization_error_inf": problem.discretization_error_inf,
+           "results": results, "ratios": _ratios(results), "kernel": None, "checks": checks, "partial": True}
+    rows.append(row)
     for method in methods:
         notify({"event": "start", "method": method, **where})
         if method == "jacobi":
-            record, check, kernel = _jacobi(config, case, problem, first, where)
+            record, check, row["kernel"] = _jacobi(config, case, problem, first, where)
             checks += [check] if check else []
             if check:
                 notify({"event": "check", **check})
@@ -212,10 +314,10 @@ def _bench_row(config: BenchConfig, case: Case, size: int, methods: tuple[str, .
         if record.get("wall_time_s"):
             past.setdefault(method, []).append((problem.grid.size, record["wall_time_s"]))
         results[method] = record
+        row["ratios"] = _ratios(results)
         notify({"event": "done", "method": method, "record": record, **where})
-    return {**where, "criterion": criterion.kind, "metric": criterion.metric,
-            "threshold": criterion.threshold(problem), "discretization_error_inf": problem.discretization_error_inf,
-            "results": results, "ratios": _ratios(results), "kernel": kernel, "checks": checks}
+    del row["partial"]
+    return row
 
 
 def _jacobi(config: BenchConfig, case: Case, problem: Problem, first: bool,
@@ -225,6 +327,9 @@ def _jacobi(config: BenchConfig, case: Case, problem: Problem, first: bool,
     predicted = predicted_sweeps(problem, criterion_of(case), case.solver.omega)
     predict_time = time.perf_counter() - start
     kernel = {**where, **kernel_bandwidth(problem, case.solver.omega, config.kernel_min_time_s)}
+    if case.network.device == "cuda":  # pure Jacobi runs through torch there: time its sweeps
+        kernel["sweep_time_s"] = _device_sweep_time(problem, case.solver.omega, config.kernel_min_time_s)
+        kernel["sweep_device"] = "cuda"
     estimate = predicted * kernel["sweep_time_s"]
     if first or estimate <= config.jacobi_real_budget_s:
         record = _measure(config, case, problem, "jacobi")
@@ -232,9 +337,28 @@ def _jacobi(config: BenchConfig, case: Case, problem: Problem, first: bool,
         return record, _check(config, case, problem, predicted, record, kernel, where), kernel
     record = {"method": "jacobi", "status": "computed", "computed": True, "converged": True, "time_s": estimate,
               "wall_time_s": None, "iterations": predicted, "predicted_sweeps": predicted,
-              "predict_time_s": predict_time, "estimated_time_s": estimate,
+              "predict_time_s": predict_time, "estimated_time_s": estimate, "work_sweeps": float(predicted),
+              "work_how": "sweeps (computed)", "factor_per_iteration": jacobi_factor(problem, case.solver.omega),
               "note": f"computed: {predicted:,} sweeps (exact, DST-I) x {kernel['sweep_time_s']:.3e} s/sweep"}
     return record, None, kernel
+
+
+def _device_sweep_time(problem: Problem, omega: float, min_time_s: float, device: str = "cuda") -> float:
+    """Seconds per torch Jacobi sweep on ``device`` (best of three timed batches of at least ``min_time_s``)."""
+    import torch
+
+    from poissonfp.solvers.torch_backend import TorchLevel, sweep_seconds
+
+    level = TorchLevel(problem.grid, torch.device(device))
+    count, best = 8, math.inf
+    while True:
+        per_sweep = sweep_seconds(level, omega, count)
+        if per_sweep * count >= min_time_s or count >= 2**16:
+            break
+        count *= 4
+    for _ in range(3):
+        best = min(best, sweep_seconds(level, omega, count))
+    return best
 
 
 def _check(config: BenchConfig, case: Case, problem: Problem, predicted: int, record: dict, kernel: dict,
@@ -296,36 +420,77 @@ def _budgeted(config: BenchConfig, case: Case, problem: Problem, method: str,
 
 
 def _measure(config: BenchConfig, case: Case, problem: Problem, method: str) -> dict[str, Any]:
-    """Solve (repeated while fast); the fastest solve counts. A diverging solver gives a record."""
+    """Solve (repeated while fast; a first solve under ``warm_repeat_below_s`` at least twice); the
+    fastest solve counts. A diverging solver gives a record; an interrupted solve re-raises Ctrl-C."""
     times: list[float] = []
     while True:
         try:
-            _, result = solve_case(case, method, problem=problem, track_modes=False)
+            _, result = solve_case(case, _solver(method), problem=problem, track_modes=False,
+                                   **_options(case, method))
         except DivergenceError as err:
             logger.warning("%s diverged at %s: %s", method, problem.grid.describe(), err)
             return {"method": method, "status": "diverged", "computed": False, "converged": False,
                     "time_s": None, "wall_time_s": None, "note": f"diverged: {err}"}
+        if result.stop_reason == "interrupted":
+            raise KeyboardInterrupt
         times.append(result.wall_time_s)
-        if result.wall_time_s >= config.repeat_below_s or len(times) >= config.max_repeats:
+        warm = len(times) > 1 or method == "jacobi" or result.wall_time_s >= config.warm_repeat_below_s
+        if (warm and result.wall_time_s >= config.repeat_below_s) or len(times) >= config.max_repeats:
             return _record(method, result, times)
 
 
 def _record(method: str, result: SolveResult, times: list[float]) -> dict[str, Any]:
     metric = result.info.get("criterion")
     scalars = {k: v for k, v in result.info.items() if isinstance(v, (int, float, str, bool)) or v is None}
+    if isinstance(result.info.get("decision"), dict):
+        scalars["decision"] = result.info["decision"].get("method")
     reached = bool(result.converged)
     return {"method": method, "status": "measured" if reached else "not_reached", "computed": False,
             "converged": reached, "stop_reason": result.stop_reason, "time_s": min(times) if reached else None,
             "wall_time_s": min(times), "times_s": times, "iterations": result.iterations,
             "dnn_steps": result.dnn_steps, **{k: result.final.get(k) for k in (
                 "rel_residual", "error_vs_exact_inf", "error_vs_discrete_rel_l2")},
-            "criterion": metric, "info": scalars,
+            **work_of(method, result), "criterion": metric, "info": scalars,
             "note": "" if reached else f"criterion not reached ({result.stop_reason})"}
+
+
+def work_of(method: str, result: SolveResult) -> dict[str, Any]:
+    """Work in sweep-equivalents (one unit: a Jacobi sweep over the fine grid) and the mean reduction
+    factor of the relative residual per iteration (sweep or cycle), with how each was obtained.
+
+    Jacobi: its sweeps. The hybrid: the work its cycles counted (see :mod:`poissonfp.solvers.multilevel`).
+    PyAMG: cycles x 4 x operator complexity (a V(1,1) Gauss-Seidel cycle: two smoothing sweeps, a
+    residual and the transfers per level, each about one matrix pass; an estimate). The network and the
+    direct solvers have no sweep-equivalent (``None``).
+    """
+    info = result.info
+    if method == "jacobi":
+        work, how = float(result.iterations), "sweeps"
+    elif _solver(method) == "hybrid" and "work_sweep_equivalents" in info:
+        work, how = float(info["work_sweep_equivalents"]), "counted"
+    elif method == "multigrid" and info.get("operator_complexity"):
+        work, how = 4.0 * result.iterations * float(info["operator_complexity"]), "estimated"
+    else:
+        work, how = None, None
+    factor = info.get("cycle_factor") if _solver(method) == "hybrid" else None
+    if factor is None:
+        factor = _history_factor(result.history)
+    return {"work_sweeps": work, "work_how": how, "factor_per_iteration": factor}
+
+
+def _history_factor(history: dict[str, list]) -> float | None:
+    """``(r_last / r_first) ** (1 / iterations between)`` over the history's records with iterations > 0."""
+    points = [(i, r) for i, r in zip(history["iteration"], history["rel_residual"]) if i and r]
+    if len(points) < 2 or points[-1][0] <= points[0][0] or points[0][1] <= 0:
+        return None
+    (i0, r0), (i1, r1) = points[0], points[-1]
+    return (r1 / r0) ** (1.0 / (i1 - i0)) if r1 > 0 else None
 
 
 def _ratios(results: dict[str, dict]) -> dict[str, Any]:
     """Speed-ups from times of this run: hybrid over Jacobi (t_jacobi / t_hybrid), hybrid over the DNN
-    alone (t_dnn / t_hybrid), multigrid over hybrid (t_hybrid / t_multigrid)."""
+    alone (t_dnn / t_hybrid), multigrid over hybrid (t_hybrid / t_multigrid) and the network's share
+    (t_hybrid-exact / t_hybrid: above 1 when the network beats an exact coarsest solve)."""
     times = {m: r.get("time_s") for m, r in results.items()}
 
     def ratio(slow: str, fast: str) -> float | None:
@@ -333,4 +498,5 @@ def _ratios(results: dict[str, dict]) -> dict[str, Any]:
 
     return {"hybrid_over_jacobi": ratio("jacobi", "hybrid"), "hybrid_over_dnn": ratio("dnn", "hybrid"),
             "multigrid_over_hybrid": ratio("hybrid", "multigrid"),
+            "network_share": ratio("hybrid-exact", "hybrid"),
             "jacobi_computed": bool(results.get("jacobi", {}).get("computed"))}

@@ -5,10 +5,10 @@ from typing import Sequence
 
 from matplotlib.figure import Figure
 
-__all__ = ["plot_time_vs_unknowns", "plot_bandwidth"]
+__all__ = ["plot_time_vs_unknowns", "plot_scaling", "plot_bandwidth"]
 
 _STYLE = {"jacobi": ("C0", "o"), "hybrid": ("C3", "s"), "dnn": ("C1", "^"), "multigrid": ("C2", "D"),
-          "dst": ("C4", "v"), "direct": ("C5", "P")}
+          "dst": ("C4", "v"), "direct": ("C5", "P"), "hybrid-exact": ("C6", "X"), "hybrid-none": ("C7", "*")}
 
 
 def plot_time_vs_unknowns(series: dict[str, dict[str, list]], title: str) -> Figure:
@@ -33,6 +33,31 @@ def plot_time_vs_unknowns(series: dict[str, dict[str, list]], title: str) -> Fig
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="small")
+    return fig
+
+
+def plot_scaling(times: dict[str, dict[str, list]], work: dict[str, dict[str, list]],
+                 exponents: dict[str, dict[str, float | None]], problem: str) -> Figure:
+    """Two log-log panels against unknowns, time to accuracy and work in sweep-equivalents, one line per
+    method labelled with its fitted exponent (``exponents[method]["time_exponent" | "work_exponent"]``).
+    Computed points (pure Jacobi's exact count x measured per-sweep time) are drawn hollow."""
+    fig = Figure(figsize=(11.0, 4.6))
+    for ax, series, key, label in zip(fig.subplots(1, 2), (times, work), ("time_exponent", "work_exponent"),
+                                      ("wall time to accuracy [s]", "work [sweep-equivalents]")):
+        for method, data in series.items():
+            color, marker = _STYLE.get(method, ("k", "x"))
+            p = (exponents.get(method) or {}).get(key)
+            ax.loglog(data["unknowns"], data["time_s"], color=color, marker=marker,
+                      label=f"{method} (N^{p:.2f})" if p is not None else method)
+            hollow = [(n, t) for n, t, c in zip(data["unknowns"], data["time_s"], data["computed"]) if c]
+            if hollow:
+                ax.loglog(*zip(*hollow), linestyle="none", marker=marker, markersize=11, markerfacecolor="white",
+                          color=color)
+        ax.set_xlabel("unknowns N")
+        ax.set_ylabel(label)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize="small")
+    fig.suptitle(f"{problem}: cost against problem size (fitted exponents in the legend)")
     return fig
 
 

@@ -11,8 +11,9 @@ from poissonfp.results import save_figure, write_json, write_text
 __all__ = ["format_header", "format_markdown", "format_csv", "time_series", "save_bench"]
 
 CSV_COLUMNS = ("problem", "size", "shape", "unknowns", "criterion", "threshold", "method", "status", "computed",
-               "time_s", "wall_time_s", "iterations", "dnn_steps", "error_vs_exact_inf", "error_vs_discrete_rel_l2",
-               "hybrid_over_jacobi", "hybrid_over_dnn", "multigrid_over_hybrid", "note")
+               "time_s", "wall_time_s", "iterations", "dnn_steps", "work_sweeps", "work_how",
+               "factor_per_iteration", "error_vs_exact_inf", "error_vs_discrete_rel_l2",
+               "hybrid_over_jacobi", "hybrid_over_dnn", "multigrid_over_hybrid", "network_share", "note")
 
 
 def _num(value: Any, spec: str = ".3g") -> str:
@@ -55,24 +56,29 @@ def format_header(data: dict[str, Any]) -> str:
         f"- load average (1, 5, 15 min) before: {load}; after: {after}",
         f"- {m['platform']}, Python {m['python']}, numpy {m['numpy']}, scipy {m['scipy']}, numba {m['numba']}",
         f"- methods skipped as not registered: {', '.join(data['skipped_methods']) or 'none'}",
-        f"- predictor checks passed: {data['checks_passed']}", "", ""])
+        f"- predictor checks passed: {data['checks_passed']}",
+        *(["- **interrupted** (Ctrl-C): the rows below are what was measured before the stop"]
+          if data.get("interrupted") else []), "", ""])
 
 
 def format_markdown(data: dict[str, Any]) -> str:
     """The benchmark as markdown: times per method, ratios, predictor checks, kernel bandwidth."""
     methods = data["methods"]
     lines = ["| problem | grid | unknowns | " + " | ".join(methods)
-             + " | hybrid over Jacobi | hybrid over DNN | multigrid over hybrid |",
-             "|" + "---|" * (len(methods) + 6)]
+             + " | hybrid over Jacobi | hybrid over DNN | multigrid over hybrid | network share |",
+             "|" + "---|" * (len(methods) + 7)]
     for row in data["rows"]:
         ratios = row["ratios"]
         cells = [row["problem"], _grid(row), f"{row['unknowns']:,}"]
         cells += [_time_cell(row["results"].get(m)) for m in methods]
         cells += [_ratio(ratios["hybrid_over_jacobi"], ratios["jacobi_computed"]), _ratio(ratios["hybrid_over_dnn"]),
-                  _ratio(ratios["multigrid_over_hybrid"])]
+                  _ratio(ratios["multigrid_over_hybrid"]), _ratio(ratios.get("network_share"))]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "`*` pure Jacobi's time computed: exact sweep count (DST-I, mode by mode) x per-sweep time "
-              "measured in this run.", "", "Predicted against real sweep counts (real runs check their "
+              "measured in this run. Network share: time of the hybrid with an exact coarsest solve in place "
+              "of the network over the hybrid's (above 1: the network helps).", ""]
+    lines += _work_table(data) + _scaling_table(data)
+    lines += ["Predicted against real sweep counts (real runs check their "
               "criterion in batches, so the prediction must lie inside the last batch; it passes within "
               f"{data['config']['check_tolerance']:.0%}, or, where a batch exceeds that, when a sweep-by-sweep "
               "run confirms the exact count):", "",
@@ -99,6 +105,47 @@ def format_markdown(data: dict[str, Any]) -> str:
     return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
 
 
+def _factor(value: float | None) -> str:
+    """A reduction factor; near 1 as ``1 - x`` so that Jacobi's 0.99998 does not print as 1."""
+    if value is None:
+        return "-"
+    return f"1-{1 - value:.2g}" if value > 0.99 else f"{value:.3g}"
+
+
+def _work_table(data: dict[str, Any]) -> list[str]:
+    """Work in sweep-equivalents and mean reduction factor per iteration (noise-free beside the times)."""
+    methods = [m for m in data["methods"] if any(r["results"].get(m, {}).get("work_sweeps") for r in data["rows"])]
+    if not methods:
+        return []
+    lines = ["Work to accuracy in sweep-equivalents (one = a Jacobi sweep over the fine grid; `~` estimated) / "
+             "mean residual reduction per iteration (a sweep for Jacobi, a cycle otherwise):", "",
+             "| problem | grid | " + " | ".join(methods) + " |", "|" + "---|" * (len(methods) + 2)]
+    for row in data["rows"]:
+        cells = []
+        for method in methods:
+            r = row["results"].get(method) or {}
+            work = r.get("work_sweeps")
+            mark = "~" if r.get("work_how") == "estimated" else ""
+            cells.append("-" if work is None else f"{mark}{work:,.0f} / {_factor(r.get('factor_per_iteration'))}")
+        lines.append(f"| {row['problem']} | {_grid(row)} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def _scaling_table(data: dict[str, Any]) -> list[str]:
+    """Fitted exponents p of time ~ N^p and work ~ N^p (N unknowns), from this run's sizes."""
+    scaling = data.get("scaling") or {}
+    if not scaling:
+        return []
+    lines = ["Scaling with the number of unknowns N, least-squares exponents over each problem's sizes "
+             "(time ~ N^p / work ~ N^p; 1 is linear):", "", "| problem | method | time exponent | work exponent |",
+             "|---|---|---|---|"]
+    for problem, methods in scaling.items():
+        for method, fit in methods.items():
+            lines.append(f"| {problem} | {method} | {_num(fit['time_exponent'], '.2f')} | "
+                         f"{_num(fit['work_exponent'], '.2f')} |")
+    return lines + [""]
+
+
 def format_csv(data: dict[str, Any]) -> str:
     """One CSV line per (problem, size, method), with the row's ratios repeated on each line."""
     buffer = io.StringIO()
@@ -111,17 +158,18 @@ def format_csv(data: dict[str, Any]) -> str:
     return buffer.getvalue()
 
 
-def time_series(data: dict[str, Any], problem: str) -> dict[str, dict[str, list]]:
-    """Per method, the (unknowns, time to accuracy, computed) points of one problem that have a time."""
+def time_series(data: dict[str, Any], problem: str, key: str = "time_s") -> dict[str, dict[str, list]]:
+    """Per method, the (unknowns, ``key`` value, computed) points of one problem that have a value
+    (``key``: ``"time_s"`` or ``"work_sweeps"``); the values sit under ``"time_s"`` for the plots."""
     series: dict[str, dict[str, list]] = {}
     for row in data["rows"]:
         if row["problem"] != problem:
             continue
         for method, record in row["results"].items():
-            if record.get("time_s"):
+            if record.get(key):
                 entry = series.setdefault(method, {"unknowns": [], "time_s": [], "computed": []})
                 entry["unknowns"].append(row["unknowns"])
-                entry["time_s"].append(record["time_s"])
+                entry["time_s"].append(record[key])
                 entry["computed"].append(bool(record.get("computed")))
     return series
 
@@ -136,6 +184,10 @@ def save_bench(data: dict[str, Any], out_dir: str | Path) -> list[Path]:
     for problem in dict.fromkeys(row["problem"] for row in data["rows"]):
         fig = bench_plots.plot_time_vs_unknowns(time_series(data, problem), f"{problem}: time to accuracy")
         paths.append(save_figure(fig, out / f"time_{problem}.png"))
+        if problem in (data.get("scaling") or {}):
+            fig = bench_plots.plot_scaling(time_series(data, problem), time_series(data, problem, "work_sweeps"),
+                                           data["scaling"][problem], problem)
+            paths.append(save_figure(fig, out / f"scaling_{problem}.png"))
     kernels = [row for row in data["rows"] if row["kernel"]]
     if kernels:
         fig = bench_plots.plot_bandwidth([f"{r['problem']} {_grid(r)}" for r in kernels],

@@ -34,7 +34,7 @@ from poissonfp.operators import diagonal, laplacian_eigenvalues
 from poissonfp.problem import Problem
 from poissonfp.solvers.base import StoppingCriterion
 
-__all__ = ["jacobi_multipliers", "predicted_sweeps", "error_after"]
+__all__ = ["jacobi_multipliers", "predicted_sweeps", "error_after", "estimated_sweeps"]
 
 #: Sweep counts beyond this are treated as "never" (the criterion cannot be met).
 MAX_SWEEPS = 2**44
@@ -142,3 +142,93 @@ def _discretization_sweeps(problem: Problem, coefficients: np.ndarray, mu: np.nd
         return float(np.max(np.abs(error + offset))) <= threshold
 
     return _first_true(holds)
+
+
+def _attenuation(grids, d: int, k: np.ndarray) -> np.ndarray:
+    """Factor by which full weighting down ``grids`` multiplies fine sine mode ``k`` along axis ``d``."""
+    factor = np.ones(k.shape)
+    for fine, coarse in zip(grids[:-1], grids[1:]):
+        if fine.shape[d] != coarse.shape[d]:
+            factor *= np.cos(k * np.pi * fine.spacing[d] / (2.0 * (fine.upper[d] - fine.lower[d]))) ** 2
+    return factor
+
+
+def estimated_sweeps(problem: Problem, kind: str, target: float, omega: float = 1.0,
+                     probe_points: int = 31, restricted: tuple | None = None) -> dict:
+    """Pure Jacobi's sweeps from zero, estimated from the right-hand side alone (no solve).
+
+    The right-hand side is restricted (full weighting) to a probe grid of at most ``probe_points`` per axis
+    (the multilevel hierarchy's), whose DST-I gives the fine sine coefficients of the modes it resolves
+    (divided by the known attenuation of full weighting); each mode's solution amplitude ``b̂_k / λ_k``
+    decays by ``|μ_k|`` per sweep. The energy the probe does not see (``||b||² - Σ b̂_k²``) is put, as a
+    bound, on the slowest mode it cannot resolve. Sweeps are the most any one mode needs to fall below
+    ``target / sqrt(M)`` (``M`` modes with content), in the metric of ``kind``: ``"discretization"``
+    (max-norm of the error; ``target`` absolute), ``"discrete"`` (l2 error relative to ``||u_h||``, which
+    is estimated from the probe), ``"residual"`` (l2 residual, absolute). Costs one pass over the fine grid and a transform of the probe grid.
+
+    Returns:
+        ``{"sweeps", "probe_shape", "modes", "tail_fraction", "slowest_mode"}``.
+    """
+    from poissonfp.solvers.multilevel import restriction_chain
+
+    grid = problem.grid
+    if restricted is None:
+        grids, chain = restriction_chain(grid, probe_points)
+        coarse = np.ascontiguousarray(problem.rhs, dtype=float)
+        for restrict in chain:
+            coarse = restrict(coarse).copy()
+    else:
+        grids, coarse = restricted
+    probe = grids[-1]
+    beta = scipy.fft.dstn(coarse, type=1, norm="ortho")
+    diag = diagonal(grid)
+
+    def eigenvalue(mode) -> float:
+        """Fine-grid eigenvalue of the 0-based sine mode ``mode``."""
+        return sum(4.0 / h**2 * math.sin((k + 1) * math.pi / (2 * (n + 1))) ** 2
+                   for k, n, h in zip(mode, grid.shape, grid.spacing))
+    scale = np.ones(probe.shape)
+    for d, (nf, nc) in enumerate(zip(grid.shape, probe.shape)):
+        k = np.arange(1, nc + 1, dtype=float)
+        shape = [1] * grid.ndim
+        shape[d] = nc
+        scale = scale * (np.maximum(_attenuation(grids, d, k), 1e-3) * math.sqrt((nc + 1) / (nf + 1))).reshape(shape)
+    rhs_hat = beta / scale
+    lam = np.zeros(probe.shape)
+    for d, (nc, nf, h) in enumerate(zip(probe.shape, grid.shape, grid.spacing)):
+        shape = [1] * grid.ndim
+        shape[d] = nc
+        lam = lam + (4.0 / h**2 * np.sin(np.arange(1, nc + 1) * np.pi / (2 * (nf + 1))) ** 2).reshape(shape)
+    amplitude = np.abs(rhs_hat) / lam
+    mu = np.abs(1.0 - omega * lam / diag)
+    flat = problem.rhs.ravel()
+    total_sq = float(np.dot(flat, flat))
+    tail_sq = max(0.0, total_sq - float(np.sum(rhs_hat**2))) if probe.shape != grid.shape else 0.0
+    weights = {"discretization": math.prod(math.sqrt(2.0 / (n + 1)) for n in grid.shape),
+               "discrete": 1.0, "residual": None}[kind]
+    content = amplitude * (lam if weights is None else weights)
+    if kind == "discrete":
+        target = target * math.sqrt(float(np.sum(amplitude**2)))
+    modes = int(np.count_nonzero(content > 1e-3 * target))
+    tail = 0.0
+    if tail_sq > 1e-20 * total_sq and probe.shape != grid.shape:
+        unresolved = [tuple(probe.shape[e] if e == d else 0 for e in range(grid.ndim)) for d in range(grid.ndim)
+                      if probe.shape[d] < grid.shape[d]]
+        lam_tail = min(eigenvalue(m) for m in unresolved)
+        tail = math.sqrt(tail_sq) / lam_tail * (lam_tail if weights is None else weights)
+        modes += 1
+    goal = target / math.sqrt(max(modes, 1))
+    sweeps, slowest = 0, None
+    with np.errstate(divide="ignore"):
+        rates = -np.log(np.maximum(mu, 1e-300))
+        needed = np.where(content > goal, np.log(np.maximum(content, 1e-300) / goal) / rates, 0.0)
+    if needed.size and needed.max() > 0:
+        sweeps = int(math.ceil(needed.max()))
+        slowest = [int(i) + 1 for i in np.unravel_index(int(np.argmax(needed)), needed.shape)]
+    if tail > goal:
+        mu_tail = max(abs(1.0 - omega * eigenvalue(m) / diag) for m in unresolved)
+        tail_sweeps = int(math.ceil(math.log(tail / goal) / -math.log(max(mu_tail, 1e-300))))
+        if tail_sweeps > sweeps:
+            sweeps, slowest = tail_sweeps, "unresolved by the probe"
+    return {"sweeps": sweeps, "probe_shape": list(probe.shape), "modes": modes,
+            "tail_fraction": math.sqrt(tail_sq / total_sq) if total_sq else 0.0, "slowest_mode": slowest}

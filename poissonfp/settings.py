@@ -205,16 +205,26 @@ class TrainingSettings(_Settings):
 
 @dataclass(frozen=True)
 class HybridSettings(_Settings):
-    """DNN-Jacobi hybrid: train M steps, then two-level cycles {ν Jacobi sweeps, Galerkin correction}.
+    """DNN-Jacobi hybrid.
+
+    ``cycle = "multilevel"`` (default): a hierarchy of ω-Jacobi-smoothed grids (``smoothing_sweeps`` before
+    and after each coarse correction) whose coarsest level (at most ``coarsest_points`` per axis; 0: 15 in
+    2D, 7 in 3D, 31 in 1D) is solved by ``coarsest``: ``"space"`` (the network's Galerkin space, then
+    sweeps, repeated until its residual drops by ``coarsest_reduction``), ``"smoothing"`` (the same without
+    the space: the control) or ``"exact"`` (sparse LU). With ``fallback`` and ``switch = "auto"`` the hybrid
+    first predicts pure Jacobi's sweeps from the right-hand side and runs pure Jacobi when they cost less
+    than the cycles and the network's set-up (the decision is recorded).
+
+    ``cycle = "two-level"``: train M steps, then two-level cycles {ν Jacobi sweeps, Galerkin correction}.
 
     ``switch`` is the number M of training steps before handing over, or ``"auto"`` (switch once the
     lowest ``low_modes`` modes per dimension have converged: their estimated relative error is below
     ``low_tol`` or changes by less than ``plateau`` per step, or doubling the training no longer divides it
     by ``min_gain``: training that stops paying hands over the best iterate seen). ``corrections`` caps the correction
     cycles (0: one network guess, then plain Jacobi); ``sweeps_per_correction=0`` is automatic;
-    ``smoothing_omega`` weights the cycles' sweeps (0 means the smoothing-optimal 2d/(2d+1): 2/3 in 1D,
-    4/5 in 2D; the default 1 measured fewer sweeps on 1d_article and 2d_square, whose error after the
-    Galerkin solve sits in the middle of the spectrum, where ω = 1 damps fastest); corrections stop once a
+    ``smoothing_omega`` weights the cycles' sweeps (0: the method's own choice, the smoothing-optimal
+    2d/(2d+1) for multilevel, 1 for two-level, which measured fewer sweeps on 1d_article and 2d_square,
+    whose error after the Galerkin solve sits in the middle of the spectrum, where ω = 1 damps fastest); corrections stop once a
     cycle reduces the true residual by less than the factor ``stall``, and plain Jacobi (the case's ω)
     finishes. ``coarse`` picks the coarse space: the network's features (``"network"``), or as many
     functions of a classical smooth basis (``"polynomial"``: bubble x Legendre, ``"sine"``: lowest sine
@@ -222,9 +232,15 @@ class HybridSettings(_Settings):
     """
 
     switch: int | str = setting("auto", choices=("auto",), minimum=0)
+    cycle: str = setting("multilevel", choices=("multilevel", "two-level"))
+    coarsest: str = setting("space", choices=("space", "smoothing", "exact"))
+    coarsest_points: int = setting(0, minimum=0)
+    coarsest_reduction: float = setting(0.05, above=0, maximum=1)
+    smoothing_sweeps: int = setting(2, minimum=1)
+    fallback: bool = setting(True)
     corrections: int = setting(1000, minimum=0)
     sweeps_per_correction: int = setting(0, minimum=0)
-    smoothing_omega: float = setting(1.0, minimum=0, maximum=1)
+    smoothing_omega: float = setting(0.0, minimum=0, maximum=1)
     stall: float = setting(0.99, above=0, maximum=1)
     low_modes: int = setting(4, minimum=1)
     low_tol: float = setting(1e-3, above=0)

@@ -31,7 +31,7 @@ def phase_times(record: dict) -> tuple[float | None, float | None]:
     corrections. None when the entry did not record them."""
     info = record.get("info") or {}
     times = info.get("times_s") or {}
-    training = info.get("training_time_s")
+    training = info.get("training_time_s", times.get("train_s"))
     if "jacobi_s" in times:
         sweeping = times["jacobi_s"]
     elif "cycles_s" in times or "tail_s" in times:
@@ -39,6 +39,14 @@ def phase_times(record: dict) -> tuple[float | None, float | None]:
     else:
         sweeping = None
     return training, sweeping
+
+
+def _sweeps(record: dict) -> float:
+    """Sweeps of the entry's sweep phase: Jacobi sweeps, or the multilevel hybrid's work in fine-grid
+    sweep-equivalents (its ``iterations`` count cycles)."""
+    info = record.get("info") or {}
+    work = info.get("work_sweep_equivalents")
+    return float(work) if work is not None else (record.get("iterations") or 0)
 
 
 def _switch_of(record: dict) -> int | None:
@@ -71,7 +79,7 @@ def _study(method: str, runs: list[dict], jacobi: dict | None) -> dict[str, Any]
         rows.append({"switch": r["run_options"]["switch"], "label": r["label"], "reached": bool(r["reached"]),
                      "wall_time_s": r["wall_time_s"], "training_time_s": training, "sweep_time_s": sweeping,
                      "other_time_s": _rest(r["wall_time_s"], training, sweeping),
-                     "dnn_steps": r.get("dnn_steps") or 0, "sweeps": r.get("iterations") or 0})
+                     "dnn_steps": r.get("dnn_steps") or 0, "sweeps": _sweeps(r)})
     reached = [row for row in rows if row["reached"]]
     best = min(reached, key=lambda row: row["wall_time_s"]) if reached else None
     baseline = jacobi["wall_time_s"] if jacobi and jacobi.get("reached") else None

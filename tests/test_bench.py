@@ -94,3 +94,79 @@ def test_exact_check_confirms_the_prediction_and_rejects_a_wrong_count(kind, tol
     assert _exact_check(problem, criterion, 1.0, predicted)
     assert not _exact_check(problem, criterion, 1.0, predicted + 3)
     assert predicted > 10 and not _exact_check(problem, criterion, 1.0, predicted - 3)
+
+
+def test_every_iterative_record_counts_its_work(quick_run):
+    _, data, output = quick_run
+    for row in data["rows"]:
+        for method in ("jacobi", "hybrid", "hybrid-exact", "hybrid-none", "multigrid"):
+            assert row["results"][method]["work_sweeps"] > 0, (row["problem"], method)
+        assert row["results"]["dst"]["work_sweeps"] is None
+    assert "sweep-equivalents" in output
+
+
+def test_scaling_exponents_fit_a_power_law():
+    from poissonfp.bench import scaling_exponents
+
+    rows = [{"problem": "p", "unknowns": n, "results": {"m": {"time_s": 2e-6 * n**1.5, "work_sweeps": 7.0}}}
+            for n in (100, 400, 1600)]
+    fit = scaling_exponents(rows)["p"]["m"]
+    assert fit["time_exponent"] == pytest.approx(1.5) and fit["work_exponent"] == pytest.approx(0.0)
+    assert scaling_exponents(rows[:2]) == {}
+
+
+def test_ctrl_c_saves_the_rows_so_far_marked_interrupted(tmp_path, monkeypatch):
+    from poissonfp import bench
+
+    calls = []
+    real = bench.kernel_bandwidth
+
+    def interrupt_on_second_size(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bench, "kernel_bandwidth", interrupt_on_second_size)
+    result = CliRunner().invoke(main, ["bench", "--quick", "--out", str(tmp_path), "--quiet",
+                                       "--problems", "1d_article"])
+    assert result.exit_code == 130, result.output
+    data = json.loads((tmp_path / "bench.json").read_text())
+    assert data["interrupted"] is True
+    assert [r["size"] for r in data["rows"]] == [64, 128] and data["rows"][-1]["partial"] is True
+    assert "interrupted" in (tmp_path / "bench.md").read_text()
+
+
+def test_an_interrupted_solve_stops_the_bench(monkeypatch):
+    from poissonfp import bench
+
+    real = bench.solve_case
+
+    def interrupted(*args, **kwargs):
+        problem, result = real(*args, **kwargs)
+        result.stop_reason = "interrupted"
+        return problem, result
+
+    monkeypatch.setattr(bench, "solve_case", interrupted)
+    data = run_bench(quick_config(plan=quick_config().plan[:1], methods=("jacobi", "dst")))
+    assert data["interrupted"] and len(data["rows"]) == 1 and data["rows"][0]["results"] == {}
+
+
+def test_unwritable_output_folder_is_refused_before_any_work(tmp_path, monkeypatch):
+    import importlib
+
+    bench = importlib.import_module("poissonfp.bench")  # the command imports run_bench from here when it runs
+    monkeypatch.setattr(bench, "run_bench", lambda *a, **k: pytest.fail("bench ran before checking --out"))
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = CliRunner().invoke(main, ["bench", "--quick", "--out", str(blocker / "sub"), "--quiet"])
+    assert result.exit_code == 1 and "cannot write outputs" in result.output
+
+
+def test_device_sweep_time_runs_through_torch():
+    from poissonfp.bench import _device_sweep_time
+    from poissonfp.case import load_case
+    from poissonfp.problem import build_problem
+
+    problem = build_problem(load_case("cases/2d_square.toml").with_overrides(size=15))
+    assert 0 < _device_sweep_time(problem, 1.0, 1e-4, device="cpu") < 1

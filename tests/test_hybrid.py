@@ -1,4 +1,6 @@
-"""The DNN-Jacobi hybrid: exactness, fewer sweeps than Jacobi, determinism, switch modes, interrupts."""
+"""The DNN-Jacobi hybrid's two-level cycle: exactness, fewer sweeps than Jacobi, determinism, switch modes,
+interrupts (the multilevel cycle: tests/test_multilevel.py)."""
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +21,9 @@ def case_problem(name, size):
 
 
 def options(case, **overrides):
-    return {"network": case.network, "training": case.training, "hybrid": case.hybrid, "seed": case.seed,
+    """The case's options with the two-level cycle (the tests of that method), unless overridden."""
+    two_level = dataclasses.replace(case.hybrid, cycle="two-level")
+    return {"network": case.network, "training": case.training, "hybrid": two_level, "seed": case.seed,
             **overrides}
 
 
@@ -79,7 +83,7 @@ def test_auto_switch_decides_from_the_low_modes():
     untrained = solve(problem, "hybrid", StoppingCriterion("discretization"),
                       **options(case, switch="auto", network=NetworkSettings(widths=(16,), scale=4.0),
                                 training=TrainingSettings(adam_steps=60, learning_rate=1e-2, galerkin=False),
-                                hybrid=HybridSettings(plateau=1e-4)))
+                                hybrid=HybridSettings(cycle="two-level", plateau=1e-4)))
     assert untrained.converged and untrained.dnn_steps > 0
 
 
@@ -93,7 +97,7 @@ def test_auto_switch_stops_training_that_does_not_pay():
     assert result.converged and result.dnn_steps <= 2
     assert result.info["switch_reason"].startswith("training stopped paying")
     patient = solve(problem, "hybrid", StoppingCriterion("discretization"),
-                    **options(case, switch="auto", training=training, hybrid=HybridSettings(min_gain=1.0)))
+                    **options(case, switch="auto", training=training, hybrid=HybridSettings(cycle="two-level", min_gain=1.0)))
     assert patient.dnn_steps > result.dnn_steps
 
 
@@ -111,7 +115,7 @@ def test_low_mode_tracker_estimates_the_relative_error_without_the_solution():
 def test_corrections_zero_is_one_guess_then_plain_jacobi():
     case, problem = case_problem("1d_article", 200)
     result = solve(problem, "hybrid", StoppingCriterion("discretization"),
-                   **options(case, switch=0, hybrid=HybridSettings(corrections=0)))
+                   **options(case, switch=0, hybrid=HybridSettings(cycle="two-level", corrections=0)))
     assert result.converged and result.info["corrections"] == 0
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from poissonfp.cli.common import guarded
+from poissonfp.cli.common import EXIT_INTERRUPTED, guarded
 from poissonfp.settings import METHODS
 
 __all__ = ["bench"]
@@ -38,7 +38,8 @@ class _Lines:
         if kind == "problem":
             click.echo(f"{event['problem']}: sizes {event['sizes']}", err=True)
         elif kind == "start":
-            sys.stderr.write(f"  {event['size']:>6} {event['method']:<10}")
+            size = "x".join(map(str, event["size"])) if isinstance(event["size"], list) else str(event["size"])
+            sys.stderr.write(f"  {size:>9} {event['method']:<13}")
             sys.stderr.flush()
         elif kind == "done":
             r = event["record"]
@@ -55,14 +56,18 @@ class _Lines:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results/bench"),
               show_default=True, help="Output folder.")
 @click.option("--problems", help="Comma-separated subset of the problems (case names) to run.")
-@click.option("--methods", help=f"Comma-separated subset of {','.join(METHODS)} (default: every method but "
-                                "article, which costs about pure Jacobi's time).")
-@click.option("--jacobi-budget", type=float, help="Seconds up to which pure Jacobi runs for real (default 60).")
+@click.option("--methods", help=f"Comma-separated subset of {','.join(METHODS)} and the bench's controls "
+                                "hybrid-exact, hybrid-none (default: every method but article, which costs about "
+                                "pure Jacobi's time).")
+@click.option("--jacobi-budget", type=float, help="Seconds up to which pure Jacobi runs for real (default 30).")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None,
+              help="Where the hybrid, the network and pure Jacobi run (cuda: through torch on the GPU).")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 @guarded
-def bench(quick: bool, out: Path, problems, methods, jacobi_budget, quiet) -> None:
+def bench(quick: bool, out: Path, problems, methods, jacobi_budget, device, quiet) -> None:
     """Wall time to discretization accuracy of every solver on a matrix of problems and sizes; writes
-    bench.json, bench.csv, bench.md and log-log figures of time against unknowns into OUT."""
+    bench.json, bench.csv, bench.md and log-log figures of time and work against unknowns into OUT.
+    Ctrl-C saves the rows measured so far, marked interrupted, and exits 130."""
     from poissonfp.bench import METHODS, OPTIONAL_METHODS, BenchConfig, quick_config, run_bench
     from poissonfp.bench_report import format_markdown, save_bench
 
@@ -73,11 +78,39 @@ def bench(quick: bool, out: Path, problems, methods, jacobi_budget, quiet) -> No
         changes["plan"] = tuple(p for p in config.plan if p.case in names)
     changes["methods"] = _names(methods, METHODS + OPTIONAL_METHODS, "method") or config.methods
     if jacobi_budget is not None:
+        if not (jacobi_budget >= 0 and jacobi_budget < float("inf")):
+            raise click.BadParameter(f"expected a non-negative number of seconds, got {jacobi_budget}",
+                                     param_hint="--jacobi-budget")
         changes["jacobi_real_budget_s"] = jacobi_budget
+    if device is not None:
+        _check_device(device)
+        changes["case_overrides"] = config.case_overrides + (("device", device),)
+    _check_writable(out)
     data = run_bench(dataclasses.replace(config, **changes), callback=_Lines(quiet))
     flags = ["--quick"] * quick + ["--out", str(out)] + ["--problems", problems] * bool(problems) \
-        + ["--methods", methods] * bool(methods) + ["--jacobi-budget", str(jacobi_budget)] * (jacobi_budget is not None)
+        + ["--methods", methods] * bool(methods) + ["--jacobi-budget", str(jacobi_budget)] * (jacobi_budget is not None) \
+        + ["--device", device] * (device is not None)
     data["command"] = "poissonfp bench " + shlex.join(flags)
     save_bench(data, out)
+    if data["interrupted"]:
+        click.echo(f"interrupted: the rows measured so far are in {out}/bench.json (marked interrupted)", err=True)
+        raise click.exceptions.Exit(EXIT_INTERRUPTED)
     click.echo(format_markdown(data))
     click.echo(f"wrote {out}/bench.json, bench.csv, bench.md and figures ({data['elapsed_s']:.0f} s)")
+
+
+def _check_device(device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise click.BadParameter("torch sees no CUDA device on this machine", param_hint="--device")
+
+
+def _check_writable(out: Path) -> None:
+    """Create ``out`` and write a probe file there before any work (an OSError becomes one line, exit 1)."""
+    import tempfile
+
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=out, prefix=".write-check-"):
+        pass

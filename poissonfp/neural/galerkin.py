@@ -24,7 +24,7 @@ from numba import njit
 from poissonfp.grid import Grid
 from poissonfp.operators import apply_laplacian
 
-__all__ = ["GalerkinSpace", "galerkin_output_layer", "apply_laplacian_columns", "warm_up"]
+__all__ = ["GalerkinSpace", "galerkin_output_layer", "apply_laplacian_columns", "truncated_inverse", "warm_up"]
 
 
 @functools.cache
@@ -138,6 +138,17 @@ def _stiffness(grid: Grid, phi: np.ndarray, rows: int = 0) -> np.ndarray:
     return 0.5 * (stiffness + stiffness.T)
 
 
+def truncated_inverse(eigenvalues, vectors, rcond: float):
+    """``(V_k / λ_k) V_kᵀ`` over the eigenpairs with ``λ > rcond λ_max`` (numpy arrays or torch tensors);
+    returns ``(inverse, rank, condition)``."""
+    top = float(eigenvalues[-1]) if eigenvalues.shape[0] else 0.0
+    keep = eigenvalues > rcond * top if top > 0 else eigenvalues < -float("inf")
+    rank = int(keep.sum())
+    condition = float(top / eigenvalues[keep][0]) if rank else float("inf")
+    kept = vectors[:, keep]
+    return (kept / eigenvalues[keep]) @ kept.T, rank, condition
+
+
 class GalerkinSpace:
     """The span of the feature columns ``Φ`` with a cached pseudo-inverse of ``ΦᵀAΦ``.
 
@@ -154,14 +165,7 @@ class GalerkinSpace:
     def __init__(self, grid: Grid, features: np.ndarray, rcond: float = 1e-12) -> None:
         self.grid = grid
         self.phi = np.ascontiguousarray(features, dtype=np.float64)
-        stiffness = _stiffness(grid, self.phi)
-        eigenvalues, vectors = np.linalg.eigh(stiffness)
-        top = float(eigenvalues[-1]) if eigenvalues.size else 0.0
-        keep = eigenvalues > rcond * top if top > 0 else np.zeros_like(eigenvalues, dtype=bool)
-        self.rank = int(keep.sum())
-        self.condition = float(top / eigenvalues[keep][0]) if self.rank else float("inf")
-        kept = vectors[:, keep]
-        self.inverse = (kept / eigenvalues[keep]) @ kept.T
+        self.inverse, self.rank, self.condition = truncated_inverse(*np.linalg.eigh(_stiffness(grid, self.phi)), rcond)
 
     @property
     def size(self) -> int:

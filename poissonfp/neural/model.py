@@ -1,8 +1,11 @@
 """The boundary-exact network ``u_θ(x) = G(x) + B(x) N_θ(x)``.
 
-- ``G`` is the Dirichlet data ``g`` itself: a case's boundary expression is defined on the whole box, so
-  it is a valid lifting (for problems without a boundary expression ``G = 0``; on the grid the boundary
-  values then still enter through the folded right-hand side, see :mod:`poissonfp.neural.losses`).
+- ``G`` is the transfinite (Coons) interpolation of the Dirichlet data: built from ``g``'s values on the
+  box's faces alone, ``G = (I - Π_d (I - P_d)) g`` with ``P_d`` linear interpolation between the two faces
+  normal to axis ``d``. It equals ``g`` on the boundary and never looks inside the box, so a case whose
+  boundary data default to its exact solution does not hand the network the answer (for problems
+  without a boundary expression ``G = 0``; on the grid the boundary values then still enter through the
+  folded right-hand side, see :mod:`poissonfp.neural.losses`).
 - ``B(x) = Π_d (x_d - a_d)(b_d - x_d) / ((b_d - a_d) / 2)^2`` vanishes on the boundary and is 1 at the
   centre of the box.
 - ``N_θ`` is a seeded fully connected network (:func:`poissonfp.networks.make_mlp`) of the coordinates
@@ -24,7 +27,7 @@ from torch import nn
 from poissonfp.grid import Grid
 from poissonfp.networks import make_mlp
 
-__all__ = ["BoundaryNet", "build_model", "resolve_device", "single_threaded"]
+__all__ = ["BoundaryNet", "build_model", "resolve_device", "single_threaded", "transfinite_lift"]
 
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -271,8 +274,36 @@ def build_model(problem, network=None, seed: int = 0, device: str | None = None)
         body[0].bias.mul_(network.scale)
     body = body.to(resolve_device(device or network.device))
     boundary = problem.functions.get("boundary") if problem.functions else None
-    lifting = None if boundary is None or _is_zero(boundary, grid.ndim) else boundary.torch
+    lifting = None if boundary is None or _is_zero(boundary, grid.ndim) else \
+        transfinite_lift(boundary.torch, grid.lower, grid.upper)
     return BoundaryNet(grid.lower, grid.upper, body, lifting)
+
+
+def transfinite_lift(boundary: Callable, lower, upper) -> Callable:
+    """The transfinite interpolation of ``boundary`` (a function of coordinate columns) on the box.
+
+    ``G = Σ_{S ≠ ∅} (-1)^{|S|+1} P_S g`` over the sets ``S`` of axes, where ``P_S`` interpolates linearly
+    between the faces of every axis in ``S``: only values of ``g`` on the boundary are used.
+    """
+    import itertools
+
+    ndim = len(lower)
+
+    def lift(*columns: torch.Tensor) -> torch.Tensor:
+        total = torch.zeros_like(columns[0])
+        for size in range(1, ndim + 1):
+            for axes in itertools.combinations(range(ndim), size):
+                sign = 1.0 if size % 2 else -1.0
+                for corner in itertools.product((0, 1), repeat=size):
+                    coords, weight = list(columns), torch.ones_like(columns[0])
+                    for axis, side in zip(axes, corner):
+                        t = (columns[axis] - lower[axis]) / (upper[axis] - lower[axis])
+                        weight = weight * (t if side else 1.0 - t)
+                        coords[axis] = torch.full_like(columns[axis], upper[axis] if side else lower[axis])
+                    total = total + sign * weight * torch.broadcast_to(boundary(*coords), columns[0].shape)
+        return total
+
+    return lift
 
 
 def _is_zero(expression, ndim: int) -> bool:

@@ -122,6 +122,12 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
     switch = hybrid.switch if switch is None else switch
     if not (switch == "auto" or (isinstance(switch, int) and not isinstance(switch, bool) and switch >= 0)):
         raise ValueError(f"switch must be a non-negative integer or 'auto', got {switch!r}")
+    if hybrid.cycle == "multilevel":
+        from poissonfp.solvers.hybrid_multilevel import solve_multilevel_hybrid
+
+        return solve_multilevel_hybrid(problem, monitor, network=network, training=training, hybrid=hybrid,
+                                       seed=seed, device=device, omega=omega, check_every=check_every,
+                                       switch=switch)
     grid = problem.grid
     criterion = monitor.criterion
     reference = _criterion_reference(monitor)
@@ -315,7 +321,7 @@ def _cycles(problem, monitor, space, u, hybrid, reference, norm, times, info, st
     start = monitor.elapsed()
     grid = problem.grid
     nu = hybrid.sweeps_per_correction or default_sweeps_per_correction(space.size, grid.ndim)
-    omega = hybrid.smoothing_omega or smoothing_omega(grid.ndim)
+    omega = hybrid.smoothing_omega or 1.0
     iteration = JacobiIteration(problem, omega, u)
     rhs = problem.rhs
     corrections, residuals, stop = 0, [], "cap"

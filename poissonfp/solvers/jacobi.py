@@ -188,8 +188,14 @@ def run_jacobi(
 
 
 def solve_jacobi(problem: Problem, monitor: Monitor, *, omega: float = 1.0,
-                 initial_guess: np.ndarray | None = None, check_every: int = 0, **_: object) -> SolveResult:
-    """Solve ``A u = b`` by weighted Jacobi from ``initial_guess`` (default zero)."""
+                 initial_guess: np.ndarray | None = None, check_every: int = 0, device: str | None = None,
+                 **_: object) -> SolveResult:
+    """Solve ``A u = b`` by weighted Jacobi from ``initial_guess`` (default zero); ``device="cuda"``
+    sweeps on the GPU through torch (:mod:`poissonfp.solvers.torch_solvers`, from zero)."""
+    if device == "cuda":
+        from poissonfp.solvers.torch_solvers import solve_jacobi_torch
+
+        return solve_jacobi_torch(problem, monitor, device=device, omega=omega, check_every=check_every)
     iteration, reason = None, "interrupted"
     try:
         iteration = JacobiIteration(problem, omega, initial_guess)

@@ -1,0 +1,269 @@
+"""The hybrid's multilevel cycle: Jacobi smooths every grid, the network's Galerkin space solves the coarsest.
+
+1. **Decision** (``fallback`` and ``switch = "auto"``). Pure Jacobi's sweeps are estimated from the
+   right-hand side alone (:func:`poissonfp.jacobi_theory.estimated_sweeps`); the hybrid's cost is its
+   cycles' work (grid-independent: full multigrid then V-cycles) plus the coarse set-up, priced in
+   sweeps with the per-sweep time measured on two sweeps of the problem. When Jacobi costs less, pure
+   Jacobi runs (those two sweeps included) and the decision is recorded in ``info["decision"]``.
+2. **Coarse space.** The network is built (seeded; trained ``switch`` steps when ``switch`` is an
+   integer) and its features on the coarsest grid span a :class:`~poissonfp.neural.galerkin.GalerkinSpace`
+   there; ``coarsest = "smoothing"`` drops the space (the same method without the network) and
+   ``"exact"`` factorises the coarsest matrix instead.
+3. **Cycles.** Full multigrid from the coarsest level, then V-cycles on the fine grid
+   (:mod:`poissonfp.solvers.multilevel`) until the criterion holds; the criterion is read from the
+   statistics of each cycle's last fine sweep, as Jacobi does.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from poissonfp.problem import Problem
+from poissonfp.solvers.base import Monitor, SolveResult, check_finite
+from poissonfp.solvers.jacobi import JacobiIteration, _criterion_reference, run_jacobi
+from poissonfp.solvers.multilevel import (DEFAULT_COARSEST_POINTS, CoarseIteration, ExactCoarse, Multilevel,
+                                          coarse_grids, warm_up)
+
+__all__ = ["solve_multilevel_hybrid", "decide", "run_cycles", "cycle_summary", "predicted_cycle_work", "SETUP_SECONDS_PER_FLOP"]
+
+#: Seconds per floating-point operation of the coarse set-up (features, ΦᵀAΦ, eigh), single thread:
+#: measured 1.4-2.5 ms for the whole set-up of 129 features on 15² (~30 MFlop counted as below), so
+#: ~1e-10 s per counted flop once the fixed cost is taken out.
+SETUP_SECONDS_PER_FLOP = 1e-10
+#: Fixed cost of building the network (torch module creation and seeded initialisation), seconds,
+#: measured ~9 ms for the 2d_square network (network_s minus galerkin_s).
+SETUP_SECONDS = 9e-3
+#: Per-cycle reduction assumed by the decision (measured 0.13-0.2 at every size, see docs/benchmarks.md).
+ASSUMED_FACTOR = 0.25
+#: Python and dispatch cost of one kernel call of a cycle, seconds (~8 calls per level and cycle); it
+#: dominates on small grids, where a sweep takes microseconds.
+CALL_SECONDS = 2e-5
+#: A cycle's sweep-equivalent costs this many fine sweeps (transfers gather through tap lists, coarse
+#: levels fall out of cache less gracefully), measured 1.5-2 on 255²-1023².
+CYCLE_WORK_COST = 2.0
+
+
+def predicted_cycle_work(multilevel_grids, kind: str, tol: float, pre: int, post: int) -> float:
+    """Sweep-equivalents the hybrid's cycles are predicted to need: full multigrid plus V-cycles."""
+    fine = multilevel_grids[0].size
+    per_cycle = sum((pre + post + 3) * g.size / fine for g in multilevel_grids[:-1])
+    cycles = 2 if kind == "discretization" else max(2, math.ceil(math.log(tol) / math.log(ASSUMED_FACTOR)))
+    return (cycles + 1) * per_cycle
+
+
+def _sweep_seconds(level, omega: float) -> float:
+    """Seconds per sweep on ``level`` (from zero, weight ``omega``: pure Jacobi's first sweeps, which a
+    fallback continues from): the faster of two timed batches of two sweeps after an untimed one (which
+    pay the page faults of fresh buffers). Batches, because one call of the Jacobi solver's kernel with its
+    statistics costs several plain sweeps (171 against 26 µs at 255²) and Jacobi runs in batches."""
+    level.smooth(1, omega)
+    best = math.inf
+    for _ in range(2):
+        start = time.perf_counter()
+        level.smooth(2, omega)
+        best = min(best, (time.perf_counter() - start) / 2)
+    return best
+
+
+#: Sweeps :func:`_sweep_seconds` runs.
+TIMED_SWEEPS = 5
+
+
+def run_cycles(monitor: Monitor, measure, step, solution, residuals: list, dnn_steps: int = 0) -> tuple[str, int]:
+    """Cycle until the criterion holds: ``measure()`` gives (residual norm, criterion value) of the current
+    iterate, ``step()`` runs one more cycle, ``solution()`` is recorded between cycles. Appends to
+    ``residuals``; returns (stop reason, cycles counted, the start as the first)."""
+    cycles = 0
+    while True:
+        cycles += 1
+        residual, value = measure()
+        residuals.append(residual)
+        if not math.isfinite(value):
+            return "max_iterations", cycles
+        if monitor.satisfied(value):
+            return "converged", cycles
+        if cycles >= monitor.criterion.max_iterations:
+            return "max_iterations", cycles
+        monitor.record(solution(), cycles, dnn_steps, phase="cycles")
+        step()
+
+
+def cycle_summary(residuals: list[float], cycles: int, multilevel) -> dict:
+    """The ``info`` entries of a finished run of cycles: counts, work, mean factor per cycle."""
+    factors = [b / a for a, b in zip(residuals[:-1], residuals[1:]) if a > 0]
+    return {"cycles": cycles, "work_sweep_equivalents": multilevel.work,
+            "cycle_factor": float(np.exp(np.mean(np.log(factors)))) if factors else None,
+            "cycle_residuals": residuals, "jacobi_sweeps": 0,
+            "coarse_passes": multilevel.coarse.passes if multilevel.coarse is not None else 0}
+
+
+def _setup_flops(coarse_size: int, features: int, coarsest: str) -> float:
+    if coarsest != "space":
+        return 0.0
+    return 2.0 * coarse_size * features**2 + 10.0 * features**3 + 20.0 * coarse_size * features
+
+
+def decide(problem: Problem, monitor: Monitor, hybrid, network, omega: float, grids,
+           sweep_s: float | None = None, restricted: tuple | None = None) -> dict:
+    """Pure Jacobi or the multilevel hybrid, whichever is predicted cheaper (see the module docstring).
+
+    ``sweep_s``: seconds per sweep measured by the caller; None measures two sweeps of a
+    :class:`~poissonfp.solvers.jacobi.JacobiIteration`, returned under ``"iteration"`` to continue from.
+    ``restricted``: the hierarchy's grids down to a probe level and the right-hand side restricted there
+    (see :func:`~poissonfp.jacobi_theory.estimated_sweeps`; None restricts anew).
+    """
+    from poissonfp.jacobi_theory import estimated_sweeps
+
+    criterion = monitor.criterion
+    target = monitor.threshold / 3.0 if criterion.kind == "discretization" else monitor.threshold
+    if criterion.kind == "residual":
+        target *= float(np.linalg.norm(problem.rhs)) or 1.0
+    estimate = estimated_sweeps(problem, criterion.kind, target, omega, restricted=restricted)
+    iteration = None
+    if sweep_s is None:
+        iteration = JacobiIteration(problem, omega)
+        start = time.perf_counter()
+        iteration.sweep(2)
+        sweep_s = (time.perf_counter() - start) / 2
+    width = (network.widths[-1] + 1) if network is not None else 0
+    setup_s = SETUP_SECONDS + SETUP_SECONDS_PER_FLOP * _setup_flops(grids[-1].size, width, hybrid.coarsest) \
+        if hybrid.coarsest == "space" else 0.0
+    cycle_work = predicted_cycle_work(grids, criterion.kind, criterion.tol, hybrid.smoothing_sweeps,
+                                      hybrid.smoothing_sweeps)
+    calls = 8 * len(grids) * (cycle_work / max(predicted_cycle_work(grids, "discretization", 1.0, 1, 1) / 3, 1e-12))
+    hybrid_s = CYCLE_WORK_COST * cycle_work * sweep_s + calls * CALL_SECONDS + setup_s
+    hybrid_sweeps = hybrid_s / max(sweep_s, 1e-12)
+    choice = "jacobi" if estimate["sweeps"] <= hybrid_sweeps else "multilevel"
+    return {"method": choice, "jacobi_sweeps_estimated": estimate["sweeps"], "hybrid_s_estimated": hybrid_s,
+            "hybrid_sweep_equivalents_estimated": hybrid_sweeps, "cycle_work_estimated": cycle_work,
+            "setup_s_estimated": setup_s, "sweep_s_measured": sweep_s, "probe": estimate,
+            **({"iteration": iteration} if iteration is not None else {})}
+
+
+def _coarse_solver(problem, monitor, hybrid, network, training, seed, device, switch, coarse_grid, info, times):
+    """The coarsest-level solver; builds (and trains) the network for ``coarsest = "space"``, or spans the
+    classical basis ``hybrid.coarse`` (``polynomial``, ``sine``) with as many functions as the network has
+    features."""
+    if hybrid.coarsest == "exact":
+        return ExactCoarse()
+    if hybrid.coarsest == "smoothing":
+        return CoarseIteration(None, sweeps=4, reduction=hybrid.coarsest_reduction)
+    from poissonfp.neural.galerkin import GalerkinSpace
+
+    if hybrid.coarse != "network":  # the control: a classical basis of as many functions, nothing trained
+        from poissonfp.neural.bases import classical_features
+
+        clock = monitor.elapsed()
+        features = classical_features(coarse_grid, hybrid.coarse, network.widths[-1] + 1)
+        space = GalerkinSpace(coarse_grid, features, training.rcond)
+        times["galerkin_s"] = times["network_s"] = monitor.elapsed() - clock
+        info.update({"galerkin_features": space.size, "galerkin_rank": space.rank,
+                     "galerkin_condition": space.condition})
+        return CoarseIteration(space, sweeps=4, reduction=hybrid.coarsest_reduction)
+    from poissonfp.neural.model import build_model
+
+    start = monitor.elapsed()
+    model = build_model(problem, network, seed, device)
+    if isinstance(switch, int) and switch > 0:
+        from poissonfp.neural.losses import make_loss
+        from poissonfp.neural.training import Trainer
+
+        trainer = Trainer(model, make_loss(problem, model, training.loss, training.points, training.quadrature_order),
+                          training.learning_rate)
+        trainer.adam(min(switch, training.adam_steps))
+        trainer.lbfgs(max(0, switch - trainer.steps))
+        info["dnn_steps"] = trainer.steps
+        times["train_s"] = monitor.elapsed() - start
+    clock = monitor.elapsed()
+    # the coarse space: any GalerkinSpace on the coarsest grid plugs in here
+    space = GalerkinSpace(coarse_grid, model.grid_features(coarse_grid), training.rcond)
+    times["galerkin_s"] = monitor.elapsed() - clock
+    times["network_s"] = monitor.elapsed() - start
+    info.update({"galerkin_features": space.size, "galerkin_rank": space.rank, "galerkin_condition": space.condition})
+    return CoarseIteration(space, sweeps=4, reduction=hybrid.coarsest_reduction)
+
+
+def solve_multilevel_hybrid(problem: Problem, monitor: Monitor, **options) -> SolveResult:
+    """See the module docstring. Options: ``network``, ``training``, ``hybrid``, ``seed``, ``device``,
+    ``switch``; ``omega`` and ``check_every`` serve a pure-Jacobi fallback. BLAS and torch run on one
+    thread (see :func:`poissonfp.neural.model.single_threaded`)."""
+    from poissonfp.neural.model import resolve_device, single_threaded
+
+    if resolve_device(options.get("device") or options["network"].device).type == "cuda":
+        from poissonfp.solvers.torch_solvers import solve_hybrid_torch
+
+        return solve_hybrid_torch(problem, monitor, **{**options, "device": "cuda"})
+    with single_threaded():
+        return _solve(problem, monitor, **options)
+
+
+def _solve(problem: Problem, monitor: Monitor, *, network, training, hybrid, seed: int, device: str | None,
+           omega: float, check_every: int, switch) -> SolveResult:
+    grid = problem.grid
+    points = hybrid.coarsest_points or DEFAULT_COARSEST_POINTS[grid.ndim]
+    smoothing = hybrid.smoothing_omega or 2.0 * grid.ndim / (2.0 * grid.ndim + 1.0)
+    reference = _criterion_reference(monitor)
+    kind = monitor.criterion.kind
+    norm = {"residual": float(np.linalg.norm(problem.rhs)) or 1.0,
+            "discrete": float(np.linalg.norm(problem.discrete_solution)) or 1.0}.get(kind, 1.0)
+    warm_up(grid.ndim)
+    if hybrid.coarsest == "space":
+        from poissonfp.neural.galerkin import warm_up as warm_up_features
+
+        warm_up_features(grid.ndim)
+    grids = coarse_grids(grid, points)
+    info: dict = {"cycle": "multilevel", "coarsest": hybrid.coarsest, "coarse": hybrid.coarse, "levels": len(grids),
+                  "coarsest_shape": list(grids[-1].shape), "smoothing_omega": smoothing,
+                  "smoothing_sweeps": hybrid.smoothing_sweeps, "switch_setting": switch, "dnn_steps": 0}
+    times = {"decision_s": 0.0, "network_s": 0.0, "train_s": 0.0, "galerkin_s": 0.0, "cycles_s": 0.0}
+    info["times_s"] = times
+    monitor.restart()
+    multilevel = Multilevel(grid, None, smoothing, hybrid.smoothing_sweeps, hybrid.smoothing_sweeps, points)
+    multilevel.restrict_rhs(problem.rhs)
+    if hybrid.fallback and switch == "auto":
+        multilevel.fine.zero()
+        sweep_s = _sweep_seconds(multilevel.fine, omega)
+        probe = next(i for i, g in enumerate(grids) if max(g.shape) <= max(31, max(grids[-1].shape)))
+        decision = decide(problem, monitor, hybrid, network, omega, grids, sweep_s,
+                          (grids[:probe + 1], multilevel.levels[probe].rhs))
+        times["decision_s"] = monitor.elapsed()
+        info["decision"] = decision
+        if decision["method"] == "jacobi":
+            iteration = JacobiIteration(problem, omega, multilevel.fine.solution)  # the timed sweeps count
+            done, reason = run_jacobi(iteration, monitor, monitor.criterion.max_iterations - TIMED_SWEEPS,
+                                      sweeps_done=TIMED_SWEEPS, batch=check_every)
+            done += TIMED_SWEEPS
+            info.update(work_sweep_equivalents=float(done), cycles=0)
+            return monitor.result("hybrid", iteration.solution.copy(), reason, done, info=info)
+        multilevel.fine.zero()
+        info["decision"]["reason"] = "the cycles are predicted cheaper than pure Jacobi"
+    else:
+        info["decision"] = {"method": "multilevel", "reason": "fallback off or a fixed switch"}
+    reason, cycles, residuals = "max_iterations", 0, []
+    try:
+        multilevel.coarse = _coarse_solver(problem, monitor, hybrid, network, training, seed, device, switch,
+                                           grids[-1], info, times)
+        start = monitor.elapsed()
+        state = {"stats": multilevel.full_cycle(None, reference)}
+
+        def measure() -> tuple[float, float]:
+            stats = state["stats"]
+            totals = stats.sum(axis=0)
+            residual = math.sqrt(totals[0]) * multilevel.fine.diagonal / smoothing
+            return residual, {"residual": residual / norm, "discretization": float(stats[:, 2].max()),
+                              "discrete": math.sqrt(totals[1]) / norm}[kind]
+
+        def step() -> None:
+            state["stats"] = multilevel.cycle(0, reference)
+
+        reason, cycles = run_cycles(monitor, measure, step, lambda: multilevel.fine.solution, residuals,
+                                    info["dnn_steps"])
+        times["cycles_s"] = monitor.elapsed() - start
+    except KeyboardInterrupt:
+        reason = "interrupted"
+    u = multilevel.fine.solution.copy()
+    check_finite(u, "hybrid solution")
+    info.update(cycle_summary(residuals, cycles, multilevel))
+    return monitor.result("hybrid", u, reason, cycles, info["dnn_steps"], info=info)
