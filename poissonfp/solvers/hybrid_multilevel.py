@@ -74,20 +74,24 @@ TIMED_SWEEPS = 5
 def run_cycles(monitor: Monitor, measure, step, solution, residuals: list, dnn_steps: int = 0) -> tuple[str, int]:
     """Cycle until the criterion holds: ``measure()`` gives (residual norm, criterion value) of the current
     iterate, ``step()`` runs one more cycle, ``solution()`` is recorded between cycles. Appends to
-    ``residuals``; returns (stop reason, cycles counted, the start as the first)."""
+    ``residuals``; returns (stop reason, cycles counted, the start as the first); Ctrl-C stops it with
+    ``"interrupted"`` and the count reached."""
     cycles = 0
-    while True:
-        cycles += 1
-        residual, value = measure()
-        residuals.append(residual)
-        if not math.isfinite(value):
-            return "max_iterations", cycles
-        if monitor.satisfied(value):
-            return "converged", cycles
-        if cycles >= monitor.criterion.max_iterations:
-            return "max_iterations", cycles
-        monitor.record(solution(), cycles, dnn_steps, phase="cycles")
-        step()
+    try:
+        while True:
+            cycles += 1
+            residual, value = measure()
+            residuals.append(residual)
+            if not math.isfinite(value):
+                return "max_iterations", cycles
+            if monitor.satisfied(value):
+                return "converged", cycles
+            if cycles >= monitor.criterion.max_iterations:
+                return "max_iterations", cycles
+            monitor.record(solution(), cycles, dnn_steps, phase="cycles")
+            step()
+    except KeyboardInterrupt:
+        return "interrupted", cycles
 
 
 def cycle_summary(residuals: list[float], cycles: int, multilevel) -> dict:
