@@ -74,20 +74,24 @@ TIMED_SWEEPS = 5
 def run_cycles(monitor: Monitor, measure, step, solution, residuals: list, dnn_steps: int = 0) -> tuple[str, int]:
     """Cycle until the criterion holds: ``measure()`` gives (residual norm, criterion value) of the current
     iterate, ``step()`` runs one more cycle, ``solution()`` is recorded between cycles. Appends to
-    ``residuals``; returns (stop reason, cycles counted, the start as the first)."""
+    ``residuals``; returns (stop reason, cycles counted, the start as the first); Ctrl-C stops it with
+    ``"interrupted"`` and the count reached."""
     cycles = 0
-    while True:
-        cycles += 1
-        residual, value = measure()
-        residuals.append(residual)
-        if not math.isfinite(value):
-            return "max_iterations", cycles
-        if monitor.satisfied(value):
-            return "converged", cycles
-        if cycles >= monitor.criterion.max_iterations:
-            return "max_iterations", cycles
-        monitor.record(solution(), cycles, dnn_steps, phase="cycles")
-        step()
+    try:
+        while True:
+            cycles += 1
+            residual, value = measure()
+            residuals.append(residual)
+            if not math.isfinite(value):
+                return "max_iterations", cycles
+            if monitor.satisfied(value):
+                return "converged", cycles
+            if cycles >= monitor.criterion.max_iterations:
+                return "max_iterations", cycles
+            monitor.record(solution(), cycles, dnn_steps, phase="cycles")
+            step()
+    except KeyboardInterrupt:
+        return "interrupted", cycles
 
 
 def cycle_summary(residuals: list[float], cycles: int, multilevel) -> dict:
@@ -128,8 +132,9 @@ def decide(problem: Problem, monitor: Monitor, hybrid, network, omega: float, gr
         iteration.sweep(2)
         sweep_s = (time.perf_counter() - start) / 2
     width = (network.widths[-1] + 1) if network is not None else 0
-    setup_s = SETUP_SECONDS + SETUP_SECONDS_PER_FLOP * _setup_flops(grids[-1].size, width, hybrid.coarsest) \
-        if hybrid.coarsest == "space" else 0.0
+    setup_s = SETUP_SECONDS_PER_FLOP * _setup_flops(grids[-1].size, width, hybrid.coarsest)
+    if hybrid.coarsest == "space" and getattr(hybrid, "coarse", "network") == "network":
+        setup_s += SETUP_SECONDS
     cycle_work = predicted_cycle_work(grids, criterion.kind, criterion.tol, hybrid.smoothing_sweeps,
                                       hybrid.smoothing_sweeps)
     calls = 8 * len(grids) * (cycle_work / max(predicted_cycle_work(grids, "discretization", 1.0, 1, 1) / 3, 1e-12))
@@ -165,6 +170,17 @@ def _coarse_solver(problem, monitor, hybrid, network, training, seed, device, sw
     from poissonfp.neural.model import build_model
 
     start = monitor.elapsed()
+    kind = getattr(hybrid, "coarse", "network")  # the [hybrid] coarse basis where the settings have one
+    info["coarse"] = kind
+    if kind != "network":  # a classical basis of as many functions as the network has features
+        from poissonfp.neural.bases import classical_features
+
+        space = GalerkinSpace(coarse_grid, classical_features(coarse_grid, kind, network.widths[-1] + 1),
+                              training.rcond)
+        times["galerkin_s"] = times["network_s"] = monitor.elapsed() - start
+        info.update({"galerkin_features": space.size, "galerkin_rank": space.rank,
+                     "galerkin_condition": space.condition})
+        return CoarseIteration(space, sweeps=4, reduction=hybrid.coarsest_reduction)
     model = build_model(problem, network, seed, device)
     if isinstance(switch, int) and switch > 0:
         from poissonfp.neural.losses import make_loss
@@ -266,4 +282,5 @@ def _solve(problem: Problem, monitor: Monitor, *, network, training, hybrid, see
     u = multilevel.fine.solution.copy()
     check_finite(u, "hybrid solution")
     info.update(cycle_summary(residuals, cycles, multilevel))
+    info.update(switch_step=info["dnn_steps"], training_time_s=times["train_s"], galerkin_time_s=times["galerkin_s"])
     return monitor.result("hybrid", u, reason, cycles, info["dnn_steps"], info=info)

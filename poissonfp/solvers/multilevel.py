@@ -32,7 +32,6 @@ import scipy.sparse as sp
 from poissonfp.grid import Grid
 from poissonfp.operators import diagonal
 from poissonfp.solvers import multilevel_kernels as kernels
-from poissonfp.solvers.jacobi import _KERNELS as SWEEP_KERNELS
 from poissonfp.solvers.jacobi import warm_up as warm_up_jacobi
 
 __all__ = ["coarse_grids", "interpolation_1d", "restriction_chain", "Level", "Multilevel", "CoarseIteration",
@@ -43,6 +42,7 @@ DEFAULT_COARSEST_POINTS = {1: 31, 2: 15, 3: 7}
 
 _RESIDUAL = {1: kernels.residual_1d, 2: kernels.residual_2d, 3: kernels.residual_3d}
 _SMOOTH = {1: kernels.smooth_1d, 2: kernels.smooth_2d, 3: kernels.smooth_3d}
+_MEASURED = {1: kernels.measured_sweep_1d, 2: kernels.measured_sweep_2d, 3: kernels.measured_sweep_3d}
 _RESTRICT = {1: kernels.restrict_1d, 2: kernels.restrict_2d, 3: kernels.restrict_3d}
 _INTERPOLATE = {1: kernels.interpolate_add_1d, 2: kernels.interpolate_add_2d, 3: kernels.interpolate_add_3d}
 
@@ -175,8 +175,7 @@ class Level:
         self.rhs = np.zeros(grid.shape)
         self.residual = np.zeros(grid.shape)
         self.interior = tuple([slice(1, -1)] * grid.ndim)
-        self._sweep = SWEEP_KERNELS[grid.ndim]
-        self._count = np.zeros(1, dtype=np.int64)  # the kernel's sweep counter (unused here)
+        self._sweep = _MEASURED[grid.ndim]
         self._residual = _RESIDUAL[grid.ndim]
         self._smooth = _SMOOTH[grid.ndim]
         self._empty = np.zeros((0,) * grid.ndim)
@@ -191,8 +190,8 @@ class Level:
 
     def smooth(self, count: int, omega: float, reference: np.ndarray | None = None,
                measure: bool = False) -> np.ndarray | None:
-        """``count`` ω-Jacobi sweeps. With ``measure`` (or a ``reference``) the last sweep is the Jacobi
-        solver's, which returns its row statistics (see jacobi_kernels); otherwise None."""
+        """``count`` ω-Jacobi sweeps. With ``measure`` (or a ``reference``) the last sweep returns the row
+        statistics of the Jacobi solver's kernel (see jacobi_kernels); otherwise None."""
         measured = measure or reference is not None
         plain = count - 1 if measured else count
         u, v = self.buffers
@@ -203,8 +202,8 @@ class Level:
         if not measured:
             return None
         u, v = self.buffers
-        stats = self._sweep(u, v, self.rhs, self.coefficients, 1.0 / self.diagonal, omega, 1,
-                            self._empty if reference is None else reference, self._count)
+        stats = self._sweep(u, v, self.rhs, self.coefficients, 1.0 / self.diagonal, omega,
+                            self._empty if reference is None else reference)
         self.buffers.reverse()
         return stats
 

@@ -6,13 +6,15 @@ not coarsened has one tap of weight 1). ``restrict_Nd`` writes ``out = (R_0 ⊗ 
 pass over the output; ``interpolate_add_Nd`` adds ``(P_0 ⊗ ..) coarse`` to the interior of a zero-padded
 fine iterate in one pass. ``residual_Nd`` computes ``b - A u`` from the zero-padded iterate the Jacobi
 kernels work on (:mod:`poissonfp.solvers.jacobi_kernels`). ``smooth_Nd`` are those sweeps without the
-statistics of the last one, for the cycle's smoothing where nothing is measured.
+statistics of the last one, for the cycle's smoothing where nothing is measured; ``measured_sweep_Nd``
+is the one sweep that measures (the statistics of :mod:`poissonfp.solvers.jacobi_kernels`).
 """
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
-__all__ = ["smooth_1d", "smooth_2d", "smooth_3d", "restrict_1d", "restrict_2d", "restrict_3d", "interpolate_add_1d", "interpolate_add_2d",
+__all__ = ["smooth_1d", "smooth_2d", "smooth_3d", "measured_sweep_1d", "measured_sweep_2d", "measured_sweep_3d", "restrict_1d", "restrict_2d", "restrict_3d", "interpolate_add_1d", "interpolate_add_2d",
            "interpolate_add_3d", "residual_1d", "residual_2d", "residual_3d"]
 
 
@@ -165,3 +167,69 @@ def smooth_3d(u, v, b, c, inv_diag, omega, count):  # pragma: no cover - compile
                     v[i + 1, j + 1, k + 1] = ((1.0 - omega) * u[i + 1, j + 1, k + 1]
                                               + omega * inv_diag * (b[i, j, k] + neighbours))
         u, v = v, u
+
+
+
+@njit(cache=True)
+def measured_sweep_1d(u, v, b, c, inv_diag, omega, reference):  # pragma: no cover - compiled
+    """One ω-Jacobi sweep ``u -> v`` returning the row statistics of jacobi_kernels: squared update
+    norm, squared and maximum error against ``reference`` (empty: skipped)."""
+    n = b.shape[0]
+    stats = np.zeros((1, 3))
+    with_error = reference.shape[0] > 0
+    for i in range(n):
+        old = u[i + 1]
+        new = (1.0 - omega) * old + omega * inv_diag * (b[i] + c[0] * (u[i] + u[i + 2]))
+        v[i + 1] = new
+        d = new - old
+        stats[0, 0] += d * d
+        if with_error:
+            e = abs(new - reference[i])
+            stats[0, 1] += e * e
+            stats[0, 2] = max(stats[0, 2], e)
+    return stats
+
+
+@njit(cache=True)
+def measured_sweep_2d(u, v, b, c, inv_diag, omega, reference):  # pragma: no cover - compiled
+    """As :func:`measured_sweep_1d` in 2D (one statistics row per grid row)."""
+    n0, n1 = b.shape
+    stats = np.zeros((n0, 3))
+    with_error = reference.shape[0] > 0
+    for i in range(n0):
+        for j in range(n1):
+            old = u[i + 1, j + 1]
+            neighbours = c[0] * (u[i, j + 1] + u[i + 2, j + 1]) + c[1] * (u[i + 1, j] + u[i + 1, j + 2])
+            new = (1.0 - omega) * old + omega * inv_diag * (b[i, j] + neighbours)
+            v[i + 1, j + 1] = new
+            d = new - old
+            stats[i, 0] += d * d
+            if with_error:
+                e = abs(new - reference[i, j])
+                stats[i, 1] += e * e
+                stats[i, 2] = max(stats[i, 2], e)
+    return stats
+
+
+@njit(cache=True)
+def measured_sweep_3d(u, v, b, c, inv_diag, omega, reference):  # pragma: no cover - compiled
+    """As :func:`measured_sweep_1d` in 3D (one statistics row per first-axis plane)."""
+    n0, n1, n2 = b.shape
+    stats = np.zeros((n0, 3))
+    with_error = reference.shape[0] > 0
+    for i in range(n0):
+        for j in range(n1):
+            for k in range(n2):
+                old = u[i + 1, j + 1, k + 1]
+                neighbours = (c[0] * (u[i, j + 1, k + 1] + u[i + 2, j + 1, k + 1])
+                              + c[1] * (u[i + 1, j, k + 1] + u[i + 1, j + 2, k + 1])
+                              + c[2] * (u[i + 1, j + 1, k] + u[i + 1, j + 1, k + 2]))
+                new = (1.0 - omega) * old + omega * inv_diag * (b[i, j, k] + neighbours)
+                v[i + 1, j + 1, k + 1] = new
+                d = new - old
+                stats[i, 0] += d * d
+                if with_error:
+                    e = abs(new - reference[i, j, k])
+                    stats[i, 1] += e * e
+                    stats[i, 2] = max(stats[i, 2], e)
+    return stats
