@@ -176,6 +176,25 @@ def test_the_torch_path_matches_the_numpy_path_on_the_cpu(coarsest):
         problem.discrete_solution).max())
 
 
+@pytest.mark.parametrize("coarse", ["network", "sine"])
+def test_a_fixed_switch_trains_on_the_torch_path_as_on_the_numpy_path(coarse):
+    """The torch path used to build its coarsest space from the untrained network whatever the switch."""
+    from poissonfp.solvers.base import Monitor
+    from poissonfp.solvers.torch_solvers import solve_hybrid_torch
+
+    case = load_case("2d_square").with_overrides(size=31, switch=3, coarse=coarse)
+    problem = build_problem(case)
+    criterion = StoppingCriterion("discrete", tol=1e-9)
+    options = dict(network=case.network, training=case.training, hybrid=case.hybrid, seed=0, omega=1.0,
+                   check_every=0, switch=3)
+    numpy_result = solve(problem, "hybrid", criterion, **options)
+    torch_result = solve_hybrid_torch(problem, Monitor(problem, criterion), device="cpu", **options)
+    steps = 3 if coarse == "network" else 0  # a classical basis trains nothing
+    assert numpy_result.dnn_steps == torch_result.dnn_steps == steps
+    assert torch_result.converged and torch_result.iterations == numpy_result.iterations
+    np.testing.assert_allclose(torch_result.solution, numpy_result.solution, rtol=0,
+                               atol=1e-8 * np.abs(problem.discrete_solution).max())
+
 def test_torch_jacobi_matches_the_compiled_kernel_on_the_cpu():
     from poissonfp.solvers.base import Monitor
     from poissonfp.solvers.torch_solvers import solve_jacobi_torch

@@ -26,7 +26,7 @@ from poissonfp.solvers.jacobi import JacobiIteration, _criterion_reference, run_
 from poissonfp.solvers.multilevel import (DEFAULT_COARSEST_POINTS, CoarseIteration, ExactCoarse, Multilevel,
                                           coarse_grids, warm_up)
 
-__all__ = ["solve_multilevel_hybrid", "decide", "run_cycles", "cycle_summary", "predicted_cycle_work", "SETUP_SECONDS_PER_FLOP"]
+__all__ = ["solve_multilevel_hybrid", "coarse_network", "decide", "run_cycles", "cycle_summary", "predicted_cycle_work", "SETUP_SECONDS_PER_FLOP"]
 
 #: Seconds per floating-point operation of the coarse set-up (features, ΦᵀAΦ, eigh), single thread:
 #: measured 1.4-2.5 ms for the whole set-up of 129 features on 15² (~30 MFlop counted as below), so
@@ -147,40 +147,13 @@ def decide(problem: Problem, monitor: Monitor, hybrid, network, omega: float, gr
             **({"iteration": iteration} if iteration is not None else {})}
 
 
-def _coarse_solver(problem, monitor, hybrid, network, training, seed, device, switch, coarse_grid, info, times):
-    """The coarsest-level solver; builds (and trains) the network for ``coarsest = "space"``, or spans the
-    classical basis ``hybrid.coarse`` (``polynomial``, ``sine``) with as many functions as the network has
-    features."""
-    if hybrid.coarsest == "exact":
-        return ExactCoarse()
-    if hybrid.coarsest == "smoothing":
-        return CoarseIteration(None, sweeps=4, reduction=hybrid.coarsest_reduction)
-    from poissonfp.neural.galerkin import GalerkinSpace
-
-    if hybrid.coarse != "network":  # the control: a classical basis of as many functions, nothing trained
-        from poissonfp.neural.bases import classical_features
-
-        clock = monitor.elapsed()
-        features = classical_features(coarse_grid, hybrid.coarse, network.widths[-1] + 1)
-        space = GalerkinSpace(coarse_grid, features, training.rcond)
-        times["galerkin_s"] = times["network_s"] = monitor.elapsed() - clock
-        info.update({"galerkin_features": space.size, "galerkin_rank": space.rank,
-                     "galerkin_condition": space.condition})
-        return CoarseIteration(space, sweeps=4, reduction=hybrid.coarsest_reduction)
+def coarse_network(problem, monitor, network, training, seed, device, switch, info, times):
+    """The seeded network whose features span the coarsest space, trained ``switch`` steps (Adam, then
+    L-BFGS) on the fine grid's loss when ``switch`` is a positive integer; records ``dnn_steps`` and
+    ``train_s``. Shared by the numpy and the torch paths."""
     from poissonfp.neural.model import build_model
 
     start = monitor.elapsed()
-    kind = getattr(hybrid, "coarse", "network")  # the [hybrid] coarse basis where the settings have one
-    info["coarse"] = kind
-    if kind != "network":  # a classical basis of as many functions as the network has features
-        from poissonfp.neural.bases import classical_features
-
-        space = GalerkinSpace(coarse_grid, classical_features(coarse_grid, kind, network.widths[-1] + 1),
-                              training.rcond)
-        times["galerkin_s"] = times["network_s"] = monitor.elapsed() - start
-        info.update({"galerkin_features": space.size, "galerkin_rank": space.rank,
-                     "galerkin_condition": space.condition})
-        return CoarseIteration(space, sweeps=4, reduction=hybrid.coarsest_reduction)
     model = build_model(problem, network, seed, device)
     if isinstance(switch, int) and switch > 0:
         from poissonfp.neural.losses import make_loss
@@ -192,6 +165,32 @@ def _coarse_solver(problem, monitor, hybrid, network, training, seed, device, sw
         trainer.lbfgs(max(0, switch - trainer.steps))
         info["dnn_steps"] = trainer.steps
         times["train_s"] = monitor.elapsed() - start
+    return model
+
+
+def _coarse_solver(problem, monitor, hybrid, network, training, seed, device, switch, coarse_grid, info, times):
+    """The coarsest-level solver; builds (and trains) the network for ``coarsest = "space"``, or spans the
+    classical basis ``hybrid.coarse`` (``polynomial``, ``sine``) with as many functions as the network has
+    features."""
+    if hybrid.coarsest == "exact":
+        return ExactCoarse()
+    if hybrid.coarsest == "smoothing":
+        return CoarseIteration(None, sweeps=4, reduction=hybrid.coarsest_reduction)
+    from poissonfp.neural.galerkin import GalerkinSpace
+
+    start = monitor.elapsed()
+    kind = hybrid.coarse
+    info["coarse"] = kind
+    if kind != "network":  # a classical basis of as many functions as the network has features
+        from poissonfp.neural.bases import classical_features
+
+        space = GalerkinSpace(coarse_grid, classical_features(coarse_grid, kind, network.widths[-1] + 1),
+                              training.rcond)
+        times["galerkin_s"] = times["network_s"] = monitor.elapsed() - start
+        info.update({"galerkin_features": space.size, "galerkin_rank": space.rank,
+                     "galerkin_condition": space.condition})
+        return CoarseIteration(space, sweeps=4, reduction=hybrid.coarsest_reduction)
+    model = coarse_network(problem, monitor, network, training, seed, device, switch, info, times)
     clock = monitor.elapsed()
     # the coarse space: any GalerkinSpace on the coarsest grid plugs in here
     space = GalerkinSpace(coarse_grid, model.grid_features(coarse_grid), training.rcond)

@@ -70,7 +70,7 @@ def solve_jacobi_torch(problem: Problem, monitor: Monitor, *, device: str, omega
                                                              "factor_lowest_mode": lowest_factor(problem.grid, omega)})
 
 
-def _coarse(problem, hybrid, network, seed, device, coarse_grid, info):
+def _coarse(problem, monitor, hybrid, network, training, seed, device, switch, coarse_grid, info):
     if hybrid.coarsest == "exact":
         return TorchExactCoarse()
     if hybrid.coarsest == "smoothing":
@@ -82,9 +82,10 @@ def _coarse(problem, hybrid, network, seed, device, coarse_grid, info):
         features = torch.as_tensor(classical_features(coarse_grid, hybrid.coarse, network.widths[-1] + 1),
                                    dtype=torch.float64, device=device)
     else:
-        from poissonfp.neural.model import build_model
+        from poissonfp.solvers.hybrid_multilevel import coarse_network
 
-        model = build_model(problem, network, seed, device)
+        times = info.setdefault("times_s", {})
+        model = coarse_network(problem, monitor, network, training, seed, device, switch, info, times)
         with torch.no_grad():
             features = model.features(model.grid_points(coarse_grid))
     space = TorchGalerkinSpace(coarse_grid, features, 1e-12)
@@ -94,8 +95,8 @@ def _coarse(problem, hybrid, network, seed, device, coarse_grid, info):
 
 def solve_hybrid_torch(problem: Problem, monitor: Monitor, *, network, training, hybrid, seed: int, device: str,
                        omega: float, check_every: int, switch) -> SolveResult:
-    """The multilevel hybrid on ``device`` (untrained features; see
-    :mod:`poissonfp.solvers.hybrid_multilevel` for the method and the fallback decision)."""
+    """The multilevel hybrid on ``device`` (features of the network trained ``switch`` steps when it is a
+    positive integer; see :mod:`poissonfp.solvers.hybrid_multilevel` for the method and the fallback decision)."""
     from poissonfp.solvers.hybrid_multilevel import cycle_summary, decide, run_cycles
 
     grid, kind = problem.grid, monitor.criterion.kind
@@ -124,7 +125,7 @@ def solve_hybrid_torch(problem: Problem, monitor: Monitor, *, network, training,
             return monitor.result("hybrid", fine.solution.cpu().numpy().copy(), reason, done, info=info)
     reason, cycles, residuals = "max_iterations", 0, []
     try:
-        multilevel.coarse = _coarse(problem, hybrid, network, seed, device, grids[-1], info)
+        multilevel.coarse = _coarse(problem, monitor, hybrid, network, training, seed, device, switch, grids[-1], info)
         multilevel.full_cycle(rhs)
         reason, cycles = run_cycles(monitor, lambda: (residual_norm(fine), criterion_value(kind, fine, reference, norm)),
                                     lambda: multilevel.cycle(0), lambda: fine.solution.cpu().numpy(), residuals)
@@ -134,4 +135,4 @@ def solve_hybrid_torch(problem: Problem, monitor: Monitor, *, network, training,
     u = fine.solution.cpu().numpy().copy()
     check_finite(u, "hybrid solution")
     info.update(cycle_summary(residuals, cycles, multilevel))
-    return monitor.result("hybrid", u, reason, cycles, info=info)
+    return monitor.result("hybrid", u, reason, cycles, info["dnn_steps"], info=info)
