@@ -265,7 +265,9 @@ def _run_one(case: Case, problem: Problem, run: Run) -> ComparisonEntry:
     run_case = _case_for(case, run)
     criterion = criterion_of(run_case)
     try:
-        _, result = solve_case(run_case, run.method, problem=problem, **run.options)
+        # the coarse basis travels in the case's hybrid settings (_case_for), not as a solver option
+        options = {key: value for key, value in run.options.items() if key != "coarse"}
+        _, result = solve_case(run_case, run.method, problem=problem, **options)
     except DivergenceError as err:
         logger.warning("%s diverged: %s", run.label, err)
         record = {"case": case.name, "method": run.method, "grid_shape": list(problem.grid.shape),

@@ -224,3 +224,13 @@ def test_a_real_sigint_saves_what_was_measured_and_exits_130(tmp_path):
     data = json.loads((out / "compare.json").read_text())
     assert data["interrupted"] is True
     assert [e["label"] for e in data["entries"]] == ["jacobi"] and data["entries"][0]["stop_reason"] == "interrupted"
+
+
+def test_classical_coarse_entries_run_and_reach_the_criterion():
+    """`compare --coarse` entries carry the basis in the case (solve() rejects it as an option)."""
+    case = load_case(CASES / "2d_square.toml").with_overrides(size=31)
+    comparison = compare_methods(case, ["hybrid"], [0], coarses=["polynomial", "sine"])
+    for label in ("hybrid[M=0]", "hybrid[polynomial]", "hybrid[sine]"):
+        record = comparison.entry(label).record
+        assert record["reached"], label
+    assert comparison.entry("hybrid[sine]").record["info"]["coarse"] == "sine"
