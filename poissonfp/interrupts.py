@@ -43,7 +43,7 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any, Iterator
 
-__all__ = ["SignalGuard", "shielded", "finish_solving", "EXIT_SIGINT", "EXIT_SIGTERM"]
+__all__ = ["SignalGuard", "shielded", "finish_solving", "raise_pending", "EXIT_SIGINT", "EXIT_SIGTERM"]
 
 EXIT_SIGINT = 128 + signal.SIGINT     # 130
 EXIT_SIGTERM = 128 + signal.SIGTERM   # 143
@@ -65,6 +65,8 @@ class SignalGuard:
     def __init__(self) -> None:
         self.received: int | None = None
         self.count = 0
+        #: a first signal that landed in a foreign callback (numba compiling, see :func:`raise_pending`)
+        self.pending = False
         self._defer = 0
         self._solving = False
         self._finished = False
@@ -88,6 +90,9 @@ class SignalGuard:
             return  # a second signal never interrupts the handling of the first
         self.received = number
         if not self._defer and not self._finished:
+            if _in_foreign_callback(_frame):
+                self.pending = True  # raising here would be swallowed: raise_pending() delivers it
+                return
             raise KeyboardInterrupt
 
     # -- what callers use ---------------------------------------------------------------------
@@ -128,6 +133,31 @@ class SignalGuard:
         if self.received is None:
             return None
         return EXIT_SIGTERM if self.received == signal.SIGTERM else EXIT_SIGINT
+
+
+#: Code whose frames run inside C callbacks (llvmlite's object-cache notifier while numba compiles): a
+#: ``KeyboardInterrupt`` raised there is printed as "Exception ignored" and lost.
+_FOREIGN = ("llvmlite", "numba", "ctypes")
+
+
+def _in_foreign_callback(frame: FrameType | None) -> bool:
+    while frame is not None:
+        name = frame.f_code.co_filename.replace("\\", "/")
+        if any(f"/{package}/" in name for package in _FOREIGN):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def raise_pending() -> None:
+    """Deliver a first signal that arrived inside a foreign callback (see :data:`_FOREIGN`) as
+    ``KeyboardInterrupt``, now that Python code runs; the solver's monitor calls it at every record and
+    criterion check. A no-op without an active guard, inside :meth:`SignalGuard.deferred` and after
+    :meth:`SignalGuard.finish`."""
+    guard = _active_guard()
+    if guard is not None and guard.pending and not guard._defer and not guard._finished:
+        guard.pending = False
+        raise KeyboardInterrupt
 
 
 def _active_guard() -> SignalGuard | None:

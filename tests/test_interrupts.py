@@ -280,3 +280,28 @@ def test_every_method_returns_a_consistent_state_when_interrupted(method):
     assert result.interrupted and result.stop_reason == "interrupted" and not result.converged
     assert result.history["iteration"][-1] == result.iterations
     assert result.history["dnn_steps"][-1] == result.dnn_steps
+
+
+def test_a_signal_inside_a_foreign_callback_is_delivered_at_the_next_record():
+    """A KeyboardInterrupt raised inside llvmlite's object-cache callback (numba compiling on a cold
+    cache) is printed as "Exception ignored" and lost; the guard holds it and the monitor raises it."""
+    import sys
+
+    from poissonfp.interrupts import SignalGuard, raise_pending
+
+    namespace: dict = {}
+    code = compile("def notify(handle, number):\n    handle(number, sys._getframe())\n",
+                   "/site-packages/llvmlite/binding/executionengine.py", "exec")
+    exec(code, {"sys": sys}, namespace)
+    with SignalGuard() as guard:
+        namespace["notify"](guard._handle, signal.SIGINT)  # would have raised, and been swallowed
+        assert guard.received == signal.SIGINT and guard.pending
+        with pytest.raises(KeyboardInterrupt):
+            raise_pending()
+        assert not guard.pending
+        raise_pending()  # delivered once only
+    problem = _problem(15)
+    with SignalGuard() as guard:
+        namespace["notify"](guard._handle, signal.SIGINT)
+        result = solve(problem, "jacobi", StoppingCriterion("residual", 1e-12))
+    assert result.interrupted and result.stop_reason == "interrupted" and result.iterations == 0

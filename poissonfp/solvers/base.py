@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from poissonfp.interrupts import finish_solving, shielded
+from poissonfp.interrupts import finish_solving, raise_pending, shielded
 from poissonfp.operators import residual
 from poissonfp.problem import Problem
 
@@ -210,6 +210,7 @@ class Monitor:
 
     def satisfied(self, value: float | None) -> bool:
         """Whether the criterion's metric ``value`` meets the threshold."""
+        raise_pending()
         return value is not None and value <= self.threshold
 
     def progress(self, value: float | None) -> float:
@@ -229,6 +230,7 @@ class Monitor:
         All or nothing: every history list (and the mode history) grows by one entry, or, when an
         exception (a Ctrl-C included) interrupts the appending, none does.
         """
+        raise_pending()
         paused_at = time.perf_counter()
         try:
             now = paused_at - self._start - self._paused
