@@ -21,11 +21,24 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["METHODS", "CRITERIA", "SettingError", "setting", "check_setting", "describe_setting",
+__all__ = ["METHODS", "CRITERIA", "CRITERION_METRICS", "default_criterion", "SettingError", "setting", "check_setting", "describe_setting",
            "SolverSettings", "NetworkSettings", "TrainingSettings", "HybridSettings"]
 
 METHODS = ("jacobi", "direct", "dst", "multigrid", "dnn", "hybrid", "article")
-CRITERIA = ("residual", "discretization", "discrete")
+#: Each stopping criterion and the history key (metric) it reads: the one table of criterion -> metric.
+CRITERION_METRICS = {
+    "residual": "rel_residual",
+    "discretization": "error_vs_exact_inf",
+    "discrete": "error_vs_discrete_rel_l2",
+}
+CRITERIA = tuple(CRITERION_METRICS)
+
+
+def default_criterion(has_exact: bool) -> str:
+    """The criterion a case gets when it names none: ``"discretization"`` with an exact solution, else
+    ``"residual"``."""
+    return "discretization" if has_exact else "residual"
+
 
 
 class SettingError(ValueError):

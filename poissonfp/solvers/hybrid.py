@@ -35,7 +35,7 @@ from poissonfp.operators import apply_laplacian
 from poissonfp.problem import Problem
 from poissonfp.settings import HybridSettings, NetworkSettings, TrainingSettings
 from poissonfp.solvers.base import Monitor, SolveResult, check_finite
-from poissonfp.solvers.jacobi import JacobiIteration, _criterion_reference, run_jacobi
+from poissonfp.solvers.jacobi import JacobiIteration, run_jacobi
 
 __all__ = ["solve_hybrid", "LowModeTracker", "default_sweeps_per_correction", "smoothing_omega"]
 
@@ -82,16 +82,6 @@ class LowModeTracker:
         return float(np.linalg.norm(self.coefficients(r))) / self.rhs_norm
 
 
-def _criterion_value(monitor: Monitor, u: np.ndarray, reference: np.ndarray | None, norm: float) -> float:
-    kind = monitor.criterion.kind
-    if kind == "discretization":
-        return float(np.max(np.abs(u - reference)))
-    if kind == "discrete":
-        return float(np.linalg.norm(u - reference)) / norm
-    r = monitor.problem.rhs - apply_laplacian(monitor.problem.grid, u)
-    return float(np.linalg.norm(r)) / norm
-
-
 def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings | None = None,
                  training: TrainingSettings | None = None, hybrid: HybridSettings | None = None,
                  seed: int = 0, device: str | None = None, omega: float = 1.0, check_every: int = 0,
@@ -130,9 +120,7 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
                                        switch=switch)
     grid = problem.grid
     criterion = monitor.criterion
-    reference = _criterion_reference(monitor)
-    norm = {"residual": float(np.linalg.norm(problem.rhs)) or 1.0,
-            "discrete": float(np.linalg.norm(problem.discrete_solution)) or 1.0}.get(criterion.kind, 1.0)
+    reference, norm = criterion.reference(problem), criterion.scale(problem)
     times = {"network_s": 0.0, "train_s": 0.0, "galerkin_s": 0.0, "cycles_s": 0.0, "tail_s": 0.0}
     info: dict = {"switch_setting": switch}
     state = {"u": None, "sweeps": 0, "steps": 0, "phase": "dnn"}
@@ -157,7 +145,7 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
             monitor.record(u, 0, dnn_steps=state["steps"], phase="correction")
             info.update({"corrections": 0, "sweeps_per_correction": 0, "correction_stop": "not needed",
                          "cycle_residuals": [], "tail_sweeps": 0})
-            if monitor.satisfied(_criterion_value(monitor, u, reference, norm)):
+            if monitor.satisfied(monitor.criterion.evaluate(problem, u, reference, norm)):
                 reason = "converged"
             else:
                 reason = _cycles(problem, monitor, space, u, hybrid, reference, norm, times, info, state)
@@ -328,15 +316,13 @@ def _cycles(problem, monitor, space, u, hybrid, reference, norm, times, info, st
     reason = "continue"
     next_record = 1
     max_sweeps = monitor.criterion.max_iterations
-    value_of = {"residual": lambda s: s["residual_norm"] / norm, "discretization": lambda s: s["error_max"],
-                "discrete": lambda s: math.sqrt(s["error_sq"]) / norm}[monitor.criterion.kind]
     check = min(nu, max(32, math.ceil(2**18 / grid.size)))
     converged = False
     while corrections < hybrid.corrections and state["sweeps"] < max_sweeps:
         done = 0
         while done < nu and not converged:
             count = min(check, nu - done)
-            converged = monitor.satisfied(value_of(iteration.sweep(count, reference)))
+            converged = monitor.satisfied(monitor.criterion.from_sweep(iteration.sweep(count, reference), norm))
             done += count
         state["sweeps"] += done
         if converged:
@@ -353,7 +339,7 @@ def _cycles(problem, monitor, space, u, hybrid, reference, norm, times, info, st
         u = u + space.correction(r)
         iteration.set(u)
         corrections += 1
-        if monitor.satisfied(_criterion_value(monitor, u, reference, norm)):
+        if monitor.satisfied(monitor.criterion.evaluate(problem, u, reference, norm)):
             reason = "converged"
             stop = "converged"
             break
