@@ -28,21 +28,17 @@ from poissonfp.api import criterion_of, solve_case
 from poissonfp.case import Case
 from poissonfp.outputs import result_record
 from poissonfp.problem import Problem, build_problem
-from poissonfp.settings import METHODS
+from poissonfp.methods import ALONE_1D_ONLY, METHODS, SWITCHED_METHODS, compare_defaults
 from poissonfp.solvers import SOLVERS, DivergenceError, SolveResult
-from poissonfp.switch_study import SWITCHED_METHODS, switch_study
+from poissonfp.switch_study import switch_study
 
 __all__ = ["DEFAULT_METHODS", "ALONE_1D_ONLY", "default_methods", "Run", "ComparisonEntry", "Comparison",
            "plan_runs", "compare_methods", "format_table", "format_speedup"]
 
 logger = logging.getLogger(__name__)
 
-#: Methods compared when none are named (1D): the baseline first, then the neural ones, then the references.
-DEFAULT_METHODS = ("jacobi", "dnn", "hybrid", "article", "multigrid", "dst", "direct")
-#: Left out of the default list in 2D and 3D: the DNN alone cannot reach a discretization-level criterion
-#: there (it spent 177 of the 244 s of a default 2D comparison without converging), and the article's
-#: scheme repeats pure Jacobi's long run after its training. Name them with ``methods`` to run them.
-ALONE_1D_ONLY = ("dnn", "article")
+#: Methods compared when none are named (1D): every registered method, in the registry's order.
+DEFAULT_METHODS = compare_defaults(1)
 #: Interior points per dimension of the throwaway warm-up solves.
 _WARM_UP_POINTS = 4
 _NEURAL = ("dnn", "hybrid", "article")
@@ -54,7 +50,7 @@ def default_methods(ndim: int) -> tuple[str, ...]:
     >>> default_methods(2)
     ('jacobi', 'hybrid', 'multigrid', 'dst', 'direct')
     """
-    return DEFAULT_METHODS if ndim == 1 else tuple(m for m in DEFAULT_METHODS if m not in ALONE_1D_ONLY)
+    return compare_defaults(ndim)
 
 
 @dataclass(frozen=True)

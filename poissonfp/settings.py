@@ -10,7 +10,7 @@ case loader validates it without further code. Values are checked when a setting
 >>> SolverSettings(method="gauss")
 Traceback (most recent call last):
 ...
-poissonfp.settings.SettingError: method: expected one of 'jacobi', 'direct', 'dst', 'multigrid', 'dnn', 'hybrid', 'article', got 'gauss'
+poissonfp.settings.SettingError: method: expected one of 'jacobi', 'dnn', 'hybrid', 'article', 'multigrid', 'dst', 'direct', got 'gauss'
 """
 from __future__ import annotations
 
@@ -21,10 +21,12 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["METHODS", "CRITERIA", "CRITERION_METRICS", "default_criterion", "SettingError", "setting", "check_setting", "describe_setting",
-           "SolverSettings", "NetworkSettings", "TrainingSettings", "HybridSettings"]
+from poissonfp.methods import COARSE_SPACES, DEVICES, METHODS
 
-METHODS = ("jacobi", "direct", "dst", "multigrid", "dnn", "hybrid", "article")
+__all__ = ["METHODS", "CRITERIA", "CRITERION_METRICS", "default_criterion", "SettingError", "setting",
+           "check_setting", "describe_setting", "SolverSettings", "NetworkSettings", "TrainingSettings",
+           "HybridSettings"]
+
 #: Each stopping criterion and the history key (metric) it reads: the one table of criterion -> metric.
 CRITERION_METRICS = {
     "residual": "rel_residual",
@@ -192,7 +194,7 @@ class NetworkSettings(_Settings):
     widths: tuple[int, ...] = setting((64, 64), minimum=1)
     activation: str = setting("tanh", choices=("tanh", "sin", "relu", "gelu", "softplus"))
     dtype: str = setting("float64", choices=("float32", "float64"))
-    device: str = setting("cpu", choices=("cpu", "cuda"))
+    device: str = setting("cpu", choices=DEVICES)
     scale: float = setting(1.0, above=0)
 
 
@@ -259,4 +261,4 @@ class HybridSettings(_Settings):
     low_tol: float = setting(1e-3, above=0)
     plateau: float = setting(1e-3, above=0)
     min_gain: float = setting(2.0, minimum=1)
-    coarse: str = setting("network", choices=("network", "polynomial", "sine"))
+    coarse: str = setting("network", choices=COARSE_SPACES)

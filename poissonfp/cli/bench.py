@@ -9,20 +9,10 @@ from pathlib import Path
 import click
 
 from poissonfp.cli.common import EXIT_INTERRUPTED, guarded
-from poissonfp.settings import METHODS
+from poissonfp.cli.params import CommaList, NamedChoice
+from poissonfp.methods import BENCH_METHODS, BENCH_OPTIONAL, DEVICES
 
 __all__ = ["bench"]
-
-
-def _names(value: str | None, allowed: tuple[str, ...], what: str) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    names = tuple(name.strip() for name in value.split(",") if name.strip())
-    unknown = [name for name in names if name not in allowed]
-    if unknown or not names:
-        raise click.BadParameter(f"unknown {what} {unknown[0]!r}; expected some of {', '.join(allowed)}"
-                                 if unknown else f"no {what} given")
-    return names
 
 
 class _Lines:
@@ -55,12 +45,12 @@ class _Lines:
 @click.option("--quick", is_flag=True, help="A tiny run (two problems, two small sizes) that checks the harness.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results/bench"),
               show_default=True, help="Output folder.")
-@click.option("--problems", help="Comma-separated subset of the problems (case names) to run.")
-@click.option("--methods", help=f"Comma-separated subset of {','.join(METHODS)} and the bench's controls "
-                                "hybrid-exact, hybrid-none (default: every method but article, which costs about "
-                                "pure Jacobi's time).")
+@click.option("--problems", type=CommaList("problem"), help="Comma-separated subset of the problems (case names) to run.")
+@click.option("--methods", type=CommaList("method", BENCH_METHODS + BENCH_OPTIONAL),
+              help=f"Comma-separated methods and controls (default: {','.join(BENCH_METHODS)}; "
+                   f"{','.join(BENCH_OPTIONAL)} only when named: it costs about pure Jacobi's time).")
 @click.option("--jacobi-budget", type=float, help="Seconds up to which pure Jacobi runs for real (default 30).")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None,
+@click.option("--device", type=NamedChoice(DEVICES, "device"), default=None,
               help="Where the hybrid, the network and pure Jacobi run (cuda: through torch on the GPU).")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 @guarded
@@ -68,15 +58,19 @@ def bench(quick: bool, out: Path, problems, methods, jacobi_budget, device, quie
     """Wall time to discretization accuracy of every solver on a matrix of problems and sizes; writes
     bench.json, bench.csv, bench.md and log-log figures of time and work against unknowns into OUT.
     Ctrl-C saves the rows measured so far, marked interrupted, and exits 130."""
-    from poissonfp.bench import METHODS, OPTIONAL_METHODS, BenchConfig, quick_config, run_bench
+    from poissonfp.bench import BenchConfig, quick_config, run_bench
     from poissonfp.bench_report import format_markdown, save_bench
 
     config = quick_config() if quick else BenchConfig()
     changes = {}
-    names = _names(problems, tuple(p.case for p in config.plan), "problem")
-    if names:
-        changes["plan"] = tuple(p for p in config.plan if p.case in names)
-    changes["methods"] = _names(methods, METHODS + OPTIONAL_METHODS, "method") or config.methods
+    if problems:
+        known = tuple(p.case for p in config.plan)  # the plan (full or quick) decides which are known
+        unknown = [name for name in problems if name not in known]
+        if unknown:
+            raise click.BadParameter(f"unknown problem {unknown[0]!r}; expected some of {', '.join(known)}",
+                                     param_hint="--problems")
+        changes["plan"] = tuple(p for p in config.plan if p.case in problems)
+    changes["methods"] = methods or config.methods
     if jacobi_budget is not None:
         if not (jacobi_budget >= 0 and jacobi_budget < float("inf")):
             raise click.BadParameter(f"expected a non-negative number of seconds, got {jacobi_budget}",
@@ -87,8 +81,8 @@ def bench(quick: bool, out: Path, problems, methods, jacobi_budget, device, quie
         changes["case_overrides"] = config.case_overrides + (("device", device),)
     _check_writable(out)
     data = run_bench(dataclasses.replace(config, **changes), callback=_Lines(quiet))
-    flags = ["--quick"] * quick + ["--out", str(out)] + ["--problems", problems] * bool(problems) \
-        + ["--methods", methods] * bool(methods) + ["--jacobi-budget", str(jacobi_budget)] * (jacobi_budget is not None) \
+    flags = ["--quick"] * quick + ["--out", str(out)] + ["--problems", ",".join(problems or ())] * bool(problems) \
+        + ["--methods", ",".join(methods or ())] * bool(methods) + ["--jacobi-budget", str(jacobi_budget)] * (jacobi_budget is not None) \
         + ["--device", device] * (device is not None)
     data["command"] = "poissonfp bench " + shlex.join(flags)
     save_bench(data, out)

@@ -7,40 +7,11 @@ from pathlib import Path
 import click
 
 from poissonfp.cli.common import EXIT_INTERRUPTED, guarded, with_flags
-from poissonfp.compare import ALONE_1D_ONLY, DEFAULT_METHODS
-from poissonfp.settings import METHODS
+from poissonfp.cli.params import CommaList, NamedChoice, switch_point
+from poissonfp.methods import ALONE_1D_ONLY, COARSE_SPACES, DEVICES, METHODS, compare_defaults
+from poissonfp.settings import CRITERIA
 
 __all__ = ["compare"]
-
-
-def _methods(ctx, param, value: str | None) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    names = tuple(name.strip() for name in value.split(",") if name.strip())
-    unknown = [name for name in names if name not in METHODS]
-    if unknown or not names:
-        raise click.BadParameter(f"unknown method {unknown[0]!r}; expected a comma-separated list of "
-                                 f"{', '.join(METHODS)}" if unknown else "no method given")
-    return names
-
-
-def _switches(ctx, param, value: str | None) -> tuple[int | str, ...]:
-    if value is None:
-        return ()
-    items = [item.strip() for item in value.split(",") if item.strip()]
-    if not items or not all(item == "auto" or (item.isascii() and item.isdigit()) for item in items):
-        raise click.BadParameter(f"expected comma-separated non-negative integers or 'auto', got {value!r}")
-    return tuple(item if item == "auto" else int(item) for item in items)
-
-
-def _coarses(ctx, param, value: str | None) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    items = [item.strip() for item in value.split(",") if item.strip()]
-    bad = [item for item in items if item not in ("network", "polynomial", "sine")]
-    if bad or not items:
-        raise click.BadParameter(f"expected a comma-separated list of network, polynomial, sine, got {value!r}")
-    return tuple(items)
 
 
 class _ProgressLines:
@@ -63,18 +34,20 @@ class _ProgressLines:
 
 @click.command()
 @click.argument("case_file", metavar="CASE", type=click.Path(path_type=Path))
-@click.option("--methods", callback=_methods,
-              help=f"Comma-separated methods (default in 1D: {','.join(DEFAULT_METHODS)}; in 2D and 3D without "
+@click.option("--methods", type=CommaList("method", METHODS),
+              help=f"Comma-separated methods (default in 1D: {','.join(compare_defaults(1))}; in 2D and 3D without "
                    f"{' and '.join(ALONE_1D_ONLY)}, which cannot converge or only repeat Jacobi there).")
-@click.option("--switch", "switches", callback=_switches,
+@click.option("--switch", "switches", default=(), metavar="M,...",
+              type=CommaList("switch point", item=switch_point,
+                             expected="comma-separated non-negative integers or 'auto'"),
               help="Comma-separated switch points M (integers or 'auto'): one hybrid and one article entry "
                    "each (the article's scheme has no 'auto').")
-@click.option("--coarse", "coarses", callback=_coarses,
+@click.option("--coarse", "coarses", type=CommaList("coarse space", COARSE_SPACES), default=(),
               help="Comma-separated classical coarse bases (polynomial, sine): one extra hybrid entry each.")
 @click.option("--n", "size", type=int, help="Grid size per dimension, in the case's unit (points or intervals).")
-@click.option("--criterion", help="residual, discretization or discrete (default: the case's).")
+@click.option("--criterion", type=NamedChoice(CRITERIA, "criterion"), help="Stopping criterion (default: the case's).")
 @click.option("--tol", type=float, help="Tolerance of the residual / discrete criteria.")
-@click.option("--device", help="cpu or cuda (neural methods).")
+@click.option("--device", type=NamedChoice(DEVICES, "device"), help="Where neural methods run.")
 @click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
               help="Runs per entry; the table reports the median wall time and its spread.")
 @click.option("--seed", type=int, help="Seed of every random choice (default: the case's).")
@@ -97,7 +70,7 @@ def compare(case_file: Path, methods, switches, coarses, size, criterion, tol, d
     problem = build_problem(case)
     chosen = methods or default_methods(problem.grid.ndim)
     if not quiet:
-        left_out = [m for m in DEFAULT_METHODS if m not in chosen] if methods is None else []
+        left_out = [m for m in compare_defaults(1) if m not in chosen] if methods is None else []
         click.echo(f"{case.name}, grid {problem.grid.describe()}: methods {','.join(chosen)} to the "
                    f"{case.solver.criterion} criterion" + (f", {repeat} runs each" if repeat > 1 else "")
                    + (f" ({', '.join(left_out)} left out by default in {problem.grid.ndim}D; name them with "

@@ -13,21 +13,12 @@ from typing import Iterator
 import click
 
 from poissonfp.case import CaseError
+from poissonfp.cli.params import CommaList, NamedChoice, non_negative_integer
 from poissonfp.diagnostics.base import EXPERIMENTS, SettingsError, parse_override
 
 
 def _usage_error(message: str) -> click.UsageError:
     return click.UsageError(message, ctx=None)
-
-
-def _parse_seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise _usage_error(f"--seeds expects comma-separated integers, got {text!r}") from None
-    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
-        raise _usage_error(f"--seeds expects distinct non-negative integers, got {text!r}")
-    return seeds
 
 
 def _prepare_out(out_dir: str) -> Path:
@@ -89,13 +80,15 @@ class _Progress:
 
 
 @click.command()  # usage errors print one line: see poissonfp.cli.common.OneLineErrors
-@click.argument("experiments", nargs=-1)
+@click.argument("experiments", nargs=-1, type=NamedChoice(EXPERIMENTS, "experiment"))
 @click.option("--quick", is_flag=True, help="Smaller sizes and shorter runs, the same thresholds (seconds, not minutes).")
 @click.option(
     "--control", is_flag=True,
     help="Negative control: a learner or target without the property; its evidence claims should FAIL.",
 )
-@click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds; each claim must hold in all.")
+@click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds; each claim must hold in all.",
+              type=CommaList("seed", item=non_negative_integer, expected="distinct non-negative integers",
+                             distinct=True))
 @click.option(
     "--out", "out_dir", default="results/diagnose", show_default=True, type=click.Path(file_okay=False),
     help="Folder for summary.json, report.md and figures.",
@@ -119,10 +112,7 @@ def diagnose(experiments, quick, control, seeds, out_dir, settings, threads, qui
     from poissonfp.diagnostics.suite import aggregate_claims, claim_counts, exit_status, run_suite
 
     names = list(experiments) or list(EXPERIMENTS)
-    unknown = [n for n in names if n not in EXPERIMENTS]
-    if unknown:
-        raise _usage_error(f"unknown experiment {unknown[0]!r}; choose from {', '.join(EXPERIMENTS)}")
-    seed_list = _parse_seeds(seeds)
+    seed_list = list(seeds)
     overrides: dict[str, dict[str, str]] = defaultdict(dict)
     try:
         for text in settings:
