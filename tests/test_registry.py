@@ -55,3 +55,25 @@ def test_comma_list_parses_checks_and_completes():
         CommaList("seed", distinct=True).convert("1,1", None, None)
     completions = methods.shell_complete(None, None, "jacobi,d")
     assert [c.value for c in completions] == ["jacobi,dst"]
+
+
+def test_one_progress_line_for_every_command():
+    """compare, bench and diagnose show their tasks through ProgressLine: forced start, whole-line outcome."""
+    import io
+
+    from poissonfp.cli.progress import ProgressLine, StepProgress
+
+    stream = io.StringIO()
+    line = ProgressLine("[1/2] jacobi", stream=stream)
+    line.update("running", force=True)
+    line.update("hidden by the delay")
+    line.finish("0.5 s reached")
+    assert stream.getvalue().splitlines()[0].startswith("[1/2] jacobi running")
+    assert stream.getvalue().splitlines()[1] == "[1/2] jacobi 0.5 s reached" and "\r" not in stream.getvalue()
+    steps = StepProgress(stream=stream)
+    steps(("parity", 0), "parity (seed 0)", 10, 100)
+    steps(("parity", 1), "parity (seed 1)", 5, 100)
+    steps.close()
+    assert [x.split(" 0.0s")[0] for x in stream.getvalue().splitlines()[2:]] == [
+        "parity (seed 0) started", "parity (seed 0) 10/100", "parity (seed 1) started", "parity (seed 1) 5/100"]
+    assert ProgressLine("quiet", quiet=True, stream=stream).finish("x") is None and "quiet" not in stream.getvalue()

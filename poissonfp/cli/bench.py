@@ -3,42 +3,43 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
-import sys
 from pathlib import Path
 
 import click
 
 from poissonfp.cli.common import EXIT_INTERRUPTED, guarded
 from poissonfp.cli.params import CommaList, NamedChoice
+from poissonfp.cli.progress import ProgressLine
 from poissonfp.methods import BENCH_METHODS, BENCH_OPTIONAL, DEVICES
 
 __all__ = ["bench"]
 
 
 class _Lines:
-    """One progress line per solve on stderr."""
+    """One progress line per solve (:class:`~poissonfp.cli.progress.ProgressLine`) on stderr."""
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
+        self.line: ProgressLine | None = None
+        self.check = ""
 
     def __call__(self, event: dict) -> None:
-        if self.quiet:
-            return
         kind = event["event"]
-        if kind == "problem":
+        if kind == "problem" and not self.quiet:
             click.echo(f"{event['problem']}: sizes {event['sizes']}", err=True)
         elif kind == "start":
             size = "x".join(map(str, event["size"])) if isinstance(event["size"], list) else str(event["size"])
-            sys.stderr.write(f"  {size:>9} {event['method']:<13}")
-            sys.stderr.flush()
-        elif kind == "done":
+            self.line, self.check = ProgressLine(f"  {size:>9} {event['method']:<13}", self.quiet), ""
+            self.line.update("running", force=True)
+        elif kind == "check":
+            self.check = (f" [sweeps predicted {event['predicted']:,}, real {event['real']:,}: "
+                          f"{'ok' if event['passed'] else 'MISMATCH'}]")
+        elif kind == "done" and self.line is not None:
             r = event["record"]
             time = "-" if r.get("time_s") is None else f"{r['time_s']:.3g} s"
             note = f"  ({r['note']})" if r["status"] in ("skipped", "not_reached", "diverged") else ""
-            click.echo(f" {time:>12}  {r['status']}{note}", err=True)
-        elif kind == "check":
-            click.echo(f" [sweeps predicted {event['predicted']:,}, real {event['real']:,}: "
-                       f"{'ok' if event['passed'] else 'MISMATCH'}]", err=True, nl=False)
+            self.line.finish(f"{self.check} {time:>12}  {r['status']}{note}")
+            self.line = None
 
 
 @click.command()

@@ -1,13 +1,13 @@
 """``poissonfp compare CASE``: every method on one problem to one criterion, a table and the figures."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
 from poissonfp.cli.common import EXIT_INTERRUPTED, guarded, with_flags
 from poissonfp.cli.params import CommaList, NamedChoice, switch_point
+from poissonfp.cli.progress import ProgressLine
 from poissonfp.methods import ALONE_1D_ONLY, COARSE_SPACES, DEVICES, METHODS, compare_defaults
 from poissonfp.settings import CRITERIA
 
@@ -15,21 +15,22 @@ __all__ = ["compare"]
 
 
 class _ProgressLines:
-    """One line per method: its label when it starts, its wall time and verdict when it ends."""
+    """One progress line per method (:class:`~poissonfp.cli.progress.ProgressLine`): its label when it
+    starts, its wall time and verdict when it ends."""
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
+        self.line: ProgressLine | None = None
 
     def __call__(self, event: dict) -> None:
-        if self.quiet:
-            return
         if event["event"] == "start":  # skipped methods are reported by the library's logged warning
-            sys.stderr.write(f"[{event['index'] + 1}/{event['count']}] {event['label']:<20}")
-            sys.stderr.flush()
-        elif event["event"] == "done":
+            self.line = ProgressLine(f"[{event['index'] + 1}/{event['count']}] {event['label']:<20}", self.quiet)
+            self.line.update("running", force=True)
+        elif event["event"] == "done" and self.line is not None:
             r = event["record"]
             wall = "-" if r["wall_time_s"] is None else f"{r['wall_time_s']:.3g} s"
-            click.echo(f" {wall:>10}  {'reached' if r['reached'] else 'NOT reached'}", err=True)
+            self.line.finish(f"{wall:>10}  {'reached' if r['reached'] else 'NOT reached'}")
+            self.line = None
 
 
 @click.command()

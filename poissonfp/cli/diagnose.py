@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import inspect
 import signal
-import sys
 import tempfile
 from collections import defaultdict
 from contextlib import contextmanager
@@ -14,6 +13,7 @@ import click
 
 from poissonfp.case import CaseError
 from poissonfp.cli.params import CommaList, NamedChoice, non_negative_integer
+from poissonfp.cli.progress import StepProgress
 from poissonfp.diagnostics.base import EXPERIMENTS, SettingsError, parse_override
 
 
@@ -57,28 +57,6 @@ def _stop_signals() -> Iterator[None]:
             signal.signal(number, old)
 
 
-class _Progress:
-    """One progress bar per experiment and seed, on stderr."""
-
-    def __init__(self) -> None:
-        self._bars: dict[tuple[str, int], object] = {}
-
-    def __call__(self, name: str, seed: int, done: float, total: float) -> None:
-        key = (name, seed)
-        if key not in self._bars:
-            for bar in self._bars.values():
-                bar.render_finish()
-            bar = click.progressbar(length=int(total), label=f"{name} (seed {seed})", file=sys.stderr)
-            bar.render_progress()
-            self._bars[key] = bar
-        bar = self._bars[key]
-        bar.update(int(done) - bar.pos)
-
-    def close(self) -> None:
-        for bar in self._bars.values():
-            bar.render_finish()
-
-
 @click.command()  # usage errors print one line: see poissonfp.cli.common.OneLineErrors
 @click.argument("experiments", nargs=-1, type=NamedChoice(EXPERIMENTS, "experiment"))
 @click.option("--quick", is_flag=True, help="Smaller sizes and shorter runs, the same thresholds (seconds, not minutes).")
@@ -100,7 +78,7 @@ class _Progress:
     "--threads", default=1, show_default=True, type=click.IntRange(min=1),
     help="Torch threads during the run (1 is fastest on a busy 2-core machine and reproducible).",
 )
-@click.option("--quiet", is_flag=True, help="No progress bars and no summary on the terminal.")
+@click.option("--quiet", is_flag=True, help="No progress lines and no summary on the terminal.")
 def diagnose(experiments, quick, control, seeds, out_dir, settings, threads, quiet) -> None:
     """Run F-Principle EXPERIMENTS (all by default) and check the paper's claims.
 
@@ -125,16 +103,17 @@ def diagnose(experiments, quick, control, seeds, out_dir, settings, threads, qui
         for name in names:  # every setting is checked before the output folder is touched
             make_settings(load_experiment(name), quick, overrides.get(name), control)
         out = _prepare_out(out_dir)
-        progress = None if quiet else _Progress()
+        progress = StepProgress(quiet)
         with _stop_signals():
             suite = run_suite(
                 names, seed_list, quick=quick, control=control, overrides=overrides, out_dir=out,
-                on_progress=progress, threads=threads,
+                on_progress=lambda name, seed, done, total: progress((name, seed), f"{name} (seed {seed})",
+                                                                     done, total),
+                threads=threads,
             )
     except (SettingsError, CaseError) as error:
         raise _usage_error(str(error)) from None
-    if progress is not None:
-        progress.close()
+    progress.close()
     if not quiet:
         for group in aggregate_claims(suite.results):
             mark = "PASS" if group["passed"] else "FAIL"
