@@ -44,17 +44,21 @@ def default_criterion(has_exact: bool) -> str:
 
 
 class SettingError(ValueError):
-    """A setting has a value of the wrong type or outside its allowed values.
+    """A setting has a value of the wrong type or outside its allowed values, or does not exist: the one
+    settings error of the package (solver, network, training and hybrid settings, and the experiments'
+    settings of :mod:`poissonfp.diagnostics`).
 
     Attributes:
-        name: The field name.
-        expected: What the field accepts, e.g. ``"a positive number"``.
+        name: The setting, e.g. ``omega`` or ``parity.epochs``.
+        expected: What the setting accepts, e.g. ``"a positive number"``.
         value: The rejected value.
+        message: The whole text, where the fault is no single value (settings that do not fit together);
+            default ``"NAME: expected EXPECTED, got VALUE"``.
     """
 
-    def __init__(self, name: str, expected: str, value: Any) -> None:
+    def __init__(self, name: str, expected: str, value: Any, message: str | None = None) -> None:
         self.name, self.expected, self.value = name, expected, value
-        super().__init__(f"{name}: expected {expected}, got {value!r}")
+        super().__init__(message or f"{name}: expected {expected}, got {value!r}")
 
 
 def setting(default: Any, *, choices: tuple[str, ...] = (), minimum: float | None = None,

@@ -14,7 +14,8 @@ import click
 from poissonfp.case import CaseError
 from poissonfp.cli.params import CommaList, NamedChoice, non_negative_integer
 from poissonfp.cli.progress import StepProgress
-from poissonfp.diagnostics.base import EXPERIMENTS, SettingsError, parse_override
+from poissonfp.diagnostics.base import EXPERIMENTS, parse_override
+from poissonfp.settings import SettingError
 
 
 def _usage_error(message: str) -> click.UsageError:
@@ -96,7 +97,7 @@ def diagnose(experiments, quick, control, seeds, out_dir, settings, threads, qui
         for text in settings:
             name, key, value = parse_override(text)
             if name not in names:
-                raise SettingsError(f"--set {text!r} names an experiment that is not run")
+                raise SettingError("--set", "a setting of an experiment that is run", text)
             overrides[name][key] = value
         from poissonfp.diagnostics.base import load_experiment, make_settings
 
@@ -111,7 +112,7 @@ def diagnose(experiments, quick, control, seeds, out_dir, settings, threads, qui
                                                                      done, total),
                 threads=threads,
             )
-    except (SettingsError, CaseError) as error:
+    except (SettingError, CaseError) as error:
         raise _usage_error(str(error)) from None
     progress.close()
     if not quiet:
