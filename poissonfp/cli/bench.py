@@ -10,6 +10,7 @@ import click
 from poissonfp.cli.common import EXIT_INTERRUPTED, guarded
 from poissonfp.cli.params import CommaList, NamedChoice
 from poissonfp.cli.progress import ProgressLine
+from poissonfp.interrupts import SignalGuard
 from poissonfp.methods import BENCH_METHODS, BENCH_OPTIONAL, DEVICES
 
 __all__ = ["bench"]
@@ -58,7 +59,7 @@ class _Lines:
 def bench(quick: bool, out: Path, problems, methods, jacobi_budget, device, quiet) -> None:
     """Wall time to discretization accuracy of every solver on a matrix of problems and sizes; writes
     bench.json, bench.csv, bench.md and log-log figures of time and work against unknowns into OUT.
-    Ctrl-C saves the rows measured so far, marked interrupted, and exits 130."""
+    Ctrl-C (SIGTERM) saves the rows measured so far, marked interrupted, and exits 130 (143)."""
     from poissonfp.bench import BenchConfig, quick_config, run_bench
     from poissonfp.bench_report import format_markdown, save_bench
 
@@ -81,17 +82,25 @@ def bench(quick: bool, out: Path, problems, methods, jacobi_budget, device, quie
         _check_device(device)
         changes["case_overrides"] = config.case_overrides + (("device", device),)
     _check_writable(out)
-    data = run_bench(dataclasses.replace(config, **changes), callback=_Lines(quiet))
     flags = ["--quick"] * quick + ["--out", str(out)] + ["--problems", ",".join(problems or ())] * bool(problems) \
         + ["--methods", ",".join(methods or ())] * bool(methods) + ["--jacobi-budget", str(jacobi_budget)] * (jacobi_budget is not None) \
         + ["--device", device] * (device is not None)
-    data["command"] = "poissonfp bench " + shlex.join(flags)
-    save_bench(data, out)
+    with SignalGuard() as guard:  # SIGINT and SIGTERM take one path; a second signal is only recorded
+        try:
+            data = run_bench(dataclasses.replace(config, **changes), callback=_Lines(quiet))  # a signal ends it
+        except KeyboardInterrupt:  # before the first problem started (the machine record)
+            click.echo("interrupted before anything was measured: nothing written", err=True)
+            raise click.exceptions.Exit(guard.exit_code or EXIT_INTERRUPTED) from None
+        with guard.deferred():  # the rows measured are saved whole, whatever arrives meanwhile
+            data["command"] = "poissonfp bench " + shlex.join(flags)
+            save_bench(data, out)
+            if not data["interrupted"]:
+                click.echo(format_markdown(data))
+                click.echo(f"wrote {out}/bench.json, bench.csv, bench.md and figures ({data['elapsed_s']:.0f} s)")
     if data["interrupted"]:
         click.echo(f"interrupted: the rows measured so far are in {out}/bench.json (marked interrupted)", err=True)
-        raise click.exceptions.Exit(EXIT_INTERRUPTED)
-    click.echo(format_markdown(data))
-    click.echo(f"wrote {out}/bench.json, bench.csv, bench.md and figures ({data['elapsed_s']:.0f} s)")
+    if data["interrupted"] or guard.exit_code:
+        raise click.exceptions.Exit(guard.exit_code or EXIT_INTERRUPTED)
 
 
 def _check_device(device: str) -> None:

@@ -8,6 +8,7 @@ import click
 from poissonfp.cli.common import EXIT_INTERRUPTED, guarded, with_flags
 from poissonfp.cli.params import CommaList, NamedChoice, switch_point
 from poissonfp.cli.progress import ProgressLine
+from poissonfp.interrupts import SignalGuard
 from poissonfp.methods import ALONE_1D_ONLY, COARSE_SPACES, DEVICES, METHODS, compare_defaults
 from poissonfp.settings import CRITERIA
 
@@ -60,41 +61,55 @@ def compare(case_file: Path, methods, switches, coarses, size, criterion, tol, d
             quiet) -> None:
     """Solve CASE with every method to the case's stopping criterion; print a table, write compare.json
     (with the switch study of every method run at several M) and the figures (error against wall time,
-    the trade-off in M, per-peak error heat maps, errors at the hand-over). Ctrl-C saves what was measured
-    (marked interrupted) and exits with 130."""
+    the trade-off in M, per-peak error heat maps, errors at the hand-over). Ctrl-C (SIGTERM) saves what was
+    measured, marked interrupted, and exits with 130 (143); a second signal never cuts the saving short."""
     from poissonfp.case import load_case
-    from poissonfp.compare import compare_methods, default_methods, format_table
+    from poissonfp.compare import compare_methods, default_methods
     from poissonfp.compare_outputs import save_comparison
     from poissonfp.problem import build_problem
 
-    case = with_flags(load_case(case_file), size=size, seed=seed, criterion=criterion, tol=tol, device=device)
-    problem = build_problem(case)
-    chosen = methods or default_methods(problem.grid.ndim)
-    if not quiet:
-        left_out = [m for m in compare_defaults(1) if m not in chosen] if methods is None else []
-        click.echo(f"{case.name}, grid {problem.grid.describe()}: methods {','.join(chosen)} to the "
-                   f"{case.solver.criterion} criterion" + (f", {repeat} runs each" if repeat > 1 else "")
-                   + (f" ({', '.join(left_out)} left out by default in {problem.grid.ndim}D; name them with "
-                      f"--methods)" if left_out else ""), err=True)
-    comparison = compare_methods(case, chosen, switches, coarses=coarses, repeat=repeat, problem=problem,
-                                 callback=_ProgressLines(quiet))
-    out = out or Path("results") / f"{case.name}-compare"
-    try:
-        save_comparison(comparison, out)
-    except KeyboardInterrupt:
-        click.echo("interrupted while saving: the outputs in " f"{out}/ may be incomplete", err=True)
-        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
-    click.echo(f"{case.name}  grid {problem.grid.describe()}  criterion {comparison.metric} <= "
+    with SignalGuard() as guard:  # SIGINT and SIGTERM take one path; a second signal is only recorded
+        try:
+            case = with_flags(load_case(case_file), size=size, seed=seed, criterion=criterion, tol=tol,
+                              device=device)
+            problem = build_problem(case)
+        except KeyboardInterrupt:
+            click.echo("interrupted before anything was measured: nothing written", err=True)
+            raise click.exceptions.Exit(guard.exit_code or EXIT_INTERRUPTED) from None
+        chosen = methods or default_methods(problem.grid.ndim)
+        if not quiet:
+            left_out = [m for m in compare_defaults(1) if m not in chosen] if methods is None else []
+            click.echo(f"{case.name}, grid {problem.grid.describe()}: methods {','.join(chosen)} to the "
+                       f"{case.solver.criterion} criterion" + (f", {repeat} runs each" if repeat > 1 else "")
+                       + (f" ({', '.join(left_out)} left out by default in {problem.grid.ndim}D; name them with "
+                          f"--methods)" if left_out else ""), err=True)
+        try:
+            comparison = compare_methods(case, chosen, switches, coarses=coarses, repeat=repeat, problem=problem,
+                                         callback=_ProgressLines(quiet))  # a signal ends it with what was measured
+        except KeyboardInterrupt:  # only in the few lines before the comparison's own handler
+            click.echo("interrupted before anything was measured: nothing written", err=True)
+            raise click.exceptions.Exit(guard.exit_code or EXIT_INTERRUPTED) from None
+        out = out or Path("results") / f"{case.name}-compare"
+        with guard.deferred():  # the outputs and the table are written whole, whatever arrives meanwhile
+            save_comparison(comparison, out)
+            _print_comparison(comparison, problem, out)
+    if comparison.interrupted:
+        click.echo("interrupted: the methods measured so far were saved (compare.json: interrupted = true)",
+                   err=True)
+    if comparison.interrupted or guard.exit_code:
+        raise click.exceptions.Exit(guard.exit_code or EXIT_INTERRUPTED)
+
+
+def _print_comparison(comparison, problem, out: Path) -> None:
+    from poissonfp.compare import format_table
+
+    click.echo(f"{comparison.case}  grid {problem.grid.describe()}  criterion {comparison.metric} <= "
                f"{comparison.threshold:.3e}")
     click.echo(format_table(comparison))
     for method, study in comparison.to_dict()["switch_study"].items():
         optimum = comparison.entry(f"{method}[M={study['optimum_switch']}]")
         click.echo(_study_line(method, study, optimum.record.get("speedup_spread") if optimum else None))
     click.echo(f"outputs: {out}/")
-    if comparison.interrupted:
-        click.echo("interrupted: the methods measured so far were saved (compare.json: interrupted = true)",
-                   err=True)
-        raise click.exceptions.Exit(EXIT_INTERRUPTED)
 
 
 def _study_line(method: str, study: dict, spread: float | None) -> str:

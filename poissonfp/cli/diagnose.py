@@ -2,12 +2,9 @@
 from __future__ import annotations
 
 import inspect
-import signal
 import tempfile
 from collections import defaultdict
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import click
 
@@ -15,6 +12,7 @@ from poissonfp.case import CaseError
 from poissonfp.cli.params import CommaList, NamedChoice, non_negative_integer
 from poissonfp.cli.progress import StepProgress
 from poissonfp.diagnostics.base import EXPERIMENTS, parse_override
+from poissonfp.interrupts import SignalGuard
 from poissonfp.settings import SettingError
 
 
@@ -32,30 +30,6 @@ def _prepare_out(out_dir: str) -> Path:
     except OSError as error:
         raise _usage_error(f"--out {out_dir!r} is not a writable folder: {error.strerror or error}") from None
     return out
-
-
-@contextmanager
-def _stop_signals() -> Iterator[None]:
-    """SIGINT and SIGTERM raise ``KeyboardInterrupt`` once; later ones are ignored, so that the summary of
-    what finished is written whole. The previous handlers are restored on exit."""
-    seen = []
-
-    def handler(signum, frame):
-        if not seen:
-            seen.append(signum)
-            raise KeyboardInterrupt
-
-    previous = {}
-    try:
-        for number in (signal.SIGINT, signal.SIGTERM):
-            previous[number] = signal.signal(number, handler)
-    except ValueError:  # not the main thread: leave signals alone
-        pass
-    try:
-        yield
-    finally:
-        for number, old in previous.items():
-            signal.signal(number, old)
 
 
 @click.command()  # usage errors print one line: see poissonfp.cli.common.OneLineErrors
@@ -85,10 +59,10 @@ def diagnose(experiments, quick, control, seeds, out_dir, settings, threads, qui
 
     Writes figures, summary.json and report.md to --out. Exit status: 0 when every claim holds in every
     seed, 1 when an evidence claim fails (the expected outcome of --control), 3 when a sanity check fails
-    (a bug), 2 for usage errors, 130 when interrupted (Ctrl-C or SIGTERM: the runs that finished are
-    reported, marked interrupted).
+    (a bug), 2 for usage errors, 130 when interrupted by Ctrl-C, 143 by SIGTERM (the runs that finished
+    are reported, marked interrupted; a second signal never cuts the report short).
     """
-    from poissonfp.diagnostics.suite import aggregate_claims, claim_counts, exit_status, run_suite
+    from poissonfp.diagnostics.suite import exit_status, run_suite
 
     names = list(experiments) or list(EXPERIMENTS)
     seed_list = list(seeds)
@@ -105,7 +79,8 @@ def diagnose(experiments, quick, control, seeds, out_dir, settings, threads, qui
             make_settings(load_experiment(name), quick, overrides.get(name), control)
         out = _prepare_out(out_dir)
         progress = StepProgress(quiet)
-        with _stop_signals():
+        guard = SignalGuard()  # SIGINT and SIGTERM: stop, report the runs that finished, exit 130 / 143
+        with guard:
             suite = run_suite(
                 names, seed_list, quick=quick, control=control, overrides=overrides, out_dir=out,
                 on_progress=lambda name, seed, done, total: progress((name, seed), f"{name} (seed {seed})",
@@ -114,6 +89,14 @@ def diagnose(experiments, quick, control, seeds, out_dir, settings, threads, qui
             )
     except (SettingError, CaseError) as error:
         raise _usage_error(str(error)) from None
+    with guard, guard.deferred():  # a later signal never cuts the summary short
+        _print_summary(suite, progress, quiet, control, out)
+    raise SystemExit(exit_status(suite))
+
+
+def _print_summary(suite, progress: StepProgress, quiet: bool, control: bool, out: Path) -> None:
+    from poissonfp.diagnostics.suite import aggregate_claims, claim_counts
+
     progress.close()
     if not quiet:
         for group in aggregate_claims(suite.results):
@@ -129,7 +112,6 @@ def diagnose(experiments, quick, control, seeds, out_dir, settings, threads, qui
         )
     if suite.interrupted:
         click.echo(f"interrupted: the {len(suite.results)} runs that finished are in {out}", err=True)
-    raise SystemExit(exit_status(suite))
 
 
 diagnose.help = f"{inspect.cleandoc(diagnose.help)}\n\nExperiments, in run order: {', '.join(EXPERIMENTS)}."
