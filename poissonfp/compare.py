@@ -28,7 +28,8 @@ from poissonfp.api import criterion_of, solve_case
 from poissonfp.case import Case
 from poissonfp.outputs import result_record
 from poissonfp.problem import Problem, build_problem
-from poissonfp.methods import ALONE_1D_ONLY, METHODS, SWITCHED_METHODS, compare_defaults
+from poissonfp.bench import work_of
+from poissonfp.methods import ALONE_1D_ONLY, METHODS, SWITCHED_METHODS, compare_defaults, iteration_unit
 from poissonfp.solvers import SOLVERS, DivergenceError, SolveResult
 from poissonfp.switch_study import switch_study
 
@@ -269,7 +270,8 @@ def _run_one(case: Case, problem: Problem, run: Run) -> ComparisonEntry:
         return ComparisonEntry(run, None, {"label": run.label, "run_options": dict(run.options), **record,
                                            "reached": False, "best_metric": None, "speedup_vs_jacobi": None,
                                            "note": f"diverged: {err}"})
-    record = {"label": run.label, "run_options": dict(run.options), **result_record(run_case, problem, result)}
+    record = {"label": run.label, "run_options": dict(run.options), **result_record(run_case, problem, result),
+              "iteration_unit": iteration_unit(run.method, result.info), **work_of(run.method, result)}
     best = _best(result.history.get(criterion.metric, []))
     record["reached"] = bool(result.converged)
     record["best_metric"] = best
@@ -351,11 +353,24 @@ def _percent(fraction: float) -> str:
     return f"{value:.2g}%" if value < 10 else f"{value:.0f}%"
 
 
+def _iterations(record: dict) -> str:
+    """``"1,045 sweeps"``, ``"12 cycles"``, ``"2 V-cycles"``; ``"-"`` for a method that counts none."""
+    unit, count = record.get("iteration_unit", ""), record.get("iterations", 0) or 0
+    return f"{count:,} {unit[:-1] if count == 1 else unit}" if unit else "-"
+
+
+def _work(record: dict) -> str:
+    work = record.get("work_sweeps")
+    if work is None:
+        return "-"
+    return ("~" if record.get("work_how") == "estimated" else "") + f"{work:,.0f}"
+
+
 def format_table(comparison: Comparison) -> str:
     """The comparison as an aligned text table, one row per entry, then a line per unreached method."""
     repeated = comparison.repeat > 1
     columns = ("method", "wall [s]" + (" (median)" if repeated else ""), *(("spread",) if repeated else ()),
-               "sweeps", "DNN steps", "|u-u*|_inf", "rel. residual", "reached", "speed-up")
+               "iterations", "work [sweeps]", "DNN steps", "|u-u*|_inf", "rel. residual", "reached", "speed-up")
     rows = [columns]
     for entry in comparison.entries:
         r = entry.record
@@ -363,13 +378,15 @@ def format_table(comparison: Comparison) -> str:
         spread = r.get("wall_time_spread")
         rows.append((entry.label, _number(r["wall_time_s"], ".3g"),
                      *((("-" if spread is None else _percent(spread)),) if repeated else ()),
-                     f"{r.get('iterations', 0) or 0:,}", f"{r.get('dnn_steps', 0) or 0:,}",
+                     _iterations(r), _work(r), f"{r.get('dnn_steps', 0) or 0:,}",
                      _number(r.get("error_vs_exact_inf")), _number(r.get("rel_residual")), reached,
                      format_speedup(r["speedup_vs_jacobi"], r.get("speedup_spread"))))
     widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
              for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append("work: fine-grid Jacobi sweep-equivalents (~: estimated from V-cycles x 4 x operator "
+                 "complexity; -: no such measure)")
     lines.append("speed-up: pure Jacobi's wall time over the method's; "
                  + (f"median of {comparison.repeat} runs, ± half the sum of both relative ranges"
                     if repeated else "one run each, no spread measured (use --repeat K): 2 significant digits"))

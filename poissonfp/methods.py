@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["Method", "BenchVariant", "REGISTRY", "METHODS", "SWITCHED_METHODS", "ALONE_1D_ONLY",
-           "compare_defaults", "BENCH_VARIANTS", "BENCH_METHODS", "BENCH_OPTIONAL", "COARSE_SPACES",
+           "compare_defaults", "iteration_unit", "BENCH_VARIANTS", "BENCH_METHODS", "BENCH_OPTIONAL", "COARSE_SPACES",
            "DEVICES"]
 
 #: Where the neural methods (and the torch solvers) run (``[training] device``, ``--device``).
@@ -47,6 +47,7 @@ class Method:
         switched: Whether it hands over from a network to a classical iteration after ``switch`` steps
             (``compare --switch`` runs it once per switch point).
         bench: ``"run"`` (benchmarked by default), ``"optional"`` (only when named) or ``"never"``.
+        iteration_unit: What one of its result's ``iterations`` is (plural; empty when it reports none).
         variants: Benchmark controls derived from it.
     """
 
@@ -56,6 +57,7 @@ class Method:
     beyond_1d: bool = True
     switched: bool = False
     bench: str = "run"
+    iteration_unit: str = "sweeps"
     variants: tuple[BenchVariant, ...] = field(default=())
 
 
@@ -64,16 +66,19 @@ class Method:
 REGISTRY: dict[str, Method] = {m.name: m for m in (
     Method("jacobi", "poissonfp.solvers.jacobi:solve_jacobi", "weighted Jacobi sweeps (the baseline)"),
     Method("dnn", "poissonfp.solvers.neural:solve_dnn", "the network alone (Ritz or least-squares loss)",
-           beyond_1d=False),
+           beyond_1d=False, iteration_unit=""),
     Method("hybrid", "poissonfp.solvers.hybrid:solve_hybrid",
            "network, then Jacobi cycles with a Galerkin coarse correction", switched=True,
            variants=(BenchVariant("hybrid-exact", {"coarsest": "exact"}),
                      BenchVariant("hybrid-none", {"coarsest": "smoothing"}))),
     Method("article", "poissonfp.solvers.article:solve_article", "the article's scheme: network, then plain Jacobi",
            beyond_1d=False, switched=True, bench="optional"),
-    Method("multigrid", "poissonfp.solvers.reference:solve_multigrid", "algebraic multigrid V-cycles (reference)"),
-    Method("dst", "poissonfp.solvers.reference:solve_dst", "fast sine transform (exact, reference)"),
-    Method("direct", "poissonfp.solvers.reference:solve_direct", "sparse direct solve (exact, reference)"),
+    Method("multigrid", "poissonfp.solvers.reference:solve_multigrid", "algebraic multigrid V-cycles (reference)",
+           iteration_unit="V-cycles"),
+    Method("dst", "poissonfp.solvers.reference:solve_dst", "fast sine transform (exact, reference)",
+           iteration_unit="solves"),
+    Method("direct", "poissonfp.solvers.reference:solve_direct", "sparse direct solve (exact, reference)",
+           iteration_unit="solves"),
 )}
 
 #: Every method's name.
@@ -90,6 +95,14 @@ BENCH_METHODS: tuple[str, ...] = tuple(
     name for m in REGISTRY.values() if m.bench == "run" for name in (m.name, *(v.name for v in m.variants)))
 #: Methods ``bench`` runs only when named.
 BENCH_OPTIONAL: tuple[str, ...] = tuple(m.name for m in REGISTRY.values() if m.bench == "optional")
+
+
+def iteration_unit(method: str, info: dict[str, Any]) -> str:
+    """What one of the ``iterations`` of ``method``'s result (with ``info``) is: the multilevel hybrid counts
+    cycles, unless its fallback chose plain Jacobi sweeps."""
+    if method == "hybrid" and info.get("cycles", 0) > 0:
+        return "cycles"
+    return REGISTRY[method].iteration_unit if method in REGISTRY else ""
 
 
 def compare_defaults(ndim: int) -> tuple[str, ...]:

@@ -57,6 +57,14 @@ def test_compare_writes_one_entry_per_method(tmp_path, case_name, size):
     if "dnn" in labels:
         assert (out / "modes_dnn.png").exists()
     assert "speed-up" in result.output and "jacobi" in result.output
+    by_label = {entry["label"]: entry for entry in data["entries"]}
+    assert jacobi["iteration_unit"] == "sweeps" and jacobi["work_sweeps"] == jacobi["iterations"]
+    assert by_label["multigrid"]["iteration_unit"] == "V-cycles" and by_label["multigrid"]["work_how"] == "estimated"
+    assert by_label["dst"]["work_sweeps"] is None
+    hybrid = by_label["hybrid[M=3]"]  # cycles or (after its fallback) sweeps, never mislabelled as sweeps
+    assert hybrid["iteration_unit"] == ("cycles" if hybrid["info"].get("cycles", 0) > 0 else "sweeps")
+    header = result.output.splitlines()[1]
+    assert "iterations" in header and "work [sweeps]" in header and " sweeps " not in header
 
 
 def test_references_agree():
