@@ -279,9 +279,12 @@ def _warm_up(case: Case, methods: tuple[str, ...]) -> None:
         if method == "jacobi":
             continue
         try:
-            solve_case(first, _solver(method), problem=problem, track_modes=False, **_options(first, method))
+            _, result = solve_case(first, _solver(method), problem=problem, track_modes=False,
+                                   **_options(first, method))
         except DivergenceError:
-            pass  # a barely trained network may diverge; the first calls happened anyway
+            continue  # a barely trained network may diverge; the first calls happened anyway
+        if result.interrupted:
+            raise KeyboardInterrupt  # a signal during a warm-up ends the bench (never swallowed)
 
 
 def _bench_row(config: BenchConfig, case: Case, size, methods: tuple[str, ...], first: bool,

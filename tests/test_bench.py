@@ -153,6 +153,22 @@ def test_an_interrupted_solve_stops_the_bench(monkeypatch):
     assert data["interrupted"] and len(data["rows"]) == 1 and data["rows"][0]["results"] == {}
 
 
+def test_a_signal_during_a_warm_up_stops_the_bench(monkeypatch):
+    """The solver returns an interrupted warm-up solve (it caught the signal): the bench must stop, not run on."""
+    from poissonfp import bench
+
+    real = bench.solve_case
+
+    def interrupted(*args, **kwargs):
+        problem, result = real(*args, **kwargs)
+        result.interrupted = True
+        return problem, result
+
+    monkeypatch.setattr(bench, "solve_case", interrupted)
+    data = run_bench(quick_config(plan=quick_config().plan[:1], methods=("jacobi", "dst")))
+    assert data["interrupted"] and data["rows"] == []
+
+
 def test_unwritable_output_folder_is_refused_before_any_work(tmp_path, monkeypatch):
     import importlib
 
