@@ -73,7 +73,7 @@ def save_solve_outputs(out_dir: str | Path, case: Case, problem: Problem, result
 
 
 def _write_set(folder: Path, case: Case, problem: Problem, result: SolveResult, vtk: bool) -> list[str]:
-    from poissonfp.plotting import plot_convergence, plot_field, plot_mode_errors
+    from poissonfp.plotting.solution import plot_convergence, plot_field, plot_mode_errors
 
     grid, u = problem.grid, result.solution
     arrays = {"solution": u, "rhs": problem.rhs, "source": problem.source,

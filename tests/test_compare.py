@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from poissonfp import load_case
 from poissonfp.cli import main
-from poissonfp.compare import compare_methods, default_methods, format_speedup, plan_runs
+from poissonfp.studies.compare import compare_methods, default_methods, format_speedup, plan_runs
 from poissonfp.solvers import SOLVERS
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
@@ -187,7 +187,7 @@ def test_ctrl_c_in_the_warm_up_is_not_swallowed(tmp_path, monkeypatch):
 
 
 def test_figures_survive_histories_cut_short_by_an_interrupt(tmp_path):
-    from poissonfp.compare_outputs import save_comparison
+    from poissonfp.studies.compare_outputs import save_comparison
 
     case = load_case(_short_training_case(tmp_path, "1d_article")).with_overrides(size=32)
     comparison = compare_methods(case, ["jacobi", "article"], [3])

@@ -64,8 +64,8 @@ def compare(case_file: Path, methods, switches, coarses, size, criterion, tol, d
     the trade-off in M, per-peak error heat maps, errors at the hand-over). Ctrl-C (SIGTERM) saves what was
     measured, marked interrupted, and exits with 130 (143); a second signal never cuts the saving short."""
     from poissonfp.case import load_case
-    from poissonfp.compare import compare_methods, default_methods
-    from poissonfp.compare_outputs import save_comparison
+    from poissonfp.studies.compare import compare_methods, default_methods
+    from poissonfp.studies.compare_outputs import save_comparison
     from poissonfp.problem import build_problem
 
     with SignalGuard() as guard:  # SIGINT and SIGTERM take one path; a second signal is only recorded
@@ -101,7 +101,7 @@ def compare(case_file: Path, methods, switches, coarses, size, criterion, tol, d
 
 
 def _print_comparison(comparison, problem, out: Path) -> None:
-    from poissonfp.compare import format_table
+    from poissonfp.studies.compare import format_table
 
     click.echo(f"{comparison.case}  grid {problem.grid.describe()}  criterion {comparison.metric} <= "
                f"{comparison.threshold:.3e}")
@@ -113,7 +113,7 @@ def _print_comparison(comparison, problem, out: Path) -> None:
 
 
 def _study_line(method: str, study: dict, spread: float | None) -> str:
-    from poissonfp.compare import format_speedup
+    from poissonfp.studies.compare import format_speedup
 
     ratio, saved = study["step_to_sweep_ratio"], study["sweeps_saved_per_step"]
     speedup = study["speedup_vs_jacobi_at_optimum"]

@@ -29,7 +29,7 @@ import numpy as np
 
 from poissonfp import spectral
 from poissonfp.case import load_case
-from poissonfp.diagnostics import plots
+from poissonfp.plotting import diagnostics as plots
 from poissonfp.diagnostics.base import Experiment, ExperimentResult, PaperSetting, ProgressCallback
 from poissonfp.diagnostics.learners import LEARNERS
 from poissonfp.diagnostics.ordering import ordered_with_margin, ordering_rule, settled_crossings, smoothed

@@ -11,7 +11,7 @@ time, the run that produced it and the relative spread ``(max - min) / median``.
 
 Each entry is the ``result.json`` record of its solve plus ``speedup_vs_jacobi`` (Jacobi's median wall
 time over the method's, given only when both reached the criterion) and its relative uncertainty.
-``switch_study`` (:mod:`poissonfp.switch_study`) holds the trade-off in M of every method run at two or
+``switch_study`` (:mod:`poissonfp.studies.switch_study`) holds the trade-off in M of every method run at two or
 more M. Ctrl-C at any point (warm-up included) ends the comparison: what was measured is kept and the
 comparison is marked ``interrupted``.
 """
@@ -31,7 +31,7 @@ from poissonfp.problem import Problem, build_problem
 from poissonfp.bench import work_of
 from poissonfp.methods import ALONE_1D_ONLY, METHODS, SWITCHED_METHODS, compare_defaults, iteration_unit
 from poissonfp.solvers import SOLVERS, DivergenceError, SolveResult
-from poissonfp.switch_study import switch_study
+from poissonfp.studies.switch_study import switch_study
 
 __all__ = ["DEFAULT_METHODS", "ALONE_1D_ONLY", "default_methods", "Run", "ComparisonEntry", "Comparison",
            "plan_runs", "compare_methods", "format_table", "format_speedup"]
