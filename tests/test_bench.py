@@ -1,7 +1,6 @@
 """The benchmark harness on its tiny ``--quick`` matrix (no timing assertions)."""
 import json
 import logging
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -193,26 +192,11 @@ def test_device_sweep_time_runs_through_torch():
 def test_a_real_signal_saves_the_rows_so_far_and_exits_128_plus_its_number(tmp_path, signals):
     """bench takes SIGINT and SIGTERM through SignalGuard: bench.json written, marked interrupted; a second
     signal is only recorded."""
-    import signal
-    import subprocess
-    import sys
-    import time
+    from tests.signals import expected_exit, signal_command
 
     out = tmp_path / "out"
-    command = Path(sys.executable).with_name("poissonfp")  # the console script beside this interpreter
-    process = subprocess.Popen([str(command), "bench", "--quick", "--problems", "1d_article", "--methods",
-                                "jacobi,dnn", "--out", str(out)], stderr=subprocess.PIPE, stdout=subprocess.PIPE,
-                               text=True)
-    seen = ""
-    while "sizes" not in seen:  # the first problem has started
-        char = process.stderr.read(1)
-        assert char, seen
-        seen += char
-    time.sleep(0.1)
-    for name in signals:
-        process.send_signal(getattr(signal, name))
-        time.sleep(0.05)
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 128 + getattr(signal, signals[0]) and "Traceback" not in stderr, stderr
+    code, stderr = signal_command(["bench", "--quick", "--problems", "1d_article", "--methods", "jacobi,dnn",
+                                   "--out", str(out)], "sizes", signals, 0.1)  # the first problem has started
+    assert code == expected_exit(signals) and "Traceback" not in stderr, stderr
     data = json.loads((out / "bench.json").read_text())
     assert data["interrupted"] is True and "interrupted" in (out / "bench.md").read_text()

@@ -212,27 +212,13 @@ def test_cuda_without_a_gpu_is_one_line_exit_2(tmp_path):
 @pytest.mark.parametrize("signals", [("SIGINT",), ("SIGTERM", "SIGTERM")])
 def test_a_real_signal_saves_what_was_measured_and_exits_128_plus_its_number(tmp_path, signals):
     """SIGINT and SIGTERM take one path (SignalGuard); a second signal never cuts the saving short."""
-    import signal
-    import subprocess
-    import sys
-    import time
+    from tests.signals import expected_exit, signal_command
 
     out = tmp_path / "out"
-    command = Path(sys.executable).with_name("poissonfp")  # the console script beside this interpreter
-    process = subprocess.Popen([str(command), "compare", str(CASES / "1d_article.toml"),
-                                "--n", "2000", "--methods", "jacobi", "--criterion", "discrete", "--tol", "1e-13",
-                                "--out", str(out)], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    seen = ""
-    while "[1/1] jacobi" not in seen:  # the timed solve has started (the warm-up is over)
-        char = process.stderr.read(1)
-        assert char, seen
-        seen += char
-    time.sleep(0.2)
-    for name in signals:
-        process.send_signal(getattr(signal, name))
-        time.sleep(0.05)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 128 + getattr(signal, signals[0]) and "Traceback" not in stderr, stderr
+    code, stderr = signal_command(["compare", str(CASES / "1d_article.toml"), "--n", "2000", "--methods", "jacobi",
+                                   "--criterion", "discrete", "--tol", "1e-13", "--out", str(out)],
+                                  "[1/1] jacobi", signals, 0.2)  # the timed solve has started
+    assert code == expected_exit(signals) and "Traceback" not in stderr, stderr
     data = json.loads((out / "compare.json").read_text())
     assert data["interrupted"] is True
     assert [e["label"] for e in data["entries"]] == ["jacobi"] and data["entries"][0]["stop_reason"] == "interrupted"
