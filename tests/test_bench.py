@@ -6,9 +6,9 @@ import pytest
 from click.testing import CliRunner
 from matplotlib.figure import Figure
 
-from poissonfp import bench_plots
-from poissonfp.bench import _estimate, quick_config, run_bench
-from poissonfp.bench_report import format_csv, format_markdown, time_series
+from poissonfp.plotting import bench as bench_plots
+from poissonfp.studies.bench import _estimate, quick_config, run_bench
+from poissonfp.studies.bench_report import format_csv, format_markdown, time_series
 from poissonfp.cli import main
 
 
@@ -66,7 +66,7 @@ def test_unregistered_method_is_skipped_with_a_warning(monkeypatch, caplog):
 
     monkeypatch.delitem(solvers.SOLVERS, "dnn")
     config = quick_config(plan=quick_config().plan[:1], methods=("jacobi", "dnn", "dst"))
-    with caplog.at_level(logging.WARNING, logger="poissonfp.bench"):
+    with caplog.at_level(logging.WARNING, logger="poissonfp.studies.bench"):
         data = run_bench(config)
     assert data["skipped_methods"] == ["dnn"] and data["methods"] == ["jacobi", "dst"]
     assert "dnn" in caplog.text
@@ -82,7 +82,7 @@ def test_budget_extrapolation():
 
 @pytest.mark.parametrize("kind, tol", [("discretization", 1e-8), ("discrete", 1e-5), ("residual", 1e-6)])
 def test_exact_check_confirms_the_prediction_and_rejects_a_wrong_count(kind, tol):
-    from poissonfp.bench import _exact_check
+    from poissonfp.studies.bench import _exact_check
     from poissonfp.case import load_case
     from poissonfp.jacobi_theory import predicted_sweeps
     from poissonfp.problem import build_problem
@@ -106,7 +106,7 @@ def test_every_iterative_record_counts_its_work(quick_run):
 
 
 def test_scaling_exponents_fit_a_power_law():
-    from poissonfp.bench import scaling_exponents
+    from poissonfp.studies.bench import scaling_exponents
 
     rows = [{"problem": "p", "unknowns": n, "results": {"m": {"time_s": 2e-6 * n**1.5, "work_sweeps": 7.0}}}
             for n in (100, 400, 1600)]
@@ -116,7 +116,7 @@ def test_scaling_exponents_fit_a_power_law():
 
 
 def test_ctrl_c_saves_the_rows_so_far_marked_interrupted(tmp_path, monkeypatch):
-    from poissonfp import bench
+    from poissonfp.studies import bench
 
     calls = []
     real = bench.kernel_bandwidth
@@ -138,7 +138,7 @@ def test_ctrl_c_saves_the_rows_so_far_marked_interrupted(tmp_path, monkeypatch):
 
 
 def test_an_interrupted_solve_stops_the_bench(monkeypatch):
-    from poissonfp import bench
+    from poissonfp.studies import bench
 
     real = bench.solve_case
 
@@ -154,7 +154,7 @@ def test_an_interrupted_solve_stops_the_bench(monkeypatch):
 
 def test_a_signal_during_a_warm_up_stops_the_bench(monkeypatch):
     """The solver returns an interrupted warm-up solve (it caught the signal): the bench must stop, not run on."""
-    from poissonfp import bench
+    from poissonfp.studies import bench
 
     real = bench.solve_case
 
@@ -171,7 +171,7 @@ def test_a_signal_during_a_warm_up_stops_the_bench(monkeypatch):
 def test_unwritable_output_folder_is_refused_before_any_work(tmp_path, monkeypatch):
     import importlib
 
-    bench = importlib.import_module("poissonfp.bench")  # the command imports run_bench from here when it runs
+    bench = importlib.import_module("poissonfp.studies.bench")  # the command imports run_bench from here when it runs
     monkeypatch.setattr(bench, "run_bench", lambda *a, **k: pytest.fail("bench ran before checking --out"))
     blocker = tmp_path / "file"
     blocker.write_text("x")
@@ -180,7 +180,7 @@ def test_unwritable_output_folder_is_refused_before_any_work(tmp_path, monkeypat
 
 
 def test_device_sweep_time_runs_through_torch():
-    from poissonfp.bench import _device_sweep_time
+    from poissonfp.studies.bench import _device_sweep_time
     from poissonfp.case import load_case
     from poissonfp.problem import build_problem
 

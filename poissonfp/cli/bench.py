@@ -60,8 +60,8 @@ def bench(quick: bool, out: Path, problems, methods, jacobi_budget, device, quie
     """Wall time to discretization accuracy of every solver on a matrix of problems and sizes; writes
     bench.json, bench.csv, bench.md and log-log figures of time and work against unknowns into OUT.
     Ctrl-C (SIGTERM) saves the rows measured so far, marked interrupted, and exits 130 (143)."""
-    from poissonfp.bench import BenchConfig, quick_config, run_bench
-    from poissonfp.bench_report import format_markdown, save_bench
+    from poissonfp.studies.bench import BenchConfig, quick_config, run_bench
+    from poissonfp.studies.bench_report import format_markdown, save_bench
 
     config = quick_config() if quick else BenchConfig()
     changes = {}

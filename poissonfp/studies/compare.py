@@ -28,7 +28,7 @@ from poissonfp.api import criterion_of, solve_case
 from poissonfp.case import Case
 from poissonfp.outputs import result_record
 from poissonfp.problem import Problem, build_problem
-from poissonfp.bench import work_of
+from poissonfp.studies.bench import work_of
 from poissonfp.methods import ALONE_1D_ONLY, METHODS, SWITCHED_METHODS, compare_defaults, iteration_unit
 from poissonfp.solvers import SOLVERS, DivergenceError, SolveResult
 from poissonfp.studies.switch_study import switch_study

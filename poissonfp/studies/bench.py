@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from poissonfp.api import criterion_of, solve_case
-from poissonfp.bench_kernel import kernel_bandwidth
+from poissonfp.studies.bench_kernel import kernel_bandwidth
 from poissonfp.case import Case, load_case
 from poissonfp.jacobi_theory import predicted_sweeps
 from poissonfp.methods import BENCH_METHODS as METHODS
