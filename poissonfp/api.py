@@ -13,6 +13,7 @@ import numpy as np
 
 from poissonfp.case import Case
 from poissonfp.problem import Problem, build_problem
+from poissonfp.settings import default_criterion
 from poissonfp.solvers import SOLVERS, SolveResult, StoppingCriterion, method_options, solve
 
 __all__ = ["criterion_of", "solver_options", "tracked_modes", "solve_case"]
@@ -21,7 +22,7 @@ __all__ = ["criterion_of", "solver_options", "tracked_modes", "solve_case"]
 def criterion_of(case: Case) -> StoppingCriterion:
     """The stopping criterion a case asks for."""
     s = case.solver
-    kind = s.criterion or ("residual" if case.exact is None else "discretization")  # a loaded case has one
+    kind = s.criterion or default_criterion(case.exact is not None)  # a loaded case has one
     return StoppingCriterion(kind=kind, tol=s.tol, max_iterations=s.max_iterations)
 
 

@@ -48,7 +48,7 @@ import numpy as np
 
 from .expressions import Expression, ExpressionError, parse_expression
 from .settings import (HybridSettings, NetworkSettings, SettingError, SolverSettings, TrainingSettings,
-                       check_setting)
+                       check_setting, default_criterion)
 
 __all__ = ["Case", "CaseError", "load_case", "VARIABLES", "MAX_SEED", "MAX_COORDINATE", "MIN_EXTENT"]
 
@@ -432,7 +432,7 @@ def _field_names(table: str) -> tuple[str, ...]:
 
 def _resolve_criterion(path: Any, key: str, solver: SolverSettings, exact: Expression | None) -> SolverSettings:
     if solver.criterion is None:
-        return dataclasses.replace(solver, criterion="residual" if exact is None else "discretization")
+        return dataclasses.replace(solver, criterion=default_criterion(exact is not None))
     if solver.criterion == "discretization" and exact is None:
         raise _expected(path, key, "'residual' or 'discrete' (the case has no exact solution)", solver.criterion)
     return solver

@@ -43,7 +43,8 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any, Iterator
 
-__all__ = ["SignalGuard", "shielded", "finish_solving", "raise_pending", "EXIT_SIGINT", "EXIT_SIGTERM"]
+__all__ = ["SignalGuard", "shielded", "finish_solving", "raise_pending", "interrupt_exit_code", "EXIT_SIGINT",
+           "EXIT_SIGTERM"]
 
 EXIT_SIGINT = 128 + signal.SIGINT     # 130
 EXIT_SIGTERM = 128 + signal.SIGTERM   # 143
@@ -206,3 +207,11 @@ def finish_solving() -> None:
     guard = _active_guard()
     if guard is not None and guard._solving:
         guard.finish()
+
+
+def interrupt_exit_code() -> int:
+    """The exit code of the signal that interrupted the work: the active guard's (130 after SIGINT, 143
+    after SIGTERM); 130 without a guard (a plain Ctrl-C) or when none was recorded."""
+    guard = _active_guard()
+    code = guard.exit_code if guard is not None else None
+    return code or EXIT_SIGINT

@@ -18,6 +18,7 @@ from poissonfp.case import Case
 from poissonfp.environment import environment_record
 from poissonfp.grid import Grid
 from poissonfp.problem import Problem
+from poissonfp.settings import CRITERION_METRICS
 from poissonfp.results import read_json, save_figure, staged_folder, write_json, write_npz
 from poissonfp.solvers.base import HISTORY_KEYS, SolveResult
 
@@ -72,7 +73,7 @@ def save_solve_outputs(out_dir: str | Path, case: Case, problem: Problem, result
 
 
 def _write_set(folder: Path, case: Case, problem: Problem, result: SolveResult, vtk: bool) -> list[str]:
-    from poissonfp.plotting import plot_convergence, plot_field, plot_mode_errors
+    from poissonfp.plotting.solution import plot_convergence, plot_field, plot_mode_errors
 
     grid, u = problem.grid, result.solution
     arrays = {"solution": u, "rhs": problem.rhs, "source": problem.source,
@@ -99,8 +100,7 @@ def _write_set(folder: Path, case: Case, problem: Problem, result: SolveResult, 
     if problem.exact is not None:
         figures["error.png"] = plot_field(grid, np.abs(u - problem.exact), f"|u - u_exact| ({label})",
                                           label="|error|", log=True)
-    metric = {"discretization": "error_vs_exact_inf", "discrete": "error_vs_discrete_rel_l2"}.get(
-        result.info.get("criterion"), "rel_residual")
+    metric = CRITERION_METRICS.get(result.info.get("criterion"), CRITERION_METRICS["residual"])
     figures["convergence.png"] = plot_convergence(result.history, metric, result.info.get("threshold"),
                                                   f"Convergence ({label})")
     if result.modes:

@@ -10,7 +10,7 @@ case loader validates it without further code. Values are checked when a setting
 >>> SolverSettings(method="gauss")
 Traceback (most recent call last):
 ...
-poissonfp.settings.SettingError: method: expected one of 'jacobi', 'direct', 'dst', 'multigrid', 'dnn', 'hybrid', 'article', got 'gauss'
+poissonfp.settings.SettingError: method: expected one of 'jacobi', 'dnn', 'hybrid', 'article', 'multigrid', 'dst', 'direct', got 'gauss'
 """
 from __future__ import annotations
 
@@ -21,25 +21,44 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["METHODS", "CRITERIA", "SettingError", "setting", "check_setting", "describe_setting",
-           "SolverSettings", "NetworkSettings", "TrainingSettings", "HybridSettings"]
+from poissonfp.methods import COARSE_SPACES, DEVICES, METHODS
 
-METHODS = ("jacobi", "direct", "dst", "multigrid", "dnn", "hybrid", "article")
-CRITERIA = ("residual", "discretization", "discrete")
+__all__ = ["METHODS", "CRITERIA", "CRITERION_METRICS", "default_criterion", "SettingError", "setting",
+           "check_setting", "describe_setting", "SolverSettings", "NetworkSettings", "TrainingSettings",
+           "HybridSettings"]
+
+#: Each stopping criterion and the history key (metric) it reads: the one table of criterion -> metric.
+CRITERION_METRICS = {
+    "residual": "rel_residual",
+    "discretization": "error_vs_exact_inf",
+    "discrete": "error_vs_discrete_rel_l2",
+}
+CRITERIA = tuple(CRITERION_METRICS)
+
+
+def default_criterion(has_exact: bool) -> str:
+    """The criterion a case gets when it names none: ``"discretization"`` with an exact solution, else
+    ``"residual"``."""
+    return "discretization" if has_exact else "residual"
+
 
 
 class SettingError(ValueError):
-    """A setting has a value of the wrong type or outside its allowed values.
+    """A setting has a value of the wrong type or outside its allowed values, or does not exist: the one
+    settings error of the package (solver, network, training and hybrid settings, and the experiments'
+    settings of :mod:`poissonfp.diagnostics`).
 
     Attributes:
-        name: The field name.
-        expected: What the field accepts, e.g. ``"a positive number"``.
+        name: The setting, e.g. ``omega`` or ``parity.epochs``.
+        expected: What the setting accepts, e.g. ``"a positive number"``.
         value: The rejected value.
+        message: The whole text, where the fault is no single value (settings that do not fit together);
+            default ``"NAME: expected EXPECTED, got VALUE"``.
     """
 
-    def __init__(self, name: str, expected: str, value: Any) -> None:
+    def __init__(self, name: str, expected: str, value: Any, message: str | None = None) -> None:
         self.name, self.expected, self.value = name, expected, value
-        super().__init__(f"{name}: expected {expected}, got {value!r}")
+        super().__init__(message or f"{name}: expected {expected}, got {value!r}")
 
 
 def setting(default: Any, *, choices: tuple[str, ...] = (), minimum: float | None = None,
@@ -179,7 +198,7 @@ class NetworkSettings(_Settings):
     widths: tuple[int, ...] = setting((64, 64), minimum=1)
     activation: str = setting("tanh", choices=("tanh", "sin", "relu", "gelu", "softplus"))
     dtype: str = setting("float64", choices=("float32", "float64"))
-    device: str = setting("cpu", choices=("cpu", "cuda"))
+    device: str = setting("cpu", choices=DEVICES)
     scale: float = setting(1.0, above=0)
 
 
@@ -246,4 +265,4 @@ class HybridSettings(_Settings):
     low_tol: float = setting(1e-3, above=0)
     plateau: float = setting(1e-3, above=0)
     min_gain: float = setting(2.0, minimum=1)
-    coarse: str = setting("network", choices=("network", "polynomial", "sine"))
+    coarse: str = setting("network", choices=COARSE_SPACES)

@@ -6,9 +6,9 @@ import pytest
 from click.testing import CliRunner
 from matplotlib.figure import Figure
 
-from poissonfp import bench_plots
-from poissonfp.bench import _estimate, quick_config, run_bench
-from poissonfp.bench_report import format_csv, format_markdown, time_series
+from poissonfp.plotting import bench as bench_plots
+from poissonfp.studies.bench import _estimate, quick_config, run_bench
+from poissonfp.studies.bench_report import format_csv, format_markdown, time_series
 from poissonfp.cli import main
 
 
@@ -66,7 +66,7 @@ def test_unregistered_method_is_skipped_with_a_warning(monkeypatch, caplog):
 
     monkeypatch.delitem(solvers.SOLVERS, "dnn")
     config = quick_config(plan=quick_config().plan[:1], methods=("jacobi", "dnn", "dst"))
-    with caplog.at_level(logging.WARNING, logger="poissonfp.bench"):
+    with caplog.at_level(logging.WARNING, logger="poissonfp.studies.bench"):
         data = run_bench(config)
     assert data["skipped_methods"] == ["dnn"] and data["methods"] == ["jacobi", "dst"]
     assert "dnn" in caplog.text
@@ -82,7 +82,7 @@ def test_budget_extrapolation():
 
 @pytest.mark.parametrize("kind, tol", [("discretization", 1e-8), ("discrete", 1e-5), ("residual", 1e-6)])
 def test_exact_check_confirms_the_prediction_and_rejects_a_wrong_count(kind, tol):
-    from poissonfp.bench import _exact_check
+    from poissonfp.studies.bench import _exact_check
     from poissonfp.case import load_case
     from poissonfp.jacobi_theory import predicted_sweeps
     from poissonfp.problem import build_problem
@@ -106,7 +106,7 @@ def test_every_iterative_record_counts_its_work(quick_run):
 
 
 def test_scaling_exponents_fit_a_power_law():
-    from poissonfp.bench import scaling_exponents
+    from poissonfp.studies.bench import scaling_exponents
 
     rows = [{"problem": "p", "unknowns": n, "results": {"m": {"time_s": 2e-6 * n**1.5, "work_sweeps": 7.0}}}
             for n in (100, 400, 1600)]
@@ -116,7 +116,7 @@ def test_scaling_exponents_fit_a_power_law():
 
 
 def test_ctrl_c_saves_the_rows_so_far_marked_interrupted(tmp_path, monkeypatch):
-    from poissonfp import bench
+    from poissonfp.studies import bench
 
     calls = []
     real = bench.kernel_bandwidth
@@ -138,7 +138,7 @@ def test_ctrl_c_saves_the_rows_so_far_marked_interrupted(tmp_path, monkeypatch):
 
 
 def test_an_interrupted_solve_stops_the_bench(monkeypatch):
-    from poissonfp import bench
+    from poissonfp.studies import bench
 
     real = bench.solve_case
 
@@ -152,10 +152,26 @@ def test_an_interrupted_solve_stops_the_bench(monkeypatch):
     assert data["interrupted"] and len(data["rows"]) == 1 and data["rows"][0]["results"] == {}
 
 
+def test_a_signal_during_a_warm_up_stops_the_bench(monkeypatch):
+    """The solver returns an interrupted warm-up solve (it caught the signal): the bench must stop, not run on."""
+    from poissonfp.studies import bench
+
+    real = bench.solve_case
+
+    def interrupted(*args, **kwargs):
+        problem, result = real(*args, **kwargs)
+        result.interrupted = True
+        return problem, result
+
+    monkeypatch.setattr(bench, "solve_case", interrupted)
+    data = run_bench(quick_config(plan=quick_config().plan[:1], methods=("jacobi", "dst")))
+    assert data["interrupted"] and data["rows"] == []
+
+
 def test_unwritable_output_folder_is_refused_before_any_work(tmp_path, monkeypatch):
     import importlib
 
-    bench = importlib.import_module("poissonfp.bench")  # the command imports run_bench from here when it runs
+    bench = importlib.import_module("poissonfp.studies.bench")  # the command imports run_bench from here when it runs
     monkeypatch.setattr(bench, "run_bench", lambda *a, **k: pytest.fail("bench ran before checking --out"))
     blocker = tmp_path / "file"
     blocker.write_text("x")
@@ -164,7 +180,7 @@ def test_unwritable_output_folder_is_refused_before_any_work(tmp_path, monkeypat
 
 
 def test_device_sweep_time_runs_through_torch():
-    from poissonfp.bench import _device_sweep_time
+    from poissonfp.studies.bench import _device_sweep_time
     from poissonfp.case import load_case
     from poissonfp.problem import build_problem
 
@@ -181,7 +197,7 @@ def test_first_solves_are_repeated_and_the_fastest_counts(quick_run):
 
 
 def test_warm_up_runs_at_the_first_real_size(monkeypatch):
-    from poissonfp import bench
+    from poissonfp.studies import bench
 
     seen = []
     real = bench.solve_case
@@ -199,3 +215,17 @@ def test_quick_jacobi_runs_in_its_usual_batches():
     """--quick used to check Jacobi after every sweep, so its real per-sweep times (check overhead
     included) and its computed ones (kernel time) came from different models."""
     assert "check_every" not in dict(quick_config().case_overrides)
+
+
+@pytest.mark.parametrize("signals", [("SIGTERM",), ("SIGINT", "SIGINT")])
+def test_a_real_signal_saves_the_rows_so_far_and_exits_128_plus_its_number(tmp_path, signals):
+    """bench takes SIGINT and SIGTERM through SignalGuard: bench.json written, marked interrupted; a second
+    signal is only recorded."""
+    from tests.signals import expected_exit, signal_command
+
+    out = tmp_path / "out"
+    code, stderr = signal_command(["bench", "--quick", "--problems", "1d_article", "--methods", "jacobi,dnn",
+                                   "--out", str(out)], "sizes", signals, 0.1)  # the first problem has started
+    assert code == expected_exit(signals) and "Traceback" not in stderr, stderr
+    data = json.loads((out / "bench.json").read_text())
+    assert data["interrupted"] is True and "interrupted" in (out / "bench.md").read_text()

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from poissonfp import load_case
 from poissonfp.cli import main
-from poissonfp.compare import compare_methods, default_methods, format_speedup, plan_runs
+from poissonfp.studies.compare import compare_methods, default_methods, format_speedup, plan_runs
 from poissonfp.solvers import SOLVERS
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
@@ -57,6 +57,14 @@ def test_compare_writes_one_entry_per_method(tmp_path, case_name, size):
     if "dnn" in labels:
         assert (out / "modes_dnn.png").exists()
     assert "speed-up" in result.output and "jacobi" in result.output
+    by_label = {entry["label"]: entry for entry in data["entries"]}
+    assert jacobi["iteration_unit"] == "sweeps" and jacobi["work_sweeps"] == jacobi["iterations"]
+    assert by_label["multigrid"]["iteration_unit"] == "V-cycles" and by_label["multigrid"]["work_how"] == "estimated"
+    assert by_label["dst"]["work_sweeps"] is None
+    hybrid = by_label["hybrid[M=3]"]  # cycles or (after its fallback) sweeps, never mislabelled as sweeps
+    assert hybrid["iteration_unit"] == ("cycles" if hybrid["info"].get("cycles", 0) > 0 else "sweeps")
+    header = result.output.splitlines()[1]
+    assert "iterations" in header and "work [sweeps]" in header and " sweeps " not in header
 
 
 def test_references_agree():
@@ -179,7 +187,7 @@ def test_ctrl_c_in_the_warm_up_is_not_swallowed(tmp_path, monkeypatch):
 
 
 def test_figures_survive_histories_cut_short_by_an_interrupt(tmp_path):
-    from poissonfp.compare_outputs import save_comparison
+    from poissonfp.studies.compare_outputs import save_comparison
 
     case = load_case(_short_training_case(tmp_path, "1d_article")).with_overrides(size=32)
     comparison = compare_methods(case, ["jacobi", "article"], [3])
@@ -201,26 +209,16 @@ def test_cuda_without_a_gpu_is_one_line_exit_2(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_a_real_sigint_saves_what_was_measured_and_exits_130(tmp_path):
-    import signal
-    import subprocess
-    import sys
-    import time
+@pytest.mark.parametrize("signals", [("SIGINT",), ("SIGTERM", "SIGTERM")])
+def test_a_real_signal_saves_what_was_measured_and_exits_128_plus_its_number(tmp_path, signals):
+    """SIGINT and SIGTERM take one path (SignalGuard); a second signal never cuts the saving short."""
+    from tests.signals import expected_exit, signal_command
 
     out = tmp_path / "out"
-    command = Path(sys.executable).with_name("poissonfp")  # the console script beside this interpreter
-    process = subprocess.Popen([str(command), "compare", str(CASES / "1d_article.toml"),
-                                "--n", "2000", "--methods", "jacobi", "--criterion", "discrete", "--tol", "1e-13",
-                                "--out", str(out)], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    seen = ""
-    while "[1/1] jacobi" not in seen:  # the timed solve has started (the warm-up is over)
-        char = process.stderr.read(1)
-        assert char, seen
-        seen += char
-    time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
-    process.communicate(timeout=60)
-    assert process.returncode == 130
+    code, stderr = signal_command(["compare", str(CASES / "1d_article.toml"), "--n", "2000", "--methods", "jacobi",
+                                   "--criterion", "discrete", "--tol", "1e-13", "--out", str(out)],
+                                  "[1/1] jacobi", signals, 0.2)  # the timed solve has started
+    assert code == expected_exit(signals) and "Traceback" not in stderr, stderr
     data = json.loads((out / "compare.json").read_text())
     assert data["interrupted"] is True
     assert [e["label"] for e in data["entries"]] == ["jacobi"] and data["entries"][0]["stop_reason"] == "interrupted"

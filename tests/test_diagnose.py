@@ -5,7 +5,8 @@ import pytest
 from click.testing import CliRunner
 
 from poissonfp.cli import main
-from poissonfp.diagnostics.base import EXPERIMENTS, SettingsError, load_experiment, make_settings
+from poissonfp.diagnostics.base import EXPERIMENTS, load_experiment, make_settings
+from poissonfp.settings import SettingError
 
 OURS = ["fprinciple-1d", "parity", "digits"]  # poisson-1d has its own test module
 
@@ -93,14 +94,14 @@ def test_controls_fail_their_evidence_claims(control_run):
         (["--seeds", "0,x"], "--seeds"),
         (["--seeds", "1,1"], "--seeds"),
         (["parity", "--set", "parity.nope=1"], "no setting"),
-        (["parity", "--set", "parity.epochs=ten"], "expects int"),
-        (["parity", "--set", "parity.activation=bogus"], "'parity.activation' expects one of"),
-        (["parity", "--set", "parity.dimension=-1"], "'parity.dimension' expects an integer >= 2"),
-        (["parity", "--set", "parity.dimension=40"], "'parity.dimension' expects an integer >= 2 and <= 16"),
-        (["parity", "--set", "parity.learning_rate=nan"], "'parity.learning_rate' expects a finite number"),
-        (["parity", "--set", "parity.epochs=-5"], "'parity.epochs' expects an integer >= 1"),
-        (["parity", "--set", "parity.fractions=0.5,2.0"], "'parity.fractions' expects a number > 0.0 and < 1.0"),
-        (["parity", "--set", "parity.dtype=float16"], "'parity.dtype' expects one of float32, float64"),
+        (["parity", "--set", "parity.epochs=ten"], "parity.epochs: expected int"),
+        (["parity", "--set", "parity.activation=bogus"], "parity.activation: expected one of"),
+        (["parity", "--set", "parity.dimension=-1"], "parity.dimension: expected an integer >= 2"),
+        (["parity", "--set", "parity.dimension=40"], "parity.dimension: expected an integer >= 2 and <= 16"),
+        (["parity", "--set", "parity.learning_rate=nan"], "parity.learning_rate: expected a finite number"),
+        (["parity", "--set", "parity.epochs=-5"], "parity.epochs: expected an integer >= 1"),
+        (["parity", "--set", "parity.fractions=0.5,2.0"], "parity.fractions: expected a number > 0.0 and < 1.0"),
+        (["parity", "--set", "parity.dtype=float16"], "parity.dtype: expected one of float32, float64"),
         (["poisson-1d", "--set", "poisson-1d.case=nowhere"], "case 'nowhere': no such case file"),
         (["--no-such-option"], "no-such-option"),
     ],
@@ -136,7 +137,7 @@ def test_presets_change_sizes_and_lengths_only():
         assert {k for k in vars(full) if getattr(full, k) != getattr(quick, k)} == set(experiment.quick)
     quick = make_settings(load_experiment("parity"), quick=True, overrides={"fractions": "0.5,0.7"})
     assert quick.epochs < 2000 and quick.fractions == (0.5, 0.7)
-    with pytest.raises(SettingsError):
+    with pytest.raises(SettingError):
         load_experiment("mnist")
 
 

@@ -135,3 +135,19 @@ def test_divergent_training_raises_before_jacobi():
     with pytest.raises(DivergenceError, match="diverged"):
         solve(problem, "hybrid", StoppingCriterion("discretization"),
               **options(case, switch=20, training=TrainingSettings(learning_rate=1e6, galerkin=False)))
+
+
+def test_two_level_info_is_the_typed_records_dict():
+    """The two-level hybrid's info is TwoLevelRecord.to_dict(): every key a record field (or derived), no
+    None left in, the phase times consistent."""
+    import dataclasses
+
+    from poissonfp.solvers.hybrid_record import TwoLevelRecord
+
+    record = TwoLevelRecord(switch_setting=3, dnn_steps=3, switch_reason="fixed")
+    record.times_s["train_s"] = 0.5
+    info = record.to_dict()
+    assert info["switch_step"] == 3 and info["training_time_s"] == 0.5 and "coarse" not in info
+    fields = {f.name for f in dataclasses.fields(TwoLevelRecord)}
+    assert set(info) <= fields | {"switch_step", "training_time_s", "galerkin_time_s"}
+    assert None not in info.values()

@@ -160,7 +160,7 @@ def test_the_torch_path_matches_the_numpy_path_on_the_cpu(coarsest):
     from poissonfp.solvers.base import Monitor
     from poissonfp.solvers.torch_solvers import solve_hybrid_torch
 
-    case = load_case(Path(__file__).resolve().parents[1] / "poissonfp" / "bench_cases" / "2d_boundary.toml")
+    case = load_case(Path(__file__).resolve().parents[1] / "poissonfp" / "studies" / "bench_cases" / "2d_boundary.toml")
     problem = build_problem(case, 63)
     criterion = StoppingCriterion("discrete", tol=1e-9)
     hybrid = dataclasses.replace(case.hybrid, coarsest=coarsest, fallback=False)

@@ -229,7 +229,7 @@ def _hybrid_history(switch: int = 100) -> dict:
 
 
 def test_convergence_figure_shows_both_phases_with_markers():
-    from poissonfp.plotting import plot_convergence
+    from poissonfp.plotting.solution import plot_convergence
 
     fig = plot_convergence(_hybrid_history(), "rel_residual", 1e-8, "hybrid")
     time_panel, work_panel = fig.axes[:2]
@@ -243,7 +243,7 @@ def test_convergence_figure_shows_both_phases_with_markers():
 def test_plots_draw_on_the_callers_axes():
     import matplotlib.pyplot as plt
 
-    from poissonfp.plotting import plot_convergence, plot_field, plot_mode_errors
+    from poissonfp.plotting.solution import plot_convergence, plot_field, plot_mode_errors
 
     grid = Grid((0.0, 0.0), (1.0, 1.0), (7, 7))
     fig, axes = plt.subplots(2, 2)
@@ -256,7 +256,7 @@ def test_plots_draw_on_the_callers_axes():
 
 
 def test_3d_colour_bar_labels_do_not_overprint_the_next_panel():
-    from poissonfp.plotting import plot_field
+    from poissonfp.plotting.solution import plot_field
 
     grid = Grid((0.0,) * 3, (1.0,) * 3, (9, 9, 9))
     fig = plot_field(grid, np.random.default_rng(0).random(grid.shape), "u", label="|error| of u", log=True)

@@ -3,80 +3,76 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
-import sys
 from pathlib import Path
 
 import click
 
 from poissonfp.cli.common import EXIT_INTERRUPTED, guarded
-from poissonfp.settings import METHODS
+from poissonfp.cli.params import CommaList, NamedChoice
+from poissonfp.cli.progress import ProgressLine
+from poissonfp.interrupts import SignalGuard
+from poissonfp.methods import BENCH_METHODS, BENCH_OPTIONAL, DEVICES
 
 __all__ = ["bench"]
 
 
-def _names(value: str | None, allowed: tuple[str, ...], what: str) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    names = tuple(name.strip() for name in value.split(",") if name.strip())
-    unknown = [name for name in names if name not in allowed]
-    if unknown or not names:
-        raise click.BadParameter(f"unknown {what} {unknown[0]!r}; expected some of {', '.join(allowed)}"
-                                 if unknown else f"no {what} given")
-    return names
-
-
 class _Lines:
-    """One progress line per solve on stderr."""
+    """One progress line per solve (:class:`~poissonfp.cli.progress.ProgressLine`) on stderr."""
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
+        self.line: ProgressLine | None = None
+        self.check = ""
 
     def __call__(self, event: dict) -> None:
-        if self.quiet:
-            return
         kind = event["event"]
-        if kind == "problem":
+        if kind == "problem" and not self.quiet:
             click.echo(f"{event['problem']}: sizes {event['sizes']}", err=True)
         elif kind == "start":
             size = "x".join(map(str, event["size"])) if isinstance(event["size"], list) else str(event["size"])
-            sys.stderr.write(f"  {size:>9} {event['method']:<13}")
-            sys.stderr.flush()
-        elif kind == "done":
+            self.line, self.check = ProgressLine(f"  {size:>9} {event['method']:<13}", self.quiet), ""
+            self.line.update("running", force=True)
+        elif kind == "check":
+            self.check = (f" [sweeps predicted {event['predicted']:,}, real {event['real']:,}: "
+                          f"{'ok' if event['passed'] else 'MISMATCH'}]")
+        elif kind == "done" and self.line is not None:
             r = event["record"]
             time = "-" if r.get("time_s") is None else f"{r['time_s']:.3g} s"
             note = f"  ({r['note']})" if r["status"] in ("skipped", "not_reached", "diverged") else ""
-            click.echo(f" {time:>12}  {r['status']}{note}", err=True)
-        elif kind == "check":
-            click.echo(f" [sweeps predicted {event['predicted']:,}, real {event['real']:,}: "
-                       f"{'ok' if event['passed'] else 'MISMATCH'}]", err=True, nl=False)
+            self.line.finish(f"{self.check} {time:>12}  {r['status']}{note}")
+            self.line = None
 
 
 @click.command()
 @click.option("--quick", is_flag=True, help="A tiny run (two problems, two small sizes) that checks the harness.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results/bench"),
               show_default=True, help="Output folder.")
-@click.option("--problems", help="Comma-separated subset of the problems (case names) to run.")
-@click.option("--methods", help=f"Comma-separated subset of {','.join(METHODS)} and the bench's controls "
-                                "hybrid-exact, hybrid-none (default: every method but article, which costs about "
-                                "pure Jacobi's time).")
+@click.option("--problems", type=CommaList("problem"), help="Comma-separated subset of the problems (case names) to run.")
+@click.option("--methods", type=CommaList("method", BENCH_METHODS + BENCH_OPTIONAL),
+              help=f"Comma-separated methods and controls (default: {','.join(BENCH_METHODS)}; "
+                   f"{','.join(BENCH_OPTIONAL)} only when named: it costs about pure Jacobi's time).")
 @click.option("--jacobi-budget", type=float, help="Seconds up to which pure Jacobi runs for real (default 30).")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None,
+@click.option("--device", type=NamedChoice(DEVICES, "device"), default=None,
               help="Where the hybrid, the network and pure Jacobi run (cuda: through torch on the GPU).")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 @guarded
 def bench(quick: bool, out: Path, problems, methods, jacobi_budget, device, quiet) -> None:
     """Wall time to discretization accuracy of every solver on a matrix of problems and sizes; writes
     bench.json, bench.csv, bench.md and log-log figures of time and work against unknowns into OUT.
-    Ctrl-C saves the rows measured so far, marked interrupted, and exits 130."""
-    from poissonfp.bench import METHODS, OPTIONAL_METHODS, BenchConfig, quick_config, run_bench
-    from poissonfp.bench_report import format_markdown, save_bench
+    Ctrl-C (SIGTERM) saves the rows measured so far, marked interrupted, and exits 130 (143)."""
+    from poissonfp.studies.bench import BenchConfig, quick_config, run_bench
+    from poissonfp.studies.bench_report import format_markdown, save_bench
 
     config = quick_config() if quick else BenchConfig()
     changes = {}
-    names = _names(problems, tuple(p.case for p in config.plan), "problem")
-    if names:
-        changes["plan"] = tuple(p for p in config.plan if p.case in names)
-    changes["methods"] = _names(methods, METHODS + OPTIONAL_METHODS, "method") or config.methods
+    if problems:
+        known = tuple(p.case for p in config.plan)  # the plan (full or quick) decides which are known
+        unknown = [name for name in problems if name not in known]
+        if unknown:
+            raise click.BadParameter(f"unknown problem {unknown[0]!r}; expected some of {', '.join(known)}",
+                                     param_hint="--problems")
+        changes["plan"] = tuple(p for p in config.plan if p.case in problems)
+    changes["methods"] = methods or config.methods
     if jacobi_budget is not None:
         if not (jacobi_budget >= 0 and jacobi_budget < float("inf")):
             raise click.BadParameter(f"expected a non-negative number of seconds, got {jacobi_budget}",
@@ -86,17 +82,25 @@ def bench(quick: bool, out: Path, problems, methods, jacobi_budget, device, quie
         _check_device(device)
         changes["case_overrides"] = config.case_overrides + (("device", device),)
     _check_writable(out)
-    data = run_bench(dataclasses.replace(config, **changes), callback=_Lines(quiet))
-    flags = ["--quick"] * quick + ["--out", str(out)] + ["--problems", problems] * bool(problems) \
-        + ["--methods", methods] * bool(methods) + ["--jacobi-budget", str(jacobi_budget)] * (jacobi_budget is not None) \
+    flags = ["--quick"] * quick + ["--out", str(out)] + ["--problems", ",".join(problems or ())] * bool(problems) \
+        + ["--methods", ",".join(methods or ())] * bool(methods) + ["--jacobi-budget", str(jacobi_budget)] * (jacobi_budget is not None) \
         + ["--device", device] * (device is not None)
-    data["command"] = "poissonfp bench " + shlex.join(flags)
-    save_bench(data, out)
+    with SignalGuard() as guard:  # SIGINT and SIGTERM take one path; a second signal is only recorded
+        try:
+            data = run_bench(dataclasses.replace(config, **changes), callback=_Lines(quiet))  # a signal ends it
+        except KeyboardInterrupt:  # before the first problem started (the machine record)
+            click.echo("interrupted before anything was measured: nothing written", err=True)
+            raise click.exceptions.Exit(guard.exit_code or EXIT_INTERRUPTED) from None
+        with guard.deferred():  # the rows measured are saved whole, whatever arrives meanwhile
+            data["command"] = "poissonfp bench " + shlex.join(flags)
+            save_bench(data, out)
+            if not data["interrupted"]:
+                click.echo(format_markdown(data))
+                click.echo(f"wrote {out}/bench.json, bench.csv, bench.md and figures ({data['elapsed_s']:.0f} s)")
     if data["interrupted"]:
         click.echo(f"interrupted: the rows measured so far are in {out}/bench.json (marked interrupted)", err=True)
-        raise click.exceptions.Exit(EXIT_INTERRUPTED)
-    click.echo(format_markdown(data))
-    click.echo(f"wrote {out}/bench.json, bench.csv, bench.md and figures ({data['elapsed_s']:.0f} s)")
+    if data["interrupted"] or guard.exit_code:
+        raise click.exceptions.Exit(guard.exit_code or EXIT_INTERRUPTED)
 
 
 def _check_device(device: str) -> None:

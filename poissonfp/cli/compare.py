@@ -1,80 +1,55 @@
 """``poissonfp compare CASE``: every method on one problem to one criterion, a table and the figures."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
 from poissonfp.cli.common import EXIT_INTERRUPTED, guarded, with_flags
-from poissonfp.compare import ALONE_1D_ONLY, DEFAULT_METHODS
-from poissonfp.settings import METHODS
+from poissonfp.cli.params import CommaList, NamedChoice, switch_point
+from poissonfp.cli.progress import ProgressLine
+from poissonfp.interrupts import SignalGuard
+from poissonfp.methods import ALONE_1D_ONLY, COARSE_SPACES, DEVICES, METHODS, compare_defaults
+from poissonfp.settings import CRITERIA
 
 __all__ = ["compare"]
 
 
-def _methods(ctx, param, value: str | None) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    names = tuple(name.strip() for name in value.split(",") if name.strip())
-    unknown = [name for name in names if name not in METHODS]
-    if unknown or not names:
-        raise click.BadParameter(f"unknown method {unknown[0]!r}; expected a comma-separated list of "
-                                 f"{', '.join(METHODS)}" if unknown else "no method given")
-    return names
-
-
-def _switches(ctx, param, value: str | None) -> tuple[int | str, ...]:
-    if value is None:
-        return ()
-    items = [item.strip() for item in value.split(",") if item.strip()]
-    if not items or not all(item == "auto" or (item.isascii() and item.isdigit()) for item in items):
-        raise click.BadParameter(f"expected comma-separated non-negative integers or 'auto', got {value!r}")
-    return tuple(item if item == "auto" else int(item) for item in items)
-
-
-def _coarses(ctx, param, value: str | None) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    items = [item.strip() for item in value.split(",") if item.strip()]
-    bad = [item for item in items if item not in ("network", "polynomial", "sine")]
-    if bad or not items:
-        raise click.BadParameter(f"expected a comma-separated list of network, polynomial, sine, got {value!r}")
-    return tuple(items)
-
-
 class _ProgressLines:
-    """One line per method: its label when it starts, its wall time and verdict when it ends."""
+    """One progress line per method (:class:`~poissonfp.cli.progress.ProgressLine`): its label when it
+    starts, its wall time and verdict when it ends."""
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
+        self.line: ProgressLine | None = None
 
     def __call__(self, event: dict) -> None:
-        if self.quiet:
-            return
         if event["event"] == "start":  # skipped methods are reported by the library's logged warning
-            sys.stderr.write(f"[{event['index'] + 1}/{event['count']}] {event['label']:<20}")
-            sys.stderr.flush()
-        elif event["event"] == "done":
+            self.line = ProgressLine(f"[{event['index'] + 1}/{event['count']}] {event['label']:<20}", self.quiet)
+            self.line.update("running", force=True)
+        elif event["event"] == "done" and self.line is not None:
             r = event["record"]
             wall = "-" if r["wall_time_s"] is None else f"{r['wall_time_s']:.3g} s"
-            click.echo(f" {wall:>10}  {'reached' if r['reached'] else 'NOT reached'}", err=True)
+            self.line.finish(f"{wall:>10}  {'reached' if r['reached'] else 'NOT reached'}")
+            self.line = None
 
 
 @click.command()
 @click.argument("case_file", metavar="CASE", type=click.Path(path_type=Path))
-@click.option("--methods", callback=_methods,
-              help=f"Comma-separated methods (default in 1D: {','.join(DEFAULT_METHODS)}; in 2D and 3D without "
+@click.option("--methods", type=CommaList("method", METHODS),
+              help=f"Comma-separated methods (default in 1D: {','.join(compare_defaults(1))}; in 2D and 3D without "
                    f"{' and '.join(ALONE_1D_ONLY)}, which cannot converge or only repeat Jacobi there).")
-@click.option("--switch", "switches", callback=_switches,
+@click.option("--switch", "switches", default=(), metavar="M,...",
+              type=CommaList("switch point", item=switch_point,
+                             expected="comma-separated non-negative integers or 'auto'"),
               help="Comma-separated switch points M (integers or 'auto'): one hybrid and one article entry "
                    "each (the article's scheme has no 'auto').")
-@click.option("--coarse", "coarses", callback=_coarses,
+@click.option("--coarse", "coarses", type=CommaList("coarse space", COARSE_SPACES), default=(),
               help="Comma-separated classical coarse bases (polynomial, sine): one extra hybrid entry each.")
 @click.option("--n", "size", type=int, help="Grid size per dimension, in the case's unit (points or intervals).")
-@click.option("--criterion", help="residual, discretization or discrete (default: the case's).")
+@click.option("--criterion", type=NamedChoice(CRITERIA, "criterion"), help="Stopping criterion (default: the case's).")
 @click.option("--tol", type=float, help="Tolerance of the residual / discrete criteria.")
-@click.option("--device", help="cpu or cuda (neural methods).")
+@click.option("--device", type=NamedChoice(DEVICES, "device"), help="Where neural methods run.")
 @click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
               help="Runs per entry; the table reports the median wall time and its spread.")
 @click.option("--seed", type=int, help="Seed of every random choice (default: the case's).")
@@ -86,45 +61,59 @@ def compare(case_file: Path, methods, switches, coarses, size, criterion, tol, d
             quiet) -> None:
     """Solve CASE with every method to the case's stopping criterion; print a table, write compare.json
     (with the switch study of every method run at several M) and the figures (error against wall time,
-    the trade-off in M, per-peak error heat maps, errors at the hand-over). Ctrl-C saves what was measured
-    (marked interrupted) and exits with 130."""
+    the trade-off in M, per-peak error heat maps, errors at the hand-over). Ctrl-C (SIGTERM) saves what was
+    measured, marked interrupted, and exits with 130 (143); a second signal never cuts the saving short."""
     from poissonfp.case import load_case
-    from poissonfp.compare import compare_methods, default_methods, format_table
-    from poissonfp.compare_outputs import save_comparison
+    from poissonfp.studies.compare import compare_methods, default_methods
+    from poissonfp.studies.compare_outputs import save_comparison
     from poissonfp.problem import build_problem
 
-    case = with_flags(load_case(case_file), size=size, seed=seed, criterion=criterion, tol=tol, device=device)
-    problem = build_problem(case)
-    chosen = methods or default_methods(problem.grid.ndim)
-    if not quiet:
-        left_out = [m for m in DEFAULT_METHODS if m not in chosen] if methods is None else []
-        click.echo(f"{case.name}, grid {problem.grid.describe()}: methods {','.join(chosen)} to the "
-                   f"{case.solver.criterion} criterion" + (f", {repeat} runs each" if repeat > 1 else "")
-                   + (f" ({', '.join(left_out)} left out by default in {problem.grid.ndim}D; name them with "
-                      f"--methods)" if left_out else ""), err=True)
-    comparison = compare_methods(case, chosen, switches, coarses=coarses, repeat=repeat, problem=problem,
-                                 callback=_ProgressLines(quiet))
-    out = out or Path("results") / f"{case.name}-compare"
-    try:
-        save_comparison(comparison, out)
-    except KeyboardInterrupt:
-        click.echo("interrupted while saving: the outputs in " f"{out}/ may be incomplete", err=True)
-        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
-    click.echo(f"{case.name}  grid {problem.grid.describe()}  criterion {comparison.metric} <= "
+    with SignalGuard() as guard:  # SIGINT and SIGTERM take one path; a second signal is only recorded
+        try:
+            case = with_flags(load_case(case_file), size=size, seed=seed, criterion=criterion, tol=tol,
+                              device=device)
+            problem = build_problem(case)
+        except KeyboardInterrupt:
+            click.echo("interrupted before anything was measured: nothing written", err=True)
+            raise click.exceptions.Exit(guard.exit_code or EXIT_INTERRUPTED) from None
+        chosen = methods or default_methods(problem.grid.ndim)
+        if not quiet:
+            left_out = [m for m in compare_defaults(1) if m not in chosen] if methods is None else []
+            click.echo(f"{case.name}, grid {problem.grid.describe()}: methods {','.join(chosen)} to the "
+                       f"{case.solver.criterion} criterion" + (f", {repeat} runs each" if repeat > 1 else "")
+                       + (f" ({', '.join(left_out)} left out by default in {problem.grid.ndim}D; name them with "
+                          f"--methods)" if left_out else ""), err=True)
+        try:
+            comparison = compare_methods(case, chosen, switches, coarses=coarses, repeat=repeat, problem=problem,
+                                         callback=_ProgressLines(quiet))  # a signal ends it with what was measured
+        except KeyboardInterrupt:  # only in the few lines before the comparison's own handler
+            click.echo("interrupted before anything was measured: nothing written", err=True)
+            raise click.exceptions.Exit(guard.exit_code or EXIT_INTERRUPTED) from None
+        out = out or Path("results") / f"{case.name}-compare"
+        with guard.deferred():  # the outputs and the table are written whole, whatever arrives meanwhile
+            save_comparison(comparison, out)
+            _print_comparison(comparison, problem, out)
+    if comparison.interrupted:
+        click.echo("interrupted: the methods measured so far were saved (compare.json: interrupted = true)",
+                   err=True)
+    if comparison.interrupted or guard.exit_code:
+        raise click.exceptions.Exit(guard.exit_code or EXIT_INTERRUPTED)
+
+
+def _print_comparison(comparison, problem, out: Path) -> None:
+    from poissonfp.studies.compare import format_table
+
+    click.echo(f"{comparison.case}  grid {problem.grid.describe()}  criterion {comparison.metric} <= "
                f"{comparison.threshold:.3e}")
     click.echo(format_table(comparison))
     for method, study in comparison.to_dict()["switch_study"].items():
         optimum = comparison.entry(f"{method}[M={study['optimum_switch']}]")
         click.echo(_study_line(method, study, optimum.record.get("speedup_spread") if optimum else None))
     click.echo(f"outputs: {out}/")
-    if comparison.interrupted:
-        click.echo("interrupted: the methods measured so far were saved (compare.json: interrupted = true)",
-                   err=True)
-        raise click.exceptions.Exit(EXIT_INTERRUPTED)
 
 
 def _study_line(method: str, study: dict, spread: float | None) -> str:
-    from poissonfp.compare import format_speedup
+    from poissonfp.studies.compare import format_speedup
 
     ratio, saved = study["step_to_sweep_ratio"], study["sweeps_saved_per_step"]
     speedup = study["speedup_vs_jacobi_at_optimum"]

@@ -2,32 +2,22 @@
 from __future__ import annotations
 
 import inspect
-import signal
-import sys
 import tempfile
 from collections import defaultdict
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import click
 
 from poissonfp.case import CaseError
-from poissonfp.diagnostics.base import EXPERIMENTS, SettingsError, parse_override
+from poissonfp.cli.params import CommaList, NamedChoice, non_negative_integer
+from poissonfp.cli.progress import StepProgress
+from poissonfp.diagnostics.base import EXPERIMENTS, parse_override
+from poissonfp.interrupts import SignalGuard
+from poissonfp.settings import SettingError
 
 
 def _usage_error(message: str) -> click.UsageError:
     return click.UsageError(message, ctx=None)
-
-
-def _parse_seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise _usage_error(f"--seeds expects comma-separated integers, got {text!r}") from None
-    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
-        raise _usage_error(f"--seeds expects distinct non-negative integers, got {text!r}")
-    return seeds
 
 
 def _prepare_out(out_dir: str) -> Path:
@@ -42,60 +32,16 @@ def _prepare_out(out_dir: str) -> Path:
     return out
 
 
-@contextmanager
-def _stop_signals() -> Iterator[None]:
-    """SIGINT and SIGTERM raise ``KeyboardInterrupt`` once; later ones are ignored, so that the summary of
-    what finished is written whole. The previous handlers are restored on exit."""
-    seen = []
-
-    def handler(signum, frame):
-        if not seen:
-            seen.append(signum)
-            raise KeyboardInterrupt
-
-    previous = {}
-    try:
-        for number in (signal.SIGINT, signal.SIGTERM):
-            previous[number] = signal.signal(number, handler)
-    except ValueError:  # not the main thread: leave signals alone
-        pass
-    try:
-        yield
-    finally:
-        for number, old in previous.items():
-            signal.signal(number, old)
-
-
-class _Progress:
-    """One progress bar per experiment and seed, on stderr."""
-
-    def __init__(self) -> None:
-        self._bars: dict[tuple[str, int], object] = {}
-
-    def __call__(self, name: str, seed: int, done: float, total: float) -> None:
-        key = (name, seed)
-        if key not in self._bars:
-            for bar in self._bars.values():
-                bar.render_finish()
-            bar = click.progressbar(length=int(total), label=f"{name} (seed {seed})", file=sys.stderr)
-            bar.render_progress()
-            self._bars[key] = bar
-        bar = self._bars[key]
-        bar.update(int(done) - bar.pos)
-
-    def close(self) -> None:
-        for bar in self._bars.values():
-            bar.render_finish()
-
-
 @click.command()  # usage errors print one line: see poissonfp.cli.common.OneLineErrors
-@click.argument("experiments", nargs=-1)
+@click.argument("experiments", nargs=-1, type=NamedChoice(EXPERIMENTS, "experiment"))
 @click.option("--quick", is_flag=True, help="Smaller sizes and shorter runs, the same thresholds (seconds, not minutes).")
 @click.option(
     "--control", is_flag=True,
     help="Negative control: a learner or target without the property; its evidence claims should FAIL.",
 )
-@click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds; each claim must hold in all.")
+@click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds; each claim must hold in all.",
+              type=CommaList("seed", item=non_negative_integer, expected="distinct non-negative integers",
+                             distinct=True))
 @click.option(
     "--out", "out_dir", default="results/diagnose", show_default=True, type=click.Path(file_okay=False),
     help="Folder for summary.json, report.md and figures.",
@@ -107,44 +53,51 @@ class _Progress:
     "--threads", default=1, show_default=True, type=click.IntRange(min=1),
     help="Torch threads during the run (1 is fastest on a busy 2-core machine and reproducible).",
 )
-@click.option("--quiet", is_flag=True, help="No progress bars and no summary on the terminal.")
+@click.option("--quiet", is_flag=True, help="No progress lines and no summary on the terminal.")
 def diagnose(experiments, quick, control, seeds, out_dir, settings, threads, quiet) -> None:
     """Run F-Principle EXPERIMENTS (all by default) and check the paper's claims.
 
     Writes figures, summary.json and report.md to --out. Exit status: 0 when every claim holds in every
     seed, 1 when an evidence claim fails (the expected outcome of --control), 3 when a sanity check fails
-    (a bug), 2 for usage errors, 130 when interrupted (Ctrl-C or SIGTERM: the runs that finished are
-    reported, marked interrupted).
+    (a bug), 2 for usage errors, 130 when interrupted by Ctrl-C, 143 by SIGTERM (the runs that finished
+    are reported, marked interrupted; a second signal never cuts the report short).
     """
-    from poissonfp.diagnostics.suite import aggregate_claims, claim_counts, exit_status, run_suite
+    from poissonfp.diagnostics.suite import exit_status, run_suite
 
     names = list(experiments) or list(EXPERIMENTS)
-    unknown = [n for n in names if n not in EXPERIMENTS]
-    if unknown:
-        raise _usage_error(f"unknown experiment {unknown[0]!r}; choose from {', '.join(EXPERIMENTS)}")
-    seed_list = _parse_seeds(seeds)
+    seed_list = list(seeds)
     overrides: dict[str, dict[str, str]] = defaultdict(dict)
     try:
         for text in settings:
             name, key, value = parse_override(text)
             if name not in names:
-                raise SettingsError(f"--set {text!r} names an experiment that is not run")
+                raise SettingError("--set", "a setting of an experiment that is run", text)
             overrides[name][key] = value
         from poissonfp.diagnostics.base import load_experiment, make_settings
 
         for name in names:  # every setting is checked before the output folder is touched
             make_settings(load_experiment(name), quick, overrides.get(name), control)
         out = _prepare_out(out_dir)
-        progress = None if quiet else _Progress()
-        with _stop_signals():
+        progress = StepProgress(quiet)
+        guard = SignalGuard()  # SIGINT and SIGTERM: stop, report the runs that finished, exit 130 / 143
+        with guard:
             suite = run_suite(
                 names, seed_list, quick=quick, control=control, overrides=overrides, out_dir=out,
-                on_progress=progress, threads=threads,
+                on_progress=lambda name, seed, done, total: progress((name, seed), f"{name} (seed {seed})",
+                                                                     done, total),
+                threads=threads,
             )
-    except (SettingsError, CaseError) as error:
+    except (SettingError, CaseError) as error:
         raise _usage_error(str(error)) from None
-    if progress is not None:
-        progress.close()
+    with guard, guard.deferred():  # a later signal never cuts the summary short
+        _print_summary(suite, progress, quiet, control, out)
+    raise SystemExit(exit_status(suite))
+
+
+def _print_summary(suite, progress: StepProgress, quiet: bool, control: bool, out: Path) -> None:
+    from poissonfp.diagnostics.suite import aggregate_claims, claim_counts
+
+    progress.close()
     if not quiet:
         for group in aggregate_claims(suite.results):
             mark = "PASS" if group["passed"] else "FAIL"
@@ -159,7 +112,6 @@ def diagnose(experiments, quick, control, seeds, out_dir, settings, threads, qui
         )
     if suite.interrupted:
         click.echo(f"interrupted: the {len(suite.results)} runs that finished are in {out}", err=True)
-    raise SystemExit(exit_status(suite))
 
 
 diagnose.help = f"{inspect.cleandoc(diagnose.help)}\n\nExperiments, in run order: {', '.join(EXPERIMENTS)}."

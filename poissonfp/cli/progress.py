@@ -14,7 +14,7 @@ from typing import TextIO, TypeVar
 
 _Line = TypeVar("_Line", bound="ProgressLine")
 
-__all__ = ["ProgressLine", "SolveProgress", "format_duration"]
+__all__ = ["ProgressLine", "SolveProgress", "StepProgress", "format_duration"]
 
 
 def format_duration(seconds: float) -> str:
@@ -48,13 +48,15 @@ class ProgressLine:
         self._width = 0
 
     def update(self, text: str, *, clock: float | None = None, done: float | None = None,
-               total: float | None = None) -> None:
+               total: float | None = None, force: bool = False) -> None:
         """Show ``text`` with the clock (default: time since creation) and, when ``done`` of ``total``
-        is known, a percentage and an ETA (remaining work at the pace so far)."""
+        is known, a percentage and an ETA (remaining work at the pace so far). ``force`` shows it now,
+        whatever the delay and the pace (a task's start)."""
         now = time.perf_counter()
-        if self.quiet or now - self._start < self.delay:
+        if self.quiet:
             return
-        if now - self._last < (0.2 if self.terminal else self.interval):
+        if not force and (now - self._start < self.delay
+                          or now - self._last < (0.2 if self.terminal else self.interval)):
             return
         self._last = now
         clock = now - self._start if clock is None else clock
@@ -62,9 +64,23 @@ class ProgressLine:
         if total and done is not None and 0 < done <= total:
             eta = clock / done * (total - done)
             line += f" [{100 * done / total:3.0f}% of {total:,.0f}, ETA {format_duration(eta)}]"
+        self._write(line)
+
+    def elapsed(self) -> float:
+        """Seconds since the line was created."""
+        return time.perf_counter() - self._start
+
+    def finish(self, text: str) -> None:
+        """Replace the status with the task's outcome ``text`` (always shown unless quiet) and end the line."""
+        if self.quiet:
+            return
+        self._write(f"{self.label} {text}")
+        self.close()
+
+    def _write(self, line: str) -> None:
         if self.terminal:
             self.stream.write("\r" + line.ljust(self._width))
-            self._width = max(self._width, len(line))
+            self._width = max(self._width, len(line), 1)
         else:
             self.stream.write(line + "\n")
         self.stream.flush()
@@ -105,3 +121,35 @@ class SolveProgress(ProgressLine):
         in_training = phase == "dnn" and self.training_steps
         self.update(text, clock=record["time_s"], done=steps if in_training else None,
                     total=self.training_steps if in_training else None)
+
+
+class StepProgress:
+    """Progress of a run of steps that report ``(key, done, total)`` (diagnose's experiments and seeds):
+    one :class:`ProgressLine` per key, each finished when the next key starts.
+
+    Args:
+        quiet: show nothing.
+        **options: passed to every :class:`ProgressLine`.
+    """
+
+    def __init__(self, quiet: bool = False, **options) -> None:
+        self.quiet, self.options = quiet, options
+        self._key: object = None
+        self._line: ProgressLine | None = None
+        self._last = (0.0, 0.0)
+
+    def __call__(self, key: object, label: str, done: float, total: float) -> None:
+        if key != self._key:
+            self.close()
+            self._key, self._line = key, ProgressLine(label, self.quiet, **self.options)
+            self._line.update("started", force=True)
+        assert self._line is not None
+        self._last = (done, total)
+        self._line.update(f"{done:,.0f}/{total:,.0f}", done=done, total=total)
+
+    def close(self) -> None:
+        """Finish the current line (with the steps reached)."""
+        if self._line is not None:
+            done, total = self._last
+            self._line.finish(f"{done:,.0f}/{total:,.0f} {format_duration(self._line.elapsed())}")
+        self._line = None

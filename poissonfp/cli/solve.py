@@ -17,9 +17,12 @@ from pathlib import Path
 import click
 
 from poissonfp.cli.common import EXIT_INTERRUPTED, EXIT_NOT_REACHED, guarded, with_flags
+from poissonfp.cli.params import NamedChoice
 from poissonfp.cli.progress import SolveProgress
 from poissonfp.interrupts import SignalGuard
+from poissonfp.methods import COARSE_SPACES, DEVICES, METHODS
 from poissonfp.results import OutputLock, check_output_folder
+from poissonfp.settings import CRITERIA
 
 __all__ = ["solve"]
 
@@ -32,14 +35,15 @@ def _fmt(value) -> str:
 
 @click.command()
 @click.argument("case_file", metavar="CASE", type=click.Path(path_type=Path))
-@click.option("--method", help="jacobi, direct, dst, multigrid, dnn, hybrid or article (default: the case's).")
+@click.option("--method", type=NamedChoice(METHODS, "method"), help="Solution method (default: the case's).")
 @click.option("--n", "size", type=int, help="Grid size per dimension, in the case's unit (points or intervals).")
 @click.option("--tol", type=float, help="Tolerance of the residual / discrete criteria.")
-@click.option("--criterion", help="residual, discretization or discrete (default: the case's).")
+@click.option("--criterion", type=NamedChoice(CRITERIA, "criterion"), help="Stopping criterion (default: the case's).")
 @click.option("--switch", help="Hybrid: DNN steps before Jacobi takes over, or 'auto'.")
-@click.option("--coarse", help="Hybrid coarse space: network, polynomial or sine (default: the case's).")
+@click.option("--coarse", type=NamedChoice(COARSE_SPACES, "coarse space"),
+              help="Hybrid coarse space (default: the case's).")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Seed of every random choice (default: the case's).")
-@click.option("--device", help="cpu or cuda (neural methods).")
+@click.option("--device", type=NamedChoice(DEVICES, "device"), help="Where neural methods run.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: results/<case name>/).")
 @click.option("--format", "formats", type=click.Choice(["npz", "vtk"]), multiple=True,

@@ -17,6 +17,8 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from poissonfp.settings import SettingError
+
 __all__ = [
     "Claim",
     "Observation",
@@ -25,7 +27,6 @@ __all__ = [
     "PaperSetting",
     "EXPERIMENTS",
     "KINDS",
-    "SettingsError",
     "load_experiment",
     "make_settings",
     "parse_override",
@@ -44,10 +45,6 @@ EXPERIMENTS: dict[str, str] = {
 
 #: Claim kinds: evidence can fail if the paper is wrong; sanity fails only through a bug.
 KINDS = ("evidence", "sanity")
-
-
-class SettingsError(ValueError):
-    """An unknown experiment, an unknown setting or a value of the wrong type or range."""
 
 
 @dataclass(frozen=True)
@@ -124,7 +121,7 @@ class Experiment:
 def load_experiment(name: str) -> Experiment:
     """Import and return the registered experiment ``name``."""
     if name not in EXPERIMENTS:
-        raise SettingsError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
+        raise SettingError("experiment", f"one of {', '.join(EXPERIMENTS)}", name)
     module_name, attribute = EXPERIMENTS[name].split(":")
     return getattr(importlib.import_module(module_name), attribute)
 
@@ -150,7 +147,7 @@ def _coerce(value: Any, default: Any, key: str) -> Any:
             return float(value)
         return str(value)
     except (TypeError, ValueError, OverflowError):
-        raise SettingsError(f"setting {key!r} expects {type(default).__name__}, got {value!r}") from None
+        raise SettingError(key, type(default).__name__, value) from None
 
 
 def make_settings(
@@ -165,7 +162,7 @@ def make_settings(
     check_settings`) before anything runs.
 
     Raises:
-        SettingsError: for a key the settings do not have, a value that does not convert or is out of range.
+        SettingError: for a key the settings do not have, a value that does not convert or is out of range.
     """
     from poissonfp.diagnostics.rules import check_settings
 
@@ -176,7 +173,8 @@ def make_settings(
         changes.update(experiment.control)
     for key, value in (overrides or {}).items():
         if key not in known:
-            raise SettingsError(f"{experiment.name} has no setting {key!r}; known: {', '.join(sorted(known))}")
+            raise SettingError(f"{experiment.name}.{key}", f"one of {', '.join(sorted(known))}", key,
+                               f"{experiment.name} has no setting {key!r}; known: {', '.join(sorted(known))}")
         changes[key] = _coerce(value, getattr(defaults, key), f"{experiment.name}.{key}")
     settings = dataclasses.replace(defaults, **changes)
     check_settings(experiment.name, settings)
@@ -192,5 +190,5 @@ def parse_override(text: str) -> tuple[str, str, str]:
     target, sep, value = text.partition("=")
     experiment, dot, key = target.strip().partition(".")
     if not sep or not dot or not experiment or not key:
-        raise SettingsError(f"expected EXPERIMENT.KEY=VALUE, got {text!r}")
+        raise SettingError("--set", "EXPERIMENT.KEY=VALUE", text)
     return experiment, key.strip(), value.strip()

@@ -32,7 +32,7 @@ import torch
 from sklearn.datasets import load_digits
 
 from poissonfp import spectral
-from poissonfp.diagnostics import plots
+from poissonfp.plotting import diagnostics as plots
 from poissonfp.diagnostics.base import Experiment, ExperimentResult, PaperSetting, ProgressCallback
 from poissonfp.diagnostics.fitting import fit_full_batch
 from poissonfp.diagnostics.learners import LEARNERS, make_learner

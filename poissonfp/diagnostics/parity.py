@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from poissonfp import spectral
-from poissonfp.diagnostics import plots
+from poissonfp.plotting import diagnostics as plots
 from poissonfp.diagnostics.base import Experiment, ExperimentResult, PaperSetting, ProgressCallback
 from poissonfp.diagnostics.fitting import fit_full_batch
 from poissonfp.diagnostics.rules import DTYPES, setting

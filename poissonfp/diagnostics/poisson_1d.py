@@ -29,13 +29,14 @@ import numpy as np
 
 from poissonfp import spectral
 from poissonfp.case import load_case
-from poissonfp.diagnostics import plots
-from poissonfp.diagnostics.base import Experiment, ExperimentResult, PaperSetting, ProgressCallback, SettingsError
+from poissonfp.plotting import diagnostics as plots
+from poissonfp.diagnostics.base import Experiment, ExperimentResult, PaperSetting, ProgressCallback
 from poissonfp.diagnostics.learners import LEARNERS
 from poissonfp.diagnostics.ordering import ordered_with_margin, ordering_rule, settled_crossings, smoothed
 from poissonfp.diagnostics.rules import DTYPES, setting
 from poissonfp.networks import ACTIVATIONS
 from poissonfp.problem import Problem, build_problem
+from poissonfp.settings import SettingError
 
 NAME = "poisson-1d"
 
@@ -102,7 +103,7 @@ def _problem(settings: Poisson1DSettings) -> Problem:
     path = case_path(settings.case)
     case = load_case(path)
     if case.dim != 1:
-        raise SettingsError(f"{NAME} needs a 1D case, {path} is {case.dim}D")
+        raise SettingError(f"{NAME}.case", "a 1D case", f"{path} ({case.dim}D)")
     return build_problem(case.with_overrides(size=settings.intervals) if case.grid_unit == "intervals"
                          else case.with_overrides(size=settings.intervals - 1))
 

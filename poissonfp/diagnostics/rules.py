@@ -12,7 +12,7 @@ import dataclasses
 import math
 from typing import Any
 
-from poissonfp.diagnostics.base import SettingsError
+from poissonfp.settings import SettingError
 
 __all__ = ["setting", "check_settings", "DTYPES"]
 
@@ -56,14 +56,14 @@ def _violation(value: Any, rules: dict[str, Any]) -> str | None:
 
 
 def check_settings(experiment: str, settings: Any) -> None:
-    """Raise :class:`SettingsError` naming ``experiment.key``, the expectation and the value, for the first
+    """Raise :class:`~poissonfp.settings.SettingError` naming ``experiment.key``, the expectation and the value, for the first
     field of ``settings`` that breaks its rules."""
     for f in dataclasses.fields(settings):
         value = getattr(settings, f.name)
         expected = _violation(value, dict(f.metadata))
         if expected:
-            raise SettingsError(f"setting '{experiment}.{f.name}' expects {expected}, got {value!r}")
+            raise SettingError(f"{experiment}.{f.name}", expected, value)
     check = getattr(settings, "check", None)
     message = check() if check is not None else None
     if message:
-        raise SettingsError(f"settings of {experiment}: {message}")
+        raise SettingError(experiment, "settings that fit together", settings, f"settings of {experiment}: {message}")

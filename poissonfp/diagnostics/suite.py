@@ -19,6 +19,7 @@ import torch
 
 from poissonfp import __version__
 from poissonfp.diagnostics.base import KINDS, ExperimentResult, load_experiment, make_settings
+from poissonfp.interrupts import interrupt_exit_code
 from poissonfp.results import save_figure, write_json, write_text
 
 __all__ = ["SuiteResult", "aggregate_claims", "claim_counts", "exit_status", "run_suite", "summary_dict"]
@@ -46,6 +47,8 @@ class SuiteResult:
     threads: int = 0
     control: bool = False
     interrupted: bool = False
+    #: 130 (SIGINT) or 143 (SIGTERM) when interrupted.
+    interrupt_exit: int = EXIT_INTERRUPTED
 
     @property
     def passed(self) -> bool:
@@ -78,7 +81,7 @@ def run_suite(
         try:
             _write(suite, Path(out_dir))
         except KeyboardInterrupt:  # an interrupt while writing: write again, marked
-            suite.interrupted = True
+            suite.interrupted, suite.interrupt_exit = True, interrupt_exit_code()
             _write(suite, Path(out_dir))
     return suite
 
@@ -116,7 +119,7 @@ def _run(experiments, settings, seeds, quick, control, out_dir, on_progress) -> 
             runtime[experiment.name] = time.perf_counter() - start
     except KeyboardInterrupt:
         logger.warning("interrupted: keeping the %d runs that finished", len(results))
-        suite.interrupted = True
+        suite.interrupted, suite.interrupt_exit = True, interrupt_exit_code()
     runtime["total"] = time.perf_counter() - suite_start
     suite.figures = dict(figures)
     return suite
@@ -170,12 +173,12 @@ def claim_counts(suite: SuiteResult) -> dict[str, dict[str, int]]:
 
 
 def exit_status(suite: SuiteResult) -> int:
-    """130 when interrupted, else 3 when a sanity check failed, 1 when an evidence claim failed, else 0.
+    """130 (143 after SIGTERM) when interrupted, else 3 when a sanity check failed, 1 when an evidence claim failed, else 0.
 
     A control run follows the same rule: its evidence claims are expected to fail, so it exits 1.
     """
     if suite.interrupted:
-        return EXIT_INTERRUPTED
+        return suite.interrupt_exit
     counts = claim_counts(suite)
     if counts["sanity"]["held"] < counts["sanity"]["claims"]:
         return EXIT_SANITY_FAILED

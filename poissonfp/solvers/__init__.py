@@ -9,23 +9,12 @@ import importlib
 import inspect
 from typing import Any, Callable, Iterator, Mapping, MutableMapping, Sequence
 
+from poissonfp.methods import REGISTRY
 from poissonfp.problem import Problem
 from poissonfp.solvers.base import DivergenceError, HISTORY_KEYS, Monitor, SolveResult, StoppingCriterion
 
 __all__ = ["solve", "SOLVERS", "SolveResult", "StoppingCriterion", "Monitor", "DivergenceError", "HISTORY_KEYS",
            "method_options"]
-
-#: method -> "module:function" of its solver.
-_LOCATIONS = {
-    "jacobi": "poissonfp.solvers.jacobi:solve_jacobi",
-    "direct": "poissonfp.solvers.reference:solve_direct",
-    "dst": "poissonfp.solvers.reference:solve_dst",
-    "multigrid": "poissonfp.solvers.reference:solve_multigrid",
-    "dnn": "poissonfp.solvers.neural:solve_dnn",
-    "hybrid": "poissonfp.solvers.hybrid:solve_hybrid",
-    "article": "poissonfp.solvers.article:solve_article",
-}
-
 
 class _Registry(MutableMapping[str, Callable[..., SolveResult]]):
     """method -> solver function, importing a solver's module on first access; a solver function can
@@ -54,7 +43,8 @@ class _Registry(MutableMapping[str, Callable[..., SolveResult]]):
         return len(self._entries)
 
 
-SOLVERS: MutableMapping[str, Callable[..., SolveResult]] = _Registry(_LOCATIONS)
+#: method -> solver function; starts with every method of :data:`poissonfp.methods.REGISTRY`.
+SOLVERS: MutableMapping[str, Callable[..., SolveResult]] = _Registry({m.name: m.solver for m in REGISTRY.values()})
 
 
 def method_options(method: str) -> tuple[str, ...]:

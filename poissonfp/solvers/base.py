@@ -18,6 +18,7 @@ import numpy as np
 from poissonfp.interrupts import finish_solving, raise_pending, shielded
 from poissonfp.operators import residual
 from poissonfp.problem import Problem
+from poissonfp.settings import CRITERIA, CRITERION_METRICS
 
 __all__ = ["SolveResult", "StoppingCriterion", "Monitor", "DivergenceError", "HISTORY_KEYS"]
 
@@ -57,8 +58,6 @@ class StoppingCriterion:
     factor: float = 1.5
 
     def __post_init__(self) -> None:
-        from poissonfp.settings import CRITERIA
-
         if self.kind not in CRITERIA:
             raise ValueError(f"unknown stopping criterion {self.kind!r}; expected one of {', '.join(CRITERIA)}")
         uses_tol = self.kind != "discretization"  # which ignores tol: 0 is accepted there
@@ -85,11 +84,49 @@ class StoppingCriterion:
     @property
     def metric(self) -> str:
         """The history key the criterion reads."""
-        return {
-            "residual": "rel_residual",
-            "discretization": "error_vs_exact_inf",
-            "discrete": "error_vs_discrete_rel_l2",
-        }[self.kind]
+        return CRITERION_METRICS[self.kind]
+
+    def reference(self, problem: Problem) -> np.ndarray | None:
+        """The array the metric measures the iterate against (C-contiguous, for the sweep kernels):
+        the exact solution (``"discretization"``), the discrete solution (``"discrete"``) or None."""
+        if self.kind == "discretization":
+            return np.ascontiguousarray(problem.exact)
+        if self.kind == "discrete":
+            return np.ascontiguousarray(problem.discrete_solution)
+        return None
+
+    def scale(self, problem: Problem) -> float:
+        """The norm the metric divides by: ``||b||`` (residual), ``||u_h||`` (discrete) or 1 (discretization,
+        an absolute max-norm); 1 where that norm is zero."""
+        if self.kind == "residual":
+            return float(np.linalg.norm(problem.rhs)) or 1.0
+        if self.kind == "discrete":
+            return float(np.linalg.norm(problem.discrete_solution)) or 1.0
+        return 1.0
+
+    def from_norms(self, *, residual_norm: float, error_max: float, error_l2: float, scale: float) -> float:
+        """The metric from the norms a sweep kernel returns: ``||b - Au||_2``, ``max|u - reference|`` and
+        ``||u - reference||_2`` (only the one the criterion reads needs to be meaningful)."""
+        if self.kind == "discretization":
+            return float(error_max)
+        return float(residual_norm if self.kind == "residual" else error_l2) / scale
+
+    def from_sweep(self, stats: dict[str, float], scale: float) -> float:
+        """The metric from a sweep's statistics (keys ``residual_norm``, ``error_max``, ``error_sq``)."""
+        return self.from_norms(residual_norm=stats["residual_norm"], error_max=stats["error_max"],
+                               error_l2=math.sqrt(stats["error_sq"]), scale=scale)
+
+    def evaluate(self, problem: Problem, u: np.ndarray, reference: np.ndarray | None = None,
+                 scale: float | None = None) -> float:
+        """The metric of iterate ``u``, computed directly (``reference`` and ``scale`` may be passed in
+        when already at hand)."""
+        scale = self.scale(problem) if scale is None else scale
+        if self.kind == "residual":
+            norm = float(np.linalg.norm(residual(problem.grid, problem.rhs, u)))
+            return self.from_norms(residual_norm=norm, error_max=math.nan, error_l2=math.nan, scale=scale)
+        diff = u - (self.reference(problem) if reference is None else reference)
+        return self.from_norms(residual_norm=math.nan, error_max=float(np.max(np.abs(diff))),
+                               error_l2=float(np.linalg.norm(diff)), scale=scale)
 
     def describe(self, problem: Problem) -> str:
         return f"{self.metric} <= {self.threshold(problem):.3e}"

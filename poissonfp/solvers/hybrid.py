@@ -35,7 +35,8 @@ from poissonfp.operators import apply_laplacian
 from poissonfp.problem import Problem
 from poissonfp.settings import HybridSettings, NetworkSettings, TrainingSettings
 from poissonfp.solvers.base import Monitor, SolveResult, check_finite
-from poissonfp.solvers.jacobi import JacobiIteration, _criterion_reference, run_jacobi
+from poissonfp.solvers.hybrid_record import TwoLevelRecord
+from poissonfp.solvers.jacobi import JacobiIteration, run_jacobi
 
 __all__ = ["solve_hybrid", "LowModeTracker", "default_sweeps_per_correction", "smoothing_omega"]
 
@@ -82,16 +83,6 @@ class LowModeTracker:
         return float(np.linalg.norm(self.coefficients(r))) / self.rhs_norm
 
 
-def _criterion_value(monitor: Monitor, u: np.ndarray, reference: np.ndarray | None, norm: float) -> float:
-    kind = monitor.criterion.kind
-    if kind == "discretization":
-        return float(np.max(np.abs(u - reference)))
-    if kind == "discrete":
-        return float(np.linalg.norm(u - reference)) / norm
-    r = monitor.problem.rhs - apply_laplacian(monitor.problem.grid, u)
-    return float(np.linalg.norm(r)) / norm
-
-
 def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings | None = None,
                  training: TrainingSettings | None = None, hybrid: HybridSettings | None = None,
                  seed: int = 0, device: str | None = None, omega: float = 1.0, check_every: int = 0,
@@ -103,18 +94,8 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
     Jacobi weight), ``check_every`` (tail batch), ``switch`` (overrides ``hybrid.switch``).
     ``initial_guess`` is ignored (the network provides it).
 
-    ``info`` keys: ``switch_setting``, ``switch_step`` (= ``dnn_steps``), ``switch_reason`` (``fixed``,
-    ``low modes converged``, ``low modes stopped changing``, ``training stopped paying ...``, ``budget``),
-    ``low_mode_error_at_switch`` and
-    ``low_mode_change_per_step`` (the auto-switch signals), ``galerkin_features``, ``galerkin_rank``,
-    ``galerkin_condition``, ``corrections``, ``sweeps_per_correction``, ``smoothing_omega``,
-    ``correction_stop`` (``converged``, ``stalled``, ``cap``, ``not needed``), ``cycle_residuals`` (true
-    residual norm before each correction, subsampled), ``cycle_sweeps``, ``tail_sweeps``,
-    ``jacobi_sweeps`` (all sweeps), ``omega_tail``, ``phase_reached``, ``times_s`` (``network_s``,
-    ``train_s``, ``galerkin_s``, ``cycles_s``, ``tail_s``; monitor clock, recording excluded),
-    ``training_time_s``, ``galerkin_time_s``, ``loss_history`` and ``loss_points`` (when trained), and
-    ``modes_at_switch``: the relative error of the network's Galerkin solution at the switch in the three
-    largest sine peaks of the discrete solution (computed after the clock stopped).
+    ``info`` is :meth:`~poissonfp.solvers.hybrid_record.TwoLevelRecord.to_dict` of the solve's typed record
+    (:class:`~poissonfp.solvers.hybrid_record.TwoLevelRecord`, which documents every key).
     """
     network = network or NetworkSettings()
     training = training or TrainingSettings()
@@ -130,11 +111,9 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
                                        switch=switch)
     grid = problem.grid
     criterion = monitor.criterion
-    reference = _criterion_reference(monitor)
-    norm = {"residual": float(np.linalg.norm(problem.rhs)) or 1.0,
-            "discrete": float(np.linalg.norm(problem.discrete_solution)) or 1.0}.get(criterion.kind, 1.0)
-    times = {"network_s": 0.0, "train_s": 0.0, "galerkin_s": 0.0, "cycles_s": 0.0, "tail_s": 0.0}
-    info: dict = {"switch_setting": switch}
+    reference, norm = criterion.reference(problem), criterion.scale(problem)
+    record = TwoLevelRecord(switch_setting=switch)
+    times = record.times_s
     state = {"u": None, "sweeps": 0, "steps": 0, "phase": "dnn"}
     reason = "max_iterations"
     from poissonfp.neural.galerkin import warm_up
@@ -150,17 +129,17 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
             points = model.grid_points(grid)
             times["network_s"] = monitor.elapsed() - clock
             space, u, trainer = _dnn_phase(problem, monitor, model, points, training, hybrid, switch,
-                                           times, info, state)
+                                           times, record, state)
             state["u"] = u
             state["phase"] = "correction"
             u_switch = u.copy()
             monitor.record(u, 0, dnn_steps=state["steps"], phase="correction")
-            info.update({"corrections": 0, "sweeps_per_correction": 0, "correction_stop": "not needed",
-                         "cycle_residuals": [], "tail_sweeps": 0})
-            if monitor.satisfied(_criterion_value(monitor, u, reference, norm)):
+            record.corrections, record.sweeps_per_correction, record.correction_stop = 0, 0, "not needed"
+            record.cycle_residuals, record.tail_sweeps = [], 0
+            if monitor.satisfied(monitor.criterion.evaluate(problem, u, reference, norm)):
                 reason = "converged"
             else:
-                reason = _cycles(problem, monitor, space, u, hybrid, reference, norm, times, info, state)
+                reason = _cycles(problem, monitor, space, u, hybrid, reference, norm, record, state)
             if reason not in ("converged", "interrupted"):
                 state["phase"] = "jacobi"
                 start = monitor.elapsed()
@@ -170,7 +149,7 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
                                           dnn_steps=state["steps"], batch=check_every)
                 state["sweeps"] += done
                 state["u"] = iteration.solution.copy()
-                info["tail_sweeps"] = done
+                record.tail_sweeps = done
                 times["tail_s"] = monitor.elapsed() - start
     except KeyboardInterrupt:
         reason = "interrupted"
@@ -180,26 +159,25 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
         u_switch = None
     u = state["u"]
     check_finite(u, "hybrid solution")
-    info.update({
-        "switch_step": state["steps"], "dnn_steps": state["steps"], "jacobi_sweeps": state["sweeps"],
-        "omega_tail": omega, "phase_reached": state["phase"],
-        "times_s": times, "training_time_s": times["train_s"], "galerkin_time_s": times["galerkin_s"],
-    })
-    result = monitor.result("hybrid", u, reason, iterations=state["sweeps"], dnn_steps=state["steps"], info=info)
+    record.dnn_steps, record.jacobi_sweeps = state["steps"], state["sweeps"]
+    record.omega_tail, record.phase_reached = omega, state["phase"]
+    result = monitor.result("hybrid", u, reason, iterations=state["sweeps"], dnn_steps=state["steps"],
+                            info=record.to_dict())
     if u_switch is not None and problem.grid.size <= 2**24:
         from poissonfp.spectral import dst_coefficients, dst_peaks
 
         uh = problem.discrete_solution
         peaks = dst_peaks(uh, 3)
         ref, err = dst_coefficients(uh), dst_coefficients(u_switch - uh)
-        result.info["modes_at_switch"] = {
+        record.modes_at_switch = {
             "modes": [list(p) for p in peaks],
             "relative_error": [float(abs(err[tuple(k - 1 for k in p)]) / (abs(ref[tuple(k - 1 for k in p)]) or 1.0))
                                for p in peaks]}
+        result.info["modes_at_switch"] = record.modes_at_switch
     return result
 
 
-def _dnn_phase(problem, monitor, model, points, training, hybrid, switch, times, info, state):
+def _dnn_phase(problem, monitor, model, points, training, hybrid, switch, times, record, state):
     """Train up to the switch; return the Galerkin space at the switch and the network's grid values."""
     from poissonfp.neural.galerkin import galerkin_output_layer
     from poissonfp.neural.losses import make_loss
@@ -207,7 +185,7 @@ def _dnn_phase(problem, monitor, model, points, training, hybrid, switch, times,
 
     grid = problem.grid
     if hybrid.coarse != "network":
-        return _classical_phase(problem, monitor, model, training, hybrid, times, info)
+        return _classical_phase(problem, monitor, model, training, hybrid, times, record)
     auto = switch == "auto"
     budget = training.adam_steps + training.lbfgs_steps if auto else int(switch)
     space, u = None, None
@@ -230,7 +208,7 @@ def _dnn_phase(problem, monitor, model, points, training, hybrid, switch, times,
         start = monitor.elapsed()
         galerkin_before = times["galerkin_s"]
         trainer.loss = make_loss(problem, model, training.loss, training.points, training.quadrature_order)
-        info["loss_points"] = trainer.loss.points
+        record.loss_points = trainer.loss.points
         every = max(1, budget // 64)
         last = {"step": 0, "low": tracker.coefficients(u) if auto else None, "next": 1, "space": space, "u": u,
                 "error": decision["low_error"]}
@@ -288,16 +266,17 @@ def _dnn_phase(problem, monitor, model, points, training, hybrid, switch, times,
             times["galerkin_s"] += monitor.elapsed() - start
         else:
             u = model.grid_values(grid, points)
-        info["loss_history"] = trainer.loss_history()
-        info["loss_points"] = trainer.loss.points
-        info["quadrature_fallback_step"] = trainer.fallback_step
-    info.update({"switch_reason": decision["reason"], "low_mode_error_at_switch": decision["low_error"],
-                 "low_mode_change_per_step": decision["change_per_step"], "galerkin_rank": space.rank,
-                 "galerkin_features": space.size, "galerkin_condition": space.condition})
+        record.loss_history = trainer.loss_history()
+        record.loss_points = trainer.loss.points
+        record.quadrature_fallback_step = trainer.fallback_step
+    record.switch_reason = decision["reason"]
+    record.low_mode_error_at_switch = decision["low_error"]
+    record.low_mode_change_per_step = decision["change_per_step"]
+    record.galerkin_rank, record.galerkin_features, record.galerkin_condition = space.rank, space.size, space.condition
     return space, u, trainer
 
 
-def _classical_phase(problem, monitor, model, training, hybrid, times, info):
+def _classical_phase(problem, monitor, model, training, hybrid, times, record):
     """The coarse space of a classical basis (``hybrid.coarse``) with as many functions as the network's
     features, untrained: the control that shows what the network contributes. Returns the Galerkin space,
     its solution (the initial iterate) and no trainer."""
@@ -309,14 +288,13 @@ def _classical_phase(problem, monitor, model, training, hybrid, times, info):
     space = GalerkinSpace(problem.grid, features, training.rcond)
     u = space.correction(problem.rhs)
     times["galerkin_s"] += monitor.elapsed() - start
-    info.update({"switch_reason": f"classical coarse space ({hybrid.coarse}): no network training",
-                 "low_mode_error_at_switch": None, "low_mode_change_per_step": None, "coarse": hybrid.coarse,
-                 "galerkin_rank": space.rank, "galerkin_features": space.size,
-                 "galerkin_condition": space.condition})
+    record.switch_reason = f"classical coarse space ({hybrid.coarse}): no network training"
+    record.coarse = hybrid.coarse
+    record.galerkin_rank, record.galerkin_features, record.galerkin_condition = space.rank, space.size, space.condition
     return space, u, None
 
 
-def _cycles(problem, monitor, space, u, hybrid, reference, norm, times, info, state) -> str:
+def _cycles(problem, monitor, space, u, hybrid, reference, norm, record, state) -> str:
     """Two-level cycles; returns the stop reason so far (``converged`` or ``continue``)."""
     start = monitor.elapsed()
     grid = problem.grid
@@ -328,15 +306,13 @@ def _cycles(problem, monitor, space, u, hybrid, reference, norm, times, info, st
     reason = "continue"
     next_record = 1
     max_sweeps = monitor.criterion.max_iterations
-    value_of = {"residual": lambda s: s["residual_norm"] / norm, "discretization": lambda s: s["error_max"],
-                "discrete": lambda s: math.sqrt(s["error_sq"]) / norm}[monitor.criterion.kind]
     check = min(nu, max(32, math.ceil(2**18 / grid.size)))
     converged = False
     while corrections < hybrid.corrections and state["sweeps"] < max_sweeps:
         done = 0
         while done < nu and not converged:
             count = min(check, nu - done)
-            converged = monitor.satisfied(value_of(iteration.sweep(count, reference)))
+            converged = monitor.satisfied(monitor.criterion.from_sweep(iteration.sweep(count, reference), norm))
             done += count
         state["sweeps"] += done
         if converged:
@@ -353,7 +329,7 @@ def _cycles(problem, monitor, space, u, hybrid, reference, norm, times, info, st
         u = u + space.correction(r)
         iteration.set(u)
         corrections += 1
-        if monitor.satisfied(_criterion_value(monitor, u, reference, norm)):
+        if monitor.satisfied(monitor.criterion.evaluate(problem, u, reference, norm)):
             reason = "converged"
             stop = "converged"
             break
@@ -362,8 +338,8 @@ def _cycles(problem, monitor, space, u, hybrid, reference, norm, times, info, st
             next_record = max(corrections + 1, int(corrections * 1.25))
     state["u"] = iteration.solution.copy()
     stride = max(1, len(residuals) // 100)
-    info.update({"corrections": corrections, "sweeps_per_correction": nu, "smoothing_omega": omega,
-                 "correction_stop": stop, "cycle_sweeps": state["sweeps"],
-                 "cycle_residuals": residuals[::stride]})
-    times["cycles_s"] = monitor.elapsed() - start
+    record.corrections, record.sweeps_per_correction, record.smoothing_omega = corrections, nu, omega
+    record.correction_stop, record.cycle_sweeps = stop, state["sweeps"]
+    record.cycle_residuals = residuals[::stride]
+    record.times_s["cycles_s"] = monitor.elapsed() - start
     return reason

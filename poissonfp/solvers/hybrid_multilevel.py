@@ -22,7 +22,7 @@ import numpy as np
 
 from poissonfp.problem import Problem
 from poissonfp.solvers.base import Monitor, SolveResult, check_finite
-from poissonfp.solvers.jacobi import JacobiIteration, _criterion_reference, run_jacobi
+from poissonfp.solvers.jacobi import JacobiIteration, run_jacobi
 from poissonfp.solvers.multilevel import (DEFAULT_COARSEST_POINTS, CoarseIteration, ExactCoarse, Multilevel,
                                           coarse_grids, warm_up)
 
@@ -219,10 +219,8 @@ def _solve(problem: Problem, monitor: Monitor, *, network, training, hybrid, see
     grid = problem.grid
     points = hybrid.coarsest_points or DEFAULT_COARSEST_POINTS[grid.ndim]
     smoothing = hybrid.smoothing_omega or 2.0 * grid.ndim / (2.0 * grid.ndim + 1.0)
-    reference = _criterion_reference(monitor)
-    kind = monitor.criterion.kind
-    norm = {"residual": float(np.linalg.norm(problem.rhs)) or 1.0,
-            "discrete": float(np.linalg.norm(problem.discrete_solution)) or 1.0}.get(kind, 1.0)
+    criterion = monitor.criterion
+    reference, norm = criterion.reference(problem), criterion.scale(problem)
     warm_up(grid.ndim)
     if hybrid.coarsest == "space":
         from poissonfp.neural.galerkin import warm_up as warm_up_features
@@ -267,8 +265,8 @@ def _solve(problem: Problem, monitor: Monitor, *, network, training, hybrid, see
             stats = state["stats"]
             totals = stats.sum(axis=0)
             residual = math.sqrt(totals[0]) * multilevel.fine.diagonal / smoothing
-            return residual, {"residual": residual / norm, "discretization": float(stats[:, 2].max()),
-                              "discrete": math.sqrt(totals[1]) / norm}[kind]
+            return residual, criterion.from_norms(residual_norm=residual, error_max=float(stats[:, 2].max()),
+                                                  error_l2=math.sqrt(totals[1]), scale=norm)
 
         def step() -> None:
             state["stats"] = multilevel.cycle(0, reference)

@@ -136,15 +136,6 @@ def _sweep_bounded(iteration: JacobiIteration, count: int, reference: np.ndarray
             return stats
 
 
-def _criterion_reference(monitor: Monitor) -> np.ndarray | None:
-    kind = monitor.criterion.kind
-    if kind == "discretization":
-        return np.ascontiguousarray(monitor.problem.exact)
-    if kind == "discrete":
-        return np.ascontiguousarray(monitor.problem.discrete_solution)
-    return None
-
-
 def run_jacobi(
     iteration: JacobiIteration,
     monitor: Monitor,
@@ -165,9 +156,8 @@ def run_jacobi(
         (sweeps run, stop reason: ``"converged"``, ``"max_iterations"`` or ``"interrupted"``).
     """
     problem = monitor.problem
-    reference = _criterion_reference(monitor)
-    norm = {"residual": float(np.linalg.norm(problem.rhs)) or 1.0,
-            "discrete": float(np.linalg.norm(problem.discrete_solution)) or 1.0}.get(monitor.criterion.kind, 1.0)
+    criterion = monitor.criterion
+    reference, scale = criterion.reference(problem), criterion.scale(problem)
     first, next_record, pace = iteration.sweeps, 1, [0.0]
     try:
         while iteration.sweeps - first < max_sweeps:
@@ -175,9 +165,7 @@ def run_jacobi(
             count = min(next_batch(problem.grid.size, sweeps_done + done, batch), max_sweeps - done)
             stats = _sweep_bounded(iteration, count, reference, pace)
             done = iteration.sweeps - first
-            value = {"residual": stats["residual_norm"] / norm, "discretization": stats["error_max"],
-                     "discrete": math.sqrt(stats["error_sq"]) / norm}[monitor.criterion.kind]
-            if monitor.satisfied(value):
+            if monitor.satisfied(criterion.from_sweep(stats, scale)):
                 return done, "converged"
             if done >= next_record:
                 monitor.record(iteration.solution, sweeps_done + done, dnn_steps, phase="jacobi")

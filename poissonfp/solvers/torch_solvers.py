@@ -12,18 +12,13 @@ import torch
 
 from poissonfp.problem import Problem
 from poissonfp.solvers.base import Monitor, SolveResult, check_finite
-from poissonfp.solvers.jacobi import _criterion_reference, check_batch
+from poissonfp.solvers.jacobi import check_batch
 from poissonfp.solvers.multilevel import DEFAULT_COARSEST_POINTS, CoarseIteration, coarse_grids
 from poissonfp.solvers.torch_backend import (TorchExactCoarse, TorchGalerkinSpace, TorchLevel,
                                              TorchMultilevel, as_tensor, criterion_value, lowest_factor,
                                              residual_norm, sweep_seconds, synchronise)
 
 __all__ = ["solve_jacobi_torch", "solve_hybrid_torch"]
-
-
-def _norm(problem: Problem, kind: str) -> float:
-    return {"residual": float(np.linalg.norm(problem.rhs)) or 1.0,
-            "discrete": float(np.linalg.norm(problem.discrete_solution)) or 1.0}.get(kind, 1.0)
 
 
 def _run_jacobi(level: TorchLevel, monitor: Monitor, omega: float, max_sweeps: int, reference, norm: float,
@@ -57,10 +52,9 @@ def _level(problem: Problem, device) -> TorchLevel:
 def solve_jacobi_torch(problem: Problem, monitor: Monitor, *, device: str, omega: float = 1.0,
                        check_every: int = 0) -> SolveResult:
     """Weighted Jacobi from zero on ``device``."""
-    kind = monitor.criterion.kind
     level = _level(problem, device)
-    reference = as_tensor(_criterion_reference(monitor), level.rhs.device)
-    norm = _norm(problem, kind)
+    reference = as_tensor(monitor.criterion.reference(problem), level.rhs.device)
+    norm = monitor.criterion.scale(problem)
     monitor.restart()
     monitor.record(np.zeros(problem.grid.shape), 0, phase="jacobi")
     sweeps, reason = _run_jacobi(level, monitor, omega, monitor.criterion.max_iterations, reference, norm,
@@ -103,13 +97,13 @@ def solve_hybrid_torch(problem: Problem, monitor: Monitor, *, network, training,
     points = hybrid.coarsest_points or DEFAULT_COARSEST_POINTS[grid.ndim]
     smoothing = hybrid.smoothing_omega or 2.0 * grid.ndim / (2.0 * grid.ndim + 1.0)
     grids = coarse_grids(grid, points)
-    norm = _norm(problem, kind)
+    norm = monitor.criterion.scale(problem)
     info: dict = {"cycle": "multilevel", "device": str(device), "coarsest": hybrid.coarsest, "levels": len(grids),
                   "coarsest_shape": list(grids[-1].shape), "smoothing_omega": smoothing,
                   "smoothing_sweeps": hybrid.smoothing_sweeps, "switch_setting": switch, "dnn_steps": 0}
     multilevel = TorchMultilevel(grid, None, device, smoothing, hybrid.smoothing_sweeps, hybrid.smoothing_sweeps,
                                  points)
-    reference = as_tensor(_criterion_reference(monitor), multilevel.device)
+    reference = as_tensor(monitor.criterion.reference(problem), multilevel.device)
     rhs = as_tensor(problem.rhs, multilevel.device)
     fine = multilevel.fine
     monitor.restart()

@@ -1,6 +1,6 @@
 """What a comparison leaves on disk: ``compare.json``, ``table.txt`` and its figures.
 
-Figures (every one from :mod:`poissonfp.compare_plots`, every per-mode figure on the same tracked modes:
+Figures (every one from :mod:`poissonfp.plotting.compare`, every per-mode figure on the same tracked modes:
 the peaks of the discrete solution's sine spectrum that each solve recorded):
 
 - ``error_vs_time.png``: every entry, the hand-over of switched methods marked;
@@ -16,9 +16,9 @@ from typing import Any
 
 from pathlib import Path
 
-from poissonfp.compare import Comparison, format_table
+from poissonfp.studies.compare import Comparison, format_table
 from poissonfp.results import save_figure, write_json, write_text
-from poissonfp.switch_study import SWITCHED_METHODS
+from poissonfp.studies.switch_study import SWITCHED_METHODS
 
 __all__ = ["save_comparison", "handover_index"]
 
@@ -50,7 +50,7 @@ def _curves(records: list[dict], metric: str) -> list[dict]:
 
 def save_comparison(comparison: Comparison, out_dir: str | Path) -> list[Path]:
     """Write ``compare.json``, ``table.txt`` and the figures into ``out_dir``; return the paths."""
-    from poissonfp import compare_plots as plots
+    from poissonfp.plotting import compare as plots
 
     out = Path(out_dir)
     data = comparison.to_dict()
@@ -75,7 +75,7 @@ def save_comparison(comparison: Comparison, out_dir: str | Path) -> list[Path]:
 
 
 def _mode_figures(comparison: Comparison, records: list[dict], where: str, out: Path) -> list[Path]:
-    from poissonfp import compare_plots as plots
+    from poissonfp.plotting import compare as plots
 
     paths = []
     plain = _plain_network(records)

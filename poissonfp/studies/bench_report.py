@@ -176,7 +176,7 @@ def time_series(data: dict[str, Any], problem: str, key: str = "time_s") -> dict
 
 def save_bench(data: dict[str, Any], out_dir: str | Path) -> list[Path]:
     """Write ``bench.json``, ``bench.csv``, ``bench.md`` and the figures; return the paths."""
-    from poissonfp import bench_plots
+    from poissonfp.plotting import bench as bench_plots
 
     out = Path(out_dir)
     paths = [write_json(out / "bench.json", data), write_text(out / "bench.csv", format_csv(data)),

@@ -34,9 +34,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from poissonfp.api import criterion_of, solve_case
-from poissonfp.bench_kernel import kernel_bandwidth
+from poissonfp.studies.bench_kernel import kernel_bandwidth
 from poissonfp.case import Case, load_case
 from poissonfp.jacobi_theory import predicted_sweeps
+from poissonfp.methods import BENCH_METHODS as METHODS
+from poissonfp.methods import BENCH_OPTIONAL as OPTIONAL_METHODS
+from poissonfp.methods import BENCH_VARIANTS as VARIANTS
 from poissonfp.problem import Problem, build_problem
 from poissonfp.solvers import SOLVERS, DivergenceError, Monitor, SolveResult, StoppingCriterion
 from poissonfp.solvers.jacobi import JacobiIteration, check_batch, jacobi_factor
@@ -51,13 +54,6 @@ CASES_DIR: Path | None = None
 #: Cases only the benchmark runs (problems a new user would write, not tuned on): looked up here when
 #: ``cases_dir`` has no file of that name.
 BENCH_CASES_DIR = Path(__file__).resolve().parent / "bench_cases"
-#: Methods benchmarked, baseline first. ``hybrid-exact`` and ``hybrid-none`` are the hybrid with its
-#: network replaced by an exact coarsest solve and by nothing (sweeps alone): the network's share.
-METHODS = ("jacobi", "hybrid", "hybrid-exact", "hybrid-none", "dnn", "multigrid", "dst", "direct")
-#: Methods run only when named with ``--methods`` (the article's scheme costs about pure Jacobi's time or more).
-OPTIONAL_METHODS = ("article",)
-#: Bench-only variants: name -> (registered solver, hybrid settings changed).
-VARIANTS = {"hybrid-exact": ("hybrid", {"coarsest": "exact"}), "hybrid-none": ("hybrid", {"coarsest": "smoothing"})}
 #: Sweep cap of every real run (the cases' 5 million would stop pure Jacobi at 1D n = 4000).
 MAX_ITERATIONS = 10**9
 
@@ -283,9 +279,12 @@ def _warm_up(case: Case, methods: tuple[str, ...]) -> None:
         if method == "jacobi":
             continue
         try:
-            solve_case(first, _solver(method), problem=problem, track_modes=False, **_options(first, method))
+            _, result = solve_case(first, _solver(method), problem=problem, track_modes=False,
+                                   **_options(first, method))
         except DivergenceError:
-            pass  # a barely trained network may diverge; the first calls happened anyway
+            continue  # a barely trained network may diverge; the first calls happened anyway
+        if result.interrupted:
+            raise KeyboardInterrupt  # a signal during a warm-up ends the bench (never swallowed)
 
 
 def _bench_row(config: BenchConfig, case: Case, size, methods: tuple[str, ...], first: bool,

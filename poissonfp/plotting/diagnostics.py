@@ -1,10 +1,12 @@
-"""Figures of the F-Principle diagnostics: ``plot_*(data...) -> Figure``; they never compute."""
+"""Figures of the F-Principle diagnostics: ``plot_*(data..., ax=None) -> Figure``; they never compute."""
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+
+from poissonfp.plotting.axes import panel_axes
 
 __all__ = [
     "plot_delta_f_heatmap",
@@ -17,9 +19,9 @@ __all__ = [
 ]
 
 
-def _figure(width: float = 6.4, height: float = 4.0, ncols: int = 1) -> tuple[Figure, np.ndarray]:
-    fig = Figure(figsize=(width * ncols, height), layout="constrained")
-    return fig, np.atleast_1d(fig.subplots(1, ncols))
+def _figure(width: float = 6.4, height: float = 4.0, ncols: int = 1, ax: Any = None) -> tuple[Figure, list]:
+    axes = panel_axes(ax, ncols, (width * ncols, height))
+    return axes[0].figure, axes
 
 
 def plot_delta_f_heatmap(
@@ -31,9 +33,10 @@ def plot_delta_f_heatmap(
     xlabel: str = "epoch",
     first_epochs: Sequence[int | None] | None = None,
     vmax: float = 1.0,
+    ax: Any = None,
 ) -> Figure:
     """Heat map of ``Delta_F`` (rows: recorded epochs, columns: peaks); red = small error, as in the paper."""
-    fig, (ax,) = _figure(7.0, 3.2)
+    fig, (ax,) = _figure(7.0, 3.2, ax=ax)
     extent = (epochs[0], epochs[-1], -0.5, len(peak_labels) - 0.5)
     image = ax.imshow(
         np.asarray(delta_f).T, aspect="auto", origin="lower", extent=extent, cmap="RdYlBu", vmin=0.0, vmax=vmax,
@@ -51,10 +54,11 @@ def plot_delta_f_heatmap(
     return fig
 
 
-def plot_fit_snapshots(x: np.ndarray, y: np.ndarray, snapshots: Mapping[int, np.ndarray], *, title: str) -> Figure:
+def plot_fit_snapshots(x: np.ndarray, y: np.ndarray, snapshots: Mapping[int, np.ndarray], *, title: str,
+                       ax: Any = None) -> Figure:
     """Target and network output at a few epochs, one panel per epoch."""
     epochs = sorted(snapshots)
-    fig, axes = _figure(3.2, 3.0, ncols=len(epochs))
+    fig, axes = _figure(3.2, 3.0, ncols=len(epochs), ax=ax)
     for ax, epoch in zip(axes, epochs):
         ax.plot(x, y, color="black", lw=1.5, label="target")
         ax.plot(x, snapshots[epoch], color="tab:red", lw=1.2, ls="--", label="network")
@@ -72,9 +76,10 @@ def plot_projected_spectra(
     *,
     title: str,
     marks: Mapping[str, float] | None = None,
+    ax: Any = None,
 ) -> Figure:
     """One panel per direction, each with several amplitude spectra ``|y_hat(k)|`` (label -> values)."""
-    fig, axes = _figure(5.0, 3.6, ncols=len(panels))
+    fig, axes = _figure(5.0, 3.6, ncols=len(panels), ax=ax)
     for ax, (direction, curves) in zip(axes, panels.items()):
         for label, values in curves.items():
             style = {"ls": ":", "color": "black"} if label.startswith("exact") else {}
@@ -92,10 +97,10 @@ def plot_projected_spectra(
 
 def plot_accuracy_sweep(
     fractions: Sequence[float], train_accuracy: Sequence[float], test_accuracy: Sequence[float],
-    neighbour_accuracy: Sequence[float] | None = None, *, title: str
+    neighbour_accuracy: Sequence[float] | None = None, *, title: str, ax: Any = None,
 ) -> Figure:
     """Train and test accuracy against the training fraction (and a nearest-neighbour vote's test accuracy)."""
-    fig, (ax,) = _figure(5.0, 3.6)
+    fig, (ax,) = _figure(5.0, 3.6, ax=ax)
     ax.plot(fractions, train_accuracy, "o-", label="train")
     ax.plot(fractions, test_accuracy, "s-", label="test")
     if neighbour_accuracy is not None:
@@ -109,9 +114,10 @@ def plot_accuracy_sweep(
     return fig
 
 
-def plot_spectrum_peaks(frequencies: np.ndarray, amplitude: np.ndarray, peaks: Sequence[int], *, title: str) -> Figure:
+def plot_spectrum_peaks(frequencies: np.ndarray, amplitude: np.ndarray, peaks: Sequence[int], *, title: str,
+                        ax: Any = None) -> Figure:
     """An amplitude spectrum with its selected peaks marked."""
-    fig, (ax,) = _figure(5.5, 3.6)
+    fig, (ax,) = _figure(5.5, 3.6, ax=ax)
     ax.plot(frequencies, amplitude, color="tab:blue")
     ax.plot(np.asarray(frequencies)[peaks], np.asarray(amplitude)[peaks], "o", color="black", label="selected peaks")
     ax.set_xlabel("frequency k (cycles per unit of the first principal component)")
@@ -128,10 +134,11 @@ def plot_filter_errors(
     high_errors: Mapping[str, np.ndarray],
     *,
     title: str,
+    ax: Any = None,
 ) -> Figure:
     """``e_low`` (solid) and ``e_high`` (dashed) over epochs, one colour per filter width; a dotted line at
     half of the initial error (the halving rule of the verdict)."""
-    fig, (ax,) = _figure(6.0, 3.8)
+    fig, (ax,) = _figure(6.0, 3.8, ax=ax)
     for i, label in enumerate(low_errors):
         colour = f"C{i}"
         ax.plot(epochs, low_errors[label], color=colour, label=rf"$e_{{low}}$, {label}")
@@ -147,11 +154,12 @@ def plot_filter_errors(
 
 
 def plot_degree_profiles(
-    fractions: Sequence[float], excess: Sequence[np.ndarray], aliasing: Sequence[np.ndarray], *, title: str
+    fractions: Sequence[float], excess: Sequence[np.ndarray], aliasing: Sequence[np.ndarray], *, title: str,
+    ax: Any = None,
 ) -> Figure:
     """Energy per Walsh degree: the network's excess over the true spectrum (solid, one line per training
     fraction) and the training subset's aliasing (dotted)."""
-    fig, (ax,) = _figure(6.0, 3.8)
+    fig, (ax,) = _figure(6.0, 3.8, ax=ax)
     for i, fraction in enumerate(fractions):
         degrees = np.arange(len(excess[i]))
         ax.plot(degrees, excess[i], "o-", color=f"C{i}", label=f"network excess, fraction {fraction}")

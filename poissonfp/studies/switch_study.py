@@ -20,10 +20,10 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
+from poissonfp.methods import SWITCHED_METHODS
+
 __all__ = ["SWITCHED_METHODS", "switch_study", "phase_times"]
 
-#: Methods with a switch point M (training steps before the sweeps take over).
-SWITCHED_METHODS = ("article", "hybrid")
 
 
 def phase_times(record: dict) -> tuple[float | None, float | None]:

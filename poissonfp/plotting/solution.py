@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm
 
 from poissonfp.grid import Grid
+from poissonfp.plotting.axes import panel_axes
 
 __all__ = ["plot_field", "plot_convergence", "plot_mode_errors", "work_axis"]
 
@@ -49,17 +49,6 @@ def _marker(count: int) -> dict[str, Any]:
     return {"marker": "o", "markersize": 3.5} if count <= FEW_POINTS else {}
 
 
-def _axes(ax, count: int, figsize: tuple[float, float]) -> list:
-    """``count`` axes: the caller's (one Axes or a sequence) or those of a new figure."""
-    if ax is None:
-        fig, axes = plt.subplots(1, count, figsize=figsize, squeeze=False, layout="constrained")
-        return list(axes[0])
-    axes = list(np.atleast_1d(ax))
-    if len(axes) != count:
-        raise ValueError(f"this plot needs {count} axes, got {len(axes)}")
-    return axes
-
-
 def plot_field(grid: Grid, values: np.ndarray, title: str, label: str = "u", log: bool = False,
                reference: np.ndarray | None = None, reference_label: str = "exact", ax=None):
     """Draw a grid function: a curve in 1D (with an optional reference curve), images otherwise.
@@ -75,7 +64,7 @@ def plot_field(grid: Grid, values: np.ndarray, title: str, label: str = "u", log
         ax: axes to draw on: one in 1D and 2D, three (one per mid-plane) in 3D.
     """
     if grid.ndim == 1:
-        (axis,) = _axes(ax, 1, (6.4, 3.6))
+        (axis,) = panel_axes(ax, 1, (6.4, 3.6))
         axis.plot(grid.axes[0], values, lw=1.2, label=label, **_marker(grid.size))
         if reference is not None:
             axis.plot(grid.axes[0], reference, "k--", lw=0.8, label=reference_label)
@@ -84,7 +73,7 @@ def plot_field(grid: Grid, values: np.ndarray, title: str, label: str = "u", log
         axis.grid(alpha=0.3)
         return axis.figure
     panels = _slices(grid, values)
-    axes = _axes(ax, len(panels), (4.8 * len(panels), 4.0))
+    axes = panel_axes(ax, len(panels), (4.8 * len(panels), 4.0))
     for axis, (xlabel, ylabel, data, (xs, ys)) in zip(axes, panels):
         positive = np.maximum(np.abs(data), 1e-300)
         norm = LogNorm(vmin=max(positive.max() * 1e-8, positive.min()), vmax=positive.max()) if log else None
@@ -130,7 +119,7 @@ def plot_convergence(history: dict[str, list], metric: str, threshold: float | N
     The time axis starts at 0 and shades the network phase, if any. ``ax``: two axes (time, work), or
     one for the time panel alone.
     """
-    axes = list(np.atleast_1d(ax)) if ax is not None else _axes(None, 2, (11, 4))
+    axes = list(np.atleast_1d(ax)) if ax is not None else panel_axes(None, 2, (11, 4))
     time_s = np.asarray(history["time_s"], dtype=float)
     work, work_label, switch = work_axis(history)
     panels = [(axes[0], time_s, "wall time [s]")] + ([(axes[1], work, work_label)] if len(axes) > 1 else [])
@@ -163,7 +152,7 @@ def plot_convergence(history: dict[str, list], metric: str, threshold: float | N
 def plot_mode_errors(modes: Sequence[Sequence[int]], relative_error: np.ndarray, time_s: Sequence[float],
                      title: str, ax=None):
     """Relative error of each tracked sine mode (against the discrete solution) over wall time."""
-    (axis,) = _axes(ax, 1, (6.4, 4))
+    (axis,) = panel_axes(ax, 1, (6.4, 4))
     errors = np.asarray(relative_error, dtype=float)
     for j, mode in enumerate(modes):
         axis.plot(time_s, np.maximum(errors[:, j], 1e-17), label="mode " + ",".join(map(str, mode)),

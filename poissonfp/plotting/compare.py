@@ -1,4 +1,4 @@
-"""Figures of a comparison (``poissonfp compare``): data in, Figure out; nothing here computes.
+"""Figures of a comparison (``poissonfp compare``): data in, Figure out (or drawn on ``ax=``); nothing here computes.
 
 - :func:`plot_error_vs_time`: the criterion's error against wall time for every method, with the threshold;
 - :func:`plot_mode_heatmap`: relative error of each spectral peak over DNN steps or Jacobi sweeps
@@ -8,11 +8,12 @@
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm
+
+from poissonfp.plotting.axes import panel_axes
 
 __all__ = ["plot_error_vs_time", "plot_mode_heatmap", "plot_switch_mode_errors", "plot_tradeoff", "mode_label"]
 
@@ -39,7 +40,7 @@ def _floats(values: Sequence) -> np.ndarray:
     return np.asarray([np.nan if v is None else v for v in values], dtype=float)
 
 
-def plot_error_vs_time(entries: Sequence[dict], metric: str, threshold: float, title: str):
+def plot_error_vs_time(entries: Sequence[dict], metric: str, threshold: float, title: str, ax: Any = None):
     """Error (the criterion's metric) against wall time, one curve per method, log-log.
 
     Args:
@@ -48,8 +49,9 @@ def plot_error_vs_time(entries: Sequence[dict], metric: str, threshold: float, t
         metric: the history key to draw.
         threshold: the stopping threshold (horizontal line).
         title: figure title.
+        ax: the axes to draw on (default: a new figure's).
     """
-    fig, ax = plt.subplots(figsize=(7.6, 4.8))
+    (ax,) = panel_axes(ax, 1, (7.6, 4.8))
     marked = False
     for entry in entries:
         history = entry.get("history") or {}
@@ -73,12 +75,11 @@ def plot_error_vs_time(entries: Sequence[dict], metric: str, threshold: float, t
     ax.title.set_fontsize(9)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    return fig
+    return ax.figure
 
 
 def plot_mode_heatmap(steps: Sequence[float], modes: Sequence, relative_error: Sequence[Sequence[float]],
-                      xlabel: str, title: str, log_x: bool = False):
+                      xlabel: str, title: str, log_x: bool = False, ax: Any = None):
     """Heat map of the relative error of each tracked peak (rows) over steps (columns); red = small.
 
     Args:
@@ -88,11 +89,13 @@ def plot_mode_heatmap(steps: Sequence[float], modes: Sequence, relative_error: S
         xlabel: what the steps count.
         title: figure title.
         log_x: logarithmic step axis (records at geometric sweep counts); steps <= 0 are not drawn.
+        ax: the axes to draw on (default: a new figure's).
     """
     steps, errors = _floats(steps), np.asarray(relative_error, dtype=float).reshape(len(steps), len(modes))
     keep = steps > 0 if log_x else np.isfinite(steps)
     steps, errors = steps[keep], np.maximum(errors[keep], _FLOOR)
-    fig, ax = plt.subplots(figsize=(7.2, 0.6 * len(modes) + 2.2))
+    (ax,) = panel_axes(ax, 1, (7.2, 0.6 * len(modes) + 2.2))
+    fig = ax.figure
     if steps.size:
         finite = errors[np.isfinite(errors)]
         norm = LogNorm(vmin=max(finite.min(), finite.max() * 1e-12), vmax=finite.max())
@@ -103,12 +106,11 @@ def plot_mode_heatmap(steps: Sequence[float], modes: Sequence, relative_error: S
     ax.title.set_fontsize(9)
     if log_x:
         ax.set_xscale("log")
-    fig.tight_layout()
     return fig
 
 
 def plot_switch_mode_errors(labels: Sequence[str], modes: Sequence, errors: Sequence[Sequence[float]],
-                            title: str):
+                            title: str, ax: Any = None):
     """Grouped bars: the relative error of each peak when the hybrid hands over, one group per entry.
 
     Args:
@@ -116,9 +118,10 @@ def plot_switch_mode_errors(labels: Sequence[str], modes: Sequence, errors: Sequ
         modes: the peaks, shared by every entry.
         errors: per entry, the relative error of each peak at the switch.
         title: figure title.
+        ax: the axes to draw on (default: a new figure's).
     """
     values = np.maximum(np.asarray(errors, dtype=float).reshape(len(labels), len(modes)), _FLOOR)
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(labels) * len(modes) * 0.5 + 3), 4.2))
+    (ax,) = panel_axes(ax, 1, (max(5.0, 1.3 * len(labels) * len(modes) * 0.5 + 3), 4.2))
     width = 0.8 / len(modes)
     positions = np.arange(len(labels))
     for j, mode in enumerate(modes):
@@ -127,11 +130,10 @@ def plot_switch_mode_errors(labels: Sequence[str], modes: Sequence, errors: Sequ
     ax.set(yscale="log", ylabel=r"relative error $\Delta_F(k)$ at the switch", xlabel="hybrid entry", title=title)
     ax.grid(alpha=0.3, axis="y", which="both")
     ax.legend(title="peak", fontsize=8)
-    fig.tight_layout()
-    return fig
+    return ax.figure
 
 
-def plot_tradeoff(study: dict, title: str):
+def plot_tradeoff(study: dict, title: str, ax: Any = None):
     """The trade-off in M: wall time (left) and sweeps (right) against M, training and sweep parts stacked.
 
     Args:
@@ -139,6 +141,7 @@ def plot_tradeoff(study: dict, title: str):
             ``sweep_time_s``, ``other_time_s``, ``sweeps``, ``dnn_steps``, ``reached``;
             ``step_to_sweep_ratio``, ``jacobi_wall_time_s``, ``jacobi_sweeps``, ``optimum_switch``).
         title: figure title.
+        ax: two axes to draw on, time and sweeps (default: a new figure's).
 
     Training is drawn in sweeps as ``M ρ`` (the sweeps its time would have bought, ρ = t_step / t_sweep).
     """
@@ -151,7 +154,8 @@ def plot_tradeoff(study: dict, title: str):
     ratio = study.get("step_to_sweep_ratio") or 0.0
     sweeps = np.array([run["sweeps"] for run in runs], dtype=float)
     steps_as_sweeps = np.array([run["dnn_steps"] for run in runs], dtype=float) * ratio
-    fig, (ax_time, ax_sweeps) = plt.subplots(1, 2, figsize=(11, 4.4))
+    ax_time, ax_sweeps = panel_axes(ax, 2, (11, 4.4))
+    fig = ax_time.figure
     ax_time.bar(x, training, color="tab:orange", label="training")
     ax_time.bar(x, sweeping, bottom=training, color="tab:blue",
                 label="sweeps" + (" and corrections" if study.get("method") == "hybrid" else ""))
@@ -159,13 +163,13 @@ def plot_tradeoff(study: dict, title: str):
     ax_sweeps.bar(x, sweeps, color="tab:blue", label="Jacobi sweeps")
     ax_sweeps.bar(x, steps_as_sweeps, bottom=sweeps, color="tab:orange",
                   label=f"training as sweeps: M ρ, ρ = {ratio:,.0f}")
-    for ax, key in ((ax_time, "jacobi_wall_time_s"), (ax_sweeps, "jacobi_sweeps")):
+    for axis, key in ((ax_time, "jacobi_wall_time_s"), (ax_sweeps, "jacobi_sweeps")):
         if study.get(key):
-            ax.axhline(study[key], color="k", ls="--", lw=1.0, label="pure Jacobi from zero")
-        ax.set_xticks(x, labels)
-        ax.set(xlabel="switch M (training steps)" + ("; * = criterion not reached" if "*" in "".join(labels) else ""))
-        ax.grid(alpha=0.3, axis="y")
-        ax.legend(fontsize=7)
+            axis.axhline(study[key], color="k", ls="--", lw=1.0, label="pure Jacobi from zero")
+        axis.set_xticks(x, labels)
+        axis.set(xlabel="switch M (training steps)" + ("; * = criterion not reached" if "*" in "".join(labels) else ""))
+        axis.grid(alpha=0.3, axis="y")
+        axis.legend(fontsize=7)
     best = study.get("optimum_switch")
     if best is not None:
         index = [run["switch"] for run in runs].index(best)
@@ -174,5 +178,4 @@ def plot_tradeoff(study: dict, title: str):
     ax_time.set(ylabel="wall time [s]")
     ax_sweeps.set(ylabel="sweeps (training in sweep-equivalents)")
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
     return fig

@@ -11,7 +11,7 @@ time, the run that produced it and the relative spread ``(max - min) / median``.
 
 Each entry is the ``result.json`` record of its solve plus ``speedup_vs_jacobi`` (Jacobi's median wall
 time over the method's, given only when both reached the criterion) and its relative uncertainty.
-``switch_study`` (:mod:`poissonfp.switch_study`) holds the trade-off in M of every method run at two or
+``switch_study`` (:mod:`poissonfp.studies.switch_study`) holds the trade-off in M of every method run at two or
 more M. Ctrl-C at any point (warm-up included) ends the comparison: what was measured is kept and the
 comparison is marked ``interrupted``.
 """
@@ -28,21 +28,18 @@ from poissonfp.api import criterion_of, solve_case
 from poissonfp.case import Case
 from poissonfp.outputs import result_record
 from poissonfp.problem import Problem, build_problem
-from poissonfp.settings import METHODS
+from poissonfp.studies.bench import work_of
+from poissonfp.methods import ALONE_1D_ONLY, METHODS, SWITCHED_METHODS, compare_defaults, iteration_unit
 from poissonfp.solvers import SOLVERS, DivergenceError, SolveResult
-from poissonfp.switch_study import SWITCHED_METHODS, switch_study
+from poissonfp.studies.switch_study import switch_study
 
 __all__ = ["DEFAULT_METHODS", "ALONE_1D_ONLY", "default_methods", "Run", "ComparisonEntry", "Comparison",
            "plan_runs", "compare_methods", "format_table", "format_speedup"]
 
 logger = logging.getLogger(__name__)
 
-#: Methods compared when none are named (1D): the baseline first, then the neural ones, then the references.
-DEFAULT_METHODS = ("jacobi", "dnn", "hybrid", "article", "multigrid", "dst", "direct")
-#: Left out of the default list in 2D and 3D: the DNN alone cannot reach a discretization-level criterion
-#: there (it spent 177 of the 244 s of a default 2D comparison without converging), and the article's
-#: scheme repeats pure Jacobi's long run after its training. Name them with ``methods`` to run them.
-ALONE_1D_ONLY = ("dnn", "article")
+#: Methods compared when none are named (1D): every registered method, in the registry's order.
+DEFAULT_METHODS = compare_defaults(1)
 #: Interior points per dimension of the throwaway warm-up solves.
 _WARM_UP_POINTS = 4
 _NEURAL = ("dnn", "hybrid", "article")
@@ -54,7 +51,7 @@ def default_methods(ndim: int) -> tuple[str, ...]:
     >>> default_methods(2)
     ('jacobi', 'hybrid', 'multigrid', 'dst', 'direct')
     """
-    return DEFAULT_METHODS if ndim == 1 else tuple(m for m in DEFAULT_METHODS if m not in ALONE_1D_ONLY)
+    return compare_defaults(ndim)
 
 
 @dataclass(frozen=True)
@@ -275,7 +272,8 @@ def _run_one(case: Case, problem: Problem, run: Run) -> ComparisonEntry:
         return ComparisonEntry(run, None, {"label": run.label, "run_options": dict(run.options), **record,
                                            "reached": False, "best_metric": None, "speedup_vs_jacobi": None,
                                            "note": f"diverged: {err}"})
-    record = {"label": run.label, "run_options": dict(run.options), **result_record(run_case, problem, result)}
+    record = {"label": run.label, "run_options": dict(run.options), **result_record(run_case, problem, result),
+              "iteration_unit": iteration_unit(run.method, result.info), **work_of(run.method, result)}
     best = _best(result.history.get(criterion.metric, []))
     record["reached"] = bool(result.converged)
     record["best_metric"] = best
@@ -357,11 +355,24 @@ def _percent(fraction: float) -> str:
     return f"{value:.2g}%" if value < 10 else f"{value:.0f}%"
 
 
+def _iterations(record: dict) -> str:
+    """``"1,045 sweeps"``, ``"12 cycles"``, ``"2 V-cycles"``; ``"-"`` for a method that counts none."""
+    unit, count = record.get("iteration_unit", ""), record.get("iterations", 0) or 0
+    return f"{count:,} {unit[:-1] if count == 1 else unit}" if unit else "-"
+
+
+def _work(record: dict) -> str:
+    work = record.get("work_sweeps")
+    if work is None:
+        return "-"
+    return ("~" if record.get("work_how") == "estimated" else "") + f"{work:,.0f}"
+
+
 def format_table(comparison: Comparison) -> str:
     """The comparison as an aligned text table, one row per entry, then a line per unreached method."""
     repeated = comparison.repeat > 1
     columns = ("method", "wall [s]" + (" (median)" if repeated else ""), *(("spread",) if repeated else ()),
-               "sweeps", "DNN steps", "|u-u*|_inf", "rel. residual", "reached", "speed-up")
+               "iterations", "work [sweeps]", "DNN steps", "|u-u*|_inf", "rel. residual", "reached", "speed-up")
     rows = [columns]
     for entry in comparison.entries:
         r = entry.record
@@ -369,13 +380,15 @@ def format_table(comparison: Comparison) -> str:
         spread = r.get("wall_time_spread")
         rows.append((entry.label, _number(r["wall_time_s"], ".3g"),
                      *((("-" if spread is None else _percent(spread)),) if repeated else ()),
-                     f"{r.get('iterations', 0) or 0:,}", f"{r.get('dnn_steps', 0) or 0:,}",
+                     _iterations(r), _work(r), f"{r.get('dnn_steps', 0) or 0:,}",
                      _number(r.get("error_vs_exact_inf")), _number(r.get("rel_residual")), reached,
                      format_speedup(r["speedup_vs_jacobi"], r.get("speedup_spread"))))
     widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
              for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append("work: fine-grid Jacobi sweep-equivalents (~: estimated from V-cycles x 4 x operator "
+                 "complexity; -: no such measure)")
     lines.append("speed-up: pure Jacobi's wall time over the method's; "
                  + (f"median of {comparison.repeat} runs, ± half the sum of both relative ranges"
                     if repeated else "one run each, no spread measured (use --repeat K): 2 significant digits"))

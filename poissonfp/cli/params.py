@@ -1,0 +1,85 @@
+"""Parameter types of the command line: named choices and comma-separated lists, one parser for all.
+
+Both list their allowed values in ``--help`` and complete them in the shell; an unknown value is one line
+that names the option, the value and what is allowed.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import click
+from click.shell_completion import CompletionItem
+
+__all__ = ["NamedChoice", "CommaList", "switch_point", "non_negative_integer"]
+
+
+class NamedChoice(click.Choice):
+    """``click.Choice`` whose error says what the value is (``unknown method 'gauss'; expected one of ...``)."""
+
+    def __init__(self, choices: Sequence[str], what: str) -> None:
+        super().__init__(list(choices))
+        self.what = what
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value in self.choices:
+            return value
+        self.fail(f"unknown {self.what} {value!r}; expected one of {', '.join(map(str, self.choices))}", param, ctx)
+
+
+class CommaList(click.ParamType):
+    """A comma-separated list (``jacobi,hybrid``) converted to a tuple.
+
+    Args:
+        what: What one item is, for messages (``"method"``).
+        choices: The allowed items (listed in ``--help`` and completed), or None for any.
+        item: Converts one item (``ValueError`` for a bad one); the identity by default.
+        expected: What the list accepts, for messages when ``choices`` is None.
+        distinct: Refuse repeated items.
+    """
+
+    name = "list"
+
+    def __init__(self, what: str, choices: Sequence[str] | None = None, item: Callable[[str], Any] | None = None,
+                 expected: str = "", distinct: bool = False) -> None:
+        self.what, self.choices, self.item, self.distinct = what, tuple(choices or ()), item, distinct
+        self.expected = expected or f"a comma-separated list of {', '.join(self.choices)}"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return f"{'|'.join(self.choices)},..." if self.choices else f"{self.what.upper()},..."
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple:
+        if isinstance(value, tuple):
+            return value
+        items = [part.strip() for part in str(value).split(",") if part.strip()]
+        if not items:
+            self.fail(f"no {self.what} given; expected {self.expected}", param, ctx)
+        unknown = [part for part in items if self.choices and part not in self.choices]
+        if unknown:
+            self.fail(f"unknown {self.what} {unknown[0]!r}; expected {self.expected}", param, ctx)
+        if self.distinct and len(set(items)) != len(items):
+            self.fail(f"repeated {self.what} in {value!r}; expected distinct items", param, ctx)
+        if self.item is None:
+            return tuple(items)
+        try:
+            return tuple(self.item(part) for part in items)
+        except ValueError:
+            self.fail(f"expected {self.expected}, got {value!r}", param, ctx)
+
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+        done, _, last = incomplete.rpartition(",")
+        prefix = f"{done}," if done else ""
+        return [CompletionItem(prefix + choice) for choice in self.choices if choice.startswith(last)]
+
+
+def switch_point(text: str) -> int | str:
+    """A hybrid switch point: ``auto`` or a non-negative integer in ASCII digits (``ValueError`` otherwise)."""
+    if text == "auto":
+        return text
+    return non_negative_integer(text)
+
+
+def non_negative_integer(text: str) -> int:
+    """A non-negative integer in ASCII digits (``"²".isdigit()`` is True, ``int("²")`` fails)."""
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(text)
+    return int(text)
