@@ -134,8 +134,13 @@ def _print_summary(case, problem, result, out: Path) -> None:
     click.echo(f"method      {result.method}   grid {problem.grid.describe()} ({problem.grid.size:,} unknowns)")
     click.echo(f"criterion   {result.info['criterion']} <= {result.info['threshold']:.3e}: {verdict} "
                f"({result.stop_reason}{', interrupted' if result.interrupted and result.stop_reason != 'interrupted' else ''})")
-    click.echo(f"iterations  {result.iterations:,}   dnn steps {result.dnn_steps:,}   "
-               f"wall time {result.wall_time_s:.3f} s")
+    from poissonfp.methods import iteration_unit
+
+    unit = iteration_unit(result.method, result.info)
+    work = result.info.get("work_sweep_equivalents")
+    click.echo(f"iterations  {result.iterations:,}{' ' + unit if unit else ''}"
+               + (f" ({work:,.0f} sweep-equivalents)" if work is not None and unit != "sweeps" else "")
+               + f"   dnn steps {result.dnn_steps:,}   wall time {result.wall_time_s:.3f} s")
     click.echo(f"residual    {_fmt(f['rel_residual'])} (relative)")
     click.echo(f"error       vs exact: {_fmt(f['error_vs_exact_inf'])} (max), {_fmt(f['error_vs_exact_rel_l2'])} "
                f"(rel l2); vs discrete: {_fmt(f['error_vs_discrete_rel_l2'])} (rel l2)")
