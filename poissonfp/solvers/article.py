@@ -27,7 +27,7 @@ import numpy as np
 
 from poissonfp.problem import Problem
 from poissonfp.settings import HybridSettings, NetworkSettings, TrainingSettings
-from poissonfp.solvers.base import Monitor, SolveResult
+from poissonfp.solvers.base import Monitor, SolveResult, require_box
 from poissonfp.solvers.jacobi import JacobiIteration, run_jacobi
 
 __all__ = ["ARTICLE_NETWORK", "solve_article", "article_network", "lowest_mode_at_switch"]
@@ -61,6 +61,7 @@ def solve_article(problem: Problem, monitor: Monitor, *, network: NetworkSetting
     ``jacobi_time_s``, ``time_per_step_s``, ``time_per_sweep_s``, ``switch_time_s``, ``loss_history``,
     ``phase_reached``, and from :func:`lowest_mode_at_switch` the hand-over's error in the slowest mode.
     """
+    require_box(problem, "article (its network vanishes on the box's sides only)")
     training = training or TrainingSettings()
     hybrid = hybrid or HybridSettings()
     setting = hybrid.switch if switch is None else switch
@@ -126,7 +127,7 @@ def lowest_mode_at_switch(problem: Problem, u: np.ndarray, omega: float, monitor
     amplitude = float(np.sum((u - problem.discrete_solution) * mode) / np.sum(mode * mode))
     factor = jacobi_factor(problem, omega)
     out = {"lowest_mode_amplitude_at_switch": abs(amplitude), "lowest_mode_factor": factor}
-    if monitor.criterion.kind == "discretization" and 0 < factor < 1:
+    if monitor.criterion.kind == "discretization" and factor is not None and 0 < factor < 1:
         ratio = abs(amplitude) / monitor.threshold
         out["lowest_mode_sweeps_bound"] = math.log(ratio) / -math.log(factor) if ratio > 1 else 0.0
     return out

@@ -16,10 +16,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from poissonfp.interrupts import finish_solving, shielded
-from poissonfp.operators import residual
 from poissonfp.problem import Problem
 
-__all__ = ["SolveResult", "StoppingCriterion", "Monitor", "DivergenceError", "HISTORY_KEYS"]
+__all__ = ["require_box", "SolveResult", "StoppingCriterion", "Monitor", "DivergenceError", "HISTORY_KEYS"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +31,24 @@ HISTORY_KEYS = (
     "error_vs_exact_inf",
     "error_vs_discrete_rel_l2",
 )
+
+
+def _case_error() -> type:
+    from poissonfp.case import CaseError
+
+    return CaseError
+
+
+def require_box(problem: Problem, what: str) -> None:
+    """Refuse ``what`` unless ``problem`` is the constant-coefficient Dirichlet box.
+
+    Raises:
+        CaseError: keyed ``method``, naming what makes the problem general (exit 2 on the command line).
+    """
+    if not problem.on_box:
+        assert problem.general is not None
+        raise _case_error()(problem.name, "method", f"{what} applies only to the constant-coefficient "
+                            f"Dirichlet box; this problem has {problem.general.why_not_box}")
 
 
 class DivergenceError(RuntimeError):
@@ -194,11 +211,12 @@ class Monitor:
         """All error norms of ``u`` that are known for this problem."""
         p = self.problem
         out: dict[str, float | None] = {
-            "rel_residual": float(np.linalg.norm(residual(p.grid, p.rhs, u))) / self._rhs_norm,
+            "rel_residual": float(np.linalg.norm(p.rhs - p.operator.apply(u))) / self._rhs_norm,
             "error_vs_exact_rel_l2": None,
             "error_vs_exact_inf": None,
             "error_vs_discrete_rel_l2": None,
         }
+        u = p.operator.project(u)  # all-Neumann problems: the solution of zero mean
         if p.exact is not None:
             diff = u - p.exact
             out["error_vs_exact_rel_l2"] = float(np.linalg.norm(diff) / (np.linalg.norm(p.exact) or 1.0))

@@ -34,7 +34,7 @@ import numpy as np
 from poissonfp.operators import apply_laplacian
 from poissonfp.problem import Problem
 from poissonfp.settings import HybridSettings, NetworkSettings, TrainingSettings
-from poissonfp.solvers.base import Monitor, SolveResult, check_finite
+from poissonfp.solvers.base import Monitor, SolveResult, check_finite, require_box
 from poissonfp.solvers.jacobi import JacobiIteration, _criterion_reference, run_jacobi
 
 __all__ = ["solve_hybrid", "LowModeTracker", "default_sweeps_per_correction", "smoothing_omega"]
@@ -116,6 +116,7 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
     ``modes_at_switch``: the relative error of the network's Galerkin solution at the switch in the three
     largest sine peaks of the discrete solution (computed after the clock stopped).
     """
+    require_box(problem, "hybrid (its network vanishes on the box's sides only)")
     network = network or NetworkSettings()
     training = training or TrainingSettings()
     hybrid = hybrid or HybridSettings()
