@@ -358,7 +358,12 @@ def _sides(path: Any, data: dict, variables: tuple[str, ...],
     table = data.get("boundary", {})
     if not isinstance(table, dict):
         raise _expected(path, "boundary", "tables [boundary.<side>]", table)
-    _check_keys(path, "boundary", table, tuple(names))
+    for name in table:
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise CaseError(path, f"[boundary.{name}]", f"unknown side{hint} for {len(variables)} dimensions; "
+                            f"allowed: {', '.join(names)}", expected=", ".join(names))
     sides: dict[tuple[int, int], tuple[str, Expression | None]] = {}
     for name, entry in table.items():
         key = f"[boundary.{name}]"
