@@ -170,7 +170,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, name):
     assert len(lines) == 1 and key in lines[0] and words in lines[0], result.output
 
 
-@pytest.mark.parametrize("method", ["dst", "dnn", "hybrid", "article"])
+@pytest.mark.parametrize("method", ["dst", "dnn", "article"])
 def test_box_only_methods_refuse_the_lshape(tmp_path, method):
     result = CliRunner().invoke(main, ["solve", "2d_lshape", "--n", "7", "--method", method, "--quiet",
                                        "--out", str(tmp_path)])
@@ -178,6 +178,24 @@ def test_box_only_methods_refuse_the_lshape(tmp_path, method):
     line = result.output.strip()
     assert "\n" not in line and "applies only to the constant-coefficient Dirichlet box" in line
     assert "a domain inside the box" in line
+
+
+@pytest.mark.parametrize("case", ["2d_lshape", "2d_disk"])
+@pytest.mark.parametrize("settings", [{}, {"cycle": "two-level"}, {"cycle": "two-level", "coarse": "sine"}],
+                         ids=["default multilevel", "two-level", "two-level sine"])
+def test_hybrid_two_level_off_the_box(case, settings):
+    """Off the box the hybrid runs two-level cycles over the untrained network's (or a classical) space; the
+    default multilevel cycle falls back to them and records why."""
+    from poissonfp.settings import HybridSettings, NetworkSettings
+
+    problem = build_problem(load_case(case), 31)
+    result = solve(problem, "hybrid", StoppingCriterion("discrete", tol=1e-8), hybrid=HybridSettings(**settings),
+                   network=NetworkSettings(widths=(16, 16)))
+    assert result.converged and result.dnn_steps == 0
+    assert np.linalg.norm(result.solution - problem.discrete_solution) <= 1.01e-8 * np.linalg.norm(
+        problem.discrete_solution)
+    assert ("cycle_fallback" in result.info) == (HybridSettings(**settings).cycle == "multilevel")
+    assert result.info["galerkin_rank"] > 0
 
 
 def test_box_cases_keep_the_box_operator():

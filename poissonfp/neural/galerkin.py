@@ -24,7 +24,7 @@ from numba import njit
 from poissonfp.grid import Grid
 from poissonfp.operators import apply_laplacian
 
-__all__ = ["GalerkinSpace", "galerkin_output_layer", "apply_laplacian_columns", "truncated_inverse", "warm_up"]
+__all__ = ["GalerkinSpace", "OperatorGalerkinSpace", "galerkin_output_layer", "apply_laplacian_columns", "truncated_inverse", "warm_up"]
 
 
 @functools.cache
@@ -204,3 +204,41 @@ def _grid_lift(model, grid: Grid, points) -> np.ndarray:
 
     with torch.no_grad():
         return model.lift(points).reshape(grid.shape).to("cpu", torch.float64).numpy()
+
+
+class OperatorGalerkinSpace:
+    """The API of :class:`GalerkinSpace` for a general operator (a domain inside the box, Neumann sides, a
+    variable coefficient): ``AΦ`` is one sparse product, and the small matrix ``ΦᵀAΦ``, not symmetric
+    where the Shortley-Weller stencil applies, is inverted by a truncated SVD (a Petrov-Galerkin
+    correction with the features as test functions). Feature rows outside the domain are zeroed.
+
+    Args:
+        operator: the :class:`~poissonfp.discrete_operator.DiscreteOperator`.
+        features: ``Φ``, shape ``(grid.size, m)``.
+        rcond: singular values below ``rcond * max`` are dropped.
+    """
+
+    def __init__(self, operator, features: np.ndarray, rcond: float = 1e-12) -> None:
+        self.grid = operator.grid
+        mask = operator.inside.reshape(-1, 1)
+        self.phi = np.ascontiguousarray(np.where(mask, features, 0.0), dtype=np.float64)
+        stiffness = self.phi.T @ (operator.matrix @ self.phi)
+        left, singular, right = np.linalg.svd(stiffness)
+        top = float(singular[0]) if singular.size else 0.0
+        keep = singular > rcond * top if top > 0 else np.zeros(singular.shape, dtype=bool)
+        self.rank = int(keep.sum())
+        self.condition = float(top / singular[keep][-1]) if self.rank else float("inf")
+        self.inverse = (right[keep].T / singular[keep]) @ left[:, keep].T
+
+    @property
+    def size(self) -> int:
+        return self.phi.shape[1]
+
+    def coefficients(self, residual: np.ndarray) -> np.ndarray:
+        return self.inverse @ (self.phi.T @ np.ravel(residual))
+
+    def combine(self, coefficients: np.ndarray) -> np.ndarray:
+        return (self.phi @ coefficients).reshape(self.grid.shape)
+
+    def correction(self, residual: np.ndarray) -> np.ndarray:
+        return self.combine(self.coefficients(residual))

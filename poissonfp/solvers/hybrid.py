@@ -35,7 +35,7 @@ from poissonfp.operators import apply_laplacian
 from poissonfp.problem import Problem
 from poissonfp.settings import HybridSettings, NetworkSettings, TrainingSettings
 from poissonfp.solvers.base import Monitor, SolveResult, check_finite, require_box
-from poissonfp.solvers.jacobi import JacobiIteration, _criterion_reference, run_jacobi
+from poissonfp.solvers.jacobi import _criterion_reference, jacobi_iteration, run_jacobi
 
 __all__ = ["solve_hybrid", "LowModeTracker", "default_sweeps_per_correction", "smoothing_omega"]
 
@@ -84,11 +84,13 @@ class LowModeTracker:
 
 def _criterion_value(monitor: Monitor, u: np.ndarray, reference: np.ndarray | None, norm: float) -> float:
     kind = monitor.criterion.kind
+    if kind in ("discretization", "discrete"):
+        u = monitor.problem.operator.project(u)  # all-Neumann problems: the solution of zero mean
     if kind == "discretization":
         return float(np.max(np.abs(u - reference)))
     if kind == "discrete":
         return float(np.linalg.norm(u - reference)) / norm
-    r = monitor.problem.rhs - apply_laplacian(monitor.problem.grid, u)
+    r = monitor.problem.rhs - monitor.problem.operator.apply(u)
     return float(np.linalg.norm(r)) / norm
 
 
@@ -116,14 +118,19 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
     ``modes_at_switch``: the relative error of the network's Galerkin solution at the switch in the three
     largest sine peaks of the discrete solution (computed after the clock stopped).
     """
-    require_box(problem, "hybrid (its network vanishes on the box's sides only)")
+    if device == "cuda":
+        require_box(problem, "hybrid on cuda (the torch stencil)")
     network = network or NetworkSettings()
     training = training or TrainingSettings()
     hybrid = hybrid or HybridSettings()
     switch = hybrid.switch if switch is None else switch
     if not (switch == "auto" or (isinstance(switch, int) and not isinstance(switch, bool) and switch >= 0)):
         raise ValueError(f"switch must be a non-negative integer or 'auto', got {switch!r}")
-    if hybrid.cycle == "multilevel":
+    fallback = None
+    if hybrid.cycle == "multilevel" and not problem.on_box:
+        fallback = ("multilevel cycle is box-only (its hierarchy rediscretises the box's Laplacian): "
+                    "two-level cycles instead")
+    elif hybrid.cycle == "multilevel":
         from poissonfp.solvers.hybrid_multilevel import solve_multilevel_hybrid
 
         return solve_multilevel_hybrid(problem, monitor, network=network, training=training, hybrid=hybrid,
@@ -136,6 +143,8 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
             "discrete": float(np.linalg.norm(problem.discrete_solution)) or 1.0}.get(criterion.kind, 1.0)
     times = {"network_s": 0.0, "train_s": 0.0, "galerkin_s": 0.0, "cycles_s": 0.0, "tail_s": 0.0}
     info: dict = {"switch_setting": switch}
+    if fallback:
+        info["cycle_fallback"] = fallback
     state = {"u": None, "sweeps": 0, "steps": 0, "phase": "dnn"}
     reason = "max_iterations"
     from poissonfp.neural.galerkin import warm_up
@@ -150,8 +159,11 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
             state["model"] = model
             points = model.grid_points(grid)
             times["network_s"] = monitor.elapsed() - clock
-            space, u, trainer = _dnn_phase(problem, monitor, model, points, training, hybrid, switch,
-                                           times, info, state)
+            if problem.on_box:
+                space, u, trainer = _dnn_phase(problem, monitor, model, points, training, hybrid, switch,
+                                               times, info, state)
+            else:
+                space, u = _untrained_phase(problem, monitor, model, points, training, hybrid, times, info)
             state["u"] = u
             state["phase"] = "correction"
             u_switch = u.copy()
@@ -165,7 +177,7 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
             if reason not in ("converged", "interrupted"):
                 state["phase"] = "jacobi"
                 start = monitor.elapsed()
-                iteration = JacobiIteration(problem, omega, state["u"])
+                iteration = jacobi_iteration(problem, omega, state["u"])
                 budget = max(0, criterion.max_iterations - state["sweeps"])
                 done, reason = run_jacobi(iteration, monitor, budget, sweeps_done=state["sweeps"],
                                           dnn_steps=state["steps"], batch=check_every)
@@ -187,7 +199,7 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
         "times_s": times, "training_time_s": times["train_s"], "galerkin_time_s": times["galerkin_s"],
     })
     result = monitor.result("hybrid", u, reason, iterations=state["sweeps"], dnn_steps=state["steps"], info=info)
-    if u_switch is not None and problem.grid.size <= 2**24:
+    if u_switch is not None and problem.grid.size <= 2**24 and problem.on_box:
         from poissonfp.spectral import dst_coefficients, dst_peaks
 
         uh = problem.discrete_solution
@@ -298,16 +310,42 @@ def _dnn_phase(problem, monitor, model, points, training, hybrid, switch, times,
     return space, u, trainer
 
 
+def _space(problem: Problem, features: np.ndarray, rcond: float):
+    """The Galerkin space of ``features``: over the box's stencil, or over the general operator."""
+    from poissonfp.neural.galerkin import GalerkinSpace, OperatorGalerkinSpace
+
+    if problem.on_box:
+        return GalerkinSpace(problem.grid, features, rcond)
+    return OperatorGalerkinSpace(problem.operator, features, rcond)
+
+
+def _untrained_phase(problem, monitor, model, points, training, hybrid, times, info):
+    """Off the box: the untrained network's features (or the classical basis of ``hybrid.coarse``) span the
+    coarse space over the general operator; the network is not trained, since its losses are the box's.
+    Returns the space and its Galerkin solution of ``A u = b`` (the initial iterate)."""
+    if hybrid.coarse != "network":
+        return _classical_phase(problem, monitor, model, training, hybrid, times, info)[:2]
+    start = monitor.elapsed()
+    space = _space(problem, model.grid_features(problem.grid, points), training.rcond)
+    u = space.correction(problem.rhs)
+    times["galerkin_s"] += monitor.elapsed() - start
+    assert problem.general is not None
+    info.update({"switch_reason": f"untrained network: its losses are the box's Laplacian and this problem has "
+                                  f"{problem.general.why_not_box}", "low_mode_error_at_switch": None,
+                 "low_mode_change_per_step": None, "galerkin_rank": space.rank, "galerkin_features": space.size,
+                 "galerkin_condition": space.condition})
+    return space, u
+
+
 def _classical_phase(problem, monitor, model, training, hybrid, times, info):
     """The coarse space of a classical basis (``hybrid.coarse``) with as many functions as the network's
     features, untrained: the control that shows what the network contributes. Returns the Galerkin space,
     its solution (the initial iterate) and no trainer."""
     from poissonfp.neural.bases import classical_features
-    from poissonfp.neural.galerkin import GalerkinSpace
 
     start = monitor.elapsed()
     features = classical_features(problem.grid, hybrid.coarse, model.width + 1)
-    space = GalerkinSpace(problem.grid, features, training.rcond)
+    space = _space(problem, features, training.rcond)
     u = space.correction(problem.rhs)
     times["galerkin_s"] += monitor.elapsed() - start
     info.update({"switch_reason": f"classical coarse space ({hybrid.coarse}): no network training",
@@ -323,7 +361,7 @@ def _cycles(problem, monitor, space, u, hybrid, reference, norm, times, info, st
     grid = problem.grid
     nu = hybrid.sweeps_per_correction or default_sweeps_per_correction(space.size, grid.ndim)
     omega = hybrid.smoothing_omega or 1.0
-    iteration = JacobiIteration(problem, omega, u)
+    iteration = jacobi_iteration(problem, omega, u)
     rhs = problem.rhs
     corrections, residuals, stop = 0, [], "cap"
     reason = "continue"
@@ -345,7 +383,7 @@ def _cycles(problem, monitor, space, u, hybrid, reference, norm, times, info, st
             stop = "converged"
             break
         u = iteration.solution
-        r = rhs - apply_laplacian(grid, u)
+        r = rhs - problem.operator.apply(u)
         residual = float(np.linalg.norm(r))
         if residuals and not residual < hybrid.stall * residuals[-1]:
             stop = "stalled"
