@@ -206,8 +206,8 @@ def _grid_lift(model, grid: Grid, points) -> np.ndarray:
         return model.lift(points).reshape(grid.shape).to("cpu", torch.float64).numpy()
 
 
-class OperatorGalerkinSpace:
-    """The API of :class:`GalerkinSpace` for a general operator (a domain inside the box, Neumann sides, a
+class OperatorGalerkinSpace(GalerkinSpace):
+    """:class:`GalerkinSpace` for a general operator (a domain inside the box, Neumann sides, a
     variable coefficient): ``AΦ`` is one sparse product, and the small matrix ``ΦᵀAΦ``, not symmetric
     where the Shortley-Weller stencil applies, is inverted by a truncated SVD (a Petrov-Galerkin
     correction with the features as test functions). Feature rows outside the domain are zeroed.
@@ -219,6 +219,7 @@ class OperatorGalerkinSpace:
     """
 
     def __init__(self, operator, features: np.ndarray, rcond: float = 1e-12) -> None:
+        # no super().__init__: the box's stiffness pass (the stencil) does not apply
         self.grid = operator.grid
         mask = operator.inside.reshape(-1, 1)
         self.phi = np.ascontiguousarray(np.where(mask, features, 0.0), dtype=np.float64)
@@ -229,16 +230,3 @@ class OperatorGalerkinSpace:
         self.rank = int(keep.sum())
         self.condition = float(top / singular[keep][-1]) if self.rank else float("inf")
         self.inverse = (right[keep].T / singular[keep]) @ left[:, keep].T
-
-    @property
-    def size(self) -> int:
-        return self.phi.shape[1]
-
-    def coefficients(self, residual: np.ndarray) -> np.ndarray:
-        return self.inverse @ (self.phi.T @ np.ravel(residual))
-
-    def combine(self, coefficients: np.ndarray) -> np.ndarray:
-        return (self.phi @ coefficients).reshape(self.grid.shape)
-
-    def correction(self, residual: np.ndarray) -> np.ndarray:
-        return self.combine(self.coefficients(residual))
