@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -147,10 +147,13 @@ def _assemble(case, grid: Grid, f: np.ndarray) -> tuple[DiscreteOperator, np.nda
         return values
 
     neumann = {key: value.numpy for key, (kind, value) in case.sides.items() if kind == "neumann"}
+    everywhere = len(neumann) == 2 * grid.ndim and case.inside is None
+    if everywhere:
+        _check_flux_balance(case)
     try:
         return assemble(grid, f, dirichlet, inside=None if case.inside is None else case.inside.numpy,
                         coefficient=None if case.coefficient is None else case.coefficient.numpy,
-                        sides=case.side_types, neumann=neumann)
+                        sides=case.side_types, neumann=neumann, check_compatibility=not everywhere)
     except DomainError as err:
         message = str(err)
         if message.startswith("k ="):
@@ -161,6 +164,51 @@ def _assemble(case, grid: Grid, f: np.ndarray) -> tuple[DiscreteOperator, np.nda
         else:
             key = "[domain] inside"
         raise CaseError(case.path, key, message) from None
+
+
+#: Relative mismatch of ∫f + ∮k g_N (against ∫|f| + ∮|k g_N|) above which all-Neumann data is refused.
+FLUX_BALANCE_RTOL = 1e-6
+
+
+def _check_flux_balance(case) -> None:
+    """Refuse Neumann data on every side whose flux balance ∫f + ∮k g_N is not 0 (composite Gauss-Legendre
+    on the box and its sides: 512 points per dimension in 1D/2D, 64 in 3D)."""
+    from poissonfp.case import SIDE_NAMES, CaseError
+
+    dim = case.dim
+    panels, order = (64, 8) if dim < 3 else (8, 8)
+    nodes, weights = np.polynomial.legendre.leggauss(order)
+
+    def rule(a: float, b: float) -> tuple[np.ndarray, np.ndarray]:
+        edges = np.linspace(a, b, panels + 1)
+        half = np.diff(edges)[:, None] / 2
+        return ((edges[:-1, None] + half * (nodes + 1)).ravel(), (half * weights).ravel())
+
+    rules = [rule(a, b) for a, b in zip(case.lower, case.upper)]
+
+    def integrate(function, fixed: dict[int, float]) -> tuple[float, float]:
+        axes = [np.array([fixed[d]]) if d in fixed else rules[d][0] for d in range(dim)]
+        w: Any = 1.0
+        for d in range(dim):
+            if d not in fixed:
+                shape = [1] * dim
+                shape[d] = -1
+                w = w * rules[d][1].reshape(shape)
+        values = np.broadcast_to(function(*np.meshgrid(*axes, indexing="ij", sparse=True)),
+                                 tuple(len(a) for a in axes))
+        return float(np.sum(w * values)), float(np.sum(w * np.abs(values)))
+
+    total, size = integrate(case.source.numpy, {})
+    k = case.coefficient.numpy if case.coefficient is not None else (lambda *c: 1.0)
+    for (d, s), (_, value) in case.sides.items():
+        flux, magnitude = integrate(lambda *c, g=value: np.asarray(k(*c)) * g.numpy(*c),
+                                    {d: case.upper[d] if s else case.lower[d]})
+        total, size = total + flux, size + magnitude
+    if abs(total) > FLUX_BALANCE_RTOL * max(size, 1e-300):
+        names = ", ".join(name for pair in SIDE_NAMES[:dim] for name in pair)
+        raise CaseError(case.path, "[boundary]", f"Neumann data on every side ({names}) is incompatible: "
+                        f"∫f + ∮k ∂u/∂n = {total:.6g}, expected 0 (sum of magnitudes {size:.6g})",
+                        expected="data with ∫f + ∮k g_N = 0")
 
 
 def _check_finite(case, grid: Grid, values: np.ndarray, key: str, what: str,

@@ -110,6 +110,15 @@ def test_all_neumann_is_fixed_by_zero_mean(tmp_path):
         assert result.converged and result.final["error_vs_exact_inf"] <= 1.5 * problem.discretization_error_inf
 
 
+def test_compatible_all_neumann_data_is_accepted_on_a_coarse_grid(tmp_path):
+    """The continuous flux balance is checked (to 1e-6), not the discrete one, which is only O(h²) small:
+    ∫exp(3x) - sinh(3)/3 = 0 on (-1, 1)² with zero flux; the "1% off" case above is refused."""
+    sides = "".join(f'[boundary.{s}]\ntype = "neumann"\n' for s in ("left", "right", "bottom", "top"))
+    path = write(tmp_path, f'[problem]\nsource = "exp(3*x) - sinh(3)/3 + 0*y"\n{sides}', points=5)
+    problem = build_problem(load_case(path))
+    assert problem.operator.singular and abs(problem.rhs.sum()) < 1e-12
+
+
 def test_lshape_corner_singularity_rates():
     """The 5-point scheme's max error sits next to the re-entrant corner and decays like h^(2/3)
     (Laasonen: h^(π/α), α = 3π/2); in the rms norm and away from the corner it decays like h^(4/3)."""
@@ -150,6 +159,9 @@ BAD = {
     "incompatible Neumann": ("[problem]\nsource = \"1\"\n" + "".join(
         f'[boundary.{s}]\ntype = "neumann"\n' for s in ("left", "right", "bottom", "top")), "[boundary]",
         "incompatible"),
+    "Neumann data 1% off": ('[problem]\nsource = "cos(pi*x)*cos(pi*y) + 0.01"\n' + "".join(
+        f'[boundary.{s}]\ntype = "neumann"\n' for s in ("left", "right", "bottom", "top")), "[boundary]",
+        "left, right, bottom, top) is incompatible"),
     "inside not an expression": ('inside = "x > 0"\n[problem]\nexact = "x"', "[domain] inside",
                                  "comparisons"),
     "unknown side": ('[problem]\nexact = "x"\n[boundary.front]\ntype = "neumann"', "[boundary.front]",
