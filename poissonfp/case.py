@@ -375,11 +375,25 @@ def _sides(path: Any, data: dict, variables: tuple[str, ...],
             raise _expected(path, f"{key} type", "'dirichlet' or 'neumann'", kind)
         d, s = names[name]
         value = _formula(path, f"{key} value", entry, "value", variables)
+        if value is not None and exact is not None:
+            wanted = exact if kind == "dirichlet" else exact.normal_derivative(d, 1 if s == 1 else -1)
+            side = _side_samples(path, data, d, s, len(variables))
+            _check_match(path, f"{key} value", value, wanted, side, variables,
+                         "the exact solution on the side" if kind == "dirichlet" else
+                         "the exact solution's outward normal derivative on the side")
         if value is None and kind == "neumann" and exact is not None:
             value = exact.normal_derivative(d, 1 if s == 1 else -1)
         sides[(d, s)] = (kind, value if value is not None or kind == "dirichlet" else
                          parse_expression("0", variables))
     return sides
+
+
+def _side_samples(path: Any, data: dict, d: int, s: int, dim: int) -> list[np.ndarray]:
+    """The sample lattice of the box restricted to side ``(d, s)``."""
+    lower, upper = _domain(path, data["domain"])
+    samples = _sample_points(lower, upper)
+    on_side = np.isclose(samples[d], upper[d] if s else lower[d])
+    return [c[on_side] for c in samples]
 
 
 def _problem(path: Any, table: dict, variables: tuple[str, ...], lower: tuple, upper: tuple,

@@ -164,6 +164,8 @@ BAD = {
         "left, right, bottom, top) is incompatible"),
     "inside not an expression": ('inside = "x > 0"\n[problem]\nexact = "x"', "[domain] inside",
                                  "comparisons"),
+    "Neumann value not the exact derivative": ('[problem]\nexact = "x*y"\n[boundary.top]\ntype = "neumann"\n'
+                                               'value = "y"', "[boundary.top] value", "outward normal derivative"),
     "unknown side": ('[problem]\nexact = "x"\n[boundary.front]\ntype = "neumann"', "[boundary.front]",
                      "unknown side"),
     "unknown side type": ('[problem]\nexact = "x"\n[boundary.left]\ntype = "robin"', "[boundary.left] type",
@@ -180,6 +182,13 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, name):
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and key in lines[0] and words in lines[0], result.output
+
+
+def test_applicable_methods():
+    from poissonfp.solvers import SOLVERS, applicable_methods
+
+    assert applicable_methods(build_problem(load_case("2d_square"), 7)) == tuple(SOLVERS)
+    assert applicable_methods(build_problem(load_case("2d_lshape"), 7)) == ("jacobi", "direct", "multigrid", "hybrid")
 
 
 @pytest.mark.parametrize("method", ["dst", "dnn", "article"])

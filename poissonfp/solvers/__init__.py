@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator, Mapping, MutableMapping, Sequence
 from poissonfp.problem import Problem
 from poissonfp.solvers.base import DivergenceError, HISTORY_KEYS, Monitor, SolveResult, StoppingCriterion
 
-__all__ = ["solve", "SOLVERS", "SolveResult", "StoppingCriterion", "Monitor", "DivergenceError", "HISTORY_KEYS",
+__all__ = ["solve", "SOLVERS", "BOX_ONLY", "applicable_methods", "SolveResult", "StoppingCriterion", "Monitor", "DivergenceError", "HISTORY_KEYS",
            "method_options"]
 
 #: method -> "module:function" of its solver.
@@ -55,6 +55,15 @@ class _Registry(MutableMapping[str, Callable[..., SolveResult]]):
 
 
 SOLVERS: MutableMapping[str, Callable[..., SolveResult]] = _Registry(_LOCATIONS)
+
+#: Methods that solve only the constant-coefficient Dirichlet box: they refuse any other problem in one
+#: line (a CaseError keyed ``method``).
+BOX_ONLY = ("dst", "dnn", "article")
+
+
+def applicable_methods(problem: Problem, methods: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The methods of ``methods`` (default: every registered one) that apply to ``problem``."""
+    return tuple(m for m in (methods or SOLVERS) if problem.on_box or m not in BOX_ONLY)
 
 
 def method_options(method: str) -> tuple[str, ...]:
