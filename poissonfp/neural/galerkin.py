@@ -22,9 +22,8 @@ import numpy as np
 from numba import njit
 
 from poissonfp.grid import Grid
-from poissonfp.operators import apply_laplacian
 
-__all__ = ["GalerkinSpace", "OperatorGalerkinSpace", "galerkin_output_layer", "apply_laplacian_columns", "truncated_inverse", "warm_up"]
+__all__ = ["GalerkinSpace", "OperatorGalerkinSpace", "galerkin_space", "galerkin_output_layer", "apply_laplacian_columns", "truncated_inverse", "warm_up"]
 
 
 @functools.cache
@@ -192,9 +191,9 @@ def galerkin_output_layer(model, problem, rcond: float = 1e-12, points=None) -> 
     """
     grid = problem.grid
     points = model.grid_points(grid) if points is None else points
-    space = GalerkinSpace(grid, model.grid_features(grid, points), rcond)
+    space = galerkin_space(problem, model.grid_features(grid, points), rcond)
     lift = _grid_lift(model, grid, points)
-    c = space.coefficients(problem.rhs - apply_laplacian(grid, lift))
+    c = space.coefficients(problem.rhs - problem.operator.apply(lift))
     model.set_output(c)
     return space, lift + space.combine(c)
 
@@ -230,3 +229,10 @@ class OperatorGalerkinSpace(GalerkinSpace):
         self.rank = int(keep.sum())
         self.condition = float(top / singular[keep][-1]) if self.rank else float("inf")
         self.inverse = (right[keep].T / singular[keep]) @ left[:, keep].T
+
+
+def galerkin_space(problem, features: np.ndarray, rcond: float = 1e-12) -> GalerkinSpace:
+    """The Galerkin space of ``features`` for ``problem``: over the box's stencil, or over its general operator."""
+    if problem.on_box:
+        return GalerkinSpace(problem.grid, features, rcond)
+    return OperatorGalerkinSpace(problem.operator, features, rcond)

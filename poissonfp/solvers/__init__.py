@@ -58,7 +58,7 @@ SOLVERS: MutableMapping[str, Callable[..., SolveResult]] = _Registry(_LOCATIONS)
 
 #: Methods that solve only the constant-coefficient Dirichlet box: they refuse any other problem in one
 #: line (a CaseError keyed ``method``).
-BOX_ONLY = ("dst", "dnn", "article")
+BOX_ONLY = ("dst",)
 
 
 def applicable_methods(problem: Problem, methods: Sequence[str] | None = None) -> tuple[str, ...]:

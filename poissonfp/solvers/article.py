@@ -27,8 +27,8 @@ import numpy as np
 
 from poissonfp.problem import Problem
 from poissonfp.settings import HybridSettings, NetworkSettings, TrainingSettings
-from poissonfp.solvers.base import Monitor, SolveResult, require_box
-from poissonfp.solvers.jacobi import JacobiIteration, run_jacobi
+from poissonfp.solvers.base import Monitor, SolveResult
+from poissonfp.solvers.jacobi import jacobi_iteration, run_jacobi
 
 __all__ = ["ARTICLE_NETWORK", "solve_article", "article_network", "lowest_mode_at_switch"]
 
@@ -61,7 +61,6 @@ def solve_article(problem: Problem, monitor: Monitor, *, network: NetworkSetting
     ``jacobi_time_s``, ``time_per_step_s``, ``time_per_sweep_s``, ``switch_time_s``, ``loss_history``,
     ``phase_reached``, and from :func:`lowest_mode_at_switch` the hand-over's error in the slowest mode.
     """
-    require_box(problem, "article (its network vanishes on the box's sides only)")
     training = training or TrainingSettings()
     hybrid = hybrid or HybridSettings()
     setting = hybrid.switch if switch is None else switch
@@ -102,7 +101,7 @@ def solve_article(problem: Problem, monitor: Monitor, *, network: NetworkSetting
     }
     result = monitor.result("article", state["u"], reason, iterations=state["sweeps"], dnn_steps=state["steps"],
                             info=info)
-    if state.get("u_switch") is not None:
+    if state.get("u_switch") is not None and problem.on_box:  # sine modes are A's eigenvectors only there
         result.info.update(lowest_mode_at_switch(problem, state["u_switch"], omega, monitor))
     return result
 
@@ -174,7 +173,7 @@ def _jacobi(problem, monitor, omega, check_every, times, state) -> str:
     if monitor.satisfied(entry[monitor.criterion.metric]):
         return "converged"
     clock = monitor.elapsed()
-    iteration = JacobiIteration(problem, omega, u)
+    iteration = jacobi_iteration(problem, omega, u)
     done, reason = run_jacobi(iteration, monitor, monitor.criterion.max_iterations, dnn_steps=state["steps"],
                               batch=check_every)
     state["sweeps"] = done

@@ -159,7 +159,7 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
             state["model"] = model
             points = model.grid_points(grid)
             times["network_s"] = monitor.elapsed() - clock
-            if problem.on_box:
+            if problem.on_box or switch != "auto":
                 space, u, trainer = _dnn_phase(problem, monitor, model, points, training, hybrid, switch,
                                                times, info, state)
             else:
@@ -310,28 +310,23 @@ def _dnn_phase(problem, monitor, model, points, training, hybrid, switch, times,
     return space, u, trainer
 
 
-def _space(problem: Problem, features: np.ndarray, rcond: float):
-    """The Galerkin space of ``features``: over the box's stencil, or over the general operator."""
-    from poissonfp.neural.galerkin import GalerkinSpace, OperatorGalerkinSpace
-
-    if problem.on_box:
-        return GalerkinSpace(problem.grid, features, rcond)
-    return OperatorGalerkinSpace(problem.operator, features, rcond)
-
-
 def _untrained_phase(problem, monitor, model, points, training, hybrid, times, info):
-    """Off the box: the untrained network's features (or the classical basis of ``hybrid.coarse``) span the
-    coarse space over the general operator; the network is not trained, since its losses are the box's.
+    """Off the box with ``switch = "auto"``: the auto switch reads low sine modes, which are not A's
+    eigenvectors there, so the untrained network's features (or the classical basis of ``hybrid.coarse``)
+    span the coarse space over the general operator; a fixed ``switch = M`` trains M steps instead.
     Returns the space and its Galerkin solution of ``A u = b`` (the initial iterate)."""
     if hybrid.coarse != "network":
         return _classical_phase(problem, monitor, model, training, hybrid, times, info)[:2]
+    from poissonfp.neural.galerkin import galerkin_space
+
     start = monitor.elapsed()
-    space = _space(problem, model.grid_features(problem.grid, points), training.rcond)
+    space = galerkin_space(problem, model.grid_features(problem.grid, points), training.rcond)
     u = space.correction(problem.rhs)
     times["galerkin_s"] += monitor.elapsed() - start
     assert problem.general is not None
-    info.update({"switch_reason": f"untrained network: its losses are the box's Laplacian and this problem has "
-                                  f"{problem.general.why_not_box}", "low_mode_error_at_switch": None,
+    info.update({"switch_reason": f"untrained network: the auto switch reads sine modes, which are not A's "
+                                  f"eigenvectors on a problem with {problem.general.why_not_box} (a fixed "
+                                  "switch M trains M steps)", "low_mode_error_at_switch": None,
                  "low_mode_change_per_step": None, "galerkin_rank": space.rank, "galerkin_features": space.size,
                  "galerkin_condition": space.condition})
     return space, u
@@ -344,8 +339,10 @@ def _classical_phase(problem, monitor, model, training, hybrid, times, info):
     from poissonfp.neural.bases import classical_features
 
     start = monitor.elapsed()
+    from poissonfp.neural.galerkin import galerkin_space
+
     features = classical_features(problem.grid, hybrid.coarse, model.width + 1)
-    space = _space(problem, features, training.rcond)
+    space = galerkin_space(problem, features, training.rcond)
     u = space.correction(problem.rhs)
     times["galerkin_s"] += monitor.elapsed() - start
     info.update({"switch_reason": f"classical coarse space ({hybrid.coarse}): no network training",

@@ -16,7 +16,7 @@ import numpy as np
 
 from poissonfp.problem import Problem
 from poissonfp.settings import NetworkSettings, TrainingSettings
-from poissonfp.solvers.base import Monitor, SolveResult, require_box
+from poissonfp.solvers.base import Monitor, SolveResult
 
 __all__ = ["solve_dnn"]
 
@@ -30,7 +30,6 @@ def solve_dnn(problem: Problem, monitor: Monitor, *, network: NetworkSettings | 
     ``galerkin_time_s``, ``galerkin_rank``, ``loss_points`` (grid or quadrature, after the guard),
     ``loss_history`` (subsampled), ``best_metric`` / ``best_step`` and ``adam_steps`` / ``lbfgs_steps``.
     """
-    require_box(problem, "dnn (its network vanishes on the box's sides only)")
     network = network or NetworkSettings()
     training = training or TrainingSettings()
     metric = monitor.criterion.metric
