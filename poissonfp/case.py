@@ -1,6 +1,7 @@
 """Case files: TOML -> a frozen, validated :class:`Case`. Every error names the file and the key.
 
-A case poses -Δu = f in the box ``[lower, upper]`` with u = g on its boundary::
+A case poses -∇·(k∇u) = f (k = 1 by default: -Δu = f) in the box ``[lower, upper]`` or a domain inside
+it, with u = g on its boundary or a Neumann condition on sides of the box::
 
     name = "2d_square"            # optional, default: the file name without .toml; a plain file-name stem
                                   # (it names the output folder results/<name>/)
@@ -11,6 +12,7 @@ A case poses -Δu = f in the box ``[lower, upper]`` with u = g on its boundary::
     lower = [0.0, 0.0]            # the dimension is len(lower): 1, 2 or 3; coordinates x, y, z;
                                   # |coordinates| <= 1e6, every side at least 1e-6 long
     upper = [1.0, 1.0]
+    inside = "..."                # optional: the domain is where this formula is > 0 (default: the box)
 
     [grid]
     points = [256, 256]           # interior points per dimension (an integer applies to every dimension)
@@ -20,6 +22,12 @@ A case poses -Δu = f in the box ``[lower, upper]`` with u = g on its boundary::
     exact = "sin(pi*x)*sin(pi*y)" # optional exact solution u
     source = "..."                # f; optional when exact is given (then f = -Δu, derived symbolically)
     boundary = "..."              # g; optional: default the exact solution if given, else 0
+    coefficient = "..."           # optional k > 0: -∇·(k∇u) = f (default k = 1)
+
+    [boundary.left]               # optional, per side: left right / bottom top / front back
+    type = "neumann"              # or "dirichlet" (the default)
+    value = "..."                 # Neumann: the outward normal derivative (default: from exact, else 0);
+                                  # Dirichlet: g on this side (default: [problem] boundary)
 
     [solver]                      # fields of poissonfp.settings.SolverSettings
     [network]                     # ... NetworkSettings
@@ -27,7 +35,7 @@ A case poses -Δu = f in the box ``[lower, upper]`` with u = g on its boundary::
     [hybrid]                      # ... HybridSettings
 
 Formulas use numbers, ``+ - * / **``, ``pi``, ``e`` and sin, cos, tan, exp, log, sqrt, tanh, sinh,
-cosh, abs; they are parsed by :mod:`poissonfp.expressions`, never executed. The loader checks that f,
+cosh, abs, atan2, min, max; they are parsed by :mod:`poissonfp.expressions`, never executed. The loader checks that f,
 g and u are finite on a lattice of sample points of the closed box, that a given source equals -Δ of a
 given exact solution and that a given boundary equals it on the boundary. ``[solver] criterion``
 defaults to ``"discretization"`` when an exact solution is known, else to ``"residual"``.

@@ -22,26 +22,35 @@ __all__ = ["CsrJacobiIteration", "csr_sweeps", "warm_up"]
 
 
 @njit(cache=True)
+def _plain_sweep(indptr, indices, data, inv_diag, b, u, v, omega):  # pragma: no cover - compiled
+    for i in range(b.shape[0]):
+        total = b[i]
+        for p in range(indptr[i], indptr[i + 1]):
+            total -= data[p] * u[indices[p]]
+        v[i] = (1.0 - omega) * u[i] + omega * inv_diag[i] * total
+
+
+@njit(cache=True)
 def csr_sweeps(indptr, indices, data, inv_diag, b, u, v, omega, count, done):  # pragma: no cover - compiled
     """``count`` sweeps of ``u <- (1 - ω) u + ω D^{-1} (b - (A - D) u)`` ping-ponging ``u`` -> ``v``;
     ``(indptr, indices, data)`` is ``A - D`` in CSR. Returns the squared residual norm of the iterate
-    the last sweep started from; the result sits in ``u`` when ``count`` is even, in ``v`` when odd."""
-    n = b.shape[0]
-    squared = 0.0
-    for s in range(count):
-        last = s == count - 1
-        for i in range(n):
-            total = b[i]
-            for p in range(indptr[i], indptr[i + 1]):
-                total -= data[p] * u[indices[p]]
-            old = u[i]
-            new = (1.0 - omega) * old + omega * inv_diag[i] * total
-            v[i] = new
-            if last:
-                r = (new - old) / (omega * inv_diag[i])
-                squared += r * r
+    the last sweep started from; the result sits in ``u`` when ``count`` is even, in ``v`` when odd.
+    Only the last sweep measures (a branch-free loop for the others)."""
+    for _ in range(count - 1):
+        _plain_sweep(indptr, indices, data, inv_diag, b, u, v, omega)
         u, v = v, u
         done[0] += 1
+    squared = 0.0
+    for i in range(b.shape[0]):
+        total = b[i]
+        for p in range(indptr[i], indptr[i + 1]):
+            total -= data[p] * u[indices[p]]
+        old = u[i]
+        new = (1.0 - omega) * old + omega * inv_diag[i] * total
+        v[i] = new
+        r = (new - old) / (omega * inv_diag[i])
+        squared += r * r
+    done[0] += 1
     return squared
 
 
