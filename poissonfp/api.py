@@ -41,7 +41,11 @@ def solver_options(case: Case) -> dict[str, Any]:
 
 def tracked_modes(problem: Problem, count: int = 3) -> list[tuple[int, ...]]:
     """The modes to follow: the ``count`` largest peaks of the discrete solution's sine spectrum,
-    completed by its largest remaining coefficients when it has fewer peaks, sorted by frequency."""
+    completed by its largest remaining coefficients when it has fewer peaks, sorted by frequency. No modes
+    (an empty list: not available) off the constant-coefficient Dirichlet box, where sine modes are not
+    A's eigenvectors."""
+    if not problem.on_box:
+        return []
     from poissonfp.spectral import dst_coefficients, dst_peaks
 
     modes = dst_peaks(problem.discrete_solution, count)

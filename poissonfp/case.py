@@ -1,6 +1,7 @@
 """Case files: TOML -> a frozen, validated :class:`Case`. Every error names the file and the key.
 
-A case poses -Δu = f in the box ``[lower, upper]`` with u = g on its boundary::
+A case poses -∇·(k∇u) = f (k = 1 by default: -Δu = f) in the box ``[lower, upper]`` or a domain inside
+it, with u = g on its boundary or a Neumann condition on sides of the box::
 
     name = "2d_square"            # optional, default: the file name without .toml; a plain file-name stem
                                   # (it names the output folder results/<name>/)
@@ -11,6 +12,7 @@ A case poses -Δu = f in the box ``[lower, upper]`` with u = g on its boundary::
     lower = [0.0, 0.0]            # the dimension is len(lower): 1, 2 or 3; coordinates x, y, z;
                                   # |coordinates| <= 1e6, every side at least 1e-6 long
     upper = [1.0, 1.0]
+    inside = "..."                # optional: the domain is where this formula is > 0 (default: the box)
 
     [grid]
     points = [256, 256]           # interior points per dimension (an integer applies to every dimension)
@@ -20,6 +22,12 @@ A case poses -Δu = f in the box ``[lower, upper]`` with u = g on its boundary::
     exact = "sin(pi*x)*sin(pi*y)" # optional exact solution u
     source = "..."                # f; optional when exact is given (then f = -Δu, derived symbolically)
     boundary = "..."              # g; optional: default the exact solution if given, else 0
+    coefficient = "..."           # optional k > 0: -∇·(k∇u) = f (default k = 1)
+
+    [boundary.left]               # optional, per side: left right / bottom top / front back
+    type = "neumann"              # or "dirichlet" (the default)
+    value = "..."                 # Neumann: the outward normal derivative (default: from exact, else 0);
+                                  # Dirichlet: g on this side (default: [problem] boundary)
 
     [solver]                      # fields of poissonfp.settings.SolverSettings
     [network]                     # ... NetworkSettings
@@ -27,7 +35,7 @@ A case poses -Δu = f in the box ``[lower, upper]`` with u = g on its boundary::
     [hybrid]                      # ... HybridSettings
 
 Formulas use numbers, ``+ - * / **``, ``pi``, ``e`` and sin, cos, tan, exp, log, sqrt, tanh, sinh,
-cosh, abs; they are parsed by :mod:`poissonfp.expressions`, never executed. The loader checks that f,
+cosh, abs, atan2, min, max; they are parsed by :mod:`poissonfp.expressions`, never executed. The loader checks that f,
 g and u are finite on a lattice of sample points of the closed box, that a given source equals -Δ of a
 given exact solution and that a given boundary equals it on the boundary. ``[solver] criterion``
 defaults to ``"discretization"`` when an exact solution is known, else to ``"residual"``.
@@ -62,7 +70,10 @@ MIN_EXTENT = 1e-6
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,99}")
 SETTINGS_TABLES = {"solver": SolverSettings, "network": NetworkSettings, "training": TrainingSettings,
                    "hybrid": HybridSettings}
-_TOP_LEVEL = ("name", "description", "seed", "domain", "grid", "problem", *SETTINGS_TABLES)
+_TOP_LEVEL = ("name", "description", "seed", "domain", "grid", "problem", "boundary", *SETTINGS_TABLES)
+#: Box sides per dimension (lower, upper), the names of ``[boundary.<side>]`` tables.
+SIDE_NAMES = (("left", "right"), ("bottom", "top"), ("front", "back"))
+SIDE_TYPES = ("dirichlet", "neumann")
 _SAMPLES_PER_DIMENSION = 5
 _MATCH_TOLERANCE = 1e-8
 
@@ -104,6 +115,15 @@ class Case:
     network: NetworkSettings = field(default_factory=NetworkSettings)
     training: TrainingSettings = field(default_factory=TrainingSettings)
     hybrid: HybridSettings = field(default_factory=HybridSettings)
+    inside: Expression | None = None
+    coefficient: Expression | None = None
+    sides: dict[tuple[int, int], tuple[str, Expression | None]] = field(default_factory=dict)
+
+    @property
+    def side_types(self) -> tuple[tuple[str, str], ...]:
+        """Per dimension the (lower, upper) side types, ``"dirichlet"`` or ``"neumann"``."""
+        return tuple(tuple(self.sides.get((d, s), ("dirichlet", None))[0] for s in (0, 1))  # type: ignore[misc]
+                     for d in range(self.dim))
 
     @property
     def dim(self) -> int:
@@ -178,14 +198,20 @@ def load_case(path: str | os.PathLike) -> Case:
     name = _name(path, data.get("name", Path(path).stem))
     description = _string(path, "description", data.get("description", ""), allow_empty=True)
     seed = _seed(path, "seed", data.get("seed", 0))
-    lower, upper = _domain(path, _table(path, data, "domain", ("lower", "upper"), required=True))
+    domain = _table(path, data, "domain", ("lower", "upper", "inside"), required=True)
+    lower, upper = _domain(path, domain)
+    variables = VARIABLES[: len(lower)]
+    inside = _formula(path, "[domain] inside", domain, "inside", variables)
     unit, sizes = _grid(path, _table(path, data, "grid", ("points", "intervals"), required=True), len(lower))
-    problem = _table(path, data, "problem", ("exact", "source", "boundary"), required=True)
-    source, boundary, exact = _problem(path, problem, VARIABLES[: len(lower)], lower, upper)
+    problem = _table(path, data, "problem", ("exact", "source", "boundary", "coefficient"), required=True)
+    coefficient = _formula(path, "[problem] coefficient", problem, "coefficient", variables)
+    source, boundary, exact = _problem(path, problem, variables, lower, upper, coefficient, inside)
+    sides = _sides(path, data, variables, exact)
     settings = {table: _settings(path, table, data) for table in SETTINGS_TABLES}
     settings["solver"] = _resolve_criterion(path, "[solver] criterion", settings["solver"], exact)
     case = Case(path=Path(path), name=name, description=description, seed=seed, lower=lower, upper=upper,
-                grid_unit=unit, grid_size=sizes, source=source, boundary=boundary, exact=exact, **settings)
+                grid_unit=unit, grid_size=sizes, source=source, boundary=boundary, exact=exact, **settings,
+                inside=inside, coefficient=coefficient, sides=sides)
     check_memory(case)
     return case
 
@@ -324,7 +350,62 @@ def _interior(unit: str, sizes: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(sizes) if unit == "points" else tuple(n - 1 for n in sizes)
 
 
-def _problem(path: Any, table: dict, variables: tuple[str, ...], lower: tuple, upper: tuple):
+def _formula(path: Any, key: str, table: dict, name: str, variables: tuple[str, ...]) -> Expression | None:
+    if name not in table:
+        return None
+    try:
+        return parse_expression(table[name], variables)
+    except ExpressionError as err:
+        raise CaseError(path, key, str(err), expected="a formula") from None
+
+
+def _sides(path: Any, data: dict, variables: tuple[str, ...],
+           exact: Expression | None) -> dict[tuple[int, int], tuple[str, Expression | None]]:
+    """``[boundary.<side>]`` tables -> (dimension, 0 lower | 1 upper) -> (type, value or None)."""
+    names = {name: (d, s) for d, pair in enumerate(SIDE_NAMES[: len(variables)]) for s, name in enumerate(pair)}
+    table = data.get("boundary", {})
+    if not isinstance(table, dict):
+        raise _expected(path, "boundary", "tables [boundary.<side>]", table)
+    for name in table:
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise CaseError(path, f"[boundary.{name}]", f"unknown side{hint} for {len(variables)} dimensions; "
+                            f"allowed: {', '.join(names)}", expected=", ".join(names))
+    sides: dict[tuple[int, int], tuple[str, Expression | None]] = {}
+    for name, entry in table.items():
+        key = f"[boundary.{name}]"
+        if not isinstance(entry, dict):
+            raise _expected(path, key, f"a table {key} with type and value", entry)
+        _check_keys(path, f"boundary.{name}", entry, ("type", "value"))
+        kind = entry.get("type", "dirichlet")
+        if kind not in SIDE_TYPES:
+            raise _expected(path, f"{key} type", "'dirichlet' or 'neumann'", kind)
+        d, s = names[name]
+        value = _formula(path, f"{key} value", entry, "value", variables)
+        if value is not None and exact is not None:
+            wanted = exact if kind == "dirichlet" else exact.normal_derivative(d, 1 if s == 1 else -1)
+            side = _side_samples(path, data, d, s, len(variables))
+            _check_match(path, f"{key} value", value, wanted, side, variables,
+                         "the exact solution on the side" if kind == "dirichlet" else
+                         "the exact solution's outward normal derivative on the side")
+        if value is None and kind == "neumann" and exact is not None:
+            value = exact.normal_derivative(d, 1 if s == 1 else -1)
+        sides[(d, s)] = (kind, value if value is not None or kind == "dirichlet" else
+                         parse_expression("0", variables))
+    return sides
+
+
+def _side_samples(path: Any, data: dict, d: int, s: int, dim: int) -> list[np.ndarray]:
+    """The sample lattice of the box restricted to side ``(d, s)``."""
+    lower, upper = _domain(path, data["domain"])
+    samples = _sample_points(lower, upper)
+    on_side = np.isclose(samples[d], upper[d] if s else lower[d])
+    return [c[on_side] for c in samples]
+
+
+def _problem(path: Any, table: dict, variables: tuple[str, ...], lower: tuple, upper: tuple,
+             coefficient: Expression | None = None, inside: Expression | None = None):
     parsed = {}
     for name in ("exact", "source", "boundary"):
         if name in table:
@@ -339,14 +420,14 @@ def _problem(path: Any, table: dict, variables: tuple[str, ...], lower: tuple, u
     samples = _sample_points(lower, upper)
     if exact is not None:
         _check_finite(path, "[problem] exact", exact, samples, variables, "")
-    source = parsed["source"] if "source" in parsed else _derived_source(path, exact)
+    source = parsed["source"] if "source" in parsed else _derived_source(path, exact, coefficient)
     _check_finite(path, "[problem] source" if "source" in parsed else "[problem] exact", source, samples,
                   variables, "" if "source" in parsed else "-Δu ")
     boundary = parsed.get("boundary") or exact or parse_expression("0", variables)
     _check_finite(path, "[problem] boundary", boundary, samples, variables, "")
     if exact is not None and "source" in parsed:
-        _check_source_matches(path, exact, source, samples, variables)
-    if exact is not None and "boundary" in parsed:
+        _check_source_matches(path, exact, source, samples, variables, coefficient)
+    if exact is not None and "boundary" in parsed and inside is None:
         on_boundary = [np.isclose(s, a) | np.isclose(s, b) for s, a, b in zip(samples, lower, upper)]
         mask = np.logical_or.reduce(on_boundary)
         _check_match(path, "[problem] boundary", boundary, exact, [s[mask] for s in samples], variables,
@@ -354,10 +435,10 @@ def _problem(path: Any, table: dict, variables: tuple[str, ...], lower: tuple, u
     return source, boundary, exact
 
 
-def _derived_source(path: Any, exact: Expression | None) -> Expression:
+def _derived_source(path: Any, exact: Expression | None, coefficient: Expression | None) -> Expression:
     assert exact is not None  # checked by the caller: no source requires an exact solution
     try:
-        return exact.negative_laplacian()
+        return exact.negative_divergence(coefficient)
     except ExpressionError as err:
         raise CaseError(path, "[problem] exact", f"{err}", expected="a twice differentiable formula") from None
 
@@ -378,12 +459,16 @@ def _check_finite(path: Any, key: str, expr: Expression, samples: list, variable
                         expected="a formula finite on the closed box")
 
 
-def _check_source_matches(path: Any, exact: Expression, source: Expression, samples: list, variables) -> None:
+def _check_source_matches(path: Any, exact: Expression, source: Expression, samples: list, variables,
+                          coefficient: Expression | None = None) -> None:
     try:
-        derived = exact.negative_laplacian()
+        derived = exact.negative_divergence(coefficient)
     except ExpressionError:
         return  # -Δu is not an ordinary function; the explicit source stands
-    _check_match(path, "[problem] source", source, derived, samples, variables, "-Δ of [problem] exact")
+    finite = np.isfinite(derived.numpy(*samples))  # a singular exact solution (the L-shape's corner)
+    what = "-Δ" if coefficient is None else "-∇·(k∇u)"
+    _check_match(path, "[problem] source", source, derived, [s[finite] for s in samples], variables,
+                 f"{what} of [problem] exact")
 
 
 def _check_match(path: Any, key: str, given: Expression, reference: Expression, samples: list, variables,

@@ -38,6 +38,7 @@ __all__ = ["FUNCTIONS", "CONSTANTS", "MAX_LENGTH", "MAX_EXPONENT", "MAX_DEPTH", 
 FUNCTIONS: dict[str, tuple[str, int]] = {
     "sin": ("sin", 1), "cos": ("cos", 1), "tan": ("tan", 1), "exp": ("exp", 1), "log": ("log", 1),
     "sqrt": ("sqrt", 1), "tanh": ("tanh", 1), "sinh": ("sinh", 1), "cosh": ("cosh", 1), "abs": ("Abs", 1),
+    "atan2": ("atan2", 2), "min": ("Min", 2), "max": ("Max", 2),
 }
 #: Allowed constant names -> name of the sympy constant.
 CONSTANTS: dict[str, str] = {"pi": "pi", "e": "E"}
@@ -73,7 +74,8 @@ def _torch_functions() -> dict:
 
     return {sympy.sin: torch.sin, sympy.cos: torch.cos, sympy.tan: torch.tan, sympy.exp: torch.exp,
             sympy.log: torch.log, sympy.tanh: torch.tanh, sympy.sinh: torch.sinh,
-            sympy.cosh: torch.cosh, sympy.Abs: torch.abs, sympy.sign: torch.sign}
+            sympy.cosh: torch.cosh, sympy.Abs: torch.abs, sympy.sign: torch.sign, sympy.atan2: torch.atan2,
+            sympy.Min: torch.minimum, sympy.Max: torch.maximum}
 
 
 class ExpressionError(ValueError):
@@ -161,6 +163,24 @@ class Expression:
 
     @cached_property
     def _negative_laplacian(self) -> Expression:
+        return self._negative_divergence(None)
+
+    def negative_divergence(self, coefficient: Expression | None) -> Expression:
+        """The source f = -∇·(k∇u) of this formula u for the coefficient k (None: k = 1, -Δu).
+
+        Raises:
+            ExpressionError: If f is not an ordinary function or deriving it is too much work.
+        """
+        return self._negative_laplacian if coefficient is None else self._negative_divergence(coefficient)
+
+    def normal_derivative(self, dimension: int, outward: int) -> Expression:
+        """``outward * ∂u/∂x_dimension``: the outward normal derivative on a box side."""
+        import sympy
+
+        result = outward * sympy.diff(self.expr, self.symbols[dimension])
+        return Expression(_text_printer().doprint(result), result, self.variables)
+
+    def _negative_divergence(self, coefficient: Expression | None) -> Expression:
         import sympy
 
         try:
@@ -171,15 +191,20 @@ class Expression:
             raise ExpressionError(f"deriving -Δ of this formula is too much symbolic work (its estimated size is "
                                   f"{size:,} terms, at most {MAX_DERIVATIVE_SIZE:,} are allowed); simplify it "
                                   "or give the source explicitly")
+        k = sympy.Integer(1) if coefficient is None else coefficient.expr
         try:
-            result = -sum((sympy.diff(self.expr, s, 2) for s in self.symbols), sympy.Integer(0))
+            if coefficient is None:
+                result = -sum((sympy.diff(self.expr, s, 2) for s in self.symbols), sympy.Integer(0))
+            else:
+                result = -sum((sympy.diff(k * sympy.diff(self.expr, s), s) for s in self.symbols), sympy.Integer(0))
         except RecursionError:
             raise ExpressionError("the formula is nested too deeply to differentiate") from None
+        what = "-Δ" if coefficient is None else "-∇·(k∇u)"
         unknown = {type(f).__name__ for f in result.atoms(sympy.Function) if f.func not in _torch_functions()}
         if unknown or result.has(sympy.Derivative):
-            raise ExpressionError(f"-Δ of {self.text!r} is not an ordinary function (it contains "
+            raise ExpressionError(f"{what} of {self.text!r} is not an ordinary function (it contains "
                                   f"{', '.join(sorted(unknown)) or 'derivatives'}); give the source explicitly")
-        _check_magnitudes(result, "-Δ of the formula")
+        _check_magnitudes(result, f"{what} of the formula")
         return Expression(_text_printer().doprint(result), result, self.variables)
 
     def __getstate__(self) -> dict:  # drop the cached callables: they do not pickle
@@ -362,7 +387,8 @@ class _Builder:
 
         attribute, arity = FUNCTIONS[name]
         if len(node.args) != arity:
-            raise ExpressionError(f"{name}() takes {arity} argument, got {len(node.args)}")
+            plural = "" if arity == 1 else "s"
+            raise ExpressionError(f"{name}() takes {arity} argument{plural}, got {len(node.args)}")
         return self._checked(getattr(sympy, attribute)(*(self.build(arg) for arg in node.args)), node)
 
     def _segment(self, node: ast.AST) -> str:
@@ -414,9 +440,11 @@ def _compile_torch(expr: sympy.Expr, index: dict) -> Callable[[list], Any]:
             power = int(expr.exp)
             return lambda coords: base(coords) ** power
         return lambda coords: base(coords) ** exponent(coords)
-    if expr.func in _torch_functions():
-        function, argument = _torch_functions()[expr.func], _compile_torch(expr.args[0], index)
-        return lambda coords: function(argument(coords))
+    if expr.func in _torch_functions():  # min and max take two or more arguments, folded pairwise
+        function, arguments = _torch_functions()[expr.func], [_compile_torch(a, index) for a in expr.args]
+        if len(arguments) == 1:
+            return lambda coords: function(arguments[0](coords))
+        return lambda coords: reduce(function, (torch.as_tensor(a(coords), dtype=torch.float64) for a in arguments))
     raise ExpressionError(f"cannot evaluate {type(expr).__name__} with torch")
 
 

@@ -34,18 +34,36 @@ from poissonfp.operators import diagonal, laplacian_eigenvalues
 from poissonfp.problem import Problem
 from poissonfp.solvers.base import StoppingCriterion
 
-__all__ = ["jacobi_multipliers", "predicted_sweeps", "error_after", "estimated_sweeps"]
+__all__ = ["NotOnBox", "jacobi_multipliers", "predicted_sweeps", "error_after", "estimated_sweeps"]
 
 #: Sweep counts beyond this are treated as "never" (the criterion cannot be met).
 MAX_SWEEPS = 2**44
 
 
+class NotOnBox(ValueError):
+    """The sine modes are not the operator's eigenvectors: the prediction is not available."""
+
+
+def _require_box(problem: Problem) -> None:
+    if not problem.on_box:
+        assert problem.general is not None
+        raise NotOnBox(f"Jacobi's exact sweep count is not available for {problem.name}: it needs the sine modes "
+                       f"to be A's eigenvectors (the constant-coefficient Dirichlet box); this problem has "
+                       f"{problem.general.why_not_box}")
+
+
 def jacobi_multipliers(problem: Problem, omega: float = 1.0) -> np.ndarray:
-    """Per-sweep factor ``μ_k = 1 - ω λ_k / D`` of every sine mode, an array of ``grid.shape``."""
+    """Per-sweep factor ``μ_k = 1 - ω λ_k / D`` of every sine mode, an array of ``grid.shape``.
+
+    Raises:
+        NotOnBox: Off the constant-coefficient Dirichlet box (so do the functions below that use it).
+    """
+    _require_box(problem)
     return 1.0 - omega * laplacian_eigenvalues(problem.grid) / diagonal(problem.grid)
 
 
 def _initial_error_coefficients(problem: Problem, initial_guess: np.ndarray | None) -> np.ndarray:
+    _require_box(problem)
     start = np.zeros(problem.grid.shape) if initial_guess is None else np.asarray(initial_guess, dtype=float)
     return scipy.fft.dstn(start - problem.discrete_solution, type=1, norm="ortho")
 
@@ -171,6 +189,7 @@ def estimated_sweeps(problem: Problem, kind: str, target: float, omega: float = 
     """
     from poissonfp.solvers.multilevel import restriction_chain
 
+    _require_box(problem)
     grid = problem.grid
     if restricted is None:
         grids, chain = restriction_chain(grid, probe_points)

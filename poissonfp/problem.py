@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
+from poissonfp.discrete_operator import DiscreteOperator, DomainError, assemble, box_operator, computational_grid
 from poissonfp.grid import Grid
-from poissonfp.operators import fold_boundary, solve_dst
+from poissonfp.operators import fold_boundary
 
 __all__ = ["Problem", "build_problem"]
 
@@ -28,6 +29,8 @@ class Problem:
         functions: the continuous data as callables of coordinates (``"source"``, ``"boundary"``,
             optionally ``"exact"``), each with ``.numpy`` and ``.torch`` evaluators when built from a
             case; the neural solver evaluates them off the grid.
+        general: the operator when it is not the constant-coefficient Dirichlet box's Laplacian (a
+            domain inside the box, Neumann sides or a variable coefficient); None on the box.
     """
 
     grid: Grid
@@ -36,6 +39,7 @@ class Problem:
     exact: np.ndarray | None = None
     name: str = "problem"
     functions: dict = field(default_factory=dict)
+    general: DiscreteOperator | None = None
 
     def __repr__(self) -> str:
         exact = "known" if self.exact is not None else "unknown"
@@ -43,16 +47,27 @@ class Problem:
         return f"Problem({self.name!r}, grid {self.grid.describe()} ({self.grid.size:,} unknowns), exact {exact}{functions})"
 
     @cached_property
+    def operator(self) -> DiscreteOperator:
+        """``A``: :attr:`general`, or the box's (2d+1)-point Laplacian."""
+        return self.general if self.general is not None else box_operator(self.grid)
+
+    @property
+    def on_box(self) -> bool:
+        """True for the constant-coefficient Dirichlet box (the sine transform diagonalises ``A``)."""
+        return self.general is None or self.general.box
+
+    @cached_property
     def discrete_solution(self) -> np.ndarray:
-        """The exact solution of ``A u = b`` (fast sine transform; round-off accurate)."""
-        return solve_dst(self.grid, self.rhs)
+        """The exact solution of ``A u = b``, round-off accurate: the fast sine transform on the box, a
+        sparse LU elsewhere (of zero mean when every side is Neumann)."""
+        return self.operator.solve(self.rhs)
 
     @cached_property
     def discretization_error_inf(self) -> float | None:
         """``||u_h - u_exact||_inf``: the best any solver of ``A u = b`` can do, or None."""
         if self.exact is None:
             return None
-        return float(np.max(np.abs(self.discrete_solution - self.exact)))
+        return float(np.max(np.abs(self.operator.project(self.discrete_solution) - self.exact)))
 
     @classmethod
     def from_functions(
@@ -80,27 +95,127 @@ def build_problem(case, size: int | None = None) -> Problem:
 
     Raises:
         CaseError: If f, u or g is not finite at a grid point (the case's sample lattice missed it),
-            naming the key and the point.
+            naming the key and the point; if the domain has no grid point inside, k is not > 0 at a
+            point, or Neumann data on every side is incompatible.
     """
-    grid = Grid(tuple(case.lower), tuple(case.upper), tuple(case.interior_shape(size)))
+    general = case.inside is not None or case.coefficient is not None or bool(case.sides)
+    interior = tuple(case.interior_shape(size))
+    if general:
+        grid = computational_grid(tuple(case.lower), tuple(case.upper), interior, case.side_types)
+    else:
+        grid = Grid(tuple(case.lower), tuple(case.upper), interior)
     coords = grid.coordinates()
     f = np.broadcast_to(case.source.numpy(*coords), grid.shape).astype(float)
-    derived = case.exact is not None and case.source is case.exact.negative_laplacian()
-    _check_finite(case, grid, f, "[problem] exact" if derived else "[problem] source", "-Δu " if derived else "")
+    derived = case.exact is not None and case.source.text == case.exact.negative_divergence(case.coefficient).text
+    what = "-Δu " if case.coefficient is None else "-∇·(k∇u) "
+    inside = None if case.inside is None else case.inside.numpy(*coords) > 0
+    _check_finite(case, grid, f, "[problem] exact" if derived else "[problem] source", what if derived else "",
+                  inside)
     u = None if case.exact is None else np.broadcast_to(case.exact.numpy(*coords), grid.shape).astype(float)
     if u is not None:
-        _check_finite(case, grid, u, "[problem] exact", "")
+        _check_finite(case, grid, u, "[problem] exact", "", inside)
     functions = {"source": case.source, "boundary": case.boundary}
     if case.exact is not None:
         functions["exact"] = case.exact
-    rhs = fold_boundary(grid, f, case.boundary.numpy)
+    if not general:
+        rhs = fold_boundary(grid, f, case.boundary.numpy)
+        _check_finite(case, grid, rhs, "[problem] boundary", "next to ")
+        return Problem(grid, f, rhs, u, case.name, functions)
+    operator, rhs = _assemble(case, grid, f)
     _check_finite(case, grid, rhs, "[problem] boundary", "next to ")
-    return Problem(grid, f, rhs, u, case.name, functions)
+    mask = operator.inside
+    f = np.where(mask, f, 0.0)
+    if u is not None:
+        u = operator.project(np.where(mask, u, 0.0))
+    for name, value in (("inside", case.inside), ("coefficient", case.coefficient)):
+        if value is not None:
+            functions[name] = value
+    return Problem(grid, f, rhs, u, case.name, functions, general=operator)
 
 
-def _check_finite(case, grid: Grid, values: np.ndarray, key: str, what: str) -> None:
-    """Refuse data that is infinite or NaN at a grid point: bad input, not a solver's divergence."""
-    bad = np.flatnonzero(~np.isfinite(values))
+def _assemble(case, grid: Grid, f: np.ndarray) -> tuple[DiscreteOperator, np.ndarray]:
+    """The general operator of a case and its right-hand side; bad geometry or data -> CaseError."""
+    from poissonfp.case import SIDE_NAMES, CaseError
+
+    side_values = {key: value for key, (kind, value) in case.sides.items() if kind == "dirichlet" and value}
+
+    def dirichlet(*coords: np.ndarray) -> np.ndarray:
+        values = np.array(np.broadcast_to(case.boundary.numpy(*coords), np.broadcast_shapes(*(c.shape for c in coords))))
+        for (d, s), value in side_values.items():
+            on_side = np.isclose(coords[d], case.upper[d] if s else case.lower[d], rtol=0, atol=1e-12)
+            values = np.where(on_side, value.numpy(*coords), values)
+        return values
+
+    neumann = {key: value.numpy for key, (kind, value) in case.sides.items() if kind == "neumann"}
+    everywhere = len(neumann) == 2 * grid.ndim and case.inside is None
+    if everywhere:
+        _check_flux_balance(case)
+    try:
+        return assemble(grid, f, dirichlet, inside=None if case.inside is None else case.inside.numpy,
+                        coefficient=None if case.coefficient is None else case.coefficient.numpy,
+                        sides=case.side_types, neumann=neumann, check_compatibility=not everywhere)
+    except DomainError as err:
+        message = str(err)
+        if message.startswith("k ="):
+            key = "[problem] coefficient"
+        elif message.startswith("Neumann"):
+            names = ", ".join(SIDE_NAMES[d][s] for d, s in sorted(neumann))
+            key, message = "[boundary]", f"{message} (sides {names})"
+        else:
+            key = "[domain] inside"
+        raise CaseError(case.path, key, message) from None
+
+
+#: Relative mismatch of ∫f + ∮k g_N (against ∫|f| + ∮|k g_N|) above which all-Neumann data is refused.
+FLUX_BALANCE_RTOL = 1e-6
+
+
+def _check_flux_balance(case) -> None:
+    """Refuse Neumann data on every side whose flux balance ∫f + ∮k g_N is not 0 (composite Gauss-Legendre
+    on the box and its sides: 512 points per dimension in 1D/2D, 64 in 3D)."""
+    from poissonfp.case import SIDE_NAMES, CaseError
+
+    dim = case.dim
+    panels, order = (64, 8) if dim < 3 else (8, 8)
+    nodes, weights = np.polynomial.legendre.leggauss(order)
+
+    def rule(a: float, b: float) -> tuple[np.ndarray, np.ndarray]:
+        edges = np.linspace(a, b, panels + 1)
+        half = np.diff(edges)[:, None] / 2
+        return ((edges[:-1, None] + half * (nodes + 1)).ravel(), (half * weights).ravel())
+
+    rules = [rule(a, b) for a, b in zip(case.lower, case.upper)]
+
+    def integrate(function, fixed: dict[int, float]) -> tuple[float, float]:
+        axes = [np.array([fixed[d]]) if d in fixed else rules[d][0] for d in range(dim)]
+        w: Any = 1.0
+        for d in range(dim):
+            if d not in fixed:
+                shape = [1] * dim
+                shape[d] = -1
+                w = w * rules[d][1].reshape(shape)
+        values = np.broadcast_to(function(*np.meshgrid(*axes, indexing="ij", sparse=True)),
+                                 tuple(len(a) for a in axes))
+        return float(np.sum(w * values)), float(np.sum(w * np.abs(values)))
+
+    total, size = integrate(case.source.numpy, {})
+    k = case.coefficient.numpy if case.coefficient is not None else (lambda *c: 1.0)
+    for (d, s), (_, value) in case.sides.items():
+        flux, magnitude = integrate(lambda *c, g=value: np.asarray(k(*c)) * g.numpy(*c),
+                                    {d: case.upper[d] if s else case.lower[d]})
+        total, size = total + flux, size + magnitude
+    if abs(total) > FLUX_BALANCE_RTOL * max(size, 1e-300):
+        names = ", ".join(name for pair in SIDE_NAMES[:dim] for name in pair)
+        raise CaseError(case.path, "[boundary]", f"Neumann data on every side ({names}) is incompatible: "
+                        f"∫f + ∮k ∂u/∂n = {total:.6g}, expected 0 (sum of magnitudes {size:.6g})",
+                        expected="data with ∫f + ∮k g_N = 0")
+
+
+def _check_finite(case, grid: Grid, values: np.ndarray, key: str, what: str,
+                  inside: np.ndarray | None = None) -> None:
+    """Refuse data that is infinite or NaN at a grid point (inside the domain, when one is given): bad
+    input, not a solver's divergence."""
+    bad = np.flatnonzero(~np.isfinite(values) & (True if inside is None else inside))
     if bad.size:
         from poissonfp.case import CaseError
 

@@ -9,7 +9,8 @@ from click.testing import CliRunner
 from poissonfp.cli import main
 
 CASES = sorted(Path(__file__).resolve().parents[1].joinpath("cases").glob("*.toml"))
-SMALL = {"1d_article": "64", "1d_article_loose": "64", "2d_square": "15", "2d_bump": "15", "3d_cube": "7"}
+SMALL = {"1d_article": "64", "1d_article_loose": "64", "2d_square": "15", "2d_bump": "15", "3d_cube": "7",
+         "2d_lshape": "15", "2d_disk": "15"}
 RESULT_KEYS = {"case", "method", "grid_shape", "converged", "stop_reason", "wall_time_s", "iterations",
                "rel_residual", "error_vs_exact_rel_l2", "error_vs_exact_inf", "error_vs_discrete_rel_l2", "history"}
 

@@ -22,9 +22,8 @@ import numpy as np
 from numba import njit
 
 from poissonfp.grid import Grid
-from poissonfp.operators import apply_laplacian
 
-__all__ = ["GalerkinSpace", "galerkin_output_layer", "apply_laplacian_columns", "truncated_inverse", "warm_up"]
+__all__ = ["GalerkinSpace", "OperatorGalerkinSpace", "galerkin_space", "galerkin_output_layer", "apply_laplacian_columns", "truncated_inverse", "warm_up"]
 
 
 @functools.cache
@@ -192,9 +191,9 @@ def galerkin_output_layer(model, problem, rcond: float = 1e-12, points=None) -> 
     """
     grid = problem.grid
     points = model.grid_points(grid) if points is None else points
-    space = GalerkinSpace(grid, model.grid_features(grid, points), rcond)
+    space = galerkin_space(problem, model.grid_features(grid, points), rcond)
     lift = _grid_lift(model, grid, points)
-    c = space.coefficients(problem.rhs - apply_laplacian(grid, lift))
+    c = space.coefficients(problem.rhs - problem.operator.apply(lift))
     model.set_output(c)
     return space, lift + space.combine(c)
 
@@ -204,3 +203,36 @@ def _grid_lift(model, grid: Grid, points) -> np.ndarray:
 
     with torch.no_grad():
         return model.lift(points).reshape(grid.shape).to("cpu", torch.float64).numpy()
+
+
+class OperatorGalerkinSpace(GalerkinSpace):
+    """:class:`GalerkinSpace` for a general operator (a domain inside the box, Neumann sides, a
+    variable coefficient): ``AΦ`` is one sparse product, and the small matrix ``ΦᵀAΦ``, not symmetric
+    where the Shortley-Weller stencil applies, is inverted by a truncated SVD (a Petrov-Galerkin
+    correction with the features as test functions). Feature rows outside the domain are zeroed.
+
+    Args:
+        operator: the :class:`~poissonfp.discrete_operator.DiscreteOperator`.
+        features: ``Φ``, shape ``(grid.size, m)``.
+        rcond: singular values below ``rcond * max`` are dropped.
+    """
+
+    def __init__(self, operator, features: np.ndarray, rcond: float = 1e-12) -> None:
+        # no super().__init__: the box's stiffness pass (the stencil) does not apply
+        self.grid = operator.grid
+        mask = operator.inside.reshape(-1, 1)
+        self.phi = np.ascontiguousarray(np.where(mask, features, 0.0), dtype=np.float64)
+        stiffness = self.phi.T @ (operator.matrix @ self.phi)
+        left, singular, right = np.linalg.svd(stiffness)
+        top = float(singular[0]) if singular.size else 0.0
+        keep = singular > rcond * top if top > 0 else np.zeros(singular.shape, dtype=bool)
+        self.rank = int(keep.sum())
+        self.condition = float(top / singular[keep][-1]) if self.rank else float("inf")
+        self.inverse = (right[keep].T / singular[keep]) @ left[:, keep].T
+
+
+def galerkin_space(problem, features: np.ndarray, rcond: float = 1e-12) -> GalerkinSpace:
+    """The Galerkin space of ``features`` for ``problem``: over the box's stencil, or over its general operator."""
+    if problem.on_box:
+        return GalerkinSpace(problem.grid, features, rcond)
+    return OperatorGalerkinSpace(problem.operator, features, rcond)

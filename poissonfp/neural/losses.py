@@ -62,10 +62,14 @@ class GridLoss:
         self.rhs = torch.as_tensor(problem.rhs, dtype=model.dtype, device=model.device)
         self.volume = grid.cell_volume
         self.spacing = grid.spacing
+        self.matrix = None if problem.on_box else _sparse_torch(problem, kind, model)
 
     def energy_of_values(self, u: torch.Tensor) -> torch.Tensor:
         """The loss of grid values ``u`` (shape ``grid.shape``)."""
-        au = laplacian_torch(u, self.spacing)
+        if self.matrix is None:
+            au = laplacian_torch(u, self.spacing)
+        else:
+            au = torch.sparse.mm(self.matrix, u.reshape(-1, 1)).reshape(u.shape)
         if self.kind == "ritz":
             return self.volume * (0.5 * torch.sum(u * au) - torch.sum(self.rhs * u))
         r = self.rhs - au
@@ -138,6 +142,24 @@ class QuadratureLoss:
         return agree, quadrature, grid
 
 
+def _sparse_torch(problem: Problem, kind: str, model) -> torch.Tensor:
+    """The general operator as a sparse torch matrix; the Ritz energy needs it symmetric.
+
+    Raises:
+        CaseError: keyed ``[training] loss`` for ``ritz`` when ``A`` is not symmetric (Shortley-Weller).
+    """
+    matrix = problem.operator.matrix.tocoo()
+    asymmetry = abs(matrix - matrix.T).max() if matrix.nnz else 0.0
+    if kind == "ritz" and asymmetry > 1e-12 * abs(matrix).max():
+        from poissonfp.case import CaseError
+
+        raise CaseError(problem.name, "[training] loss", "ritz needs a symmetric A, and the Shortley-Weller "
+                        "stencil of a curved boundary is not; use loss = 'pinn'", expected="pinn")
+    indices = torch.as_tensor(np.vstack([matrix.row, matrix.col]), dtype=torch.int64)
+    values = torch.as_tensor(matrix.data, dtype=model.dtype)
+    return torch.sparse_coo_tensor(indices, values, matrix.shape, check_invariants=True).coalesce().to(model.device)
+
+
 def _boundary_energy(problem: Problem) -> float:
     """``½ h^d Σ g_j² / h_d²`` over the boundary neighbours of interior points: the constant that turns
     the folded discrete energy into the energy of all grid edges."""
@@ -161,6 +183,9 @@ def make_loss(problem: Problem, model, kind: str = "ritz", points: str = "grid",
     built) is replaced by the grid loss, with a logged warning.
     """
     if points == "grid":
+        return GridLoss(problem, model, kind)
+    if points == "quadrature" and not problem.on_box:
+        logger.warning("the quadrature loss integrates over the box; off the box the grid points are used")
         return GridLoss(problem, model, kind)
     if points != "quadrature":
         raise ValueError(f"points must be 'grid' or 'quadrature', got {points!r}")

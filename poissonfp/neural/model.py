@@ -69,11 +69,15 @@ class BoundaryNet(nn.Module):
         lower, upper: the box.
         body: the network ``N`` (a ``nn.Sequential`` ending in a ``nn.Linear`` with one output).
         lifting: ``G`` as a torch function of the coordinate columns (``lifting(x, y)``), or None for 0.
+        domain: for a domain inside the box, its ``inside`` expression (an
+            :class:`~poissonfp.expressions.Expression`): ``B`` is then multiplied by ``max(EXPR, 0)``, so
+            that it vanishes on the domain's boundary and outside.
     """
 
-    def __init__(self, lower, upper, body: nn.Sequential, lifting: Callable | None = None) -> None:
+    def __init__(self, lower, upper, body: nn.Sequential, lifting: Callable | None = None, domain=None) -> None:
         super().__init__()
         self.body = body
+        self.domain = domain
         dtype = body[-1].weight.dtype
         device = body[-1].weight.device
         self.register_buffer("lower", torch.as_tensor(lower, dtype=dtype, device=device))
@@ -104,7 +108,10 @@ class BoundaryNet(nn.Module):
     def bubble(self, x: torch.Tensor) -> torch.Tensor:
         """``B(x)``, shape ``(n, 1)``: zero on the boundary, one at the centre."""
         t = self.normalise(x)
-        return torch.prod((1.0 - t) * (1.0 + t), dim=1, keepdim=True)
+        box = torch.prod((1.0 - t) * (1.0 + t), dim=1, keepdim=True)
+        if self.domain is None:
+            return box
+        return box * torch.clamp(self.domain.torch(*x.T), min=0.0).reshape(-1, 1).to(x.dtype)
 
     def lift(self, x: torch.Tensor) -> torch.Tensor:
         """``G(x)``, shape ``(n, 1)``."""
@@ -197,6 +204,8 @@ def _numpy_features(model: "BoundaryNet", x: np.ndarray, grid: Grid | None = Non
         _NUMPY_ACTIVATIONS[type(layers[i + 1]).__name__](z, out=z)
         a = nxt
     bubble = np.prod((1.0 - t) * (1.0 + t), axis=1)
+    if model.domain is not None:
+        bubble = bubble * np.maximum(model.domain.numpy(*x.T), 0.0)
     a[:, -1] = 1.0
     a *= bubble[:, None]
     return a
@@ -274,6 +283,9 @@ def build_model(problem, network=None, seed: int = 0, device: str | None = None)
         body[0].bias.mul_(network.scale)
     body = body.to(resolve_device(device or network.device))
     boundary = problem.functions.get("boundary") if problem.functions else None
+    if not problem.on_box:  # the box's transfinite lift is not the domain's: the discrete loss carries g
+        domain = problem.functions.get("inside") if problem.functions else None
+        return BoundaryNet(grid.lower, grid.upper, body, None, domain)
     lifting = None if boundary is None or _is_zero(boundary, grid.ndim) else \
         transfinite_lift(boundary.torch, grid.lower, grid.upper)
     return BoundaryNet(grid.lower, grid.upper, body, lifting)

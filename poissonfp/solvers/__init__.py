@@ -13,7 +13,7 @@ from poissonfp.methods import REGISTRY
 from poissonfp.problem import Problem
 from poissonfp.solvers.base import DivergenceError, HISTORY_KEYS, Monitor, SolveResult, StoppingCriterion
 
-__all__ = ["solve", "SOLVERS", "SolveResult", "StoppingCriterion", "Monitor", "DivergenceError", "HISTORY_KEYS",
+__all__ = ["solve", "SOLVERS", "BOX_ONLY", "applicable_methods", "SolveResult", "StoppingCriterion", "Monitor", "DivergenceError", "HISTORY_KEYS",
            "method_options"]
 
 class _Registry(MutableMapping[str, Callable[..., SolveResult]]):
@@ -45,6 +45,15 @@ class _Registry(MutableMapping[str, Callable[..., SolveResult]]):
 
 #: method -> solver function; starts with every method of :data:`poissonfp.methods.REGISTRY`.
 SOLVERS: MutableMapping[str, Callable[..., SolveResult]] = _Registry({m.name: m.solver for m in REGISTRY.values()})
+
+#: Methods that solve only the constant-coefficient Dirichlet box: they refuse any other problem in one
+#: line (a CaseError keyed ``method``).
+BOX_ONLY = ("dst",)
+
+
+def applicable_methods(problem: Problem, methods: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The methods of ``methods`` (default: every registered one) that apply to ``problem``."""
+    return tuple(m for m in (methods or SOLVERS) if problem.on_box or m not in BOX_ONLY)
 
 
 def method_options(method: str) -> tuple[str, ...]:

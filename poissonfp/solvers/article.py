@@ -28,7 +28,7 @@ import numpy as np
 from poissonfp.problem import Problem
 from poissonfp.settings import HybridSettings, NetworkSettings, TrainingSettings
 from poissonfp.solvers.base import Monitor, SolveResult
-from poissonfp.solvers.jacobi import JacobiIteration, run_jacobi
+from poissonfp.solvers.jacobi import jacobi_iteration, run_jacobi
 
 __all__ = ["ARTICLE_NETWORK", "solve_article", "article_network", "lowest_mode_at_switch"]
 
@@ -101,7 +101,7 @@ def solve_article(problem: Problem, monitor: Monitor, *, network: NetworkSetting
     }
     result = monitor.result("article", state["u"], reason, iterations=state["sweeps"], dnn_steps=state["steps"],
                             info=info)
-    if state.get("u_switch") is not None:
+    if state.get("u_switch") is not None and problem.on_box:  # sine modes are A's eigenvectors only there
         result.info.update(lowest_mode_at_switch(problem, state["u_switch"], omega, monitor))
     return result
 
@@ -126,7 +126,7 @@ def lowest_mode_at_switch(problem: Problem, u: np.ndarray, omega: float, monitor
     amplitude = float(np.sum((u - problem.discrete_solution) * mode) / np.sum(mode * mode))
     factor = jacobi_factor(problem, omega)
     out = {"lowest_mode_amplitude_at_switch": abs(amplitude), "lowest_mode_factor": factor}
-    if monitor.criterion.kind == "discretization" and 0 < factor < 1:
+    if monitor.criterion.kind == "discretization" and factor is not None and 0 < factor < 1:
         ratio = abs(amplitude) / monitor.threshold
         out["lowest_mode_sweeps_bound"] = math.log(ratio) / -math.log(factor) if ratio > 1 else 0.0
     return out
@@ -173,7 +173,7 @@ def _jacobi(problem, monitor, omega, check_every, times, state) -> str:
     if monitor.satisfied(entry[monitor.criterion.metric]):
         return "converged"
     clock = monitor.elapsed()
-    iteration = JacobiIteration(problem, omega, u)
+    iteration = jacobi_iteration(problem, omega, u)
     done, reason = run_jacobi(iteration, monitor, monitor.criterion.max_iterations, dnn_steps=state["steps"],
                               batch=check_every)
     state["sweeps"] = done

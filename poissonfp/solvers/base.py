@@ -16,11 +16,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from poissonfp.interrupts import finish_solving, raise_pending, shielded
-from poissonfp.operators import residual
 from poissonfp.problem import Problem
 from poissonfp.settings import CRITERIA, CRITERION_METRICS
 
-__all__ = ["SolveResult", "StoppingCriterion", "Monitor", "DivergenceError", "HISTORY_KEYS"]
+__all__ = ["require_box", "SolveResult", "StoppingCriterion", "Monitor", "DivergenceError", "HISTORY_KEYS"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +32,24 @@ HISTORY_KEYS = (
     "error_vs_exact_inf",
     "error_vs_discrete_rel_l2",
 )
+
+
+def _case_error() -> type:
+    from poissonfp.case import CaseError
+
+    return CaseError
+
+
+def require_box(problem: Problem, what: str) -> None:
+    """Refuse ``what`` unless ``problem`` is the constant-coefficient Dirichlet box.
+
+    Raises:
+        CaseError: keyed ``method``, naming what makes the problem general (exit 2 on the command line).
+    """
+    if not problem.on_box:
+        assert problem.general is not None
+        raise _case_error()(problem.name, "method", f"{what} applies only to the constant-coefficient "
+                            f"Dirichlet box; this problem has {problem.general.why_not_box}")
 
 
 class DivergenceError(RuntimeError):
@@ -122,8 +139,9 @@ class StoppingCriterion:
         when already at hand)."""
         scale = self.scale(problem) if scale is None else scale
         if self.kind == "residual":
-            norm = float(np.linalg.norm(residual(problem.grid, problem.rhs, u)))
+            norm = float(np.linalg.norm(problem.rhs - problem.operator.apply(u)))
             return self.from_norms(residual_norm=norm, error_max=math.nan, error_l2=math.nan, scale=scale)
+        u = problem.operator.project(u)  # all-Neumann problems: compare the solution of zero mean
         diff = u - (self.reference(problem) if reference is None else reference)
         return self.from_norms(residual_norm=math.nan, error_max=float(np.max(np.abs(diff))),
                                error_l2=float(np.linalg.norm(diff)), scale=scale)
@@ -231,11 +249,12 @@ class Monitor:
         """All error norms of ``u`` that are known for this problem."""
         p = self.problem
         out: dict[str, float | None] = {
-            "rel_residual": float(np.linalg.norm(residual(p.grid, p.rhs, u))) / self._rhs_norm,
+            "rel_residual": float(np.linalg.norm(p.rhs - p.operator.apply(u))) / self._rhs_norm,
             "error_vs_exact_rel_l2": None,
             "error_vs_exact_inf": None,
             "error_vs_discrete_rel_l2": None,
         }
+        u = p.operator.project(u)  # all-Neumann problems: the solution of zero mean
         if p.exact is not None:
             diff = u - p.exact
             out["error_vs_exact_rel_l2"] = float(np.linalg.norm(diff) / (np.linalg.norm(p.exact) or 1.0))

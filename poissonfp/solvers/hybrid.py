@@ -34,9 +34,9 @@ import numpy as np
 from poissonfp.operators import apply_laplacian
 from poissonfp.problem import Problem
 from poissonfp.settings import HybridSettings, NetworkSettings, TrainingSettings
-from poissonfp.solvers.base import Monitor, SolveResult, check_finite
+from poissonfp.solvers.base import Monitor, SolveResult, check_finite, require_box
 from poissonfp.solvers.hybrid_record import TwoLevelRecord
-from poissonfp.solvers.jacobi import JacobiIteration, run_jacobi
+from poissonfp.solvers.jacobi import jacobi_iteration, run_jacobi
 
 __all__ = ["solve_hybrid", "LowModeTracker", "default_sweeps_per_correction", "smoothing_omega"]
 
@@ -97,13 +97,19 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
     ``info`` is :meth:`~poissonfp.solvers.hybrid_record.TwoLevelRecord.to_dict` of the solve's typed record
     (:class:`~poissonfp.solvers.hybrid_record.TwoLevelRecord`, which documents every key).
     """
+    if device == "cuda":
+        require_box(problem, "hybrid on cuda (the torch stencil)")
     network = network or NetworkSettings()
     training = training or TrainingSettings()
     hybrid = hybrid or HybridSettings()
     switch = hybrid.switch if switch is None else switch
     if not (switch == "auto" or (isinstance(switch, int) and not isinstance(switch, bool) and switch >= 0)):
         raise ValueError(f"switch must be a non-negative integer or 'auto', got {switch!r}")
-    if hybrid.cycle == "multilevel":
+    fallback = None
+    if hybrid.cycle == "multilevel" and not problem.on_box:
+        fallback = ("multilevel cycle is box-only (its hierarchy rediscretises the box's Laplacian): "
+                    "two-level cycles instead")
+    elif hybrid.cycle == "multilevel":
         from poissonfp.solvers.hybrid_multilevel import solve_multilevel_hybrid
 
         return solve_multilevel_hybrid(problem, monitor, network=network, training=training, hybrid=hybrid,
@@ -114,6 +120,8 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
     reference, norm = criterion.reference(problem), criterion.scale(problem)
     record = TwoLevelRecord(switch_setting=switch)
     times = record.times_s
+    if fallback:
+        record.cycle_fallback = fallback
     state = {"u": None, "sweeps": 0, "steps": 0, "phase": "dnn"}
     reason = "max_iterations"
     from poissonfp.neural.galerkin import warm_up
@@ -128,8 +136,11 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
             state["model"] = model
             points = model.grid_points(grid)
             times["network_s"] = monitor.elapsed() - clock
-            space, u, trainer = _dnn_phase(problem, monitor, model, points, training, hybrid, switch,
-                                           times, record, state)
+            if problem.on_box or switch != "auto":
+                space, u, trainer = _dnn_phase(problem, monitor, model, points, training, hybrid, switch,
+                                               times, record, state)
+            else:
+                space, u = _untrained_phase(problem, monitor, model, points, training, hybrid, times, record)
             state["u"] = u
             state["phase"] = "correction"
             u_switch = u.copy()
@@ -143,7 +154,7 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
             if reason not in ("converged", "interrupted"):
                 state["phase"] = "jacobi"
                 start = monitor.elapsed()
-                iteration = JacobiIteration(problem, omega, state["u"])
+                iteration = jacobi_iteration(problem, omega, state["u"])
                 budget = max(0, criterion.max_iterations - state["sweeps"])
                 done, reason = run_jacobi(iteration, monitor, budget, sweeps_done=state["sweeps"],
                                           dnn_steps=state["steps"], batch=check_every)
@@ -163,7 +174,7 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
     record.omega_tail, record.phase_reached = omega, state["phase"]
     result = monitor.result("hybrid", u, reason, iterations=state["sweeps"], dnn_steps=state["steps"],
                             info=record.to_dict())
-    if u_switch is not None and problem.grid.size <= 2**24:
+    if u_switch is not None and problem.grid.size <= 2**24 and problem.on_box:
         from poissonfp.spectral import dst_coefficients, dst_peaks
 
         uh = problem.discrete_solution
@@ -276,16 +287,37 @@ def _dnn_phase(problem, monitor, model, points, training, hybrid, switch, times,
     return space, u, trainer
 
 
+def _untrained_phase(problem, monitor, model, points, training, hybrid, times, record):
+    """Off the box with ``switch = "auto"``: the auto switch reads low sine modes, which are not A's
+    eigenvectors there, so the untrained network's features (or the classical basis of ``hybrid.coarse``)
+    span the coarse space over the general operator; a fixed ``switch = M`` trains M steps instead.
+    Returns the space and its Galerkin solution of ``A u = b`` (the initial iterate)."""
+    if hybrid.coarse != "network":
+        return _classical_phase(problem, monitor, model, training, hybrid, times, record)[:2]
+    from poissonfp.neural.galerkin import galerkin_space
+
+    start = monitor.elapsed()
+    space = galerkin_space(problem, model.grid_features(problem.grid, points), training.rcond)
+    u = space.correction(problem.rhs)
+    times["galerkin_s"] += monitor.elapsed() - start
+    assert problem.general is not None
+    record.switch_reason = (f"untrained network: the auto switch reads sine modes, which are not A's eigenvectors "
+                            f"on a problem with {problem.general.why_not_box} (a fixed switch M trains M steps)")
+    record.galerkin_rank, record.galerkin_features, record.galerkin_condition = space.rank, space.size, space.condition
+    return space, u
+
+
 def _classical_phase(problem, monitor, model, training, hybrid, times, record):
     """The coarse space of a classical basis (``hybrid.coarse``) with as many functions as the network's
     features, untrained: the control that shows what the network contributes. Returns the Galerkin space,
     its solution (the initial iterate) and no trainer."""
     from poissonfp.neural.bases import classical_features
-    from poissonfp.neural.galerkin import GalerkinSpace
 
     start = monitor.elapsed()
+    from poissonfp.neural.galerkin import galerkin_space
+
     features = classical_features(problem.grid, hybrid.coarse, model.width + 1)
-    space = GalerkinSpace(problem.grid, features, training.rcond)
+    space = galerkin_space(problem, features, training.rcond)
     u = space.correction(problem.rhs)
     times["galerkin_s"] += monitor.elapsed() - start
     record.switch_reason = f"classical coarse space ({hybrid.coarse}): no network training"
@@ -300,7 +332,7 @@ def _cycles(problem, monitor, space, u, hybrid, reference, norm, record, state) 
     grid = problem.grid
     nu = hybrid.sweeps_per_correction or default_sweeps_per_correction(space.size, grid.ndim)
     omega = hybrid.smoothing_omega or 1.0
-    iteration = JacobiIteration(problem, omega, u)
+    iteration = jacobi_iteration(problem, omega, u)
     rhs = problem.rhs
     corrections, residuals, stop = 0, [], "cap"
     reason = "continue"
@@ -320,7 +352,7 @@ def _cycles(problem, monitor, space, u, hybrid, reference, norm, record, state) 
             stop = "converged"
             break
         u = iteration.solution
-        r = rhs - apply_laplacian(grid, u)
+        r = rhs - problem.operator.apply(u)
         residual = float(np.linalg.norm(r))
         if residuals and not residual < hybrid.stall * residuals[-1]:
             stop = "stalled"

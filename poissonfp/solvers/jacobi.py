@@ -11,14 +11,19 @@ import functools
 import math
 import time
 
+from typing import TYPE_CHECKING, Union
+
 import numpy as np
 
 from poissonfp.operators import diagonal
 from poissonfp.problem import Problem
-from poissonfp.solvers.base import DivergenceError, Monitor, SolveResult
+from poissonfp.solvers.base import DivergenceError, Monitor, SolveResult, require_box
 from poissonfp.solvers.jacobi_kernels import sweeps_1d, sweeps_2d, sweeps_3d
 
-__all__ = ["JacobiIteration", "solve_jacobi", "run_jacobi", "jacobi_factor", "warm_up", "check_batch", "next_batch"]
+__all__ = ["JacobiIteration", "jacobi_iteration", "solve_jacobi", "run_jacobi", "jacobi_factor", "warm_up", "check_batch", "next_batch"]
+
+if TYPE_CHECKING:
+    from poissonfp.solvers.csr_jacobi import CsrJacobiIteration
 
 _KERNELS = {1: sweeps_1d, 2: sweeps_2d, 3: sweeps_3d}
 
@@ -32,8 +37,11 @@ def warm_up(ndim: int) -> None:
                    np.ones(ndim), 0.5, 1.0, 1, np.zeros((0,) * ndim), np.zeros(1, dtype=np.int64))
 
 
-def jacobi_factor(problem: Problem, omega: float = 1.0, mode: tuple[int, ...] | None = None) -> float:
-    """Per-sweep amplification of sine mode ``mode`` (default: the lowest) by weighted Jacobi."""
+def jacobi_factor(problem: Problem, omega: float = 1.0, mode: tuple[int, ...] | None = None) -> float | None:
+    """Per-sweep amplification of sine mode ``mode`` (default: the lowest) by weighted Jacobi; None off
+    the constant-coefficient Dirichlet box, where the sine modes are not eigenvectors."""
+    if not problem.on_box:
+        return None
     grid = problem.grid
     mode = mode or (1,) * grid.ndim
     weights = [2.0 / h**2 for h in grid.spacing]
@@ -99,6 +107,16 @@ class JacobiIteration:
                 "error_sq": float(totals[1]), "error_max": float(stats[:, 2].max())}
 
 
+def jacobi_iteration(problem: Problem, omega: float = 1.0,
+                     initial_guess: np.ndarray | None = None) -> Union[JacobiIteration, "CsrJacobiIteration"]:
+    """The Jacobi iteration for ``problem``: the stencil kernels on the box, the CSR kernel elsewhere."""
+    if problem.on_box:
+        return JacobiIteration(problem, omega, initial_guess)
+    from poissonfp.solvers.csr_jacobi import CsrJacobiIteration
+
+    return CsrJacobiIteration(problem.operator, problem.rhs, omega, initial_guess)
+
+
 def check_batch(grid_size: int, sweeps_done: int, batch: int = 0) -> int:
     """Sweeps between two checks of the stopping criterion after ``sweeps_done`` sweeps.
 
@@ -121,7 +139,7 @@ def next_batch(grid_size: int, sweeps_done: int, batch: int = 0) -> int:
 KERNEL_CALL_S = 0.05
 
 
-def _sweep_bounded(iteration: JacobiIteration, count: int, reference: np.ndarray | None,
+def _sweep_bounded(iteration: Union[JacobiIteration, "CsrJacobiIteration"], count: int, reference: np.ndarray | None,
                    pace: list[float]) -> dict[str, float]:
     """Run ``count`` sweeps in kernel calls of about :data:`KERNEL_CALL_S` seconds at most (``pace``
     holds the last measured seconds per sweep); return the statistics of the last sweep."""
@@ -137,7 +155,7 @@ def _sweep_bounded(iteration: JacobiIteration, count: int, reference: np.ndarray
 
 
 def run_jacobi(
-    iteration: JacobiIteration,
+    iteration: Union[JacobiIteration, "CsrJacobiIteration"],
     monitor: Monitor,
     max_sweeps: int,
     *,
@@ -181,12 +199,13 @@ def solve_jacobi(problem: Problem, monitor: Monitor, *, omega: float = 1.0,
     """Solve ``A u = b`` by weighted Jacobi from ``initial_guess`` (default zero); ``device="cuda"``
     sweeps on the GPU through torch (:mod:`poissonfp.solvers.torch_solvers`, from zero)."""
     if device == "cuda":
+        require_box(problem, "jacobi on cuda (the torch stencil)")
         from poissonfp.solvers.torch_solvers import solve_jacobi_torch
 
         return solve_jacobi_torch(problem, monitor, device=device, omega=omega, check_every=check_every)
     iteration, reason = None, "interrupted"
     try:
-        iteration = JacobiIteration(problem, omega, initial_guess)
+        iteration = jacobi_iteration(problem, omega, initial_guess)
         monitor.restart()
         monitor.record(iteration.solution, 0, phase="jacobi")
         reason = run_jacobi(iteration, monitor, monitor.criterion.max_iterations, batch=check_every)[1]

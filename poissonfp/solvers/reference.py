@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse.linalg
 
-from poissonfp.operators import laplacian_matrix, solve_dst as dst_inverse
+from poissonfp.operators import solve_dst as dst_inverse
 from poissonfp.problem import Problem
-from poissonfp.solvers.base import Monitor, SolveResult, check_finite
+from poissonfp.solvers.base import Monitor, SolveResult, check_finite, require_box
 
 __all__ = ["solve_direct", "solve_dst", "solve_multigrid"]
 
@@ -29,16 +29,24 @@ def _one_step(problem: Problem, monitor: Monitor, method: str, compute) -> Solve
 
 
 def solve_direct(problem: Problem, monitor: Monitor, **_: object) -> SolveResult:
-    """Sparse LU (SuperLU via scipy) of the assembled matrix."""
+    """Sparse LU (SuperLU via scipy) of the assembled matrix (bordered by the zero-mean constraint when
+    every side is Neumann)."""
+    operator = problem.operator
+
     def compute() -> np.ndarray:
-        matrix = laplacian_matrix(problem.grid, format="csc")
-        return scipy.sparse.linalg.spsolve(matrix, problem.rhs.ravel()).reshape(problem.grid.shape)
+        matrix = operator.system_matrix().tocsc()
+        rhs = problem.rhs.ravel()
+        if matrix.shape[0] > rhs.size:
+            rhs = np.append(rhs, 0.0)
+        return scipy.sparse.linalg.spsolve(matrix, rhs)[: problem.grid.size].reshape(problem.grid.shape)
 
     return _one_step(problem, monitor, "direct", compute)
 
 
 def solve_dst(problem: Problem, monitor: Monitor, **_: object) -> SolveResult:
-    """Diagonalise ``A`` with the orthonormal DST-I: O(N log N), exact on boxes."""
+    """Diagonalise ``A`` with the orthonormal DST-I: O(N log N), exact on the constant-coefficient
+    Dirichlet box and refused (:func:`~poissonfp.solvers.base.require_box`) anywhere else."""
+    require_box(problem, "dst (the sine transform diagonalises only the box's Laplacian)")
     return _one_step(problem, monitor, "dst", lambda: dst_inverse(problem.grid, problem.rhs))
 
 
@@ -68,7 +76,7 @@ def solve_multigrid(problem: Problem, monitor: Monitor, **_: object) -> SolveRes
     reason = "max_iterations"
     try:
         monitor.restart()
-        hierarchy = pyamg.ruge_stuben_solver(laplacian_matrix(problem.grid, format="csr"))
+        hierarchy = pyamg.ruge_stuben_solver(problem.operator.matrix.tocsr())
         hierarchy.solve(problem.rhs.ravel(), x0=np.zeros(problem.grid.size), tol=1e-300,
                         maxiter=min(monitor.criterion.max_iterations, 200), callback=after_cycle)
     except _Reached:

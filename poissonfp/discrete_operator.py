@@ -1,0 +1,305 @@
+"""The general discrete operator ``A`` of ``-∇·(k∇u) = f``: a grid, a mask of unknowns, a type per box
+side and face coefficients, as one object.
+
+Every grid point of the (possibly extended) box grid has a row. Points outside the domain get the
+identity row and a zero right-hand side, so arrays keep the grid's shape everywhere and every solver
+works on them unchanged. A point ``i`` inside has the conservative stencil (per dimension ``d``)
+
+    (w_i / s_d) Σ_± k_± (u_i - u_±) / h_±   with   s_d = (h_- + h_+) / 2,
+
+where ``h_±`` is the distance to the neighbour along ``±e_d``: ``h_d``, or ``θ h_d`` (0 < θ <= 1) where a
+curved boundary cuts the segment (Shortley-Weller, second order), ``k_±`` is k at the segment's
+midpoint, and a Dirichlet neighbour (a boundary point, or a grid point outside the domain) moves to
+the right-hand side with its value g. A node on a Neumann side carries a half cell: there ``s_d =
+h_in / 2``, the outward flux ``k g_N`` enters the right-hand side, and the row is weighted by
+``w_i = 1/2`` per Neumann side it lies on, which keeps ``A`` symmetric on boxes (the finite-volume
+form of the ghost-point closure). On the constant-coefficient Dirichlet box this is exactly the
+(2d+1)-point Laplacian of :mod:`poissonfp.operators`, whose fast kernels and sine transform then apply.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from poissonfp.grid import Grid
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+
+__all__ = ["SIDES", "DiscreteOperator", "DomainError", "assemble", "box_operator", "computational_grid"]
+
+Function = Callable[..., np.ndarray]
+#: Side names per dimension: (lower, upper).
+SIDES = (("left", "right"), ("bottom", "top"), ("front", "back"))
+_BISECTIONS = 52
+
+
+class DomainError(ValueError):
+    """The domain, sides or coefficient do not define a solvable problem (no unknown, k <= 0, ...)."""
+
+
+@dataclass(frozen=True, eq=False)
+class DiscreteOperator:
+    """``A`` on every point of ``grid`` (identity rows outside ``inside``).
+
+    Attributes:
+        grid: the grid of unknowns (it includes the nodes of Neumann sides).
+        assembled: ``A`` as a CSR matrix (None on the box: :attr:`matrix` builds it when asked).
+        inside: boolean mask of the unknowns, of ``grid.shape``.
+        sides: per dimension, the (lower, upper) side types, ``"dirichlet"`` or ``"neumann"``.
+        box: True for the constant-coefficient Dirichlet box (the (2d+1)-point Laplacian).
+        why_not_box: what makes the operator general ("" on the box), for refusals and records.
+        singular: True when no unknown has a Dirichlet neighbour (Neumann data on the whole boundary):
+            ``A`` has the constants as null space and the solution of zero mean is meant.
+    """
+
+    grid: Grid
+    assembled: sp.csr_matrix | None
+    inside: np.ndarray
+    sides: tuple[tuple[str, str], ...]
+    box: bool
+    why_not_box: str = ""
+    singular: bool = False
+    _factor: list = field(default_factory=list, repr=False)
+
+    @cached_property
+    def matrix(self) -> sp.csr_matrix:
+        """``A`` as a CSR matrix on C-ordered vectors of ``grid.shape``."""
+        if self.assembled is not None:
+            return self.assembled
+        from poissonfp.operators import laplacian_matrix
+
+        return laplacian_matrix(self.grid, "csr")
+
+    @cached_property
+    def diagonal(self) -> np.ndarray:
+        """The diagonal of ``A`` as an array of ``grid.shape``."""
+        return np.asarray(self.matrix.diagonal()).reshape(self.grid.shape)
+
+    def apply(self, u: np.ndarray) -> np.ndarray:
+        """``A u`` for an array of ``grid.shape`` (the box uses the vectorised stencil)."""
+        if self.box:
+            from poissonfp.operators import apply_laplacian
+
+            return apply_laplacian(self.grid, u)
+        return (self.matrix @ np.asarray(u, dtype=float).ravel()).reshape(self.grid.shape)
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        """``A^{-1} rhs`` to round-off: the sine transform on the box, else a cached sparse LU.
+
+        With Neumann data on the whole boundary ``A`` is singular; the solution of zero mean over the
+        unknowns is returned (``rhs`` must be compatible: :func:`assemble` made it so).
+        """
+        if self.box:
+            from poissonfp.operators import solve_dst
+
+            return solve_dst(self.grid, rhs)
+        if not self._factor:
+            import scipy.sparse.linalg
+
+            self._factor.append(scipy.sparse.linalg.splu(self.system_matrix().tocsc()))
+        b = np.asarray(rhs, dtype=float).ravel()
+        if self.singular:
+            b = np.append(b, 0.0)
+        u = self._factor[0].solve(b)[: self.grid.size]
+        return u.reshape(self.grid.shape)
+
+    def project(self, u: np.ndarray) -> np.ndarray:
+        """``u`` with its mean over the unknowns removed when the operator is singular (all Neumann)."""
+        if not self.singular:
+            return u
+        return u - float(np.mean(u[self.inside]))
+
+    def system_matrix(self) -> sp.spmatrix:
+        """``A``, bordered by the zero-mean constraint (one more row and column) when it is singular
+        (all Neumann): a non-singular matrix for a direct solve."""
+        import scipy.sparse as sp
+
+        if not self.singular:
+            return self.matrix
+        ones = sp.csr_matrix(self.inside.ravel().astype(float)[None, :])
+        return sp.bmat([[self.matrix, ones.T], [ones, None]], format="csc")
+
+
+def computational_grid(lower: tuple[float, ...], upper: tuple[float, ...], interior: tuple[int, ...],
+                       sides: tuple[tuple[str, str], ...]) -> Grid:
+    """The grid of unknowns: ``interior`` points of the box, plus the nodes on each Neumann side.
+
+    A Neumann side's nodes become interior points of a box one spacing wider on that side.
+    """
+    box = Grid(tuple(lower), tuple(upper), tuple(interior))
+    lo, hi, shape = list(box.lower), list(box.upper), list(box.shape)
+    for d, (h, (low_type, high_type)) in enumerate(zip(box.spacing, sides)):
+        for index, kind in ((0, low_type), (1, high_type)):
+            if kind == "neumann":
+                shape[d] += 1
+                if index == 0:
+                    lo[d] -= h
+                else:
+                    hi[d] += h
+    return Grid(tuple(lo), tuple(hi), tuple(shape))
+
+
+def box_operator(grid: Grid) -> DiscreteOperator:
+    """The (2d+1)-point Laplacian of the Dirichlet box ``grid``."""
+    return DiscreteOperator(grid, None, np.ones(grid.shape, dtype=bool),
+                            (("dirichlet", "dirichlet"),) * grid.ndim, box=True)
+
+
+def assemble(
+    grid: Grid,
+    source: np.ndarray,
+    dirichlet: Function,
+    *,
+    inside: Function | None = None,
+    coefficient: Function | None = None,
+    sides: tuple[tuple[str, str], ...] | None = None,
+    neumann: dict[tuple[int, int], Function] | None = None,
+    check_compatibility: bool = True,
+) -> tuple[DiscreteOperator, np.ndarray]:
+    """Assemble ``A`` and the right-hand side ``b`` of ``-∇·(k∇u) = f``.
+
+    Args:
+        grid: the grid of unknowns (from :func:`computational_grid` when a side is Neumann).
+        source: f at the grid's points.
+        dirichlet: g(*coords), evaluated at Dirichlet boundary points.
+        inside: EXPR(*coords); the domain is where it is > 0 (None: the whole box).
+        coefficient: k(*coords) (None: k = 1).
+        sides: per dimension the (lower, upper) side types (None: Dirichlet everywhere).
+        neumann: ``(dimension, 0 lower | 1 upper)`` -> the outward normal derivative g_N(*coords).
+        check_compatibility: refuse a singular problem whose discrete flux balance exceeds ``10 h²`` of
+            its size (a coarse check; the case layer checks the continuous integrals precisely and then
+            turns this off). Either way the O(h²) remainder is removed so that ``A u = b`` is consistent.
+
+    Raises:
+        DomainError: If no grid point is inside, or k is not > 0 at a point where the stencil uses
+            it (the message names the point), or Neumann data on every side is incompatible.
+    """
+    import scipy.sparse as sp
+
+    dirichlet_links = 0
+    sides = sides or (("dirichlet", "dirichlet"),) * grid.ndim
+    neumann = neumann or {}
+    points = grid.points()
+    shape, ndim = grid.shape, grid.ndim
+    mask = np.ones(grid.size, dtype=bool) if inside is None else _evaluate(inside, points) > 0
+    if not mask.any():
+        raise DomainError("no grid point lies inside the domain (the expression is > 0 nowhere on the grid)")
+    index = np.array(np.unravel_index(np.arange(grid.size), shape)).T  # (size, ndim)
+    on_face = np.zeros((grid.size, ndim, 2), dtype=bool)
+    for d in range(ndim):
+        for s in (0, 1):
+            if sides[d][s] == "neumann":
+                on_face[:, d, s] = index[:, d] == (0 if s == 0 else shape[d] - 1)
+    weight = np.where(mask, 0.5 ** on_face.any(axis=2).sum(axis=1), 0.0)
+    k_of = _checked_coefficient(coefficient, points[mask])
+    rows, cols, vals = [np.flatnonzero(~mask)], [np.flatnonzero(~mask)], [np.ones(int((~mask).sum()))]
+    rhs = np.where(mask, weight * np.asarray(source, dtype=float).ravel(), 0.0)
+    unknown = np.flatnonzero(mask)
+    for d, h in enumerate(grid.spacing):
+        step = np.zeros(ndim)
+        step[d] = h
+        dist, kind, target = {}, {}, {}
+        for s, sign in ((0, -1), (1, 1)):
+            pos = index[unknown, d] + sign
+            in_grid = (pos >= 0) & (pos < shape[d])
+            neighbour = np.where(in_grid, unknown + sign * int(np.prod(shape[d + 1:])), -1)
+            theta = np.ones(unknown.size)
+            is_unknown = in_grid & mask[np.clip(neighbour, 0, grid.size - 1)]
+            cut = ~is_unknown & ~on_face[unknown, d, s]
+            if inside is not None and cut.any():  # a box side outside the domain counts as cut too
+                theta[cut] = _crossing(inside, points[unknown[cut]], sign * step)
+            dist[s] = theta * h
+            kind[s] = np.where(on_face[unknown, d, s], 2, np.where(is_unknown, 0, 1))  # 0 unknown 1 dirichlet 2 ghost
+            target[s] = neighbour
+        face = {s: kind[s] == 2 for s in (0, 1)}
+        span = np.where(face[0], dist[1] / 2, np.where(face[1], dist[0] / 2, (dist[0] + dist[1]) / 2))
+        for s, sign in ((0, -1), (1, 1)):
+            here = points[unknown]
+            live = kind[s] != 2
+            mid = here + (sign * dist[s] / 2)[:, None] * np.eye(ndim)[d]
+            k = k_of(mid, "at a face midpoint") if coefficient is not None else np.ones(unknown.size)
+            c = weight[unknown] * k / (dist[s] * span)
+            rows.append(unknown[live])
+            cols.append(unknown[live])
+            vals.append(c[live])
+            link = kind[s] == 0
+            rows.append(unknown[link])
+            cols.append(target[s][link])
+            vals.append(-c[link])
+            wall = kind[s] == 1
+            dirichlet_links += int(wall.sum())
+            if wall.any():
+                at = here[wall] + (sign * dist[s][wall])[:, None] * np.eye(ndim)[d]
+                np.add.at(rhs, unknown[wall], c[wall] * _evaluate(dirichlet, at))
+            ghost = kind[s] == 2
+            if ghost.any():
+                g = _evaluate(neumann[(d, s)], here[ghost])
+                kb = k_of(here[ghost], "on a Neumann side") if coefficient is not None else 1.0
+                np.add.at(rhs, unknown[ghost], weight[unknown[ghost]] * kb * g / span[ghost])
+    matrix = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                           shape=(grid.size, grid.size))
+    matrix.sum_duplicates()
+    reasons = [why for why, present in (("a domain inside the box", inside is not None),
+                                        ("a variable coefficient", coefficient is not None),
+                                        ("a Neumann side", any(t == "neumann" for p in sides for t in p)))
+               if present]
+    operator = DiscreteOperator(grid, matrix, mask.reshape(shape), tuple(sides), box=not reasons,
+                                why_not_box=", ".join(reasons), singular=dirichlet_links == 0)
+    b = rhs.reshape(shape)
+    if operator.singular:
+        b = _compatible(b, mask.reshape(shape), weight.reshape(shape), grid, check_compatibility)
+    return operator, b
+
+
+def _evaluate(function: Function, points: np.ndarray) -> np.ndarray:
+    values = function(*(points[:, d] for d in range(points.shape[1])))
+    return np.broadcast_to(np.asarray(values, dtype=float), (points.shape[0],)).copy()
+
+
+def _crossing(inside: Function, start: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """θ in (0, 1] where EXPR(start + θ step) reaches 0 (bisection); exactly 1 where the neighbour lies on
+    the boundary (grid-aligned sides) or inside the domain (a box side that bounds the domain)."""
+    low, high = np.zeros(start.shape[0]), np.ones(start.shape[0])
+    end = _evaluate(inside, start + step)
+    exact = end >= 0
+    for _ in range(_BISECTIONS):
+        middle = (low + high) / 2
+        positive = _evaluate(inside, start + middle[:, None] * step) > 0
+        low, high = np.where(positive, middle, low), np.where(positive, high, middle)
+    return np.where(exact, 1.0, high)
+
+
+def _checked_coefficient(coefficient: Function | None, unknowns: np.ndarray) -> Callable[[np.ndarray, str], np.ndarray]:
+    """k at given points, refusing a value that is not finite and > 0 (naming the point)."""
+    def k_of(points: np.ndarray, where: str) -> np.ndarray:
+        assert coefficient is not None
+        values = _evaluate(coefficient, points)
+        bad = np.flatnonzero(~(np.isfinite(values) & (values > 0)))
+        if bad.size:
+            at = ", ".join(f"{name}={v:.6g}" for name, v in zip("xyz", points[bad[0]]))
+            raise DomainError(f"k = {values[bad[0]]:.6g} at {at} ({where}); expected k > 0 everywhere")
+        return values
+
+    if coefficient is not None:  # every grid point first: the message names a grid point when one fails
+        k_of(unknowns, "a grid point")
+    return k_of
+
+
+def _compatible(b: np.ndarray, mask: np.ndarray, weight: np.ndarray, grid: Grid, check: bool) -> np.ndarray:
+    """Check ``Σ b`` (the discrete ∫f + ∮g_N) against its size; remove the O(h²) remainder.
+
+    The discrete flux balance of compatible data is zero up to the truncation error; data whose
+    imbalance is a fixed fraction of its size is refused.
+    """
+    total, size = float(b[mask].sum()), float(np.abs(b[mask]).sum()) or 1.0
+    tolerance = 10.0 * max(grid.spacing) ** 2 + 1e-10
+    if check and abs(total) > tolerance * size:
+        volume = grid.cell_volume
+        raise DomainError(f"Neumann data on every side is incompatible: ∫f + ∮g_N = {total * volume:.6g} "
+                          f"(expected 0 up to O(h²); sum of magnitudes {size * volume:.6g})")
+    correction = total / float(weight[mask].sum())
+    return np.where(mask, b - correction * weight, 0.0)
