@@ -232,3 +232,11 @@ def test_classical_coarse_entries_run_and_reach_the_criterion():
         record = comparison.entry(label).record
         assert record["reached"], label
     assert comparison.entry("hybrid[sine]").record["info"]["coarse"] == "sine"
+
+
+def test_default_methods_off_the_box_leave_out_the_box_only_ones(tmp_path):
+    """`compare 2d_lshape` with no --methods used to stop at dst (refused off the box)."""
+    result = CliRunner().invoke(main, ["compare", "2d_lshape", "--n", "15", "--out", str(tmp_path), "--quiet"])
+    assert result.exit_code == 0, result.output
+    labels = {entry["label"] for entry in json.loads((tmp_path / "compare.json").read_text())["entries"]}
+    assert "dst" not in labels and {"jacobi", "direct", "multigrid"} <= labels

@@ -76,13 +76,18 @@ def compare(case_file: Path, methods, switches, coarses, size, criterion, tol, d
         except KeyboardInterrupt:
             click.echo("interrupted before anything was measured: nothing written", err=True)
             raise click.exceptions.Exit(guard.exit_code or EXIT_INTERRUPTED) from None
+        from poissonfp.solvers import applicable_methods
+
         chosen = methods or default_methods(problem.grid.ndim)
+        off_box = [] if methods is not None else [m for m in chosen if m not in applicable_methods(problem, chosen)]
+        chosen = tuple(m for m in chosen if m not in off_box)
         if not quiet:
-            left_out = [m for m in compare_defaults(1) if m not in chosen] if methods is None else []
+            left_out = [m for m in compare_defaults(1) if m not in chosen and m not in off_box] if methods is None else []
             click.echo(f"{case.name}, grid {problem.grid.describe()}: methods {','.join(chosen)} to the "
                        f"{case.solver.criterion} criterion" + (f", {repeat} runs each" if repeat > 1 else "")
                        + (f" ({', '.join(left_out)} left out by default in {problem.grid.ndim}D; name them with "
-                          f"--methods)" if left_out else ""), err=True)
+                          f"--methods)" if left_out else "")
+                       + (f" ({', '.join(off_box)} left out: box only)" if off_box else ""), err=True)
         try:
             comparison = compare_methods(case, chosen, switches, coarses=coarses, repeat=repeat, problem=problem,
                                          callback=_ProgressLines(quiet))  # a signal ends it with what was measured
