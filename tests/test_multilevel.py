@@ -242,3 +242,13 @@ def test_a_grid_no_larger_than_the_coarsest_level_still_converges(coarsest):
                    network=case.network, training=case.training, hybrid=case.hybrid, seed=case.seed)
     assert result.info["levels"] == 1
     assert result.converged and result.iterations <= 20
+
+
+def test_a_tolerance_below_round_off_stops_as_stalled_not_after_max_iterations():
+    """tol 1e-15 on the residual cannot be reached in double precision; the cycles used to run on to
+    max_iterations (5 million by default)."""
+    case = load_case("2d_square").with_overrides(size=63, switch=0)
+    problem = build_problem(case)
+    result = solve(problem, "hybrid", StoppingCriterion("residual", tol=1e-15), network=case.network,
+                   training=case.training, hybrid=case.hybrid, seed=0)
+    assert result.stop_reason == "stalled" and not result.converged and result.iterations < 100

@@ -157,7 +157,8 @@ class SolveResult:
     ``history`` maps each of :data:`HISTORY_KEYS` to an equally long list (None where unknown).
     ``modes`` optionally holds per-mode errors over time (see :mod:`poissonfp.spectral`).
     ``converged`` is the stopping criterion evaluated on ``solution``; ``stop_reason`` is one of
-    ``"converged"``, ``"exact"`` (direct methods), ``"max_iterations"``, ``"interrupted"`` or
+    ``"converged"``, ``"exact"`` (direct methods), ``"max_iterations"``, ``"stalled"`` (the multilevel
+    hybrid's residual stopped falling: round-off), ``"interrupted"`` or
     ``"final_check_failed"`` (the solver's own estimate met the criterion, the final evaluation on the
     solution did not: Jacobi's update-based residual near round-off) and never contradicts it; ``interrupted`` says a Ctrl-C / SIGTERM cut the solve short.
     """

@@ -71,11 +71,25 @@ def _sweep_seconds(level, omega: float) -> float:
 TIMED_SWEEPS = 5
 
 
+#: Cycles without progress that end a run (``"stalled"``): V-cycles cut the residual by 0.06-0.2 each, so
+#: this many in a row without a 10 % gain means round-off has been reached (a tolerance below it).
+STALL_CYCLES = 10
+
+
+def stalled(residuals: list[float]) -> bool:
+    """Whether the last :data:`STALL_CYCLES` residuals brought the best one down by less than 10 %."""
+    if len(residuals) <= STALL_CYCLES:
+        return False
+    before = min(residuals[:-STALL_CYCLES])
+    return min(residuals[-STALL_CYCLES:]) > 0.9 * before
+
+
 def run_cycles(monitor: Monitor, measure, step, solution, residuals: list, dnn_steps: int = 0) -> tuple[str, int]:
     """Cycle until the criterion holds: ``measure()`` gives (residual norm, criterion value) of the current
     iterate, ``step()`` runs one more cycle, ``solution()`` is recorded between cycles. Appends to
-    ``residuals``; returns (stop reason, cycles counted, the start as the first); Ctrl-C stops it with
-    ``"interrupted"`` and the count reached."""
+    ``residuals``; returns (stop reason, cycles counted, the start as the first); ``"stalled"`` when the
+    residual stopped falling (:func:`stalled`: a tolerance below round-off would otherwise cycle up to
+    ``max_iterations``); Ctrl-C stops it with ``"interrupted"`` and the count reached."""
     cycles = 0
     try:
         while True:
@@ -88,6 +102,8 @@ def run_cycles(monitor: Monitor, measure, step, solution, residuals: list, dnn_s
                 return "converged", cycles
             if cycles >= monitor.criterion.max_iterations:
                 return "max_iterations", cycles
+            if stalled(residuals):
+                return "stalled", cycles
             monitor.record(solution(), cycles, dnn_steps, phase="cycles")
             step()
     except KeyboardInterrupt:
