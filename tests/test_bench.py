@@ -229,3 +229,34 @@ def test_a_real_signal_saves_the_rows_so_far_and_exits_128_plus_its_number(tmp_p
     assert code == expected_exit(signals) and "Traceback" not in stderr, stderr
     data = json.loads((out / "bench.json").read_text())
     assert data["interrupted"] is True and "interrupted" in (out / "bench.md").read_text()
+
+
+def test_off_the_box_bench_runs_jacobi_for_real_and_marks_the_box_only_methods(tmp_path):
+    """The L-shape has no exact sweep count: Jacobi runs for real at the first size and, over the (zero)
+    budget, is not run at the second (nothing computed); dst and the coarsest-solve controls say why not."""
+    from poissonfp.studies.bench import ProblemPlan
+    from poissonfp.studies.bench_report import save_bench
+
+    methods = ("jacobi", "hybrid", "hybrid-exact", "hybrid-none", "multigrid", "dst", "direct")
+    data = run_bench(quick_config(plan=(ProblemPlan("2d_lshape", (15, 31), (), methods),), methods=methods))
+    save_bench(data, tmp_path)
+    first, second = data["rows"]
+    assert data["checks"] == [] and first["kernel"] is None and first["unknowns"] < 15 * 15
+    for row in data["rows"]:
+        results = row["results"]
+        for method in ("dst", "hybrid-exact", "hybrid-none"):
+            assert results[method]["status"] == "not_applicable" and results[method]["time_s"] is None
+        assert "box" in results["dst"]["note"] and "two-level" in results["hybrid-exact"]["note"]
+        for method in ("hybrid", "multigrid", "direct"):
+            assert results[method]["status"] == "measured", (method, results[method])
+            assert results[method]["error_vs_exact_inf"] <= row["threshold"]
+    jacobi = first["results"]["jacobi"]
+    assert jacobi["status"] == "measured" and jacobi["error_vs_exact_inf"] <= first["threshold"]
+    assert jacobi["sweep_time_s"] > 0 and jacobi["box_sweep_time_s"] > 0
+    skipped = second["results"]["jacobi"]
+    assert skipped["status"] == "not_run" and not skipped["computed"] and skipped["time_s"] is None
+    assert "no exact sweep count" in skipped["note"]
+    assert second["ratios"]["hybrid_over_jacobi"] is None
+    report = (tmp_path / "bench.md").read_text()
+    assert "not applicable" in report and "CSR s/sweep" in report and "Predicted against real" not in report
+    assert (tmp_path / "time_2d_lshape.png").stat().st_size > 0

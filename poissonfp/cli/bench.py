@@ -38,7 +38,7 @@ class _Lines:
         elif kind == "done" and self.line is not None:
             r = event["record"]
             time = "-" if r.get("time_s") is None else f"{r['time_s']:.3g} s"
-            note = f"  ({r['note']})" if r["status"] in ("skipped", "not_reached", "diverged") else ""
+            note = f"  ({r['note']})" if r["status"] not in ("measured", "computed") else ""
             self.line.finish(f"{self.check} {time:>12}  {r['status']}{note}")
             self.line = None
 

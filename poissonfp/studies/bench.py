@@ -17,6 +17,12 @@ Beside the time, every record holds the work in sweep-equivalents (:func:`work_o
 reduction factor per iteration; :func:`scaling_exponents` fits ``time ~ N^p`` and ``work ~ N^p`` per
 method over a problem's sizes. ``hybrid-exact`` and ``hybrid-none`` rerun the hybrid with its network
 replaced by an exact coarsest solve and by nothing, so the network's share is measured, not assumed.
+Off the constant-coefficient Dirichlet box (``2d_lshape``, ``2d_disk``) there is no exact sweep count: pure
+Jacobi (the CSR kernel there) runs for real where its time extrapolated from the smaller sizes fits
+``jacobi_real_budget_s`` and is not run beyond (the row says so; nothing is computed); the box-only
+methods (``dst``) and the controls that change the multilevel cycle's coarsest solve (``hybrid-exact``,
+``hybrid-none``: off the box the hybrid runs two-level cycles, which have no coarsest level) are recorded
+as ``not_applicable`` with the reason.
 Ctrl-C stops the run: the rows measured so far are returned, the last one marked ``partial`` and the
 whole marked ``interrupted``.
 """
@@ -34,14 +40,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from poissonfp.api import criterion_of, solve_case
-from poissonfp.studies.bench_kernel import kernel_bandwidth
+from poissonfp.studies.bench_kernel import kernel_bandwidth, sweep_time
 from poissonfp.case import Case, load_case
 from poissonfp.jacobi_theory import predicted_sweeps
 from poissonfp.methods import BENCH_METHODS as METHODS
 from poissonfp.methods import BENCH_OPTIONAL as OPTIONAL_METHODS
 from poissonfp.methods import BENCH_VARIANTS as VARIANTS
 from poissonfp.problem import Problem, build_problem
-from poissonfp.solvers import SOLVERS, DivergenceError, Monitor, SolveResult, StoppingCriterion
+from poissonfp.solvers import SOLVERS, DivergenceError, applicable_methods, Monitor, SolveResult, StoppingCriterion
 from poissonfp.solvers.jacobi import JacobiIteration, check_batch, jacobi_factor
 
 __all__ = ["METHODS", "OPTIONAL_METHODS", "ProblemPlan", "FULL_PLAN", "QUICK_PLAN", "BenchConfig", "quick_config",
@@ -75,6 +81,8 @@ class ProblemPlan:
 _BUMP = (("criterion", "discrete"), ("tol", 1e-4))
 #: Methods of the rows a new user would write (not the shipped cases): the solvers that scale.
 _NEW = ("jacobi", "hybrid", "hybrid-exact", "hybrid-none", "multigrid", "dst")
+#: Methods of the rows off the box: the box-only ones stay in the list so that their rows say why not.
+_OFF_BOX = _NEW + ("direct",)
 FULL_PLAN = (
     ProblemPlan("1d_article", (1000, 4000, 16000)),
     ProblemPlan("2d_square", (255, 511, 1023)),
@@ -83,6 +91,8 @@ FULL_PLAN = (
     ProblemPlan("2d_high_frequency", (255, 511), (), _NEW),
     ProblemPlan("2d_boundary", (255, 511), (), _NEW),
     ProblemPlan("3d_cube", (31, 63, 127), (), _NEW + ("dnn",)),
+    ProblemPlan("2d_lshape", (127, 255), (), _OFF_BOX),
+    ProblemPlan("2d_disk", (127, 255), (), _OFF_BOX),
 )
 QUICK_PLAN = (ProblemPlan("1d_article", (64, 128)), ProblemPlan("2d_bump", (16, 24), _BUMP))
 
@@ -275,8 +285,12 @@ def _warm_up(case: Case, methods: tuple[str, ...]) -> None:
     first = case.with_overrides(adam_steps=2, lbfgs_steps=0)
     problem = build_problem(first)
     warm_up_jacobi(problem.grid.ndim)
+    if not problem.on_box:
+        from poissonfp.solvers.csr_jacobi import warm_up as warm_up_csr
+
+        warm_up_csr()
     for method in methods:
-        if method == "jacobi":
+        if method == "jacobi" or not_applicable(problem, method):
             continue
         try:
             _, result = solve_case(first, _solver(method), problem=problem, track_modes=False,
@@ -295,7 +309,7 @@ def _bench_row(config: BenchConfig, case: Case, size, methods: tuple[str, ...], 
     problem = build_problem(case)
     criterion = criterion_of(case)
     where = {"problem": case.name, "size": _size_label(size), "shape": list(problem.grid.shape),
-             "unknowns": problem.grid.size}
+             "unknowns": _unknowns(problem)}
     results, checks = {}, []
     row = {**where, "criterion": criterion.kind, "metric": criterion.metric,
            "threshold": criterion.threshold(problem), "discretization_error_inf": problem.discretization_error_inf,
@@ -303,7 +317,13 @@ def _bench_row(config: BenchConfig, case: Case, size, methods: tuple[str, ...], 
     rows.append(row)
     for method in methods:
         notify({"event": "start", "method": method, **where})
-        if method == "jacobi":
+        reason = not_applicable(problem, method)
+        if reason:
+            record = {"method": method, "status": "not_applicable", "computed": False, "converged": None,
+                      "time_s": None, "wall_time_s": None, "note": f"not applicable: {reason}"}
+        elif method == "jacobi" and not problem.on_box:
+            record = _jacobi_off_box(config, case, problem, first, past.get("jacobi", []))
+        elif method == "jacobi":
             record, check, row["kernel"] = _jacobi(config, case, problem, first, where)
             checks += [check] if check else []
             if check:
@@ -317,6 +337,43 @@ def _bench_row(config: BenchConfig, case: Case, size, methods: tuple[str, ...], 
         notify({"event": "done", "method": method, "record": record, **where})
     del row["partial"]
     return row
+
+
+def _unknowns(problem: Problem) -> int:
+    """The unknowns of ``problem``: the grid points inside the domain (all of them on the box)."""
+    return problem.grid.size if problem.general is None else int(problem.general.inside.sum())
+
+
+def not_applicable(problem: Problem, method: str) -> str:
+    """Why ``method`` does not apply to ``problem`` ("" when it does): box-only solvers off the box, and
+    the controls of the multilevel cycle's coarsest solve where the hybrid runs two-level cycles."""
+    if problem.on_box:
+        return ""
+    if _solver(method) not in applicable_methods(problem, (_solver(method),)):
+        return f"{method} needs the constant-coefficient Dirichlet box"
+    if method in VARIANTS:
+        return (f"{method} sets the multilevel cycle's coarsest solve; off the box the hybrid runs two-level "
+                f"cycles, which have no coarsest level")
+    return ""
+
+
+def _jacobi_off_box(config: BenchConfig, case: Case, problem: Problem, first: bool,
+                    past: list[tuple[int, float]]) -> dict[str, Any]:
+    """Pure Jacobi off the box: no exact sweep count exists, so it runs for real at the first size and
+    where its time extrapolated from the smaller sizes fits ``jacobi_real_budget_s``; beyond, it is not
+    run and its time is not computed. The per-sweep time of its CSR kernel is recorded beside that of
+    the box stencil on the same grid (the control)."""
+    per_sweep = sweep_time(problem, case.solver.omega, config.kernel_min_time_s)
+    box = Problem(problem.grid, problem.source, problem.rhs, name="box stencil (control)")
+    sweeps = {"sweep_time_s": per_sweep, "box_sweep_time_s": sweep_time(box, case.solver.omega,
+                                                                          config.kernel_min_time_s)}
+    estimate = _estimate(past, problem.grid.size)
+    if first or estimate is None or estimate <= config.jacobi_real_budget_s:
+        return {**_measure(config, case, problem, "jacobi"), **sweeps, "estimated_time_s": estimate}
+    note = (f"not run: no exact sweep count off the box; estimated {estimate:.3g} s (extrapolated from the "
+            f"smaller sizes) > real-run budget {config.jacobi_real_budget_s:.3g} s")
+    return {"method": "jacobi", "status": "not_run", "computed": False, "converged": None, "time_s": None,
+            "wall_time_s": None, "estimated_time_s": estimate, "note": note, **sweeps}
 
 
 def _jacobi(config: BenchConfig, case: Case, problem: Problem, first: bool,
