@@ -17,6 +17,7 @@ from numba import njit
 
 from poissonfp.discrete_operator import DiscreteOperator
 from poissonfp.solvers.base import DivergenceError
+from poissonfp.solvers.jacobi import BufferedIterate
 
 __all__ = ["CsrJacobiIteration", "csr_sweeps", "warm_up"]
 
@@ -62,7 +63,7 @@ def warm_up() -> None:
                np.zeros(1), 1.0, 1, np.zeros(1, dtype=np.int64))
 
 
-class CsrJacobiIteration:
+class CsrJacobiIteration(BufferedIterate):
     """Weighted-Jacobi state on a general operator: two flat buffers and the off-diagonal CSR part.
 
     Args:
@@ -91,17 +92,8 @@ class CsrJacobiIteration:
         if initial_guess is not None:
             self.set(initial_guess)
 
-    @property
-    def sweeps(self) -> int:
-        return int(self._done[0])
-
-    @property
-    def solution(self) -> np.ndarray:
-        """The current iterate, of the grid's shape (a view)."""
-        return self._buffers[self.sweeps % 2].reshape(self.operator.grid.shape)
-
-    def set(self, u: np.ndarray) -> None:
-        self._buffers[self.sweeps % 2][:] = np.asarray(u, dtype=float).ravel()
+    def _view(self, buffer: np.ndarray) -> np.ndarray:
+        return buffer.reshape(self.operator.grid.shape)  # flat buffers, no halo: a view
 
     def sweep(self, count: int, reference: np.ndarray | None = None) -> dict[str, float]:
         """Run ``count`` >= 1 sweeps; the residual norm of the last sweep's start and, with

@@ -49,7 +49,33 @@ def jacobi_factor(problem: Problem, omega: float = 1.0, mode: tuple[int, ...] | 
     return 1.0 - omega + omega * mean_cos
 
 
-class JacobiIteration:
+class BufferedIterate:
+    """Two buffers and a sweep counter (incremented by the compiled kernel after each sweep) whose parity
+    names the buffer holding the current iterate; subclasses say which part of a buffer is the grid
+    (:meth:`_view`)."""
+
+    _buffers: list[np.ndarray]
+    _done: np.ndarray
+
+    def _view(self, buffer: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    @property
+    def sweeps(self) -> int:
+        """Sweeps run so far."""
+        return int(self._done[0])
+
+    @property
+    def solution(self) -> np.ndarray:
+        """The current iterate (a view of the grid's shape)."""
+        return self._view(self._buffers[self.sweeps % 2])
+
+    def set(self, u: np.ndarray) -> None:
+        """Overwrite the current iterate."""
+        self._view(self._buffers[self.sweeps % 2])[...] = u
+
+
+class JacobiIteration(BufferedIterate):
     """State of a weighted-Jacobi iteration on ``problem``: two padded buffers and the kernel.
 
     The kernel counts its sweeps in an array it increments after each one, and the current iterate is
@@ -77,19 +103,8 @@ class JacobiIteration:
         if initial_guess is not None:
             self.set(initial_guess)
 
-    @property
-    def sweeps(self) -> int:
-        """Sweeps run so far."""
-        return int(self._done[0])
-
-    @property
-    def solution(self) -> np.ndarray:
-        """The current iterate (a view on interior points)."""
-        return self._buffers[self.sweeps % 2][self._interior]
-
-    def set(self, u: np.ndarray) -> None:
-        """Overwrite the current iterate."""
-        self._buffers[self.sweeps % 2][self._interior] = u
+    def _view(self, buffer: np.ndarray) -> np.ndarray:
+        return buffer[self._interior]  # the buffers carry a zero halo
 
     def sweep(self, count: int, reference: np.ndarray | None = None) -> dict[str, float]:
         """Run ``count`` >= 1 sweeps; return the last sweep's residual norm (of the previous iterate)
