@@ -58,7 +58,7 @@ from .expressions import Expression, ExpressionError, parse_expression
 from .settings import (HybridSettings, NetworkSettings, SettingError, SolverSettings, TrainingSettings,
                        check_setting, default_criterion)
 
-__all__ = ["Case", "CaseError", "load_case", "VARIABLES", "MAX_SEED", "MAX_COORDINATE", "MIN_EXTENT"]
+__all__ = ["Case", "CaseError", "load_case", "case_from_text", "VARIABLES", "MAX_SEED", "MAX_COORDINATE", "MIN_EXTENT"]
 
 VARIABLES = ("x", "y", "z")
 #: Largest seed (torch generators take 64-bit seeds).
@@ -118,6 +118,8 @@ class Case:
     inside: Expression | None = None
     coefficient: Expression | None = None
     sides: dict[tuple[int, int], tuple[str, Expression | None]] = field(default_factory=dict)
+    #: the TOML text the case was read from (recorded in result.json, so a saved set rebuilds its problem)
+    text: str = field(default="", repr=False, compare=False)
 
     @property
     def side_types(self) -> tuple[tuple[str, str], ...]:
@@ -190,10 +192,21 @@ def load_case(path: str | os.PathLike) -> Case:
         CaseError: With a one-line message naming the file and the key.
     """
     from poissonfp.catalog import find_case
-    from poissonfp.feasibility import check_memory
 
     path = find_case(path)
-    data = _read_toml(path)
+    return case_from_text(_read_text(path), path)
+
+
+def case_from_text(text: str, path: str | os.PathLike = "<text>") -> Case:
+    """Validate a case given as TOML text; ``path`` names it in error messages (as
+    :func:`load_case`, which reads the file and calls this).
+
+    Raises:
+        CaseError: With a one-line message naming ``path`` and the key.
+    """
+    from poissonfp.feasibility import check_memory
+
+    data = _parse_toml(path, text)
     _check_keys(path, None, data, _TOP_LEVEL)
     name = _name(path, data.get("name", Path(path).stem))
     description = _string(path, "description", data.get("description", ""), allow_empty=True)
@@ -211,24 +224,36 @@ def load_case(path: str | os.PathLike) -> Case:
     settings["solver"] = _resolve_criterion(path, "[solver] criterion", settings["solver"], exact)
     case = Case(path=Path(path), name=name, description=description, seed=seed, lower=lower, upper=upper,
                 grid_unit=unit, grid_size=sizes, source=source, boundary=boundary, exact=exact, **settings,
-                inside=inside, coefficient=coefficient, sides=sides)
+                inside=inside, coefficient=coefficient, sides=sides, text=text)
     check_memory(case)
     return case
 
 
-def _read_toml(path: str | os.PathLike) -> dict:
+#: The largest case file read (a case is a few hundred bytes; /dev/zero would fill the memory).
+MAX_CASE_BYTES = 1 << 20
+
+
+def _read_text(path: str | os.PathLike) -> str:
+    """The text of a case file: a regular file of at most :data:`MAX_CASE_BYTES`, UTF-8."""
+    from poissonfp.results import read_limited
+
     try:
-        raw = Path(path).read_bytes()
+        raw = read_limited(path, MAX_CASE_BYTES)
     except FileNotFoundError:
         raise CaseError(path, None, "no such case file") from None
-    except IsADirectoryError:
-        raise CaseError(path, None, "is a directory; expected a TOML case file") from None
+    except ValueError as err:
+        raise CaseError(path, None, f"{err}; expected a TOML case file") from None
     except OSError as err:
         raise CaseError(path, None, f"cannot read the file: {err.strerror or err}") from None
     try:
-        return tomllib.loads(raw.decode("utf-8"))
+        return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise CaseError(path, None, "is not UTF-8 text; expected a TOML case file") from None
+
+
+def _parse_toml(path: str | os.PathLike, text: str) -> dict:
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise CaseError(path, None, f"TOML syntax error: {err}") from None
     except RecursionError:

@@ -38,15 +38,20 @@ def find_case(name_or_path: str | os.PathLike) -> Path:
     """The case file that ``name_or_path`` means: an existing file, else a shipped case of that name.
 
     A bare name (``2d_square`` or ``2d_square.toml``, no folder) that is not a file in the current
-    folder picks the shipped case; a path names a file.
+    folder picks the shipped case; a path names a file. A path into a folder named ``cases`` that does
+    not exist here (``cases/2d_square.toml``, as the README writes it, run from another folder after
+    ``pip install .``) falls back to the shipped case of that file name.
 
     Raises:
         CaseError: If there is no such file and no shipped case of that name (the message lists them).
     """
     path = Path(name_or_path)
-    if path.exists() or path.parent != Path("."):
+    if path.exists() or (path.parent != Path(".") and path.parent.name != "cases"):
         return path
     cases = shipped_cases()
+    if path.parent != Path("."):
+        stem = path.name[: -len(_SUFFIX)] if path.name.endswith(_SUFFIX) else None
+        return cases.get(stem, path) if stem else path
     name = path.name[: -len(_SUFFIX)] if path.name.endswith(_SUFFIX) else path.name
     if name in cases:
         return cases[name]

@@ -18,8 +18,37 @@ from typing import Any, Iterator
 
 import numpy as np
 
-__all__ = ["atomic_path", "to_jsonable", "write_json", "write_npz", "write_text", "save_figure", "read_json",
+__all__ = ["read_limited", "atomic_path", "to_jsonable", "write_json", "write_npz", "write_text", "save_figure", "read_json",
            "OutputError", "OutputLock", "check_output_folder", "staged_folder"]
+
+
+def read_limited(path: str | os.PathLike, limit: int) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them.
+
+    Opens without blocking and checks the opened file, so a FIFO, a device (``/dev/zero``), a socket or
+    a folder is refused at once instead of hanging or filling the memory.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not a regular file, or larger than ``limit`` bytes (the message says which).
+        OSError: the file cannot be read.
+    """
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else \
+                "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a special file"
+            raise ValueError(f"is {kind}, not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as stream:
+            data = stream.read(limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise ValueError(f"is larger than {limit:,} bytes")
+    return data
 
 
 @contextmanager
@@ -78,9 +107,18 @@ def write_json(path: str | os.PathLike, data: Any) -> Path:
     return Path(path)
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    """Read a JSON file written by :func:`write_json`."""
-    return json.loads(Path(path).read_text())
+#: The largest JSON file :func:`read_json` reads.
+MAX_JSON_BYTES = 256 << 20
+
+
+def read_json(path: str | os.PathLike, limit: int = MAX_JSON_BYTES) -> Any:
+    """Read a JSON file written by :func:`write_json` (a regular file of at most ``limit`` bytes).
+
+    Raises:
+        FileNotFoundError, OSError: as :func:`read_limited`.
+        ValueError: not a regular file, too large, not UTF-8 or not JSON.
+    """
+    return json.loads(read_limited(path, limit).decode("utf-8"))
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
