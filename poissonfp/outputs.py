@@ -1,7 +1,7 @@
 """What a solve leaves on disk, and reading it back.
 
 An output set is ``result.json``, ``solution.npz``, the figures and optionally ``solution.vtr``. It is
-written into a staging folder beside the destination and moved into place only once complete
+written into a staging folder inside the destination and moved into place only once complete
 (:func:`poissonfp.results.staged_folder`), ``result.json`` last: a folder never holds a
 ``result.json`` next to a partial set. :func:`load_result` reads a set back.
 """

@@ -2,7 +2,7 @@
 
 Every writer goes through a temporary file in the destination folder followed by
 ``os.replace``, so an interrupted run never leaves a half-written file behind. A whole set is
-written into a staging folder beside its destination (:func:`staged_folder`), under an exclusive
+written into a staging folder inside its destination (:func:`staged_folder`), under an exclusive
 lock (:class:`OutputLock`), after a check made before any work (:func:`check_output_folder`).
 """
 from __future__ import annotations
@@ -228,31 +228,38 @@ class OutputLock:
 @contextmanager
 def staged_folder(out: str | os.PathLike, first_out: str = "", last_in: str = "",
                   owned: tuple[str, ...] = ()) -> Iterator[Path]:
-    """Yield an empty temporary folder beside ``out``; on success its files become ``out``'s set.
+    """Yield an empty temporary folder inside ``out``; on success its files become ``out``'s set.
 
-    When ``out`` does not exist the folder is renamed into place in one step. Otherwise its files
-    replace those of ``out`` one by one (each ``os.replace`` is atomic), ``first_out`` (e.g.
-    ``result.json``) being removed from ``out`` before any other file moves and ``last_in`` moved
-    in after all others, so ``out`` never holds a ``last_in`` next to a partial set; files of an older
-    set named in ``owned`` that the new set lacks are removed (other files in ``out`` are kept). On failure (an exception, a Ctrl-C included) the
-    temporary folder is removed and ``out`` is left as it was.
+    The staging folder lives inside ``out`` (created when missing), so every move is a rename of a file
+    within one folder of one file system: ``out`` itself is never renamed, and a mount point (a
+    container volume) or a folder on another device works as any other. The files replace those of
+    ``out`` one by one (each ``os.replace`` is atomic), ``first_out`` (e.g. ``result.json``) being removed
+    from ``out`` only once the new set is complete and right before the first file moves, and
+    ``last_in`` moved in after all others, so ``out`` never holds a ``last_in`` next to a partial set;
+    files of an older set named in ``owned`` that the new set lacks are removed (other files in ``out``
+    are kept). On failure (an exception, a Ctrl-C included) the staging folder is removed, ``out`` is
+    left as it was, and an ``out`` this call created is removed again.
     """
     target = Path(out)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+    created = not target.exists()
+    target.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target))
     staging.chmod(0o777 & ~_umask())
+    moved = False
     try:
         yield staging
-        if not target.exists():
-            os.rename(staging, target)
-            return
+        names = sorted(p.name for p in staging.iterdir())
+        moved = True
         if first_out:
             (target / first_out).unlink(missing_ok=True)
-        names = sorted(p.name for p in staging.iterdir())
         for name in set(owned) - set(names):
             (target / name).unlink(missing_ok=True)
         for name in sorted(names, key=lambda n: n == last_in):
             os.replace(staging / name, target / name)
     finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
+        if created and not moved:
+            try:
+                target.rmdir()
+            except OSError:
+                pass
