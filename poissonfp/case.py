@@ -197,7 +197,7 @@ def load_case(path: str | os.PathLike) -> Case:
     return case_from_text(_read_text(path), path)
 
 
-def case_from_text(text: str, path: str | os.PathLike = "<text>") -> Case:
+def case_from_text(text: str, path: str | os.PathLike = "case.toml") -> Case:
     """Validate a case given as TOML text; ``path`` names it in error messages (as
     :func:`load_case`, which reads the file and calls this).
 
@@ -504,6 +504,12 @@ def _check_match(path: Any, key: str, given: Expression, reference: Expression, 
     if values.size and abs(values[worst] - wanted[worst]) > _MATCH_TOLERANCE * scale:
         raise CaseError(path, key, f"does not equal {what}: at {_where(samples, variables, worst)} it is "
                         f"{values[worst]:.10g}, expected {wanted[worst]:.10g}", expected=what)
+
+
+def match_tolerance() -> float:
+    """The relative tolerance within which a given formula must equal the one it restates (boundary
+    values against the exact solution, an explicit source against -Δu)."""
+    return _MATCH_TOLERANCE
 
 
 def _settings(path: Any, table: str, data: dict) -> Any:

@@ -66,16 +66,32 @@ _NOT_ALLOWED = {ast.Compare: "comparisons are", ast.BoolOp: "'and' / 'or' are", 
                 ast.JoinedStr: "strings are", ast.Starred: "'*' unpacking is", ast.Slice: "slices are"}
 
 
+#: sympy function name -> torch function name, including those sympy introduces when differentiating
+#: (abs -> sign). Names, not objects: checking a derived formula must not import torch (seconds).
+_TORCH_NAMES = {"sin": "sin", "cos": "cos", "tan": "tan", "exp": "exp", "log": "log", "tanh": "tanh",
+                "sinh": "sinh", "cosh": "cosh", "Abs": "abs", "sign": "sign", "atan2": "atan2", "Min": "minimum",
+                "Max": "maximum"}
+
+
 @functools.cache
 def _torch_functions() -> dict:
-    """sympy function -> torch function, including those sympy introduces when differentiating (abs -> sign)."""
+    """sympy function -> torch function (see :data:`_TORCH_NAMES`)."""
     import sympy
     import torch
 
-    return {sympy.sin: torch.sin, sympy.cos: torch.cos, sympy.tan: torch.tan, sympy.exp: torch.exp,
-            sympy.log: torch.log, sympy.tanh: torch.tanh, sympy.sinh: torch.sinh,
-            sympy.cosh: torch.cosh, sympy.Abs: torch.abs, sympy.sign: torch.sign, sympy.atan2: torch.atan2,
-            sympy.Min: torch.minimum, sympy.Max: torch.maximum}
+    return {getattr(sympy, name): getattr(torch, function) for name, function in _TORCH_NAMES.items()}
+
+
+def _tan_with_poles(angle: Any) -> np.ndarray:
+    """``tan``, infinite at its poles: ``np.tan(pi/2)`` is 1.6e16, a finite number a grid point would pass
+    as data; an angle whose cosine is within rounding of zero (4 ulp of the angle) is a pole.
+
+    >>> float(_tan_with_poles(np.pi / 2)), float(_tan_with_poles(np.pi / 4))
+    (inf, 0.9999999999999999)
+    """
+    angle = np.asarray(angle, dtype=np.float64)
+    pole = np.abs(np.cos(angle)) <= 4 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(angle))
+    return np.where(pole, np.inf, np.tan(angle))
 
 
 class ExpressionError(ValueError):
@@ -154,7 +170,7 @@ class Expression:
     def _numpy_function(self) -> Callable:
         import sympy
 
-        return sympy.lambdify(self.symbols, self.expr, modules="numpy")
+        return sympy.lambdify(self.symbols, self.expr, modules=[{"tan": _tan_with_poles}, "numpy"])
 
     @cached_property
     def _torch_function(self) -> Callable:
@@ -185,10 +201,14 @@ class Expression:
 
         try:
             size = max((_derivative_sizes(self.expr, s)[2] for s in self.symbols), default=1) * len(self.symbols)
+            if coefficient is not None:  # -∂(k ∂u): k, ∂k, ∂u and ∂²u all appear, per dimension
+                size = max((sum(_derivative_sizes(coefficient.expr, s)[:2]) + sum(_derivative_sizes(self.expr, s))
+                            for s in self.symbols), default=1) * len(self.symbols)
         except RecursionError:
             raise ExpressionError("the formula is nested too deeply to differentiate") from None
         if size > MAX_DERIVATIVE_SIZE:
-            raise ExpressionError(f"deriving -Δ of this formula is too much symbolic work (its estimated size is "
+            what = "-Δ" if coefficient is None else "-∇·(k∇u) with this coefficient"
+            raise ExpressionError(f"deriving {what} of this formula is too much symbolic work (its estimated size is "
                                   f"{size:,} terms, at most {MAX_DERIVATIVE_SIZE:,} are allowed); simplify it "
                                   "or give the source explicitly")
         k = sympy.Integer(1) if coefficient is None else coefficient.expr
@@ -200,7 +220,7 @@ class Expression:
         except RecursionError:
             raise ExpressionError("the formula is nested too deeply to differentiate") from None
         what = "-Δ" if coefficient is None else "-∇·(k∇u)"
-        unknown = {type(f).__name__ for f in result.atoms(sympy.Function) if f.func not in _torch_functions()}
+        unknown = {type(f).__name__ for f in result.atoms(sympy.Function) if f.func.__name__ not in _TORCH_NAMES}
         if unknown or result.has(sympy.Derivative):
             raise ExpressionError(f"{what} of {self.text!r} is not an ordinary function (it contains "
                                   f"{', '.join(sorted(unknown)) or 'derivatives'}); give the source explicitly")

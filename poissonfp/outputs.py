@@ -99,10 +99,11 @@ def _write_set(folder: Path, case: Case, problem: Problem, result: SolveResult, 
         write_vtk(folder / "solution.vtr", grid, fields, boundary)
         names.append("solution.vtr")
     label = f"{case.name}, {result.method}, grid {grid.describe()}"
-    figures = {"solution.png": plot_field(grid, u, f"Solution ({label})", reference=problem.exact)}
+    mask = None if problem.general is None or problem.general.box else problem.operator.inside
+    figures = {"solution.png": plot_field(grid, u, f"Solution ({label})", reference=problem.exact, mask=mask)}
     if problem.exact is not None:
         figures["error.png"] = plot_field(grid, np.abs(u - problem.exact), f"|u - u_exact| ({label})",
-                                          label="|error|", log=True)
+                                          label="|error|", log=True, mask=mask)
     metric = CRITERION_METRICS.get(result.info.get("criterion"), CRITERION_METRICS["residual"])
     figures["convergence.png"] = plot_convergence(result.history, metric, result.info.get("threshold"),
                                                   f"Convergence ({label})")

@@ -106,7 +106,7 @@ def build_problem(case, size: int | None = None) -> Problem:
         grid = Grid(tuple(case.lower), tuple(case.upper), interior)
     coords = grid.coordinates()
     f = np.broadcast_to(case.source.numpy(*coords), grid.shape).astype(float)
-    derived = case.exact is not None and case.source.text == case.exact.negative_divergence(case.coefficient).text
+    derived = case.exact is not None and case.source.text == _derived_text(case)
     what = "-Δu " if case.coefficient is None else "-∇·(k∇u) "
     inside = None if case.inside is None else case.inside.numpy(*coords) > 0
     _check_finite(case, grid, f, "[problem] exact" if derived else "[problem] source", what if derived else "",
@@ -133,17 +133,30 @@ def build_problem(case, size: int | None = None) -> Problem:
     return Problem(grid, f, rhs, u, case.name, functions, general=operator)
 
 
+def _derived_text(case) -> str | None:
+    """The text of -∇·(k∇u) for the case's exact solution; None when that is not an ordinary function
+    (``abs``, ``min``, ``max`` give delta functions: the case then gives its source explicitly)."""
+    from poissonfp.expressions import ExpressionError
+
+    try:
+        return case.exact.negative_divergence(case.coefficient).text
+    except ExpressionError:
+        return None
+
+
 def _assemble(case, grid: Grid, f: np.ndarray) -> tuple[DiscreteOperator, np.ndarray]:
     """The general operator of a case and its right-hand side; bad geometry or data -> CaseError."""
     from poissonfp.case import SIDE_NAMES, CaseError
 
     side_values = {key: value for key, (kind, value) in case.sides.items() if kind == "dirichlet" and value}
+    evaluated: list[tuple[tuple[np.ndarray, ...], np.ndarray]] = []
 
     def dirichlet(*coords: np.ndarray) -> np.ndarray:
         values = np.array(np.broadcast_to(case.boundary.numpy(*coords), np.broadcast_shapes(*(c.shape for c in coords))))
         for (d, s), value in side_values.items():
             on_side = np.isclose(coords[d], case.upper[d] if s else case.lower[d], rtol=0, atol=1e-12)
             values = np.where(on_side, value.numpy(*coords), values)
+        evaluated.append((coords, values))
         return values
 
     neumann = {key: value.numpy for key, (kind, value) in case.sides.items() if kind == "neumann"}
@@ -151,9 +164,12 @@ def _assemble(case, grid: Grid, f: np.ndarray) -> tuple[DiscreteOperator, np.nda
     if everywhere:
         _check_flux_balance(case)
     try:
-        return assemble(grid, f, dirichlet, inside=None if case.inside is None else case.inside.numpy,
-                        coefficient=None if case.coefficient is None else case.coefficient.numpy,
-                        sides=case.side_types, neumann=neumann, check_compatibility=not everywhere)
+        assembled = assemble(grid, f, dirichlet, inside=None if case.inside is None else case.inside.numpy,
+                             coefficient=None if case.coefficient is None else case.coefficient.numpy,
+                             sides=case.side_types, neumann=neumann, check_compatibility=not everywhere)
+        if case.exact is not None and case.boundary is not case.exact:
+            _check_boundary_matches(case, evaluated)
+        return assembled
     except DomainError as err:
         message = str(err)
         if message.startswith("k ="):
@@ -164,6 +180,27 @@ def _assemble(case, grid: Grid, f: np.ndarray) -> tuple[DiscreteOperator, np.nda
         else:
             key = "[domain] inside"
         raise CaseError(case.path, key, message) from None
+
+
+def _check_boundary_matches(case, evaluated: list[tuple[tuple[np.ndarray, ...], np.ndarray]]) -> None:
+    """Refuse a ``boundary`` that differs from ``exact`` at the points where the Dirichlet data is used (the
+    domain's boundary points, off the box as on it), with the tolerance the side values are checked with."""
+    from poissonfp.case import CaseError, match_tolerance
+
+    for coords, values in evaluated:
+        if values.size == 0:
+            continue
+        wanted = np.broadcast_to(case.exact.numpy(*coords), values.shape)
+        scale = max(1.0, float(np.max(np.abs(wanted), initial=0.0)))
+        gap = np.abs(values - wanted)
+        worst = int(np.argmax(np.where(np.isfinite(gap), gap, np.inf)))
+        if not gap.flat[worst] <= match_tolerance() * scale:
+            point = np.unravel_index(worst, values.shape)
+            where = ", ".join(f"{name}={np.broadcast_to(c, values.shape)[point]:.6g}"
+                              for name, c in zip(case.variables, coords))
+            raise CaseError(case.path, "[problem] boundary", f"does not equal the exact solution on the domain's "
+                            f"boundary: at {where} it is {values[point]:.10g}, expected {wanted[point]:.10g}",
+                            expected="the exact solution on the boundary")
 
 
 #: Relative mismatch of ∫f + ∮k g_N (against ∫|f| + ∮|k g_N|) above which all-Neumann data is refused.

@@ -85,6 +85,15 @@ def dft_peaks(
     return _order_peaks(peaks, amplitude, count, order) + 1
 
 
+def _norm(values: np.ndarray) -> float:
+    """The Euclidean norm, scaled by the largest magnitude first (no underflow or overflow)."""
+    magnitude = np.abs(np.asarray(values))
+    largest = float(np.max(magnitude)) if magnitude.size else 0.0
+    if largest == 0.0 or not np.isfinite(largest):
+        return largest
+    return largest * float(np.sqrt(np.sum((magnitude / largest) ** 2)))
+
+
 def relative_mode_errors(approx_coeffs: np.ndarray, target_coeffs: np.ndarray, modes: Sequence) -> np.ndarray:
     """``Delta_F(k) = |approx(k) - target(k)| / |target(k)|`` for each mode.
 
@@ -104,8 +113,8 @@ def relative_mode_errors(approx_coeffs: np.ndarray, target_coeffs: np.ndarray, m
     errors = []
     for mode in modes:
         index = tuple(np.atleast_1d(mode))
-        difference = np.sqrt(np.sum(np.abs(approx_coeffs[index] - target_coeffs[index]) ** 2))
-        size = np.sqrt(np.sum(np.abs(target_coeffs[index]) ** 2))
+        difference = _norm(approx_coeffs[index] - target_coeffs[index])
+        size = _norm(target_coeffs[index])
         errors.append(difference / size if size > 0 else (np.inf if difference > 0 else 0.0))
     return np.asarray(errors, dtype=float)
 

@@ -50,7 +50,8 @@ def _marker(count: int) -> dict[str, Any]:
 
 
 def plot_field(grid: Grid, values: np.ndarray, title: str, label: str = "u", log: bool = False,
-               reference: np.ndarray | None = None, reference_label: str = "exact", ax=None):
+               reference: np.ndarray | None = None, reference_label: str = "exact", ax=None,
+               mask: np.ndarray | None = None):
     """Draw a grid function: a curve in 1D (with an optional reference curve), images otherwise.
 
     Args:
@@ -62,10 +63,21 @@ def plot_field(grid: Grid, values: np.ndarray, title: str, label: str = "u", log
         reference: a second curve to overlay in 1D (e.g. the exact solution).
         reference_label: its legend entry.
         ax: axes to draw on: one in 1D and 2D, three (one per mid-plane) in 3D.
+        mask: True at the points of the domain; the others (a domain inside the box) are left blank.
+
+    A field that is zero everywhere on a log scale (an exact solve's error) is drawn on a linear scale
+    with a note, as there is no magnitude to show.
     """
+    values = np.asarray(values, dtype=float)
+    if mask is not None:
+        values = np.where(mask, values, np.nan)
+    magnitude = np.abs(values[np.isfinite(values)])
+    if log and (magnitude.size == 0 or magnitude.max() == 0.0):
+        log, title = False, f"{title}: 0 at every grid point"
     if grid.ndim == 1:
         (axis,) = panel_axes(ax, 1, (6.4, 3.6))
-        axis.plot(grid.axes[0], values, lw=1.2, label=label, **_marker(grid.size))
+        shown = np.where(values > 0, values, np.nan) if log else values
+        axis.plot(grid.axes[0], shown, lw=1.2, label=label, **_marker(grid.size))
         if reference is not None:
             axis.plot(grid.axes[0], reference, "k--", lw=0.8, label=reference_label)
             axis.legend()
@@ -75,10 +87,13 @@ def plot_field(grid: Grid, values: np.ndarray, title: str, label: str = "u", log
     panels = _slices(grid, values)
     axes = panel_axes(ax, len(panels), (4.8 * len(panels), 4.0))
     for axis, (xlabel, ylabel, data, (xs, ys)) in zip(axes, panels):
-        positive = np.maximum(np.abs(data), 1e-300)
-        norm = LogNorm(vmin=max(positive.max() * 1e-8, positive.min()), vmax=positive.max()) if log else None
-        image = axis.pcolormesh(xs, ys, (positive if log else data).T, shading="auto", norm=norm,
-                                cmap="magma" if log else "viridis")
+        shown = np.ma.masked_invalid(np.where(data == 0, 1e-300, np.abs(data)) if log else data)
+        norm = None
+        if log:
+            top = float(magnitude.max())
+            bottom = max(top * 1e-8, float(magnitude[magnitude > 0].min()))
+            norm = LogNorm(vmin=bottom if bottom < top else top / 10, vmax=top)
+        image = axis.pcolormesh(xs, ys, shown.T, shading="auto", norm=norm, cmap="magma" if log else "viridis")
         axis.set(xlabel=xlabel, ylabel=ylabel, aspect="equal")
         axis.figure.colorbar(image, ax=axis, label=label, shrink=0.85, pad=0.02)
     axes[0].figure.suptitle(title)
@@ -110,7 +125,8 @@ def _network_phase_end(history: dict[str, list]) -> float | None:
         return None
     iteration = np.asarray(history["iteration"], dtype=float)
     time_s = np.asarray(history["time_s"], dtype=float)
-    return float(time_s[iteration == 0].max())
+    network = time_s[(iteration == 0) & (steps > 0)]
+    return float(network.max()) if network.size else None
 
 
 def plot_convergence(history: dict[str, list], metric: str, threshold: float | None, title: str, ax=None):
@@ -128,6 +144,7 @@ def plot_convergence(history: dict[str, list], metric: str, threshold: float | N
         if values.size == 0 or np.all(np.isnan(values)):
             continue
         style = "-" if key == metric else "--"
+        label = f"{label} (stopping metric)" if key == metric else label
         for axis, x, _ in panels:
             axis.plot(x, values, style, label=label, **_marker(values.size))
     network_end = _network_phase_end(history)
@@ -139,6 +156,7 @@ def plot_convergence(history: dict[str, list], metric: str, threshold: float | N
         axis.grid(alpha=0.3, which="both")
     if network_end:
         axes[0].axvspan(0, network_end, color="tab:orange", alpha=0.12, lw=0, label="network phase")
+    _spread_time_axis(axes[0], time_s)
     if switch is not None and len(axes) > 1:
         axes[1].axvline(switch, color="k", lw=0.8, ls=":")
     if len(axes) > 1 and switch is None and np.nanmax(work, initial=0) > 10:
@@ -147,6 +165,20 @@ def plot_convergence(history: dict[str, list], metric: str, threshold: float | N
     axes[0].legend(fontsize=8)
     axes[0].figure.suptitle(title)
     return axes[0].figure
+
+
+#: A time panel whose records all lie in the last fraction ``1 - CROWDED`` of its linear axis gets a log axis.
+CROWDED = 0.8
+
+
+def _spread_time_axis(axis, time_s: np.ndarray) -> None:
+    """A log time axis when the records crowd at its end (a long set-up or network phase, then a few
+    fast records: on a linear axis from 0 they would share the last few per cent of the width)."""
+    positive = time_s[np.isfinite(time_s) & (time_s > 0)]
+    if positive.size < 1 or positive.min() < CROWDED * positive.max():
+        return
+    axis.set_xscale("log")
+    axis.set_xlim(positive.min() / 2, positive.max() * 1.5)
 
 
 def plot_mode_errors(modes: Sequence[Sequence[int]], relative_error: np.ndarray, time_s: Sequence[float],

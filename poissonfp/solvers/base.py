@@ -19,7 +19,7 @@ from poissonfp.interrupts import finish_solving, raise_pending, shielded
 from poissonfp.problem import Problem
 from poissonfp.settings import CRITERIA, CRITERION_METRICS
 
-__all__ = ["require_box", "SolveResult", "StoppingCriterion", "Monitor", "DivergenceError", "HISTORY_KEYS"]
+__all__ = ["norm2", "require_box", "SolveResult", "StoppingCriterion", "Monitor", "DivergenceError", "HISTORY_KEYS"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,28 @@ HISTORY_KEYS = (
     "error_vs_exact_inf",
     "error_vs_discrete_rel_l2",
 )
+
+
+def norm2(values: np.ndarray) -> float:
+    """The Euclidean norm of ``values`` without underflow or overflow: the entries are divided by their
+    largest magnitude before squaring (``np.linalg.norm`` squares them as they are, so a vector of size
+    1e-200 has norm 0 and one of size 1e300 norm inf). NaN when an entry is NaN, inf when one is inf.
+
+    >>> norm2(np.array([3e-200, 4e-200])), norm2(np.array([3e300, 4e300]))
+    (5e-200, 5e+300)
+    """
+    values = np.asarray(values)
+    if values.size == 0:
+        return 0.0
+    largest = float(np.max(np.abs(values)))
+    if largest == 0.0 or not math.isfinite(largest):
+        return largest if not np.isnan(values).any() else math.nan
+    return largest * float(np.linalg.norm(values / largest))
+
+
+def _relative(numerator: float, denominator: float) -> float:
+    """``numerator / denominator``, the denominator taken as 1 where it is 0."""
+    return numerator / (denominator or 1.0)
 
 
 def _case_error() -> type:
@@ -116,9 +138,9 @@ class StoppingCriterion:
         """The norm the metric divides by: ``||b||`` (residual), ``||u_h||`` (discrete) or 1 (discretization,
         an absolute max-norm); 1 where that norm is zero."""
         if self.kind == "residual":
-            return float(np.linalg.norm(problem.rhs)) or 1.0
+            return norm2(problem.rhs) or 1.0
         if self.kind == "discrete":
-            return float(np.linalg.norm(problem.discrete_solution)) or 1.0
+            return norm2(problem.discrete_solution) or 1.0
         return 1.0
 
     def from_norms(self, *, residual_norm: float, error_max: float, error_l2: float, scale: float) -> float:
@@ -129,9 +151,10 @@ class StoppingCriterion:
         return float(residual_norm if self.kind == "residual" else error_l2) / scale
 
     def from_sweep(self, stats: dict[str, float], scale: float) -> float:
-        """The metric from a sweep's statistics (keys ``residual_norm``, ``error_max``, ``error_sq``)."""
+        """The metric from a sweep's statistics (keys ``residual_norm``, ``error_max``, ``error_sq``
+        and optionally ``unit``: the squared error is of the iterate divided by ``unit``)."""
         return self.from_norms(residual_norm=stats["residual_norm"], error_max=stats["error_max"],
-                               error_l2=math.sqrt(stats["error_sq"]), scale=scale)
+                               error_l2=math.sqrt(stats["error_sq"]) * stats.get("unit", 1.0), scale=scale)
 
     def evaluate(self, problem: Problem, u: np.ndarray, reference: np.ndarray | None = None,
                  scale: float | None = None) -> float:
@@ -139,12 +162,12 @@ class StoppingCriterion:
         when already at hand)."""
         scale = self.scale(problem) if scale is None else scale
         if self.kind == "residual":
-            norm = float(np.linalg.norm(problem.rhs - problem.operator.apply(u)))
+            norm = norm2(problem.rhs - problem.operator.apply(u))
             return self.from_norms(residual_norm=norm, error_max=math.nan, error_l2=math.nan, scale=scale)
         u = problem.operator.project(u)  # all-Neumann problems: compare the solution of zero mean
         diff = u - (self.reference(problem) if reference is None else reference)
         return self.from_norms(residual_norm=math.nan, error_max=float(np.max(np.abs(diff))),
-                               error_l2=float(np.linalg.norm(diff)), scale=scale)
+                               error_l2=norm2(diff), scale=scale)
 
     def describe(self, problem: Problem) -> str:
         return f"{self.metric} <= {self.threshold(problem):.3e}"
@@ -230,7 +253,7 @@ class Monitor:
         self.history: dict[str, list] = {k: [] for k in HISTORY_KEYS}
         self.mode_history: list[list[float]] = []
         self.threshold = criterion.threshold(problem)
-        self._rhs_norm = float(np.linalg.norm(problem.rhs)) or 1.0
+        self._rhs_norm = norm2(problem.rhs) or 1.0
         self._paused = 0.0
         self._start = time.perf_counter()
         self._first_metric: float | None = None
@@ -250,7 +273,7 @@ class Monitor:
         """All error norms of ``u`` that are known for this problem."""
         p = self.problem
         out: dict[str, float | None] = {
-            "rel_residual": float(np.linalg.norm(p.rhs - p.operator.apply(u))) / self._rhs_norm,
+            "rel_residual": norm2(p.rhs - p.operator.apply(u)) / self._rhs_norm,
             "error_vs_exact_rel_l2": None,
             "error_vs_exact_inf": None,
             "error_vs_discrete_rel_l2": None,
@@ -258,11 +281,11 @@ class Monitor:
         u = p.operator.project(u)  # all-Neumann problems: the solution of zero mean
         if p.exact is not None:
             diff = u - p.exact
-            out["error_vs_exact_rel_l2"] = float(np.linalg.norm(diff) / (np.linalg.norm(p.exact) or 1.0))
+            out["error_vs_exact_rel_l2"] = _relative(norm2(diff), norm2(p.exact))
             out["error_vs_exact_inf"] = float(np.max(np.abs(diff)))
         if self.criterion.kind == "discrete" or p.exact is not None or self.modes:
             uh = p.discrete_solution
-            out["error_vs_discrete_rel_l2"] = float(np.linalg.norm(u - uh) / (np.linalg.norm(uh) or 1.0))
+            out["error_vs_discrete_rel_l2"] = _relative(norm2(u - uh), norm2(uh))
         return out
 
     def satisfied(self, value: float | None) -> bool:

@@ -17,7 +17,7 @@ from numba import njit
 
 from poissonfp.discrete_operator import DiscreteOperator
 from poissonfp.solvers.base import DivergenceError
-from poissonfp.solvers.jacobi import BufferedIterate
+from poissonfp.solvers.jacobi import BufferedIterate, working_unit
 
 __all__ = ["CsrJacobiIteration", "csr_sweeps", "warm_up"]
 
@@ -86,7 +86,8 @@ class CsrJacobiIteration(BufferedIterate):
         off.eliminate_zeros()
         self._off = (off.indptr.astype(np.int32), off.indices.astype(np.int32), off.data.astype(np.float64))
         self._inv_diag = 1.0 / diagonal
-        self._rhs = np.ascontiguousarray(rhs, dtype=np.float64).ravel()
+        self._unit = working_unit(rhs)
+        self._rhs = np.ascontiguousarray(rhs / self._unit, dtype=np.float64).ravel()
         self._buffers = [np.zeros(operator.grid.size), np.zeros(operator.grid.size)]
         self._done = np.zeros(1, dtype=np.int64)
         if initial_guess is not None:
@@ -103,8 +104,8 @@ class CsrJacobiIteration(BufferedIterate):
         squared = csr_sweeps(*self._off, self._inv_diag, self._rhs, u, v, self.omega, int(count), self._done)
         if not math.isfinite(squared):
             raise DivergenceError("Jacobi iterate is not finite (NaN or inf): the iteration diverged")
-        stats = {"residual_norm": math.sqrt(squared), "error_sq": 0.0, "error_max": 0.0}
+        error_sq = error_max = 0.0
         if reference is not None:
-            error = self.operator.project(self.solution) - reference
-            stats["error_sq"], stats["error_max"] = float(np.sum(error**2)), float(np.max(np.abs(error)))
-        return stats
+            error = (self.operator.project(self.solution) - reference) / self._unit
+            error_sq, error_max = float(np.sum(error**2)), float(np.max(np.abs(error)))
+        return self._scaled_stats(math.sqrt(squared), error_sq, error_max)

@@ -20,7 +20,7 @@ from poissonfp.problem import Problem
 from poissonfp.solvers.base import DivergenceError, Monitor, SolveResult, require_box
 from poissonfp.solvers.jacobi_kernels import sweeps_1d, sweeps_2d, sweeps_3d
 
-__all__ = ["JacobiIteration", "jacobi_iteration", "solve_jacobi", "run_jacobi", "jacobi_factor", "warm_up", "check_batch", "next_batch"]
+__all__ = ["JacobiIteration", "working_unit", "jacobi_iteration", "solve_jacobi", "run_jacobi", "jacobi_factor", "warm_up", "check_batch", "next_batch"]
 
 if TYPE_CHECKING:
     from poissonfp.solvers.csr_jacobi import CsrJacobiIteration
@@ -49,13 +49,25 @@ def jacobi_factor(problem: Problem, omega: float = 1.0, mode: tuple[int, ...] | 
     return 1.0 - omega + omega * mean_cos
 
 
+def working_unit(rhs: np.ndarray) -> float:
+    """The power of two a Jacobi iteration divides its data by: 1 for a right-hand side whose largest
+    entry lies within 2^±400, else that entry rounded to a power of two. The compiled sweeps sum squared
+    residuals; on data of size 1e-200 they would underflow to 0 (a "converged" first sweep) and on 1e300
+    overflow. Dividing by a power of two is exact, so results are the same bits either way."""
+    largest = float(np.max(np.abs(rhs))) if rhs.size else 0.0
+    if largest == 0.0 or not math.isfinite(largest) or 2.0**-400 <= largest <= 2.0**400:
+        return 1.0
+    return math.ldexp(1.0, math.frexp(largest)[1])
+
+
 class BufferedIterate:
     """Two buffers and a sweep counter (incremented by the compiled kernel after each sweep) whose parity
     names the buffer holding the current iterate; subclasses say which part of a buffer is the grid
-    (:meth:`_view`)."""
+    (:meth:`_view`). The buffers hold the iterate divided by :attr:`_unit` (see :func:`working_unit`)."""
 
     _buffers: list[np.ndarray]
     _done: np.ndarray
+    _unit: float = 1.0
 
     def _view(self, buffer: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -67,12 +79,23 @@ class BufferedIterate:
 
     @property
     def solution(self) -> np.ndarray:
-        """The current iterate (a view of the grid's shape)."""
-        return self._view(self._buffers[self.sweeps % 2])
+        """The current iterate (a view of the grid's shape; a copy when the data is rescaled)."""
+        view = self._view(self._buffers[self.sweeps % 2])
+        return view if self._unit == 1.0 else view * self._unit
 
     def set(self, u: np.ndarray) -> None:
         """Overwrite the current iterate."""
-        self._view(self._buffers[self.sweeps % 2])[...] = u
+        self._view(self._buffers[self.sweeps % 2])[...] = u if self._unit == 1.0 else np.asarray(u) / self._unit
+
+    def _scaled_stats(self, residual_norm: float, error_sq: float, error_max: float) -> dict[str, float]:
+        """A sweep's statistics in the problem's units (``error_sq`` stays of the rescaled iterate)."""
+        return {"residual_norm": residual_norm * self._unit, "error_sq": error_sq,
+                "error_max": error_max * self._unit, "unit": self._unit}
+
+    def _scaled_reference(self, reference: np.ndarray | None) -> np.ndarray | None:
+        if reference is None or self._unit == 1.0:
+            return reference
+        return np.ascontiguousarray(reference / self._unit)
 
 
 class JacobiIteration(BufferedIterate):
@@ -94,7 +117,8 @@ class JacobiIteration(BufferedIterate):
         self.omega = float(omega)
         self._kernel = _KERNELS[grid.ndim]
         warm_up(grid.ndim)
-        self._rhs = np.ascontiguousarray(problem.rhs, dtype=np.float64)
+        self._unit = working_unit(problem.rhs)
+        self._rhs = np.ascontiguousarray(problem.rhs / self._unit, dtype=np.float64)
         self._coefficients = np.array([1.0 / h**2 for h in grid.spacing])
         self._diagonal = diagonal(grid)
         self._buffers = [np.zeros(tuple(n + 2 for n in grid.shape)), np.zeros(tuple(n + 2 for n in grid.shape))]
@@ -110,6 +134,7 @@ class JacobiIteration(BufferedIterate):
         """Run ``count`` >= 1 sweeps; return the last sweep's residual norm (of the previous iterate)
         and, with ``reference``, the squared-sum and maximum error of the new iterate against it."""
         empty = np.zeros((0,) * self.problem.grid.ndim)
+        reference = self._scaled_reference(reference)
         current = self.sweeps % 2
         u, v = self._buffers[current], self._buffers[1 - current]
         stats = self._kernel(u, v, self._rhs, self._coefficients, 1.0 / self._diagonal, self.omega, int(count),
@@ -118,8 +143,8 @@ class JacobiIteration(BufferedIterate):
         update_norm = math.sqrt(totals[0])
         if not math.isfinite(update_norm):
             raise DivergenceError("Jacobi iterate is not finite (NaN or inf): the iteration diverged")
-        return {"residual_norm": update_norm * self._diagonal / self.omega,
-                "error_sq": float(totals[1]), "error_max": float(stats[:, 2].max())}
+        return self._scaled_stats(update_norm * self._diagonal / self.omega, float(totals[1]),
+                                  float(stats[:, 2].max()))
 
 
 def jacobi_iteration(problem: Problem, omega: float = 1.0,

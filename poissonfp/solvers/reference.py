@@ -62,14 +62,17 @@ def solve_multigrid(problem: Problem, monitor: Monitor, **_: object) -> SolveRes
     """
     import pyamg
 
+    from poissonfp.solvers.jacobi import working_unit
+
     shape = problem.grid.shape
+    unit = working_unit(problem.rhs)  # PyAMG's own norms would underflow on data of size 1e-200
     metric = monitor.criterion.metric
     reached = [(0, np.zeros(problem.grid.size))]  # (cycles, iterate), replaced in one store
     hierarchy = None
 
     def after_cycle(x: np.ndarray) -> None:
-        reached[0] = (reached[0][0] + 1, x.copy())  # PyAMG updates x in place during the next cycle
-        entry = monitor.record(x.reshape(shape), reached[0][0], phase="multigrid")
+        reached[0] = (reached[0][0] + 1, x * unit)  # a copy: PyAMG updates x in place during the next cycle
+        entry = monitor.record(reached[0][1].reshape(shape), reached[0][0], phase="multigrid")
         if monitor.satisfied(entry[metric]):
             raise _Reached
 
@@ -77,7 +80,7 @@ def solve_multigrid(problem: Problem, monitor: Monitor, **_: object) -> SolveRes
     try:
         monitor.restart()
         hierarchy = pyamg.ruge_stuben_solver(problem.operator.matrix.tocsr())
-        hierarchy.solve(problem.rhs.ravel(), x0=np.zeros(problem.grid.size), tol=1e-300,
+        hierarchy.solve(problem.rhs.ravel() / unit, x0=np.zeros(problem.grid.size), tol=1e-300,
                         maxiter=min(monitor.criterion.max_iterations, 200), callback=after_cycle)
     except _Reached:
         reason = "converged"
