@@ -115,12 +115,18 @@ def check_memory(case: Case, method: str | None = None, keys: Mapping[str, str] 
 
 
 def check_device(case: Case, method: str | None = None, key: str = "[network] device") -> None:
-    """Refuse a neural solve on ``cuda`` where torch sees no CUDA GPU (imports torch only then).
+    """Refuse a solve on ``cuda`` (any method that takes a device: the neural ones and jacobi) where
+    torch sees no CUDA GPU (imports torch only then).
 
     Raises:
         CaseError: One line naming ``key``.
     """
-    if case.network.device != "cuda" or (method or case.solver.method) not in _NEURAL:
+    if case.network.device != "cuda":
+        return
+    from poissonfp.solvers import SOLVERS, method_options
+
+    method = method or case.solver.method
+    if method not in SOLVERS or "device" not in method_options(method):
         return
     import torch
 

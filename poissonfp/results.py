@@ -155,9 +155,11 @@ def check_output_folder(out: str | os.PathLike) -> Path:
 
     Creates the missing parent folders (not ``out`` itself) and writes and removes a probe file in
     the parent (where the set is staged) and in ``out`` when it exists: permission bits alone do not
-    tell (root, read-only mounts). Raises :class:`OutputError` naming the folder otherwise.
+    tell (root, read-only mounts). Raises :class:`OutputError` naming the folder otherwise. Symbolic
+    links are resolved first: the lock (:class:`OutputLock`) is taken on the real folder, so a link and
+    its target never hold two locks on one set.
     """
-    out = Path(out)
+    out = Path(os.path.realpath(out))
     if out.exists() and not out.is_dir():
         raise OutputError(f"--out {out}: exists and is not a folder")
     blocking = next((p for p in out.parents if p.exists() and not p.is_dir()), None)

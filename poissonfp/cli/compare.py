@@ -64,45 +64,60 @@ def compare(case_file: Path, methods, switches, coarses, size, criterion, tol, d
     the trade-off in M, per-peak error heat maps, errors at the hand-over). Ctrl-C (SIGTERM) saves what was
     measured, marked interrupted, and exits with 130 (143); a second signal never cuts the saving short."""
     from poissonfp.case import load_case
-    from poissonfp.studies.compare import compare_methods, default_methods
-    from poissonfp.studies.compare_outputs import save_comparison
-    from poissonfp.problem import build_problem
+    from poissonfp.results import OutputLock, check_output_folder
 
     with SignalGuard() as guard:  # SIGINT and SIGTERM take one path; a second signal is only recorded
         try:
             case = with_flags(load_case(case_file), size=size, seed=seed, criterion=criterion, tol=tol,
                               device=device)
-            problem = build_problem(case)
+            out = check_output_folder(out or Path("results") / f"{case.name}-compare")  # before any work
         except KeyboardInterrupt:
             click.echo("interrupted before anything was measured: nothing written", err=True)
             raise click.exceptions.Exit(guard.exit_code or EXIT_INTERRUPTED) from None
-        from poissonfp.solvers import applicable_methods
-
-        chosen = methods or default_methods(problem.grid.ndim)
-        off_box = [] if methods is not None else [m for m in chosen if m not in applicable_methods(problem, chosen)]
-        chosen = tuple(m for m in chosen if m not in off_box)
-        if not quiet:
-            left_out = [m for m in compare_defaults(1) if m not in chosen and m not in off_box] if methods is None else []
-            click.echo(f"{case.name}, grid {problem.grid.describe()}: methods {','.join(chosen)} to the "
-                       f"{case.solver.criterion} criterion" + (f", {repeat} runs each" if repeat > 1 else "")
-                       + (f" ({', '.join(left_out)} left out by default in {problem.grid.ndim}D; name them with "
-                          f"--methods)" if left_out else "")
-                       + (f" ({', '.join(off_box)} left out: box only)" if off_box else ""), err=True)
-        try:
-            comparison = compare_methods(case, chosen, switches, coarses=coarses, repeat=repeat, problem=problem,
-                                         callback=_ProgressLines(quiet))  # a signal ends it with what was measured
-        except KeyboardInterrupt:  # only in the few lines before the comparison's own handler
-            click.echo("interrupted before anything was measured: nothing written", err=True)
-            raise click.exceptions.Exit(guard.exit_code or EXIT_INTERRUPTED) from None
-        out = out or Path("results") / f"{case.name}-compare"
-        with guard.deferred():  # the outputs and the table are written whole, whatever arrives meanwhile
-            save_comparison(comparison, out)
-            _print_comparison(comparison, problem, out)
+        with OutputLock(out):
+            comparison, problem = _compare_locked(case, out, methods, switches, coarses, repeat, quiet, guard)
     if comparison.interrupted:
         click.echo("interrupted: the methods measured so far were saved (compare.json: interrupted = true)",
                    err=True)
     if comparison.interrupted or guard.exit_code:
         raise click.exceptions.Exit(guard.exit_code or EXIT_INTERRUPTED)
+
+
+def _compare_locked(case, out: Path, methods, switches, coarses, repeat: int, quiet: bool, guard: SignalGuard):
+    """Build, compare and save (staged: the set appears whole, compare.json last) under the output lock."""
+    from poissonfp.problem import build_problem
+    from poissonfp.results import staged_folder
+    from poissonfp.studies.compare import compare_methods, default_methods
+    from poissonfp.studies.compare_outputs import save_comparison
+
+    try:
+        problem = build_problem(case)
+    except KeyboardInterrupt:
+        click.echo("interrupted before anything was measured: nothing written", err=True)
+        raise click.exceptions.Exit(guard.exit_code or EXIT_INTERRUPTED) from None
+    from poissonfp.solvers import applicable_methods
+
+    chosen = methods or default_methods(problem.grid.ndim)
+    off_box = [] if methods is not None else [m for m in chosen if m not in applicable_methods(problem, chosen)]
+    chosen = tuple(m for m in chosen if m not in off_box)
+    if not quiet:
+        left_out = [m for m in compare_defaults(1) if m not in chosen and m not in off_box] if methods is None else []
+        click.echo(f"{case.name}, grid {problem.grid.describe()}: methods {','.join(chosen)} to the "
+                   f"{case.solver.criterion} criterion" + (f", {repeat} runs each" if repeat > 1 else "")
+                   + (f" ({', '.join(left_out)} left out by default in {problem.grid.ndim}D; name them with "
+                      f"--methods)" if left_out else "")
+                   + (f" ({', '.join(off_box)} left out: box only)" if off_box else ""), err=True)
+    try:
+        comparison = compare_methods(case, chosen, switches, coarses=coarses, repeat=repeat, problem=problem,
+                                     callback=_ProgressLines(quiet))  # a signal ends it with what was measured
+    except KeyboardInterrupt:  # only in the few lines before the comparison's own handler
+        click.echo("interrupted before anything was measured: nothing written", err=True)
+        raise click.exceptions.Exit(guard.exit_code or EXIT_INTERRUPTED) from None
+    with guard.deferred():  # the outputs and the table are written whole, whatever arrives meanwhile
+        with staged_folder(out, first_out="compare.json", last_in="compare.json") as staging:
+            save_comparison(comparison, staging)
+        _print_comparison(comparison, problem, out)
+    return comparison, problem
 
 
 def _print_comparison(comparison, problem, out: Path) -> None:

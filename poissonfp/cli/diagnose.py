@@ -16,6 +16,12 @@ from poissonfp.interrupts import SignalGuard
 from poissonfp.settings import SettingError
 
 
+#: Bounds of --seeds and --threads: each seed repeats every experiment; torch refuses absurd thread counts.
+MAX_SEEDS = 64
+MAX_SEED = 2**32 - 1
+MAX_THREADS = 256
+
+
 def _usage_error(message: str) -> click.UsageError:
     return click.UsageError(message, ctx=None)
 
@@ -34,7 +40,7 @@ def _prepare_out(out_dir: str) -> Path:
 
 @click.command()  # usage errors print one line: see poissonfp.cli.common.OneLineErrors
 @click.argument("experiments", nargs=-1, type=NamedChoice(EXPERIMENTS, "experiment"))
-@click.option("--quick", is_flag=True, help="Smaller sizes and shorter runs, the same thresholds (seconds, not minutes).")
+@click.option("--quick", is_flag=True, help="Smaller sizes and shorter runs with the same thresholds.")
 @click.option(
     "--control", is_flag=True,
     help="Negative control: a learner or target without the property; its evidence claims should FAIL.",
@@ -50,7 +56,7 @@ def _prepare_out(out_dir: str) -> Path:
     "--set", "settings", multiple=True, metavar="EXPERIMENT.KEY=VALUE", help="Override a setting (repeatable)."
 )
 @click.option(
-    "--threads", default=1, show_default=True, type=click.IntRange(min=1),
+    "--threads", default=1, show_default=True, type=click.IntRange(min=1, max=MAX_THREADS),
     help="Torch threads during the run (1 is fastest on a busy 2-core machine and reproducible).",
 )
 @click.option("--quiet", is_flag=True, help="No progress lines and no summary on the terminal.")
@@ -66,6 +72,9 @@ def diagnose(experiments, quick, control, seeds, out_dir, settings, threads, qui
 
     names = list(experiments) or list(EXPERIMENTS)
     seed_list = list(seeds)
+    if len(seed_list) > MAX_SEEDS or any(seed > MAX_SEED for seed in seed_list):
+        raise _usage_error(f"--seeds: at most {MAX_SEEDS} seeds, each at most {MAX_SEED}; got {len(seed_list)} "
+                           f"seeds up to {max(seed_list)}")
     overrides: dict[str, dict[str, str]] = defaultdict(dict)
     try:
         for text in settings:
@@ -89,6 +98,9 @@ def diagnose(experiments, quick, control, seeds, out_dir, settings, threads, qui
             )
     except (SettingError, CaseError) as error:
         raise _usage_error(str(error)) from None
+    except OSError as error:  # a full disk or a folder removed meanwhile: one line, no traceback
+        click.echo(f"error: cannot write the outputs in {out_dir}: {error.strerror or error}", err=True)
+        raise SystemExit(1) from None
     with guard, guard.deferred():  # a later signal never cuts the summary short
         _print_summary(suite, progress, quiet, control, out)
     raise SystemExit(exit_status(suite))
