@@ -3,9 +3,10 @@
 Sign convention, used everywhere: -Δu = f in the box, u = g on its boundary.
 
 The public API: :func:`load_case` reads a TOML case (a path or a shipped case's name, see
-:func:`find_case`), :func:`build_problem` discretises it, :func:`solve` runs one method on a problem,
-:func:`solve_case` does both for a case and :func:`load_result` reads an output set of ``poissonfp solve``
-back. The names are imported on first use, so that
+:func:`find_case`), :func:`build_problem` discretises it, :func:`solve` runs one method on a problem
+(or on a matrix: ``solve(A, b)``), :func:`solve_case` does both for a case, :func:`solve_grid` solves data
+given as arrays or callables on a :class:`Grid`, and :func:`load_result` reads an output set of
+``poissonfp solve`` back. A callback raising :class:`StopSolve` ends a solve; ``result.plot()`` draws it. The names are imported on first use, so that
 ``import poissonfp`` (and the command line's start-up) stays light.
 """
 from __future__ import annotations
@@ -21,10 +22,13 @@ _EXPORTS = {
     "Case": "poissonfp.case", "CaseError": "poissonfp.case", "load_case": "poissonfp.case",
     "find_case": "poissonfp.catalog", "load_result": "poissonfp.outputs",
     "Problem": "poissonfp.problem", "build_problem": "poissonfp.problem",
-    "SolveResult": "poissonfp.solvers", "StoppingCriterion": "poissonfp.solvers", "solve": "poissonfp.solvers",
+    "SolveResult": "poissonfp.solvers", "StoppingCriterion": "poissonfp.solvers", "solve": "poissonfp.arrays",
+    "solve_grid": "poissonfp.arrays", "solve_matrix": "poissonfp.arrays", "Grid": "poissonfp.grid",
+    "StopSolve": "poissonfp.solvers.base", "ResultError": "poissonfp.outputs",
 }
-__all__ = ["Case", "CaseError", "Problem", "SolveResult", "StoppingCriterion", "build_problem", "find_case",
-           "load_case", "load_result", "solve", "solve_case", "__version__"]
+__all__ = ["Case", "CaseError", "Grid", "Problem", "ResultError", "SolveResult", "StopSolve", "StoppingCriterion",
+           "build_problem", "find_case", "load_case", "load_result", "solve", "solve_case", "solve_grid",
+           "solve_matrix", "__version__"]
 
 if TYPE_CHECKING:
     from poissonfp.api import solve_case
@@ -32,7 +36,11 @@ if TYPE_CHECKING:
     from poissonfp.catalog import find_case
     from poissonfp.outputs import load_result
     from poissonfp.problem import Problem, build_problem
-    from poissonfp.solvers import SolveResult, StoppingCriterion, solve
+    from poissonfp.arrays import solve, solve_grid, solve_matrix
+    from poissonfp.grid import Grid
+    from poissonfp.outputs import ResultError
+    from poissonfp.solvers import SolveResult, StoppingCriterion
+    from poissonfp.solvers.base import StopSolve
 
 
 def __getattr__(name: str) -> Any:

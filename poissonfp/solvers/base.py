@@ -19,7 +19,7 @@ from poissonfp.interrupts import finish_solving, raise_pending, shielded
 from poissonfp.problem import Problem
 from poissonfp.settings import CRITERIA, CRITERION_METRICS
 
-__all__ = ["norm2", "require_box", "SolveResult", "StoppingCriterion", "Monitor", "DivergenceError", "HISTORY_KEYS"]
+__all__ = ["StopSolve", "norm2", "require_box", "SolveResult", "StoppingCriterion", "Monitor", "DivergenceError", "HISTORY_KEYS"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,24 @@ HISTORY_KEYS = (
     "error_vs_exact_inf",
     "error_vs_discrete_rel_l2",
 )
+
+
+class StopSolve(KeyboardInterrupt):
+    """Raise it from a solve's ``callback`` to end the solve now: the solver returns the state reached
+    with ``stop_reason = "stopped"`` (``"converged"`` if that state meets the criterion) and
+    ``interrupted = False``. It travels the solvers' Ctrl-C path (hence the base class), so every method
+    stops at its next record.
+
+    >>> import numpy as np
+    >>> from poissonfp.grid import Grid
+    >>> from poissonfp.solvers import solve
+    >>> problem = Problem.from_functions(Grid((0.0,), (1.0,), (63,)), lambda x: np.ones_like(x))
+    >>> def stop_after_one(entry):
+    ...     if entry["iteration"] >= 1:
+    ...         raise StopSolve
+    >>> solve(problem, "multigrid", StoppingCriterion("residual", tol=1e-14), callback=stop_after_one).stop_reason
+    'stopped'
+    """
 
 
 def norm2(values: np.ndarray) -> float:
@@ -181,7 +199,8 @@ class SolveResult:
     ``modes`` optionally holds per-mode errors over time (see :mod:`poissonfp.spectral`).
     ``converged`` is the stopping criterion evaluated on ``solution``; ``stop_reason`` is one of
     ``"converged"``, ``"exact"`` (direct methods), ``"max_iterations"``, ``"stalled"`` (the multilevel
-    hybrid's residual stopped falling: round-off), ``"interrupted"`` or
+    hybrid's residual stopped falling: round-off), ``"interrupted"``, ``"stopped"`` (a callback raised
+    :class:`StopSolve`) or
     ``"final_check_failed"`` (the solver's own estimate met the criterion, the final evaluation on the
     solution did not: Jacobi's update-based residual near round-off) and never contradicts it; ``interrupted`` says a Ctrl-C / SIGTERM cut the solve short.
     """
@@ -210,6 +229,17 @@ class SolveResult:
                 f"iterations={self.iterations:,}, dnn_steps={self.dnn_steps:,}, "
                 f"wall_time_s={self.wall_time_s:.4g}{residual_text}{error_text}, "
                 f"{len(self.history.get('time_s', []))} history records)")
+
+    def plot(self, ax=None, title: str | None = None):
+        """The convergence figure of this solve (error norms against wall time and work, the criterion's
+        metric and threshold marked); ``ax``: two axes, or one for the time panel alone. Returns the Figure.
+        """
+        from poissonfp.plotting.solution import plot_convergence
+        from poissonfp.settings import CRITERION_METRICS
+
+        metric = CRITERION_METRICS.get(self.info.get("criterion"), "rel_residual")
+        return plot_convergence(self.history, metric, self.info.get("threshold"),
+                                title or f"Convergence ({self.method})", ax=ax)
 
     def summary(self) -> dict[str, Any]:
         """The JSON-able record of ``result.json`` (without the solution array)."""
@@ -257,6 +287,7 @@ class Monitor:
         self._paused = 0.0
         self._start = time.perf_counter()
         self._first_metric: float | None = None
+        self.stopped = False  # the callback raised StopSolve
 
     # -- clock -------------------------------------------------------------------------------
     def restart(self) -> None:
@@ -321,8 +352,13 @@ class Monitor:
             self._append(entry, mode_errors)
             entry["phase"] = phase
             entry["progress"] = self.progress(values[self.criterion.metric])
-            if self.callback is not None:
-                self.callback(entry)
+            if self.callback is not None and not self.stopped:
+                try:
+                    self.callback(entry)
+                except StopSolve:
+                    self.stopped = True
+                    if phase != "final":  # the final record closes the solve anyway
+                        raise
         finally:
             self._paused += time.perf_counter() - paused_at
         return entry
@@ -360,6 +396,8 @@ class Monitor:
             wall = self.elapsed()
             entry = self.record(u, iterations, dnn_steps, phase="final")
             converged = self.satisfied(entry[self.criterion.metric])
+            if self.stopped and stop_reason == "interrupted":
+                stop_reason = "stopped"  # the callback asked for it: not a signal
             interrupted = stop_reason == "interrupted"
             if converged and stop_reason != "exact":
                 stop_reason = "converged"
