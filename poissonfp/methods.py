@@ -68,7 +68,7 @@ REGISTRY: dict[str, Method] = {m.name: m for m in (
     Method("dnn", "poissonfp.solvers.neural:solve_dnn", "the network alone (Ritz or least-squares loss)",
            beyond_1d=False, iteration_unit=""),
     Method("hybrid", "poissonfp.solvers.hybrid:solve_hybrid",
-           "network, then Jacobi cycles with a Galerkin coarse correction", switched=True,
+           "network guess, then multilevel cycles (default; [hybrid] cycle = 'two-level': Galerkin correction)", switched=True,
            variants=(BenchVariant("hybrid-exact", {"coarsest": "exact"}),
                      BenchVariant("hybrid-none", {"coarsest": "smoothing"}))),
     Method("article", "poissonfp.solvers.article:solve_article", "the article's scheme: network, then plain Jacobi",

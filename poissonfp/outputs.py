@@ -66,16 +66,23 @@ def result_record(case: Case, problem: Problem, result: SolveResult) -> dict[str
 
 
 def save_solve_outputs(out_dir: str | Path, case: Case, problem: Problem, result: SolveResult,
-                       vtk: bool = False) -> list[Path]:
+                       vtk: bool = False, figures: bool = True, timings: dict | None = None) -> list[Path]:
     """Write the output set of one solve into ``out_dir`` (see the module docstring); with ``vtk``
-    also ``solution.vtr``. Returns the paths written."""
+    also ``solution.vtr``, without ``figures`` no PNG. ``timings``, when given, receives the seconds spent
+    on the figures (``"figures"``) and on the rest of the writing (``"write"``). Returns the paths written."""
+    import time
+
     out = Path(out_dir)
+    timings = {} if timings is None else timings
+    started = time.perf_counter()
     with staged_folder(out, first_out="result.json", last_in="result.json", owned=OUTPUT_FILES) as staging:
-        names = _write_set(staging, case, problem, result, vtk)
+        names = _write_set(staging, case, problem, result, vtk, figures, timings)
+    timings["write"] = time.perf_counter() - started - timings.get("figures", 0.0)
     return [out / name for name in names]
 
 
-def _write_set(folder: Path, case: Case, problem: Problem, result: SolveResult, vtk: bool) -> list[str]:
+def _write_set(folder: Path, case: Case, problem: Problem, result: SolveResult, vtk: bool, with_figures: bool,
+               timings: dict) -> list[str]:
     from poissonfp.plotting.solution import plot_convergence, plot_field, plot_mode_errors
 
     grid, u = problem.grid, result.solution
@@ -96,8 +103,16 @@ def _write_set(folder: Path, case: Case, problem: Problem, result: SolveResult, 
 
         fields = {"u": u} if problem.exact is None else {"u": u, "u_exact": problem.exact}
         boundary = {"u": case.boundary.numpy, "u_exact": case.boundary.numpy}
+        if problem.general is not None:
+            fields["inside"] = problem.operator.inside.astype(float)  # the domain: 1 inside, 0 in a cut-out
         write_vtk(folder / "solution.vtr", grid, fields, boundary)
         names.append("solution.vtr")
+    if not with_figures:
+        write_json(folder / "result.json", result_record(case, problem, result))
+        return [*names, "result.json"]
+    import time
+
+    started = time.perf_counter()
     label = f"{case.name}, {result.method}, grid {grid.describe()}"
     mask = None if problem.general is None or problem.general.box else problem.operator.inside
     figures = {"solution.png": plot_field(grid, u, f"Solution ({label})", reference=problem.exact, mask=mask)}
@@ -112,6 +127,7 @@ def _write_set(folder: Path, case: Case, problem: Problem, result: SolveResult, 
                                                 result.modes["time_s"], f"Error per spectral peak ({label})")
     for name, figure in figures.items():
         save_figure(figure, folder / name)
+    timings["figures"] = time.perf_counter() - started
     write_json(folder / "result.json", result_record(case, problem, result))
     return [*names, *figures, "result.json"]
 

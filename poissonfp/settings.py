@@ -23,7 +23,7 @@ from typing import Any
 
 from poissonfp.methods import COARSE_SPACES, DEVICES, METHODS
 
-__all__ = ["METHODS", "CRITERIA", "CRITERION_METRICS", "default_criterion", "SettingError", "setting",
+__all__ = ["check_switch", "METHODS", "CRITERIA", "CRITERION_METRICS", "default_criterion", "SettingError", "setting",
            "check_setting", "describe_setting", "SolverSettings", "NetworkSettings", "TrainingSettings",
            "HybridSettings"]
 
@@ -266,3 +266,18 @@ class HybridSettings(_Settings):
     plateau: float = setting(1e-3, above=0)
     min_gain: float = setting(2.0, minimum=1)
     coarse: str = setting("network", choices=COARSE_SPACES)
+
+
+def check_switch(value: Any) -> int | str:
+    """The hybrid's switch point M, checked as ``[hybrid] switch`` is: the one check that the case, the
+    command-line flags (``--switch 30``: ASCII digits become an integer) and the solvers share.
+
+    >>> check_switch("30"), check_switch("auto"), check_switch(0)
+    (30, 'auto', 0)
+
+    Raises:
+        SettingError: anything but ``"auto"`` or a non-negative integer (booleans and ``"²"`` included).
+    """
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    return check_setting(HybridSettings, "switch", value)

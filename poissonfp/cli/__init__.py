@@ -16,7 +16,7 @@ from poissonfp.cli.common import OneLineErrors
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
               help="Log level of the poissonfp loggers (overrides -v).")
 def main(verbose: int, log_level: str | None) -> None:
-    """Solve -Δu = f with a DNN-Jacobi hybrid and show why it works (the F-Principle)."""
+    """Solve -Δu = f with classical solvers and DNN-Jacobi hybrids, and test the F-Principle's claims."""
     from poissonfp.cli.common import configure_logging
 
     configure_logging(verbose, log_level)

@@ -72,10 +72,11 @@ class CommaList(click.ParamType):
 
 
 def switch_point(text: str) -> int | str:
-    """A hybrid switch point: ``auto`` or a non-negative integer in ASCII digits (``ValueError`` otherwise)."""
-    if text == "auto":
-        return text
-    return non_negative_integer(text)
+    """A hybrid switch point: ``auto`` or a non-negative integer in ASCII digits (``ValueError`` otherwise;
+    the check is :func:`poissonfp.settings.check_switch`)."""
+    from poissonfp.settings import check_switch
+
+    return check_switch(text)
 
 
 def non_negative_integer(text: str) -> int:

@@ -12,6 +12,7 @@ failed write, 2 bad input or unusable ``--out``, 3 criterion not reached (only w
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import click
@@ -39,20 +40,23 @@ def _fmt(value) -> str:
 @click.option("--n", "size", type=int, help="Grid size per dimension, in the case's unit (points or intervals).")
 @click.option("--tol", type=float, help="Tolerance of the residual / discrete criteria.")
 @click.option("--criterion", type=NamedChoice(CRITERIA, "criterion"), help="Stopping criterion (default: the case's).")
-@click.option("--switch", help="Hybrid: DNN steps before Jacobi takes over, or 'auto'.")
+@click.option("--switch", callback=lambda _ctx, _param, value: _switch(value),
+              help="hybrid and article: network training steps M before Jacobi takes over, or 'auto' "
+                   "(the case's [hybrid] switch by default).")
 @click.option("--coarse", type=NamedChoice(COARSE_SPACES, "coarse space"),
               help="Hybrid coarse space (default: the case's).")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Seed of every random choice (default: the case's).")
 @click.option("--device", type=NamedChoice(DEVICES, "device"), help="Where neural methods run.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder (default: results/<case name>/).")
+              help="Output folder (default: results/<case name>/<method>/, one per method).")
 @click.option("--format", "formats", type=click.Choice(["npz", "vtk"]), multiple=True,
               help="Extra solution formats: vtk adds solution.vtr for ParaView/VisIt (npz is always written).")
 @click.option("--strict", is_flag=True, help="Exit with 3 when the stopping criterion is not reached.")
+@click.option("--no-figures", "no_figures", is_flag=True, help="Write result.json and solution.npz only (no PNGs).")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 @guarded
 def solve(case_file: Path, method, size, tol, criterion, switch, coarse, seed, device, out, formats, strict,
-          quiet) -> None:
+          no_figures, quiet) -> None:
     """Solve -Δu = f for CASE (a case file, or a shipped case's name: see `poissonfp cases`) and write
     result.json, solution.npz and figures."""
     from poissonfp.case import load_case
@@ -60,12 +64,14 @@ def solve(case_file: Path, method, size, tol, criterion, switch, coarse, seed, d
     with SignalGuard() as guard:
         try:
             logger.debug("reading the case %s", case_file)
-            switch = int(switch) if switch is not None and switch.isascii() and switch.isdigit() else switch
+            started = time.perf_counter()
             case = with_flags(load_case(case_file), method=method, size=size, tol=tol, criterion=criterion,
                               switch=switch, coarse=coarse, seed=seed, device=device)
-            out = check_output_folder(out or Path("results") / case.name)
+            _warn_ignored(case.solver.method, switch=switch, coarse=coarse, device=device)
+            out = check_output_folder(out or Path("results") / case.name / case.solver.method)
+            timings = {"load": time.perf_counter() - started}
             with OutputLock(out):
-                result = _solve_and_save(case, out, "vtk" in formats, quiet, guard)
+                result = _solve_and_save(case, out, "vtk" in formats, quiet, guard, not no_figures, timings)
         except KeyboardInterrupt:
             click.echo("interrupted before the case was read: nothing written", err=True)
             raise click.exceptions.Exit(guard.exit_code or EXIT_INTERRUPTED) from None
@@ -79,30 +85,61 @@ def solve(case_file: Path, method, size, tol, criterion, switch, coarse, seed, d
             raise click.exceptions.Exit(code)
 
 
-def _solve_and_save(case, out: Path, vtk: bool, quiet: bool, guard: SignalGuard):
+def _switch(value: str | None) -> int | str | None:
+    """``--switch``: checked as ``[hybrid] switch`` is (:func:`poissonfp.settings.check_switch`)."""
+    from poissonfp.settings import SettingError, check_switch
+
+    if value is None:
+        return None
+    try:
+        return check_switch(value)
+    except SettingError as err:
+        raise click.BadParameter(f"expected {err.expected}, got {value!r}", param_hint="'--switch'") from None
+
+
+#: flag -> the methods that use it (every other method ignores it)
+_FLAG_USERS = {"switch": ("hybrid", "article"), "coarse": ("hybrid",), "device": ("jacobi", "dnn", "hybrid", "article")}
+
+
+def _warn_ignored(method: str, **flags) -> None:
+    """Warn (one line each) about flags the chosen method ignores: ``--switch 30`` with jacobi."""
+    for name, value in flags.items():
+        if value is not None and method not in _FLAG_USERS[name]:
+            click.echo(f"warning: --{name} is ignored by {method} (only {', '.join(_FLAG_USERS[name])} use it)",
+                       err=True)
+
+
+def _solve_and_save(case, out: Path, vtk: bool, quiet: bool, guard: SignalGuard, figures: bool = True,
+                    timings: dict | None = None):
     """Build, solve and save. Once the case is read and ``out`` locked, a signal always ends in a
     saved set: before the solver has a state, the initial guess (zero), marked interrupted; a signal
-    during the save lets it finish."""
+    during the save lets it finish. ``timings`` (seconds per stage) is completed with the build, solve and
+    save."""
     from poissonfp.api import solve_case
     from poissonfp.outputs import save_solve_outputs
     from poissonfp.problem import build_problem
 
+    timings = {} if timings is None else timings
     problem = None
     try:
+        started = time.perf_counter()
         problem = build_problem(case)
+        timings["build"] = time.perf_counter() - started
         logger.info("solving %s with %s on %s (outputs: %s)", case.name, case.solver.method,
                     problem.grid.describe(), out)
+        started = time.perf_counter()
         with SolveProgress(f"{case.solver.method} {problem.grid.describe()}", _training_budget(case),
                            quiet=quiet) as progress, guard.solving():
             _, result = solve_case(case, problem=problem, callback=progress)
+        timings["solve"] = time.perf_counter() - started
     except KeyboardInterrupt:
         with guard.deferred():
             problem = problem if problem is not None else build_problem(case)
             result = _initial_state(case, problem)
     with guard.deferred():
         result.interrupted = result.interrupted or guard.received is not None
-        save_solve_outputs(out, case, problem, result, vtk=vtk)
-        _print_summary(case, problem, result, out)
+        save_solve_outputs(out, case, problem, result, vtk=vtk, figures=figures, timings=timings)
+        _print_summary(case, problem, result, out, timings)
     return result
 
 
@@ -127,7 +164,7 @@ def _training_budget(case) -> int | None:
     return None
 
 
-def _print_summary(case, problem, result, out: Path) -> None:
+def _print_summary(case, problem, result, out: Path, timings: dict | None = None) -> None:
     f = result.final
     verdict = "reached" if result.converged else "NOT reached"
     click.echo(f"case        {case.name} ({case.path})")
@@ -146,4 +183,9 @@ def _print_summary(case, problem, result, out: Path) -> None:
                f"(rel l2); vs discrete: {_fmt(f['error_vs_discrete_rel_l2'])} (rel l2)")
     if problem.discretization_error_inf is not None:
         click.echo(f"             discretization error (best possible, max): {problem.discretization_error_inf:.3e}")
+    if timings:
+        stages = [(name, timings[key]) for name, key in (("load", "load"), ("build", "build"), ("solve", "solve"),
+                                                         ("figures", "figures"), ("writing", "write")) if key in timings]
+        click.echo("time        " + ", ".join(f"{name} {seconds:.3g} s" for name, seconds in stages)
+                   + f" (solver clock {result.wall_time_s:.3g} s)")
     click.echo(f"outputs     {out}/")

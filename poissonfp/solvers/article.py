@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 from poissonfp.problem import Problem
-from poissonfp.settings import HybridSettings, NetworkSettings, TrainingSettings
+from poissonfp.settings import HybridSettings, NetworkSettings, TrainingSettings, check_switch
 from poissonfp.solvers.base import Monitor, SolveResult
 from poissonfp.solvers.jacobi import jacobi_iteration, run_jacobi
 
@@ -63,10 +63,8 @@ def solve_article(problem: Problem, monitor: Monitor, *, network: NetworkSetting
     """
     training = training or TrainingSettings()
     hybrid = hybrid or HybridSettings()
-    setting = hybrid.switch if switch is None else switch
-    steps = training.adam_steps if setting == "auto" else setting
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"switch must be a non-negative integer or 'auto', got {setting!r}")
+    setting = check_switch(hybrid.switch if switch is None else switch)
+    steps = training.adam_steps if setting == "auto" else int(setting)
     shape = article_network(network, architecture or ARTICLE_NETWORK)
     from poissonfp.neural.galerkin import warm_up
     from poissonfp.neural.model import single_threaded

@@ -33,7 +33,7 @@ import numpy as np
 
 from poissonfp.operators import apply_laplacian
 from poissonfp.problem import Problem
-from poissonfp.settings import HybridSettings, NetworkSettings, TrainingSettings
+from poissonfp.settings import HybridSettings, NetworkSettings, TrainingSettings, check_switch
 from poissonfp.solvers.base import Monitor, SolveResult, check_finite, require_box
 from poissonfp.solvers.hybrid_record import TwoLevelRecord
 from poissonfp.solvers.jacobi import jacobi_iteration, run_jacobi
@@ -102,9 +102,7 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
     network = network or NetworkSettings()
     training = training or TrainingSettings()
     hybrid = hybrid or HybridSettings()
-    switch = hybrid.switch if switch is None else switch
-    if not (switch == "auto" or (isinstance(switch, int) and not isinstance(switch, bool) and switch >= 0)):
-        raise ValueError(f"switch must be a non-negative integer or 'auto', got {switch!r}")
+    switch = check_switch(hybrid.switch if switch is None else switch)
     fallback = None
     if hybrid.cycle == "multilevel" and not problem.on_box:
         fallback = ("multilevel cycle is box-only (its hierarchy rediscretises the box's Laplacian): "
