@@ -34,6 +34,7 @@ def solver_options(case: Case) -> dict[str, Any]:
         "network": case.network,
         "training": case.training,
         "hybrid": case.hybrid,
+        "multigrid": case.multigrid,
         "seed": case.seed,
         "device": case.network.device,
     }

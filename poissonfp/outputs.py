@@ -55,7 +55,7 @@ def result_record(case: Case, problem: Problem, result: SolveResult) -> dict[str
                                    "dnn_steps")},
         **{k: summary[k] for k in HISTORY_KEYS[3:]},
         "settings": {table: dataclasses.asdict(getattr(case, table))
-                     for table in ("solver", "network", "training", "hybrid")},
+                     for table in ("solver", "network", "training", "hybrid", "multigrid")},
         "history": summary["history"],
         "modes": summary["modes"],
         "info": summary["info"],

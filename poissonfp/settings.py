@@ -25,7 +25,7 @@ from poissonfp.methods import COARSE_SPACES, DEVICES, METHODS
 
 __all__ = ["check_switch", "METHODS", "CRITERIA", "CRITERION_METRICS", "default_criterion", "SettingError", "setting",
            "check_setting", "describe_setting", "SolverSettings", "NetworkSettings", "TrainingSettings",
-           "HybridSettings"]
+           "HybridSettings", "MultigridSettings"]
 
 #: Each stopping criterion and the history key (metric) it reads: the one table of criterion -> metric.
 CRITERION_METRICS = {
@@ -266,6 +266,16 @@ class HybridSettings(_Settings):
     plateau: float = setting(1e-3, above=0)
     min_gain: float = setting(2.0, minimum=1)
     coarse: str = setting("network", choices=COARSE_SPACES)
+
+
+@dataclass(frozen=True)
+class MultigridSettings(_Settings):
+    """PyAMG's options for ``multigrid``: ``kind`` ``"rs"`` (Ruge-Stueben, the default) or ``"sa"`` (smoothed
+    aggregation); ``accel`` ``"none"`` (plain V-cycles) or a Krylov method the cycles precondition (``"cg"``
+    for symmetric A, ``"gmres"``, ``"bicgstab"``). With a Krylov method an iteration is one Krylov step."""
+
+    kind: str = setting("rs", choices=("rs", "sa"))
+    accel: str = setting("none", choices=("none", "cg", "gmres", "bicgstab"))
 
 
 def check_switch(value: Any) -> int | str:

@@ -66,3 +66,24 @@ def test_check_switch_refuses_everywhere_alike(value, tmp_path):
     for method in ("hybrid", "article") if value is not None else ():  # None: the solvers' "the case's"
         with pytest.raises(ValueError):
             solve(problem, method, switch=value)
+
+
+@pytest.mark.parametrize("kind,accel", [("rs", "none"), ("rs", "cg"), ("sa", "none"), ("sa", "cg")])
+def test_multigrid_takes_pyamgs_options(tmp_path, kind, accel):
+    from poissonfp.api import solve_case
+    from poissonfp.case import case_from_text
+
+    case = case_from_text('[domain]\nlower = [0.0, 0.0]\nupper = [1.0, 1.0]\n[grid]\npoints = 31\n'
+                          '[problem]\nexact = "sin(pi*x)*sin(3*pi*y)"\n[solver]\nmethod = "multigrid"\n'
+                          'criterion = "residual"\ntol = 1e-10\n'
+                          f'[multigrid]\nkind = "{kind}"\naccel = "{accel}"\n')
+    _, result = solve_case(case)
+    assert result.converged and result.info["kind"] == kind and result.info["accel"] == accel
+
+
+def test_a_bad_multigrid_option_is_refused():
+    from poissonfp.case import CaseError, case_from_text
+
+    with pytest.raises(CaseError, match=r"\[multigrid\] accel"):
+        case_from_text('[domain]\nlower = [0.0]\nupper = [1.0]\n[grid]\npoints = 7\n[problem]\nexact = "x"\n'
+                       '[multigrid]\naccel = "fast"\n')

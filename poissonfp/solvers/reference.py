@@ -11,6 +11,7 @@ import scipy.sparse.linalg
 
 from poissonfp.operators import solve_dst as dst_inverse
 from poissonfp.problem import Problem
+from poissonfp.settings import MultigridSettings
 from poissonfp.solvers.base import Monitor, SolveResult, check_finite, require_box
 
 __all__ = ["solve_direct", "solve_dst", "solve_multigrid"]
@@ -54,8 +55,10 @@ class _Reached(Exception):
     """Raised inside PyAMG's callback once the criterion holds."""
 
 
-def solve_multigrid(problem: Problem, monitor: Monitor, **_: object) -> SolveResult:
-    """Ruge-Stueben AMG V-cycles (PyAMG); the hierarchy set-up is part of the wall time.
+def solve_multigrid(problem: Problem, monitor: Monitor, *, multigrid: MultigridSettings | None = None,
+                    **_: object) -> SolveResult:
+    """AMG V-cycles (PyAMG; ``multigrid.kind``: Ruge-Stueben or smoothed aggregation), optionally
+    accelerating a Krylov method (``multigrid.accel``); the hierarchy set-up is part of the wall time.
 
     A Ctrl-C during the set-up or a cycle returns the last completed cycle's iterate (zero before the
     first), marked interrupted.
@@ -79,14 +82,18 @@ def solve_multigrid(problem: Problem, monitor: Monitor, **_: object) -> SolveRes
     reason = "max_iterations"
     try:
         monitor.restart()
-        hierarchy = pyamg.ruge_stuben_solver(problem.operator.matrix.tocsr())
+        settings = multigrid or MultigridSettings()
+        build = pyamg.smoothed_aggregation_solver if settings.kind == "sa" else pyamg.ruge_stuben_solver
+        hierarchy = build(problem.operator.matrix.tocsr())
         hierarchy.solve(problem.rhs.ravel() / unit, x0=np.zeros(problem.grid.size), tol=1e-300,
-                        maxiter=min(monitor.criterion.max_iterations, 200), callback=after_cycle)
+                        maxiter=min(monitor.criterion.max_iterations, 200), callback=after_cycle,
+                        accel=None if settings.accel == "none" else settings.accel)
     except _Reached:
         reason = "converged"
     except KeyboardInterrupt:
         reason = "interrupted"
-    info = {} if hierarchy is None else {"levels": len(hierarchy.levels),
+    info = {} if hierarchy is None else {"kind": settings.kind, "accel": settings.accel,
+                                         "levels": len(hierarchy.levels),
                                          "operator_complexity": float(hierarchy.operator_complexity())}
     cycles, x = reached[0]
     return monitor.result("multigrid", x.reshape(shape), reason, cycles, info=info)
