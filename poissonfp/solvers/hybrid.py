@@ -28,6 +28,8 @@ training (~1.5% of the steps), every few cycles and during the tail.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -186,103 +188,161 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
     return result
 
 
+@dataclass
+class _Phase:
+    """What the network phase works with (the problem, the clock, the model and its settings, the
+    record it fills and the state a Ctrl-C leaves behind)."""
+
+    problem: Problem
+    monitor: Monitor
+    model: Any
+    points: Any
+    training: TrainingSettings
+    hybrid: HybridSettings
+    times: dict
+    record: TwoLevelRecord
+    state: dict
+
+    def galerkin(self) -> tuple[Any, np.ndarray]:
+        """The Galerkin space over the network's current features and its grid values (timed)."""
+        from poissonfp.neural.galerkin import galerkin_output_layer
+
+        start = self.monitor.elapsed()
+        space, u = galerkin_output_layer(self.model, self.problem, self.training.rcond, self.points)
+        self.times["galerkin_s"] += self.monitor.elapsed() - start
+        return space, u
+
+    def grid_values(self) -> np.ndarray:
+        return self.model.grid_values(self.problem.grid, self.points)
+
+
+@dataclass
+class _SwitchDecision:
+    """Why and where training handed over: ``reason``, the low modes' relative error and change per step."""
+
+    reason: str
+    low_error: float | None = None
+    change_per_step: float | None = None
+
+
+class _AutoSwitch:
+    """``switch = "auto"``: at steps 1, 2, 4, ... judge what would be handed over (the Galerkin solution
+    over the current features) by its low sine modes; stop when they converged, stopped changing, or (with
+    Galerkin) a doubling of the steps gained less than ``min_gain`` (then hand over the best iterate)."""
+
+    def __init__(self, phase: _Phase, tracker: "LowModeTracker", decision: _SwitchDecision, space: Any,
+                 u: np.ndarray) -> None:
+        self.phase, self.tracker, self.decision = phase, tracker, decision
+        self.last = {"step": 0, "low": tracker.coefficients(u), "next": 1, "space": space, "u": u,
+                     "error": decision.low_error}
+        self.best = {"error": decision.low_error, "space": space, "u": u, "step": 0}
+
+    def due(self, step: int) -> bool:
+        return step >= self.last["next"]
+
+    def judge(self, step: int) -> tuple[bool, np.ndarray]:
+        """Whether to hand over at ``step``, and the grid values judged."""
+        phase, hybrid, last, decision = self.phase, self.phase.hybrid, self.last, self.decision
+        if phase.training.galerkin:
+            last["space"], values = phase.galerkin()
+        else:
+            values = phase.grid_values()
+        last["u"] = values
+        low = self.tracker.coefficients(values)
+        change = float(np.linalg.norm(low - last["low"])) / (float(np.linalg.norm(low)) or 1.0)
+        change /= step - last["step"]
+        error = self.tracker.relative_error(values)
+        gain = last["error"] / error if error > 0 else math.inf
+        last.update(step=step, low=low, next=2 * step, error=error)
+        decision.low_error, decision.change_per_step = error, change
+        if error < self.best["error"]:
+            self.best.update(error=error, space=last["space"], u=values, step=step)
+        if error <= hybrid.low_tol:
+            decision.reason = "low modes converged"
+            return True, values
+        if change <= hybrid.plateau:
+            decision.reason = "low modes stopped changing"
+            return True, values
+        if gain < hybrid.min_gain and phase.training.galerkin:
+            decision.reason = (f"training stopped paying (gain {gain:.3g} < {hybrid.min_gain:g} per doubling); "
+                               f"best iterate from step {self.best['step']}")
+            decision.low_error = self.best["error"]
+            last.update(space=self.best["space"], u=self.best["u"])
+            return True, values
+        return False, values
+
+
 def _dnn_phase(problem, monitor, model, points, training, hybrid, switch, times, record, state):
-    """Train up to the switch; return the Galerkin space at the switch and the network's grid values."""
-    from poissonfp.neural.galerkin import galerkin_output_layer
-    from poissonfp.neural.losses import make_loss
+    """Train up to the switch; return the Galerkin space at the switch, the network's grid values and the
+    trainer. Steps: the space before training, the auto switch's first look, training with the switch's
+    judgement at each step, the hand-over, the record."""
     from poissonfp.neural.training import Trainer
 
-    grid = problem.grid
     if hybrid.coarse != "network":
         return _classical_phase(problem, monitor, model, training, hybrid, times, record)
+    phase = _Phase(problem, monitor, model, points, training, hybrid, times, record, state)
     auto = switch == "auto"
     budget = training.adam_steps + training.lbfgs_steps if auto else int(switch)
-    space, u = None, None
-    if training.galerkin or budget == 0:
-        start = monitor.elapsed()
-        space, u = galerkin_output_layer(model, problem, training.rcond, points)
-        times["galerkin_s"] += monitor.elapsed() - start
+    space, u = phase.galerkin() if training.galerkin or budget == 0 else (None, None)
+    decision = _SwitchDecision("budget" if auto else "fixed")
     tracker = LowModeTracker(problem, hybrid.low_modes) if auto else None
-    decision = {"reason": "fixed" if not auto else "budget", "low_error": None, "change_per_step": None}
     if budget > 0:
-        if u is None:
-            u = model.grid_values(grid, points)
-        if auto:
-            decision["low_error"] = tracker.relative_error(u)
-            if decision["low_error"] <= hybrid.low_tol:
-                decision["reason"] = "low modes converged"
-                budget = 0
+        u = phase.grid_values() if u is None else u
+        if tracker is not None:
+            decision.low_error = tracker.relative_error(u)
+            if decision.low_error <= hybrid.low_tol:
+                decision.reason, budget = "low modes converged", 0
     trainer = Trainer(model, None, training.learning_rate)
     if budget > 0:
-        start = monitor.elapsed()
-        galerkin_before = times["galerkin_s"]
-        trainer.loss = make_loss(problem, model, training.loss, training.points, training.quadrature_order)
-        record.loss_points = trainer.loss.points
-        every = max(1, budget // 64)
-        last = {"step": 0, "low": tracker.coefficients(u) if auto else None, "next": 1, "space": space, "u": u,
-                "error": decision["low_error"]}
-        best = {"error": decision["low_error"], "space": space, "u": u, "step": 0}
-        monitor.record(u, 0, dnn_steps=0, phase="dnn")
-
-        def on_step(step: int, _loss: float) -> bool:
-            state["steps"] = step
-            values = None
-            if auto and step >= last["next"]:
-                # judge what would be handed over: the Galerkin solution over the current features
-                if training.galerkin:
-                    clock = monitor.elapsed()
-                    last["space"], values = galerkin_output_layer(model, problem, training.rcond, points)
-                    times["galerkin_s"] += monitor.elapsed() - clock
-                else:
-                    values = model.grid_values(grid, points)
-                last["u"] = values
-                low = tracker.coefficients(values)
-                change = float(np.linalg.norm(low - last["low"])) / (float(np.linalg.norm(low)) or 1.0)
-                change /= step - last["step"]
-                error = tracker.relative_error(values)
-                gain = last["error"] / error if error > 0 else math.inf
-                last.update(step=step, low=low, next=2 * step, error=error)
-                decision.update(low_error=error, change_per_step=change)
-                if error < best["error"]:
-                    best.update(error=error, space=last["space"], u=values, step=step)
-                if error <= hybrid.low_tol:
-                    decision["reason"] = "low modes converged"
-                    return True
-                if change <= hybrid.plateau:
-                    decision["reason"] = "low modes stopped changing"
-                    return True
-                if gain < hybrid.min_gain and training.galerkin:
-                    decision.update(reason=f"training stopped paying (gain {gain:.3g} < {hybrid.min_gain:g} "
-                                           f"per doubling); best iterate from step {best['step']}",
-                                    low_error=best["error"])
-                    last.update(space=best["space"], u=best["u"])
-                    return True
-            if step % every == 0:
-                values = model.grid_values(grid, points) if values is None else values
-                monitor.record(values, 0, dnn_steps=step, phase="dnn")
-            return step >= budget
-
-        adam = min(budget, training.adam_steps) if not auto else training.adam_steps
-        if not trainer.adam(adam, on_step):
-            trainer.lbfgs(max(0, budget - trainer.steps), on_step)
-        state["steps"] = trainer.steps
-        times["train_s"] = monitor.elapsed() - start - (times["galerkin_s"] - galerkin_before)
-        if auto and last["step"] == trainer.steps:
-            space, u = last["space"], last["u"]
-        elif training.galerkin or space is None:
-            start = monitor.elapsed()
-            space, u = galerkin_output_layer(model, problem, training.rcond, points)
-            times["galerkin_s"] += monitor.elapsed() - start
-        else:
-            u = model.grid_values(grid, points)
-        record.loss_history = trainer.loss_history()
-        record.loss_points = trainer.loss.points
-        record.quadrature_fallback_step = trainer.fallback_step
-    record.switch_reason = decision["reason"]
-    record.low_mode_error_at_switch = decision["low_error"]
-    record.low_mode_change_per_step = decision["change_per_step"]
+        switcher = _AutoSwitch(phase, tracker, decision, space, u) if tracker is not None else None
+        space, u = _train_to_switch(phase, trainer, budget, switcher, space, u)
+    record.switch_reason = decision.reason
+    record.low_mode_error_at_switch = decision.low_error
+    record.low_mode_change_per_step = decision.change_per_step
     record.galerkin_rank, record.galerkin_features, record.galerkin_condition = space.rank, space.size, space.condition
     return space, u, trainer
+
+
+def _train_to_switch(phase: _Phase, trainer: Any, budget: int, switcher: _AutoSwitch | None, space: Any,
+                     u: np.ndarray) -> tuple[Any, np.ndarray]:
+    """Train (Adam, then L-BFGS) until the budget or the auto switch says so, recording every
+    ``budget // 64`` steps; return the space and grid values handed over."""
+    from poissonfp.neural.losses import make_loss
+
+    monitor, training, times, record = phase.monitor, phase.training, phase.times, phase.record
+    start, galerkin_before = monitor.elapsed(), times["galerkin_s"]
+    trainer.loss = make_loss(phase.problem, phase.model, training.loss, training.points, training.quadrature_order)
+    record.loss_points = trainer.loss.points
+    every = max(1, budget // 64)
+    monitor.record(u, 0, dnn_steps=0, phase="dnn")
+
+    def on_step(step: int, _loss: float) -> bool:
+        phase.state["steps"] = step
+        values = None
+        if switcher is not None and switcher.due(step):
+            stop, values = switcher.judge(step)
+            if stop:
+                return True
+        if step % every == 0:
+            values = phase.grid_values() if values is None else values
+            monitor.record(values, 0, dnn_steps=step, phase="dnn")
+        return step >= budget
+
+    adam = min(budget, training.adam_steps) if switcher is None else training.adam_steps
+    if not trainer.adam(adam, on_step):
+        trainer.lbfgs(max(0, budget - trainer.steps), on_step)
+    phase.state["steps"] = trainer.steps
+    times["train_s"] = monitor.elapsed() - start - (times["galerkin_s"] - galerkin_before)
+    if switcher is not None and switcher.last["step"] == trainer.steps:
+        space, u = switcher.last["space"], switcher.last["u"]
+    elif training.galerkin or space is None:
+        space, u = phase.galerkin()
+    else:
+        u = phase.grid_values()
+    record.loss_history = trainer.loss_history()
+    record.loss_points = trainer.loss.points
+    record.quadrature_fallback_step = trainer.fallback_step
+    return space, u
 
 
 def _untrained_phase(problem, monitor, model, points, training, hybrid, times, record):
