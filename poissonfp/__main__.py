@@ -13,7 +13,7 @@ import sys
 __all__ = ["run"]
 
 EXIT_INTERRUPTED = 130
-_EXIT_CODES = {signal.SIGINT: 128 + signal.SIGINT, signal.SIGTERM: 128 + signal.SIGTERM}
+_EXIT_CODES: dict[int, int] = {signal.SIGINT: 128 + signal.SIGINT, signal.SIGTERM: 128 + signal.SIGTERM}
 
 
 def run() -> None:

@@ -94,7 +94,7 @@ def solve_matrix(matrix: Any, rhs: Any, method: str = "direct", *, tol: float = 
         u, iterations, reason = record.last, record.iterations, "stopped"
     wall = time.perf_counter() - start
     final = record.final(u, iterations)
-    converged = final["rel_residual"] <= criterion.tol
+    converged = (final["rel_residual"] or 0.0) <= criterion.tol
     reason = "converged" if converged and reason != "exact" else reason
     return SolveResult(method, u, bool(converged), reason, wall, iterations, 0, record.history, {},
                        {"criterion": "residual", "threshold": criterion.tol}, final)
@@ -113,7 +113,7 @@ class _Recorder:
     def __call__(self, u: np.ndarray, iteration: int, final: bool = False) -> float:
         self.last, self.iterations = u, iteration
         value = norm2(self.b - self.A @ u) / self.scale
-        entry = {key: None for key in HISTORY_KEYS}
+        entry: dict[str, float | None] = dict.fromkeys(HISTORY_KEYS)
         entry.update(time_s=time.perf_counter() - self.start, iteration=iteration, dnn_steps=0, rel_residual=value)
         for key in HISTORY_KEYS:
             self.history[key].append(entry[key])
