@@ -3,6 +3,7 @@
 The full non-editable install into a fresh virtual environment runs in ``.ci/run`` (it takes a minute);
 here the wheel's contents, the import graph of the command line and the entry point are checked.
 """
+import os
 import shutil
 import subprocess
 import sys
@@ -66,6 +67,23 @@ def test_the_wheel_carries_the_cases_folder(tmp_path):
     shipped = sorted(name.rsplit("/", 1)[1] for name in names if name.startswith("poissonfp/cases/"))
     assert shipped == sorted(p.name for p in (ROOT / "cases").glob("*.toml"))
     assert "poissonfp/__main__.py" in names
+    _readme_api_block_runs_from_the_wheel(wheel, tmp_path)
+
+
+def _readme_api_block_runs_from_the_wheel(wheel, tmp_path):
+    """The README's first Python API block, run from an empty folder with the wheel's package (not the
+    source tree): ``load_case("cases/2d_square.toml")`` falls back to the shipped case."""
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Python API", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    block = block.replace("size=127", "size=31") + "\nimport poissonfp\nassert poissonfp.__file__.startswith(%r)\n" % str(site)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(site), "MPLBACKEND": "Agg"}
+    done = subprocess.run([sys.executable, "-c", block], cwd=elsewhere, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_ctrl_c_inside_a_command_is_one_line_and_exit_130(monkeypatch):

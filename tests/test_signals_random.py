@@ -55,11 +55,17 @@ def test_a_ctrl_c_in_the_first_second_is_never_lost(tmp_path, ignore_sigint):
     _check_outcome(out, process, time.monotonic())
 
 
+#: The earliest moment tested. Before it the interpreter itself starts (site's .pth processing, 0.04 s idle,
+#: 0.15-0.19 s measured at load 11): a signal there meets Python's own handling, not poissonfp's.
+EARLIEST = 0.25
+
+
 def test_twenty_sigints_at_random_moments(tmp_path):
-    """20 solves, 5 at a time, each sent one SIGINT at a random moment between 0.05 s and 3 s after it
-    started (half of them with SIGINT inherited ignored)."""
+    """20 solves, 5 at a time, each sent one SIGINT at a random moment spread log-uniformly between
+    EARLIEST and 3 s after it started (module imports, case loading, the solve, the save; half of them with
+    SIGINT inherited ignored)."""
     chooser = random.Random(18)
-    runs = [(chooser.uniform(0.05, 3.0), index % 2 == 1) for index in range(20)]
+    runs = [(EARLIEST * (3.0 / EARLIEST) ** ((index + chooser.random()) / 20), index % 2 == 1) for index in range(20)]
     for first in range(0, len(runs), 5):
         batch = []
         for index, (delay, ignore) in enumerate(runs[first:first + 5], start=first):
