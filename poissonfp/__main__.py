@@ -1,41 +1,71 @@
 """``python -m poissonfp`` and the ``poissonfp`` script: the command line.
 
-:func:`run` takes over SIGINT and SIGTERM as its very first step, before it imports the command line:
-a signal while modules load (torch, numba, sympy take seconds) ends in one line and exit status 130 /
-143, never a traceback, and never silence. A process started in the background by a non-interactive
-shell (``cmd &``, ``nohup``) inherits SIGINT *ignored*; the commands' own guard handles SIGINT later in
-any case, so :func:`run` handles it from the start too instead of losing a Ctrl-C (or ``kill -INT``)
-sent in the first seconds.
+SIGINT and SIGTERM are taken over from the first statement poissonfp runs in the command's process: when
+this module is imported as the entry point (the console script imports it, then runs a last line of its own
+before calling :func:`run`), a signal is recorded at once and delivered as soon as :func:`run` starts, which
+then imports the command line inside its own handling. A signal while modules load (torch, numba, sympy
+take seconds) ends in one line and exit status 130 / 143, never a traceback, and never silence. A process
+started in the background by a non-interactive shell (``cmd &``, ``nohup``) inherits SIGINT *ignored*; the
+commands' own guard handles SIGINT later in any case, so it is handled from the start too instead of
+losing a Ctrl-C (or ``kill -INT``) sent in the first seconds. Imported for any other purpose (a test),
+nothing is installed until :func:`run` is called.
 """
+import os
 import signal
 import sys
+import threading
 
 __all__ = ["run"]
 
 EXIT_INTERRUPTED = 130
 _EXIT_CODES: dict[int, int] = {signal.SIGINT: 128 + signal.SIGINT, signal.SIGTERM: 128 + signal.SIGTERM}
 
+_received: list[int] = []
+_running = [False]
+
+
+def _first_signal(number: int, _frame) -> None:
+    """Record the first signal; raise it as KeyboardInterrupt once :func:`run` is running."""
+    if _received:
+        return
+    _received.append(number)
+    if _running[0]:
+        raise KeyboardInterrupt
+
+
+def _take_signals() -> dict[int, object]:
+    return {number: signal.signal(number, _first_signal) for number in _EXIT_CODES}
+
+
+def _is_entry_point() -> bool:
+    """The process is the command line itself (the console script or ``python -m poissonfp``)."""
+    path = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    name = os.path.basename(path)
+    ours = name in ("poissonfp", "poissonfp.exe") or (name == "__main__.py"
+                                                      and os.path.basename(os.path.dirname(path)) == "poissonfp")
+    return ours and threading.current_thread() is threading.main_thread()
+
+
+_previous = _take_signals() if _is_entry_point() else None
+
 
 def run() -> None:
     """Run the ``poissonfp`` command group (:func:`poissonfp.cli.main`)."""
-    received: list[int] = []
-
-    def first_signal(number: int, _frame) -> None:
-        if not received:
-            received.append(number)
-            raise KeyboardInterrupt
-
-    previous = {number: signal.signal(number, first_signal) for number in _EXIT_CODES}
+    previous = _previous if _previous is not None else _take_signals()
+    _running[0] = True
     try:
+        if _received:  # arrived between this module's import and now
+            raise KeyboardInterrupt
         from poissonfp.cli import main
 
         main()
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
-        sys.exit(_EXIT_CODES[received[0]] if received else EXIT_INTERRUPTED)
+        sys.exit(_EXIT_CODES.get(_received[0], EXIT_INTERRUPTED) if _received else EXIT_INTERRUPTED)
     finally:
+        _running[0] = False
         for number, handler in previous.items():
-            signal.signal(number, handler)
+            signal.signal(number, handler)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

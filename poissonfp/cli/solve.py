@@ -138,7 +138,9 @@ def _solve_and_save(case, out: Path, vtk: bool, quiet: bool, guard: SignalGuard,
             result = _initial_state(case, problem)
     with guard.deferred():
         result.interrupted = result.interrupted or guard.received is not None
-        save_solve_outputs(out, case, problem, result, vtk=vtk, figures=figures, timings=timings)
+        # an interrupted run saves its data and leaves at once: four figures take seconds on a busy machine
+        save_solve_outputs(out, case, problem, result, vtk=vtk, figures=figures and not result.interrupted,
+                           timings=timings)
         _print_summary(case, problem, result, out, timings)
     return result
 
