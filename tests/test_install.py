@@ -98,3 +98,20 @@ def test_ctrl_c_inside_a_command_is_one_line_and_exit_130(monkeypatch):
     monkeypatch.setattr(poissonfp.catalog, "shipped_cases", interrupted)
     result = CliRunner().invoke(main, ["cases"])
     assert result.exit_code == 130 and result.output == "interrupted\n"
+
+
+def test_a_ctrl_c_that_python_wrapped_in_another_error_still_exits_130(monkeypatch, capsys):
+    """A KeyboardInterrupt raised while a dataclass is created (importing poissonfp.settings) reaches the
+    top as RuntimeError("Error calling __set_name__ ..."): seen in the 20-signal test under load."""
+    from poissonfp.__main__ import run
+
+    def wrapped(*args, **kwargs):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as interrupt:
+            raise RuntimeError("Error calling __set_name__ on 'Field' instance") from interrupt
+
+    monkeypatch.setitem(sys.modules, "poissonfp.cli", types.SimpleNamespace(main=wrapped))
+    with pytest.raises(SystemExit) as caught:
+        run()
+    assert caught.value.code == 130 and capsys.readouterr().err == "interrupted\n"
