@@ -25,7 +25,7 @@ def _saved(folder, text):
     case = case_from_text(text, "kind.toml")
     problem = build_problem(case)
     result = solve(problem, "direct", StoppingCriterion("discretization"))
-    save_solve_outputs(folder, case, problem, result)
+    save_solve_outputs(folder, case, problem, result, figures=False)
     return problem, result
 
 

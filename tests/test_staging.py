@@ -50,9 +50,9 @@ def _solved():
 def test_a_set_saves_into_a_mount_point_and_replaces_the_old_one(mount_point):
     """Issue 18 item 2: every save failed after the solve, and the old result.json was deleted."""
     case, problem, result = _solved()
-    save_solve_outputs(mount_point, case, problem, result)
+    save_solve_outputs(mount_point, case, problem, result, figures=False)
     first = json.loads((mount_point / "result.json").read_text())["created"]
-    save_solve_outputs(mount_point, case, problem, result)  # the second run replaces the set in place
+    save_solve_outputs(mount_point, case, problem, result, figures=False)  # the second run replaces the set in place
     loaded_problem, loaded = load_result(mount_point)
     np.testing.assert_array_equal(loaded.solution, result.solution)
     assert first and not [p for p in mount_point.iterdir() if p.name.startswith(".")]
@@ -61,7 +61,7 @@ def test_a_set_saves_into_a_mount_point_and_replaces_the_old_one(mount_point):
 def test_a_failed_save_keeps_the_old_set_and_creates_nothing(tmp_path):
     case, problem, result = _solved()
     out = tmp_path / "out"
-    save_solve_outputs(out, case, problem, result)
+    save_solve_outputs(out, case, problem, result, figures=False)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     with pytest.raises(RuntimeError), staged_folder(out, "result.json", "result.json") as staging:
         (staging / "result.json").write_text("{}")
