@@ -23,10 +23,9 @@ import numpy as np
 from poissonfp.problem import Problem
 from poissonfp.solvers.base import Monitor, SolveResult, check_finite
 from poissonfp.solvers.jacobi import JacobiIteration, run_jacobi
-from poissonfp.solvers.multilevel import (DEFAULT_COARSEST_POINTS, CoarseIteration, ExactCoarse, Multilevel,
-                                          coarse_grids, warm_up)
+from poissonfp.solvers.multilevel import DEFAULT_COARSEST_POINTS, CoarseIteration, ExactCoarse, Multilevel, warm_up
 
-__all__ = ["solve_multilevel_hybrid", "coarse_network", "decide", "run_cycles", "cycle_summary", "predicted_cycle_work", "SETUP_SECONDS_PER_FLOP"]
+__all__ = ["solve_multilevel_hybrid", "coarse_network", "decide", "run_cycles", "cycle_summary", "make_multilevel", "predicted_cycle_work", "SETUP_SECONDS_PER_FLOP"]
 
 #: Seconds per floating-point operation of the coarse set-up (features, ΦᵀAΦ, eigh), single thread:
 #: measured 1.4-2.5 ms for the whole set-up of 129 features on 15² (~30 MFlop counted as below), so
@@ -184,15 +183,16 @@ def coarse_network(problem, monitor, network, training, seed, device, switch, in
     return model
 
 
-def _coarse_solver(problem, monitor, hybrid, network, training, seed, device, switch, coarse_grid, info, times):
+def _coarse_solver(problem, monitor, hybrid, network, training, seed, device, switch, coarse_grid, info, times,
+                   level=None):
     """The coarsest-level solver; builds (and trains) the network for ``coarsest = "space"``, or spans the
     classical basis ``hybrid.coarse`` (``polynomial``, ``sine``) with as many functions as the network has
-    features."""
+    features. ``level``: the coarsest :class:`~poissonfp.solvers.multilevel_galerkin.MatrixLevel` of a
+    general operator (the space is then the Galerkin space of its matrix), None on the box."""
     if hybrid.coarsest == "exact":
         return ExactCoarse()
     if hybrid.coarsest == "smoothing":
         return CoarseIteration(None, sweeps=4, reduction=hybrid.coarsest_reduction)
-    from poissonfp.neural.galerkin import GalerkinSpace
 
     start = monitor.elapsed()
     kind = hybrid.coarse
@@ -200,8 +200,8 @@ def _coarse_solver(problem, monitor, hybrid, network, training, seed, device, sw
     if kind != "network":  # a classical basis of as many functions as the network has features
         from poissonfp.neural.bases import classical_features
 
-        space = GalerkinSpace(coarse_grid, classical_features(coarse_grid, kind, network.widths[-1] + 1),
-                              training.rcond)
+        space = _space(coarse_grid, classical_features(coarse_grid, kind, network.widths[-1] + 1),
+                       training.rcond, level)
         times["galerkin_s"] = times["network_s"] = monitor.elapsed() - start
         info.update({"galerkin_features": space.size, "galerkin_rank": space.rank,
                      "galerkin_condition": space.condition})
@@ -209,11 +209,21 @@ def _coarse_solver(problem, monitor, hybrid, network, training, seed, device, sw
     model = coarse_network(problem, monitor, network, training, seed, device, switch, info, times)
     clock = monitor.elapsed()
     # the coarse space: any GalerkinSpace on the coarsest grid plugs in here
-    space = GalerkinSpace(coarse_grid, model.grid_features(coarse_grid), training.rcond)
+    space = _space(coarse_grid, model.grid_features(coarse_grid), training.rcond, level)
     times["galerkin_s"] = monitor.elapsed() - clock
     times["network_s"] = monitor.elapsed() - start
     info.update({"galerkin_features": space.size, "galerkin_rank": space.rank, "galerkin_condition": space.condition})
     return CoarseIteration(space, sweeps=4, reduction=hybrid.coarsest_reduction)
+
+
+def _space(coarse_grid, features, rcond: float, level):
+    from poissonfp.neural.galerkin import GalerkinSpace
+
+    if level is None:
+        return GalerkinSpace(coarse_grid, features, rcond)
+    from poissonfp.solvers.multilevel_galerkin import MatrixGalerkinSpace
+
+    return MatrixGalerkinSpace(level, features, rcond)
 
 
 def solve_multilevel_hybrid(problem: Problem, monitor: Monitor, **options) -> SolveResult:
@@ -223,7 +233,10 @@ def solve_multilevel_hybrid(problem: Problem, monitor: Monitor, **options) -> So
     from poissonfp.neural.model import resolve_device, single_threaded
 
     if resolve_device(options.get("device") or options["network"].device).type == "cuda":
+        from poissonfp.solvers.base import require_box
         from poissonfp.solvers.torch_solvers import solve_hybrid_torch
+
+        require_box(problem, "the multilevel hybrid on cuda (the torch stencil hierarchy)")
 
         return solve_hybrid_torch(problem, monitor, **{**options, "device": "cuda"})
     with single_threaded():
@@ -242,47 +255,53 @@ def _solve(problem: Problem, monitor: Monitor, *, network, training, hybrid, see
         from poissonfp.neural.galerkin import warm_up as warm_up_features
 
         warm_up_features(grid.ndim)
-    grids = coarse_grids(grid, points)
-    info: dict = {"cycle": "multilevel", "coarsest": hybrid.coarsest, "coarse": hybrid.coarse, "levels": len(grids),
-                  "coarsest_shape": list(grids[-1].shape), "smoothing_omega": smoothing,
-                  "smoothing_sweeps": hybrid.smoothing_sweeps, "switch_setting": switch, "dnn_steps": 0}
-    times = {"decision_s": 0.0, "network_s": 0.0, "train_s": 0.0, "galerkin_s": 0.0, "cycles_s": 0.0}
-    info["times_s"] = times
+    times = {"decision_s": 0.0, "hierarchy_s": 0.0, "network_s": 0.0, "train_s": 0.0, "galerkin_s": 0.0,
+             "cycles_s": 0.0}
     monitor.restart()
-    multilevel = Multilevel(grid, None, smoothing, hybrid.smoothing_sweeps, hybrid.smoothing_sweeps, points)
+    multilevel = make_multilevel(problem, None, smoothing, hybrid.smoothing_sweeps, points)
+    grids = multilevel.grids
+    times["hierarchy_s"] = monitor.elapsed()
+    info: dict = {"cycle": "multilevel", "hierarchy": multilevel.hierarchy, "coarsest": hybrid.coarsest,
+                  "coarse": hybrid.coarse, "levels": len(grids), "coarsest_shape": list(grids[-1].shape),
+                  "smoothing_omega": smoothing, "smoothing_sweeps": hybrid.smoothing_sweeps,
+                  "switch_setting": switch, "dnn_steps": 0, "times_s": times}
     multilevel.restrict_rhs(problem.rhs)
-    if hybrid.fallback and switch == "auto":
+    if hybrid.fallback and switch == "auto" and not problem.on_box:
+        info["decision"] = {"method": "multilevel", "reason": "off the box: pure Jacobi's sweeps have no "
+                            "estimate there (jacobi_theory needs the sine modes of the box), the decision is skipped"}
+    elif hybrid.fallback and switch == "auto":
+        clock = monitor.elapsed()
         multilevel.fine.zero()
         sweep_s = _sweep_seconds(multilevel.fine, omega)
         probe = next(i for i, g in enumerate(grids) if max(g.shape) <= max(31, max(grids[-1].shape)))
         decision = decide(problem, monitor, hybrid, network, omega, grids, sweep_s,
                           (grids[:probe + 1], multilevel.levels[probe].rhs))
-        times["decision_s"] = monitor.elapsed()
+        times["decision_s"] = monitor.elapsed() - clock
         info["decision"] = decision
         if decision["method"] == "jacobi":
             iteration = JacobiIteration(problem, omega, multilevel.fine.solution)  # the timed sweeps count
             done, reason = run_jacobi(iteration, monitor, monitor.criterion.max_iterations - TIMED_SWEEPS,
                                       sweeps_done=TIMED_SWEEPS, batch=check_every)
             done += TIMED_SWEEPS
-            info.update(work_sweep_equivalents=float(done), cycles=0)
+            info.update(cycle="jacobi (decision)", work_sweep_equivalents=float(done), cycles=0)
             return monitor.result("hybrid", iteration.solution.copy(), reason, done, info=info)
         multilevel.fine.zero()
+        multilevel.work += TIMED_SWEEPS  # the decision's timed sweeps are work done
         info["decision"]["reason"] = "the cycles are predicted cheaper than pure Jacobi"
     else:
         info["decision"] = {"method": "multilevel", "reason": "fallback off or a fixed switch"}
     reason, cycles, residuals = "max_iterations", 0, []
     try:
+        level = multilevel.levels[-1] if multilevel.hierarchy == "galerkin" else None
         multilevel.coarse = _coarse_solver(problem, monitor, hybrid, network, training, seed, device, switch,
-                                           grids[-1], info, times)
+                                           grids[-1], info, times, level)
         start = monitor.elapsed()
         state = {"stats": multilevel.full_cycle(None, reference)}
 
         def measure() -> tuple[float, float]:
-            stats = state["stats"]
-            totals = stats.sum(axis=0)
-            residual = math.sqrt(totals[0]) * multilevel.fine.diagonal / smoothing
-            return residual, criterion.from_norms(residual_norm=residual, error_max=float(stats[:, 2].max()),
-                                                  error_l2=math.sqrt(totals[1]), scale=norm)
+            residual, error_l2, error_max = multilevel.measures(state["stats"], reference)
+            return residual, criterion.from_norms(residual_norm=residual, error_max=error_max,
+                                                  error_l2=error_l2, scale=norm)
 
         def step() -> None:
             state["stats"] = multilevel.cycle(0, reference)
@@ -297,3 +316,17 @@ def _solve(problem: Problem, monitor: Monitor, *, network, training, hybrid, see
     info.update(cycle_summary(residuals, cycles, multilevel))
     info.update(switch_step=info["dnn_steps"], training_time_s=times["train_s"], galerkin_time_s=times["galerkin_s"])
     return monitor.result("hybrid", u, reason, cycles, info["dnn_steps"], info=info)
+
+
+def make_multilevel(problem: Problem, coarse, omega: float | None = None, sweeps: int = 2,
+                    coarsest_points: int | None = None):
+    """The hierarchy for ``problem``'s operator, built once: the rediscretised box hierarchy
+    (:class:`~poissonfp.solvers.multilevel.Multilevel`) on the constant-coefficient Dirichlet box, the
+    Galerkin one (:class:`~poissonfp.solvers.multilevel_galerkin.GalerkinMultilevel`) elsewhere. Reuse it
+    for any right-hand side: ``hierarchy.solve_rhs(rhs, tol)`` (or ``full_cycle(rhs)`` then ``cycle()``)."""
+    points = coarsest_points or DEFAULT_COARSEST_POINTS[problem.grid.ndim]
+    if problem.on_box:
+        return Multilevel(problem.grid, coarse, omega, sweeps, sweeps, points)
+    from poissonfp.solvers.multilevel_galerkin import GalerkinMultilevel
+
+    return GalerkinMultilevel(problem.operator, coarse, omega, sweeps, sweeps, points)

@@ -25,6 +25,7 @@ correction ``2 m N_c / ((2d+1) N)``; a triangular solve ``nnz(L + U) / ((2d+1) N
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 import scipy.sparse as sp
@@ -272,13 +273,21 @@ class ExactCoarse:
     def solve(self, level: Level, omega: float, from_zero: bool = True) -> float:  # exact: any start
         from scipy.sparse.linalg import splu
 
-        from poissonfp.operators import laplacian_matrix
-
         if self._lu is None:
-            self._lu = splu(laplacian_matrix(level.grid, format="csc"))
+            if hasattr(level, "system_matrix"):  # a Galerkin level (bordered when singular)
+                matrix = sp.csc_matrix(level.system_matrix())
+            else:
+                from poissonfp.operators import laplacian_matrix
+
+                matrix = laplacian_matrix(level.grid, format="csc")
+            self._lu = splu(matrix)
             self._work = (self._lu.L.nnz + self._lu.U.nnz) / (2 * level.grid.ndim + 1)
+        rhs = level.rhs.ravel()
+        if self._lu.shape[0] > level.size:  # the zero-mean constraint's row
+            rhs = np.append(rhs, 0.0)
+        solution = self._lu.solve(rhs)[: level.size]
         level.zero()
-        level.solution[...] = self._lu.solve(level.rhs.ravel()).reshape(level.grid.shape)
+        level.solution[...] = solution.reshape(level.grid.shape)
         self.passes += 1
         return self._work / level.size
 
@@ -293,6 +302,8 @@ class Multilevel:
         pre, post: sweeps before and after each coarse-grid correction.
         coarsest_points: coarsen until no axis has more points.
     """
+
+    hierarchy = "rediscretised"
 
     def __init__(self, grid: Grid, coarse, omega: float | None = None, pre: int = 2, post: int = 2,
                  coarsest_points: int = 31) -> None:
@@ -366,3 +377,21 @@ class Multilevel:
             stats = self.fine.smooth(self.post, self.omega, reference, measure=True)
             self.work += self.post
         return stats
+
+    def measures(self, stats: np.ndarray, reference: np.ndarray | None = None) -> tuple[float, float, float]:
+        """(residual norm of the iterate before the last fine sweep, l2 and max error against the
+        reference) from the statistics that sweep returned."""
+        totals = stats.sum(axis=0)
+        residual = math.sqrt(totals[0]) * float(np.max(self.fine.diagonal)) / self.omega
+        return residual, math.sqrt(totals[1]), float(stats[:, 2].max())
+
+    def solve_rhs(self, rhs: np.ndarray, tol: float = 1e-10, max_cycles: int = 100) -> tuple[np.ndarray, int]:
+        """Reuse the hierarchy for a new right-hand side: full multigrid, then V-cycles until the residual
+        norm is below ``tol`` times ``‖rhs‖``; returns (solution copy, cycles after the full cycle)."""
+        self.full_cycle(rhs)
+        goal = tol * (float(np.linalg.norm(rhs)) or 1.0)
+        for cycles in range(max_cycles + 1):
+            if float(np.linalg.norm(self.fine.compute_residual())) <= goal:
+                return self.fine.solution.copy(), cycles
+            self.cycle(0)
+        return self.fine.solution.copy(), max_cycles

@@ -91,7 +91,10 @@ def solve_hybrid_torch(problem: Problem, monitor: Monitor, *, network, training,
                        omega: float, check_every: int, switch) -> SolveResult:
     """The multilevel hybrid on ``device`` (features of the network trained ``switch`` steps when it is a
     positive integer; see :mod:`poissonfp.solvers.hybrid_multilevel` for the method and the fallback decision)."""
+    from poissonfp.solvers.base import require_box
     from poissonfp.solvers.hybrid_multilevel import cycle_summary, decide, run_cycles
+
+    require_box(problem, "the multilevel hybrid on a torch device (the stencil hierarchy)")
 
     grid, kind = problem.grid, monitor.criterion.kind
     points = hybrid.coarsest_points or DEFAULT_COARSEST_POINTS[grid.ndim]
