@@ -23,7 +23,7 @@ import numpy as np
 from poissonfp.problem import Problem
 from poissonfp.solvers.base import Monitor, SolveResult, check_finite
 from poissonfp.solvers.jacobi import JacobiIteration, run_jacobi
-from poissonfp.solvers.multilevel import DEFAULT_COARSEST_POINTS, CoarseIteration, ExactCoarse, Multilevel, warm_up
+from poissonfp.solvers.multilevel import DEFAULT_COARSEST_POINTS, boundary_lift, CoarseIteration, ExactCoarse, Multilevel, warm_up
 
 __all__ = ["solve_multilevel_hybrid", "coarse_network", "decide", "run_cycles", "cycle_summary", "make_multilevel", "predicted_cycle_work", "SETUP_SECONDS_PER_FLOP"]
 
@@ -265,12 +265,12 @@ def _solve(problem: Problem, monitor: Monitor, *, network, training, hybrid, see
                   "coarse": hybrid.coarse, "levels": len(grids), "coarsest_shape": list(grids[-1].shape),
                   "smoothing_omega": smoothing, "smoothing_sweeps": hybrid.smoothing_sweeps,
                   "switch_setting": switch, "dnn_steps": 0, "times_s": times}
-    multilevel.restrict_rhs(problem.rhs)
     if hybrid.fallback and switch == "auto" and not problem.on_box:
         info["decision"] = {"method": "multilevel", "reason": "off the box: pure Jacobi's sweeps have no "
                             "estimate there (jacobi_theory needs the sine modes of the box), the decision is skipped"}
     elif hybrid.fallback and switch == "auto":
         clock = monitor.elapsed()
+        multilevel.restrict_rhs(problem.rhs)  # the decision's probe reads a coarse level's right-hand side
         multilevel.fine.zero()
         sweep_s = _sweep_seconds(multilevel.fine, omega)
         probe = next(i for i, g in enumerate(grids) if max(g.shape) <= max(31, max(grids[-1].shape)))
@@ -296,7 +296,10 @@ def _solve(problem: Problem, monitor: Monitor, *, network, training, hybrid, see
         multilevel.coarse = _coarse_solver(problem, monitor, hybrid, network, training, seed, device, switch,
                                            grids[-1], info, times, level)
         start = monitor.elapsed()
-        state = {"stats": multilevel.full_cycle(None, reference)}
+        lift = boundary_lift(problem)
+        info["boundary_lift"] = lift is not None
+        restricted = info["decision"].get("method") == "multilevel" and "jacobi_sweeps_estimated" in info["decision"]
+        state = {"stats": multilevel.full_cycle(None if restricted and lift is None else problem.rhs, reference, lift)}
 
         def measure() -> tuple[float, float]:
             residual, error_l2, error_max = multilevel.measures(state["stats"], reference)

@@ -35,7 +35,7 @@ from poissonfp.operators import diagonal
 from poissonfp.solvers import multilevel_kernels as kernels
 from poissonfp.solvers.jacobi import warm_up as warm_up_jacobi
 
-__all__ = ["coarse_grids", "interpolation_1d", "restriction_chain", "Level", "Multilevel", "CoarseIteration",
+__all__ = ["boundary_lift", "coarse_grids", "interpolation_1d", "restriction_chain", "Level", "Multilevel", "CoarseIteration",
            "ExactCoarse", "warm_up", "DEFAULT_COARSEST_POINTS"]
 
 #: Points per axis of the coarsest level when the settings leave it automatic (0).
@@ -46,6 +46,23 @@ _SMOOTH = {1: kernels.smooth_1d, 2: kernels.smooth_2d, 3: kernels.smooth_3d}
 _MEASURED = {1: kernels.measured_sweep_1d, 2: kernels.measured_sweep_2d, 3: kernels.measured_sweep_3d}
 _RESTRICT = {1: kernels.restrict_1d, 2: kernels.restrict_2d, 3: kernels.restrict_3d}
 _INTERPOLATE = {1: kernels.interpolate_add_1d, 2: kernels.interpolate_add_2d, 3: kernels.interpolate_add_3d}
+
+
+def boundary_lift(problem) -> np.ndarray | None:
+    """The problem's Dirichlet function evaluated at its unknowns (0 outside the domain): a smooth grid
+    function with the boundary data, so that ``u - lift`` has zero data. None when there is nothing to
+    lift (no such function, zero data, every side Neumann) or it is not finite at some unknown."""
+    function = problem.functions.get("boundary")
+    operator = problem.operator
+    if function is None or operator.singular:
+        return None
+    with np.errstate(all="ignore"):
+        values = np.broadcast_to(getattr(function, "numpy", function)(*problem.grid.coordinates()),
+                                 problem.grid.shape).astype(float)
+    values = np.where(operator.inside, values, 0.0)
+    if not np.all(np.isfinite(values)) or not np.any(values):
+        return None
+    return values
 
 
 @functools.cache
@@ -359,11 +376,16 @@ class Multilevel:
             self._restrict[index](self.levels[index].rhs, self.levels[index + 1].rhs)
             self.work += self._fraction(index)
 
-    def full_cycle(self, rhs: np.ndarray | None, reference: np.ndarray | None = None) -> np.ndarray | None:
+    def full_cycle(self, rhs: np.ndarray | None, reference: np.ndarray | None = None,
+                   lift: np.ndarray | None = None) -> np.ndarray | None:
         """Full multigrid from zero: restrict ``rhs`` to every level (None: :meth:`restrict_rhs` was
-        called), solve the coarsest, then interpolate and cycle once per level up to the fine grid."""
-        if rhs is not None:
-            self.restrict_rhs(rhs)
+        called), solve the coarsest, then interpolate and cycle once per level up to the fine grid.
+
+        ``lift``: a fine grid function with the problem's Dirichlet data (see :func:`boundary_lift`): the
+        levels below then solve for ``u - lift``, whose data are zero, so that interpolating with zero ends
+        leaves no boundary layer; the fine level gets the lift back before its cycle.
+        """
+        fine_rhs = self._lifted(rhs, lift)
         last = len(self.levels) - 1
         self.work += self._fraction(last) * self.coarse.solve(self.levels[last], self.omega)
         stats = None
@@ -372,11 +394,30 @@ class Multilevel:
             level.zero()
             self._interpolate[index](below.solution, level.buffers[0])
             self.work += self._fraction(index)
+            if index == 0 and lift is not None:
+                level.add(lift)
+                level.rhs[...] = fine_rhs
             stats = self.cycle(index, reference if index == 0 else None)
         if last == 0:
+            if lift is not None:
+                self.fine.rhs[...] = fine_rhs
             stats = self.fine.smooth(self.post, self.omega, reference, measure=True)
             self.work += self.post
         return stats
+
+    def _lifted(self, rhs: np.ndarray | None, lift: np.ndarray | None) -> np.ndarray:
+        """Restrict ``rhs`` (or ``rhs - A lift``) to every level; returns the fine right-hand side."""
+        if rhs is not None:
+            self.set_rhs(rhs)
+        fine_rhs = self.fine.rhs.copy()
+        if lift is not None:
+            self.fine.zero()
+            self.fine.add(lift)
+            self.work += 1.0  # the residual of the lift
+            rhs = self.fine.compute_residual().copy()
+        if rhs is not None:
+            self.restrict_rhs(rhs)
+        return fine_rhs
 
     def measures(self, stats: np.ndarray, reference: np.ndarray | None = None) -> tuple[float, float, float]:
         """(residual norm of the iterate before the last fine sweep, l2 and max error against the

@@ -88,6 +88,16 @@ def _nested_inside(inside: np.ndarray, positions, coarse_positions) -> np.ndarra
     return inside[np.ix_(*picks)].ravel()
 
 
+def _row_scale(matrix: sp.csr_matrix, ndim: int) -> np.ndarray:
+    """Per row ``min(1, 2d max_j |a_ij| / a_ii)``: 1 on every row of a (2d+1)-point stencil without a cut
+    (box, Neumann, variable coefficient), ``~θ`` on a Shortley-Weller row whose boundary lies ``θ h`` away.
+    Scaling such rows before the projection (``A_c = PᵀSAP``, ``R = PᵀS``) keeps their ``1/θ`` diagonal out
+    of the coarse operator; the solution of ``SAu = Sb`` is that of ``Au = b``."""
+    off = abs(matrix - sp.diags(matrix.diagonal())).max(axis=1).toarray().ravel()
+    diagonal = matrix.diagonal()
+    return np.minimum(1.0, np.where(off > 0, 2 * ndim * off / np.maximum(diagonal, 1e-300), 1.0))
+
+
 def _spectral_radius(matrix: sp.csr_matrix, inv_diag: np.ndarray, iterations: int = 15) -> float:
     """An upper estimate of ρ(D⁻¹A) (power iteration from a seeded vector, plus 5 %)."""
     vector = np.random.default_rng(0).random(matrix.shape[0])
@@ -220,7 +230,10 @@ class GalerkinMultilevel:
             prolongation = (prolongation @ sp.diags(nested.astype(float))).tocsr()
             prolongation.eliminate_zeros()
             active = nested
-        matrix = (prolongation.T @ fine.matrix @ prolongation).tocsr()
+        first = len(self.levels) == 1  # cut rows exist on the fine operator only
+        scale = sp.diags(_row_scale(fine.matrix, fine.grid.ndim) if first else np.ones(fine.size))
+        restriction = (prolongation.T @ scale).tocsr()
+        matrix = (restriction @ fine.matrix @ prolongation).tocsr()
         matrix = (matrix + sp.diags((~active).astype(float))).tocsr()
         shape = tuple(c.size for c in coarse_positions)
         spacing = [h * (c[1] - c[0]) / (p[1] - p[0]) if c.size > 1 else h
@@ -230,7 +243,7 @@ class GalerkinMultilevel:
         grid = Grid(lower, tuple(lo + hc * (n + 1) for lo, hc, n in zip(lower, spacing, shape)), shape)
         self.levels.append(MatrixLevel(grid, matrix, active.reshape(shape), self.operator.singular))
         self.prolongations.append(prolongation)
-        self.restrictions.append(prolongation.T.tocsr())
+        self.restrictions.append(restriction)
 
     @property
     def fine(self) -> MatrixLevel:
@@ -276,14 +289,27 @@ class GalerkinMultilevel:
         if index == 0:
             level.project()
 
-    def full_cycle(self, rhs: np.ndarray | None, reference: np.ndarray | None = None) -> None:
+    def full_cycle(self, rhs: np.ndarray | None, reference: np.ndarray | None = None,
+                   lift: np.ndarray | None = None) -> None:
         """Full multigrid from zero: restrict ``rhs`` (None: :meth:`restrict_rhs` was called), solve the
-        coarsest level, then interpolate and cycle once per level up to the fine grid."""
+        coarsest level, then interpolate and cycle once per level up to the fine grid; ``lift`` as in
+        :meth:`poissonfp.solvers.multilevel.Multilevel.full_cycle`."""
+        if rhs is not None:
+            self.set_rhs(rhs)
+        fine_rhs = self.fine.rhs.copy()
+        if lift is not None:
+            self.fine.zero()
+            self.fine.add(lift)
+            rhs = self.fine.compute_residual().copy()
+            self.work += self._sweep_cost[0]
         if rhs is not None:
             self.restrict_rhs(rhs)
         last = len(self.levels) - 1
         if last == 0:
             self.fine.zero()
+            if lift is not None:
+                self.fine.add(lift)
+                self.fine.rhs[...] = fine_rhs
             self.cycle(0)
             return
         self._solve_coarsest()
@@ -291,6 +317,9 @@ class GalerkinMultilevel:
             level, below = self.levels[index], self.levels[index + 1]
             level.buffers[0][:] = self.prolongations[index] @ below.buffers[0]
             self.work += self._transfer_cost[index]
+            if index == 0 and lift is not None:
+                level.add(lift)
+                level.rhs[...] = fine_rhs
             self.cycle(index)
 
     def measures(self, stats: None = None, reference: np.ndarray | None = None) -> tuple[float, float, float]:
