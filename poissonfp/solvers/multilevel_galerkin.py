@@ -56,23 +56,24 @@ def interpolation_from_positions(fine: np.ndarray, coarse: np.ndarray, lower: fl
     """1D linear interpolation from values at ``coarse`` positions to ``fine`` positions (``len(fine) x
     len(coarse)``); ``lower`` / ``upper``: positions of the Dirichlet ends where the value is 0 (None: a
     Neumann side, constant extrapolation)."""
-    rows, cols, vals = [], [], []
+    entries: list[tuple[int, int, float]] = []
     for i, x in enumerate(fine):
         right = int(np.searchsorted(coarse, x))
         if right < coarse.size and coarse[right] == x:
-            rows.append(i), cols.append(right), vals.append(1.0)
+            entries.append((i, right, 1.0))
             continue
         left = right - 1
         x0 = coarse[left] if left >= 0 else lower
         x1 = coarse[right] if right < coarse.size else upper
         if x0 is None or x1 is None:  # beyond the last coarse point toward a Neumann side
-            rows.append(i), cols.append(right if x0 is None else left), vals.append(1.0)
+            entries.append((i, right if x0 is None else left, 1.0))
             continue
         theta = (x - x0) / (x1 - x0)
         if left >= 0:
-            rows.append(i), cols.append(left), vals.append(1.0 - theta)
+            entries.append((i, left, 1.0 - theta))
         if right < coarse.size:
-            rows.append(i), cols.append(right), vals.append(theta)
+            entries.append((i, right, theta))
+    rows, cols, vals = (list(column) for column in zip(*entries)) if entries else ([], [], [])
     return sp.csr_matrix((vals, (rows, cols)), shape=(fine.size, coarse.size))
 
 
@@ -104,8 +105,8 @@ def _spectral_radius(matrix: sp.csr_matrix, inv_diag: np.ndarray, iterations: in
     estimate = 1.0
     for _ in range(iterations):
         image = inv_diag * (matrix @ vector)
-        estimate = float(np.linalg.norm(image) / max(np.linalg.norm(vector), 1e-300))
-        vector = image / max(np.linalg.norm(image), 1e-300)
+        estimate = float(np.linalg.norm(image)) / max(float(np.linalg.norm(vector)), 1e-300)
+        vector = image / max(float(np.linalg.norm(image)), 1e-300)
     return 1.05 * estimate
 
 
