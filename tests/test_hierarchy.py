@@ -189,3 +189,22 @@ def test_a_hierarchy_built_once_solves_new_right_hand_sides(tmp_path):
     box = Problem.from_functions(Grid((0.0, 0.0), (1.0, 1.0), (63, 63)), lambda x, y: x + y)
     solution, _ = Multilevel(box.grid, ExactCoarse(), coarsest_points=15).solve_rhs(box.rhs, tol=1e-10)
     np.testing.assert_allclose(solution, box.discrete_solution, atol=1e-9)
+
+
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+def test_fixed_weight_transfers_equal_the_tap_lists(ndim):
+    from poissonfp.solvers import multilevel as ml
+
+    fine = Grid((0.0,) * ndim, (1.0,) * ndim, (15,) * ndim)
+    coarse = fine.with_shape((7,) * ndim)
+    rng = np.random.default_rng(1)
+    restriction, interpolation = ml._restriction(fine, coarse), ml._interpolation(fine, coarse)
+    assert restriction.nested and interpolation.nested
+    taps = ml._Transfer([ml.restriction_taps(15, 7, 0.5)] * ndim, coarse.shape, restrict=True)
+    residual = rng.standard_normal(fine.shape)
+    np.testing.assert_allclose(restriction(residual).copy(), taps(residual).copy(), rtol=1e-13, atol=1e-13)
+    padded = np.pad(rng.standard_normal(coarse.shape), 1)
+    fast, slow = np.zeros(tuple(n + 2 for n in fine.shape)), np.zeros(tuple(n + 2 for n in fine.shape))
+    interpolation(padded, fast)
+    ml._Transfer([ml.interpolation_taps(15, 7)] * ndim, fine.shape, restrict=False)(padded, slow)
+    np.testing.assert_allclose(fast, slow, rtol=1e-13, atol=1e-13)

@@ -33,6 +33,7 @@ import scipy.sparse as sp
 from poissonfp.grid import Grid
 from poissonfp.operators import diagonal
 from poissonfp.solvers import multilevel_kernels as kernels
+from poissonfp.solvers import nested_kernels
 from poissonfp.solvers.jacobi import warm_up as warm_up_jacobi
 
 __all__ = ["boundary_lift", "coarse_grids", "interpolation_1d", "restriction_chain", "Level", "Multilevel", "CoarseIteration",
@@ -46,6 +47,10 @@ _SMOOTH = {1: kernels.smooth_1d, 2: kernels.smooth_2d, 3: kernels.smooth_3d}
 _MEASURED = {1: kernels.measured_sweep_1d, 2: kernels.measured_sweep_2d, 3: kernels.measured_sweep_3d}
 _RESTRICT = {1: kernels.restrict_1d, 2: kernels.restrict_2d, 3: kernels.restrict_3d}
 _INTERPOLATE = {1: kernels.interpolate_add_1d, 2: kernels.interpolate_add_2d, 3: kernels.interpolate_add_3d}
+_RESTRICT_NESTED = {1: nested_kernels.restrict_nested_1d, 2: nested_kernels.restrict_nested_2d,
+                    3: nested_kernels.restrict_nested_3d}
+_INTERPOLATE_NESTED = {1: nested_kernels.interpolate_nested_1d, 2: nested_kernels.interpolate_nested_2d,
+                       3: nested_kernels.interpolate_nested_3d}
 
 
 def boundary_lift(problem) -> np.ndarray | None:
@@ -147,32 +152,57 @@ def restriction_taps(fine: int, coarse: int, ratio: float) -> tuple[np.ndarray, 
 
 
 class _Transfer:
-    """A tensor product of 1D tap lists applied in one compiled pass."""
+    """A grid transfer in one compiled pass: the fixed-weight kernels of
+    :mod:`poissonfp.solvers.nested_kernels` when every axis halves (``n_f = 2 n_c + 1``), else a tensor
+    product of 1D tap lists. Buffers are allocated here, once."""
 
-    def __init__(self, taps: list[tuple[np.ndarray, np.ndarray]], shape: tuple[int, ...], restrict: bool) -> None:
+    def __init__(self, taps: list[tuple[np.ndarray, np.ndarray]], shape: tuple[int, ...], restrict: bool,
+                 nested: tuple[tuple[int, ...], float] | None = None) -> None:
         self.arguments = [array for pair in taps for array in pair]
         self.shape = tuple(shape)
+        self.restrict = restrict
         ndim = len(shape)
         self._kernel = _RESTRICT[ndim] if restrict else _INTERPOLATE[ndim]
         self.out = np.empty(self.shape) if restrict else None
+        self.nested = nested is not None
+        if nested is not None:
+            other, scale = nested  # the other grid's shape (fine for a restriction, coarse padded otherwise)
+            self._scale = scale
+            self._row = np.empty(other[1:] if ndim > 1 else (1,))
+            self._kernel = _RESTRICT_NESTED[ndim] if restrict else _INTERPOLATE_NESTED[ndim]
 
     def __call__(self, source: np.ndarray, target: np.ndarray | None = None) -> np.ndarray:
         """Restrict ``source`` into ``target`` (default: a buffer reused by the next call), or add the
-        interpolation of ``source`` to the interior of the zero-padded ``target``; returns ``target``."""
+        interpolation of the zero-padded coarse ``source`` to the interior of the zero-padded ``target``;
+        returns ``target``."""
         target = self.out if target is None else target
-        self._kernel(source, *self.arguments, target)
+        if self.nested:
+            if self.restrict:
+                self._kernel(source, self._scale, self._row, target)
+            else:
+                self._kernel(source, self._row, target)
+        elif self.restrict:
+            self._kernel(source, *self.arguments, target)
+        else:
+            self._kernel(source[(slice(1, -1),) * source.ndim], *self.arguments, target)
         return target
+
+
+def _nested(fine: Grid, coarse: Grid) -> bool:
+    return all(nf == 2 * nc + 1 for nf, nc in zip(fine.shape, coarse.shape))
 
 
 def _restriction(fine: Grid, coarse: Grid) -> _Transfer:
     taps = [restriction_taps(nf, nc, hf / hc) for nf, nc, hf, hc in
             zip(fine.shape, coarse.shape, fine.spacing, coarse.spacing)]
-    return _Transfer(taps, coarse.shape, restrict=True)
+    scale = float(np.prod([hf / hc for hf, hc in zip(fine.spacing, coarse.spacing)]))
+    return _Transfer(taps, coarse.shape, restrict=True, nested=(fine.shape, scale) if _nested(fine, coarse) else None)
 
 
 def _interpolation(fine: Grid, coarse: Grid) -> _Transfer:
+    padded = tuple(n + 2 for n in coarse.shape)
     return _Transfer([interpolation_taps(nf, nc) for nf, nc in zip(fine.shape, coarse.shape)], fine.shape,
-                     restrict=False)
+                     restrict=False, nested=(padded, 1.0) if _nested(fine, coarse) else None)
 
 
 def restriction_chain(grid: Grid, coarsest_points: int) -> tuple[list[Grid], list[_Transfer]]:
@@ -364,7 +394,7 @@ class Multilevel:
         self._restrict[index](level.compute_residual(), below.rhs)
         below.zero()
         self.cycle(index + 1)
-        self._interpolate[index](below.solution, level.buffers[0])
+        self._interpolate[index](below.buffers[0], level.buffers[0])
         stats = level.smooth(self.post, self.omega, reference, measure=index == 0)
         self.work += fraction * (self.pre + self.post + 3)  # sweeps, residual, two transfers
         return stats
@@ -392,7 +422,7 @@ class Multilevel:
         for index in range(last - 1, -1, -1):
             level, below = self.levels[index], self.levels[index + 1]
             level.zero()
-            self._interpolate[index](below.solution, level.buffers[0])
+            self._interpolate[index](below.buffers[0], level.buffers[0])
             self.work += self._fraction(index)
             if index == 0 and lift is not None:
                 level.add(lift)
