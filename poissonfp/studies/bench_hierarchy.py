@@ -96,7 +96,7 @@ def hierarchy_row(case_name: str, size: int, repeats: int = 3, direct_max_unknow
     problem = build_problem(case, size)
     criterion = StoppingCriterion("discretization")
     threshold = criterion.threshold(problem)
-    options = {"network": case.network, "training": case.training, "hybrid": case.hybrid}
+    options: dict[str, Any] = {"network": case.network, "training": case.training, "hybrid": case.hybrid}
     solve(problem, "hybrid", criterion, **options)  # compilation and first-touch costs
     runs = [solve(problem, "hybrid", criterion, **options) for _ in range(repeats)]
     best = min(runs, key=lambda r: r.wall_time_s)
