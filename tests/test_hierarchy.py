@@ -208,3 +208,26 @@ def test_fixed_weight_transfers_equal_the_tap_lists(ndim):
     interpolation(padded, fast)
     ml._Transfer([ml.interpolation_taps(15, 7)] * ndim, fine.shape, restrict=False)(padded, slow)
     np.testing.assert_allclose(fast, slow, rtol=1e-13, atol=1e-13)
+
+
+def test_bench_hierarchy_quick_writes_rows_with_ratios_from_one_run(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from poissonfp.cli import main
+
+    result = CliRunner().invoke(main, ["bench", "--hierarchy", "--quick", "--quiet", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "hierarchy.json").read_text())
+    rows = {row["case"]: row for row in data["rows"]}
+    assert set(rows) == {"2d_contrast", "2d_boundary"}
+    for row in rows.values():
+        assert row["hybrid"]["converged"] and row["pyamg_rs"]["converged"] and row["pyamg_sa"]["converged"]
+        assert row["ratios"]["rs_with_setup_over_hybrid"] == pytest.approx(
+            row["pyamg_rs"]["total_s"] / row["hybrid"]["time_s"])
+    assert "dst" in rows["2d_boundary"] and "dst" not in rows["2d_contrast"]
+    boundary = rows["2d_boundary"]["hybrid"]
+    assert rows["2d_contrast"]["hierarchy"] == "galerkin"
+    assert boundary["boundary_lift"] or boundary["decision"] == "jacobi"  # 31²: one Jacobi run may be cheaper
+    assert "| 2d_contrast | 31x31 |" in (tmp_path / "hierarchy.md").read_text()

@@ -27,7 +27,7 @@ import numpy as np
 from poissonfp.case import load_case
 from poissonfp.problem import Problem, build_problem
 
-__all__ = ["HIERARCHY_PLAN", "QUICK_HIERARCHY_PLAN", "run_hierarchy_bench", "hierarchy_row"]
+__all__ = ["HIERARCHY_PLAN", "QUICK_HIERARCHY_PLAN", "run_hierarchy_bench", "hierarchy_row", "format_hierarchy_markdown"]
 
 _CASES = Path(__file__).resolve().parent / "bench_cases"
 _SHIPPED = Path(__file__).resolve().parents[2] / "cases"
@@ -152,3 +152,26 @@ def run_hierarchy_bench(plan=HIERARCHY_PLAN, repeats: int = 3, callback: Callabl
 
     machine["load_average_after"] = list(os.getloadavg())
     return {"machine": machine, "repeats": repeats, "rows": rows}
+
+
+def format_hierarchy_markdown(data: dict[str, Any]) -> str:
+    """The rows as a markdown table: times in seconds, cycles, the hybrid's work, and the ratios."""
+    def cell(value: float | None, digits: str = ".3g") -> str:
+        return "-" if value is None else format(value, digits)
+
+    lines = ["| case | grid | hybrid s (cycles, sweep-eq) | PyAMG RS s (set-up s, cycles) | PyAMG SA s (set-up s, "
+             "cycles) | direct s | dst s | RS / hybrid | SA / hybrid | RS reused / hybrid | SA reused / hybrid "
+             "| direct / hybrid | dst / hybrid |", "|" + " --- |" * 13]
+    for row in data["rows"]:
+        h, rs, sa, q = row["hybrid"], row["pyamg_rs"], row["pyamg_sa"], row["ratios"]
+        work = h["work_sweep_equivalents"]
+        grid = "x".join([str(row["size"])] * (3 if row["case"].startswith("3d") else 2))
+        lines.append(
+            f"| {row['case']} | {grid} | {cell(h['time_s'])} ({h['cycles']}, {cell(work, '.1f')}) | "
+            f"{cell(rs['total_s'])} ({cell(rs['setup_s'])}, {rs['cycles']}) | {cell(sa['total_s'])} "
+            f"({cell(sa['setup_s'])}, {sa['cycles']}) | {cell(row.get('direct', {}).get('time_s'))} | "
+            f"{cell(row.get('dst', {}).get('time_s'))} | {cell(q['rs_with_setup_over_hybrid'], '.2f')} | "
+            f"{cell(q['sa_with_setup_over_hybrid'], '.2f')} | {cell(q['rs_reused_over_hybrid'], '.2f')} | "
+            f"{cell(q['sa_reused_over_hybrid'], '.2f')} | {cell(q.get('direct_over_hybrid'), '.2f')} | "
+            f"{cell(q.get('dst_over_hybrid'), '.3f')} |")
+    return "\n".join(lines) + "\n"
