@@ -73,6 +73,13 @@ def interpolation_from_positions(fine: np.ndarray, coarse: np.ndarray, lower: fl
     return sp.csr_matrix((vals[keep], (rows[keep], cols[keep])), shape=(n, m))
 
 
+def _scaled_rows(matrix: sp.csr_matrix, factors: np.ndarray) -> sp.csr_matrix:
+    """``diag(factors) @ matrix`` without a sparse product (zeros dropped)."""
+    matrix.data *= np.repeat(factors, np.diff(matrix.indptr))
+    matrix.eliminate_zeros()
+    return matrix
+
+
 def _nested_inside(inside: np.ndarray, positions, coarse_positions) -> np.ndarray | None:
     """Per coarse point (flat): whether the fine point at its position is inside; None when a coarse
     position is not a fine one (non-nested sizes)."""
@@ -90,7 +97,8 @@ def _row_scale(matrix: sp.csr_matrix, ndim: int) -> np.ndarray:
     (box, Neumann, variable coefficient), ``~θ`` on a Shortley-Weller row whose boundary lies ``θ h`` away.
     Scaling such rows before the projection (``A_c = PᵀSAP``, ``R = PᵀS``) keeps their ``1/θ`` diagonal out
     of the coarse operator; the solution of ``SAu = Sb`` is that of ``Au = b``."""
-    off = abs(matrix - sp.diags(matrix.diagonal())).max(axis=1).toarray().ravel()
+    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    off = np.maximum.reduceat(np.where(matrix.indices != rows, np.abs(matrix.data), 0.0), matrix.indptr[:-1])
     diagonal = matrix.diagonal()
     return np.minimum(1.0, np.where(off > 0, 2 * ndim * off / np.maximum(diagonal, 1e-300), 1.0))
 
@@ -126,7 +134,8 @@ class MatrixLevel:
         self.grid, self.size, self.inside, self.singular = grid, grid.size, inside, singular
         self.matrix = matrix.tocsr()
         diagonal = self.matrix.diagonal()
-        off = (self.matrix - sp.diags(diagonal)).tocsr()
+        off = self.matrix.copy()  # A - D: every row holds its diagonal entry (a level's rows are never empty)
+        off.data[off.indices == np.repeat(np.arange(grid.size), np.diff(off.indptr))] = 0.0
         off.eliminate_zeros()
         self._off = (off.indptr.astype(np.int32), off.indices.astype(np.int32), off.data.astype(np.float64))
         self.inv_diag = 1.0 / diagonal
@@ -228,19 +237,18 @@ class GalerkinMultilevel:
         full = factors[0]
         for factor in factors[1:]:
             full = sp.kron(full, factor, format="csr")
-        prolongation = (sp.diags(fine.inside.ravel().astype(float)) @ full).tocsr()
-        prolongation.eliminate_zeros()
+        prolongation = _scaled_rows(full.tocsr(), fine.inside.ravel().astype(float))
         active = np.asarray(abs(prolongation).sum(axis=0)).ravel() > 0
         nested = _nested_inside(fine.inside, positions, coarse_positions)
         if nested is not None and nested.any():  # coarse points whose own fine point lies outside drop out
-            prolongation = (prolongation @ sp.diags(nested.astype(float))).tocsr()
+            prolongation.data *= nested[prolongation.indices]
             prolongation.eliminate_zeros()
             active = nested
-        first = len(self.levels) == 1  # cut rows exist on the fine operator only
-        scale = sp.diags(_row_scale(fine.matrix, fine.grid.ndim) if first else np.ones(fine.size))
-        restriction = (prolongation.T @ scale).tocsr()
-        matrix = (restriction @ fine.matrix @ prolongation).tocsr()
-        matrix = (matrix + sp.diags((~active).astype(float))).tocsr()
+        restriction = prolongation.T.tocsr()
+        if len(self.levels) == 1:  # cut rows exist on the fine operator only
+            restriction.data *= _row_scale(fine.matrix, fine.grid.ndim)[restriction.indices]
+        matrix = (restriction @ (fine.matrix @ prolongation)).tocsr()
+        matrix.setdiag(matrix.diagonal() + (~active))
         shape = tuple(c.size for c in coarse_positions)
         spacing = [h * (c[1] - c[0]) / (p[1] - p[0]) if c.size > 1 else h
                    for h, p, c in zip(fine.grid.spacing, positions, coarse_positions)]
