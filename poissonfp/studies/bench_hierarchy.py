@@ -34,7 +34,6 @@ __all__ = ["HIERARCHY_PLAN", "QUICK_HIERARCHY_PLAN", "run_hierarchy_bench", "hie
            "with_reuse"]
 
 _CASES = Path(__file__).resolve().parent / "bench_cases"
-_SHIPPED = Path(__file__).resolve().parents[2] / "cases"
 _2D, _3D = (127, 255, 511, 1023), (31, 63, 127)
 #: (case, sizes) of the rows: cases of studies/bench_cases, or shipped ones.
 HIERARCHY_PLAN: tuple[tuple[str, tuple[int, ...]], ...] = (
@@ -44,8 +43,11 @@ QUICK_HIERARCHY_PLAN = (("2d_contrast", (31,)), ("2d_boundary", (31,)))
 
 
 def _case_path(name: str) -> Path:
+    """A bench-only case of ``studies/bench_cases``, else the shipped case of that name."""
+    from poissonfp.catalog import find_case
+
     path = _CASES / f"{name}.toml"
-    return path if path.exists() else _SHIPPED / f"{name}.toml"
+    return path if path.exists() else find_case(name)
 
 
 def _fastest(run: Callable[[], Any], repeats: int) -> tuple[float, Any]:
