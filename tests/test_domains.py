@@ -209,7 +209,7 @@ def test_box_only_methods_refuse_the_lshape(tmp_path, method):
 def test_hybrid_off_the_box(case, settings):
     """Off the box the hybrid runs two-level cycles over the network's (or a classical) space, untrained with
     the auto switch, trained (PINN loss on the sparse operator) with a fixed one; the default multilevel
-    cycle falls back to two-level cycles and records why."""
+    cycle runs its Galerkin hierarchy there (no fallback: ``info["cycle"]`` says which cycle ran)."""
     from poissonfp.settings import HybridSettings, NetworkSettings, TrainingSettings
 
     problem = build_problem(load_case(case), 31)
@@ -219,7 +219,8 @@ def test_hybrid_off_the_box(case, settings):
     assert result.converged and result.dnn_steps == (0 if hybrid.switch == "auto" else 20)
     assert np.linalg.norm(result.solution - problem.discrete_solution) <= 1.01e-8 * np.linalg.norm(
         problem.discrete_solution)
-    assert ("cycle_fallback" in result.info) == (hybrid.cycle == "multilevel")
+    assert result.info["cycle"] == hybrid.cycle
+    assert result.info.get("hierarchy", "galerkin") == "galerkin"
     assert result.info["galerkin_rank"] > 0
 
 

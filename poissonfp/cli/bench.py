@@ -55,13 +55,21 @@ class _Lines:
 @click.option("--device", type=NamedChoice(DEVICES, "device"), default=None,
               help="Where the hybrid, the network and pure Jacobi run (cuda: through torch on the GPU).")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
+@click.option("--hierarchy", is_flag=True,
+              help="Run the rows off the box instead (coefficients, Neumann sides, masks, boundary data: hybrid "
+                   "against PyAMG RS/SA with and without set-up, direct, dst); writes hierarchy.json and "
+                   "hierarchy.md. --quick: two tiny rows.")
 @guarded
-def bench(quick: bool, out: Path, problems, methods, jacobi_budget, device, quiet) -> None:
+def bench(quick: bool, out: Path, problems, methods, jacobi_budget, device, quiet, hierarchy) -> None:
     """Wall time to discretization accuracy of every solver on a matrix of problems and sizes; writes
     bench.json, bench.csv, bench.md and log-log figures of time and work against unknowns into OUT.
     Ctrl-C (SIGTERM) saves the rows measured so far, marked interrupted, and exits 130 (143)."""
     from poissonfp.studies.bench import BenchConfig, quick_config, run_bench
     from poissonfp.studies.bench_report import format_markdown, save_bench
+
+    if hierarchy:
+        _hierarchy(quick, out, problems, quiet)
+        return
 
     config = quick_config() if quick else BenchConfig()
     changes = {}
@@ -101,6 +109,37 @@ def bench(quick: bool, out: Path, problems, methods, jacobi_budget, device, quie
         click.echo(f"interrupted: the rows measured so far are in {out}/bench.json (marked interrupted)", err=True)
     if data["interrupted"] or guard.exit_code:
         raise click.exceptions.Exit(guard.exit_code or EXIT_INTERRUPTED)
+
+
+def _hierarchy(quick: bool, out: Path, problems, quiet: bool) -> None:
+    """``bench --hierarchy``: the rows of :mod:`poissonfp.studies.bench_hierarchy`."""
+    from poissonfp.results import write_json, write_text
+    from poissonfp.studies.bench_hierarchy import (HIERARCHY_PLAN, QUICK_HIERARCHY_PLAN, format_hierarchy_markdown,
+                                                   run_hierarchy_bench)
+
+    plan = QUICK_HIERARCHY_PLAN if quick else HIERARCHY_PLAN
+    if problems:
+        known = [name for name, _ in plan]
+        unknown = [name for name in problems if name not in known]
+        if unknown:
+            raise click.BadParameter(f"unknown problem {unknown[0]!r}; expected some of {', '.join(known)}",
+                                     param_hint="--problems")
+        plan = tuple(entry for entry in plan if entry[0] in problems)
+    _check_writable(out)
+
+    def show(row: dict) -> None:
+        if not quiet:
+            click.echo(f"{row['case']} {row['size']}: hybrid {row['hybrid']['time_s']:.3g} s, "
+                       f"RS/hybrid {row['ratios']['rs_with_setup_over_hybrid']:.2f}", err=True)
+
+    data = run_hierarchy_bench(plan, repeats=1 if quick else 2, callback=show)
+    data["command"] = "poissonfp bench --hierarchy" + " --quick" * quick + \
+        (f" --problems {','.join(problems)}" if problems else "") + f" --out {out}"
+    write_json(out / "hierarchy.json", data)
+    table = format_hierarchy_markdown(data)
+    write_text(out / "hierarchy.md", f"`{data['command']}`\n\n" + table)
+    click.echo(table)
+    click.echo(f"wrote {out}/hierarchy.json and hierarchy.md")
 
 
 def _check_device(device: str) -> None:

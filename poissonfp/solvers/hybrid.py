@@ -105,11 +105,7 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
     training = training or TrainingSettings()
     hybrid = hybrid or HybridSettings()
     switch = check_switch(hybrid.switch if switch is None else switch)
-    fallback = None
-    if hybrid.cycle == "multilevel" and not problem.on_box:
-        fallback = ("multilevel cycle is box-only (its hierarchy rediscretises the box's Laplacian): "
-                    "two-level cycles instead")
-    elif hybrid.cycle == "multilevel":
+    if hybrid.cycle == "multilevel":  # every operator: the box's hierarchy or the Galerkin one
         from poissonfp.solvers.hybrid_multilevel import solve_multilevel_hybrid
 
         return solve_multilevel_hybrid(problem, monitor, network=network, training=training, hybrid=hybrid,
@@ -120,8 +116,6 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
     reference, norm = criterion.reference(problem), criterion.scale(problem)
     record = TwoLevelRecord(switch_setting=switch)
     times = record.times_s
-    if fallback:
-        record.cycle_fallback = fallback
     state = {"u": None, "sweeps": 0, "steps": 0, "phase": "dnn"}
     reason = "max_iterations"
     from poissonfp.neural.galerkin import warm_up

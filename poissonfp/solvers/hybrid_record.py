@@ -23,8 +23,8 @@ class TwoLevelRecord:
 
     Attributes:
         switch_setting: The requested switch (training steps or ``"auto"``).
-        cycle_fallback: Why the two-level cycle runs although the multilevel one was asked for (off the
-            box), or None.
+        cycle: The cycle that ran, always ``"two-level"`` here (asked for by ``[hybrid] cycle``; the
+            multilevel hybrid records ``"multilevel"``): nothing falls back to it silently.
         switch_reason: Why training stopped: ``fixed``, ``low modes converged``, ``low modes stopped
             changing``, ``training stopped paying ...``, ``budget`` or a classical coarse space's note.
         low_mode_error_at_switch: The auto switch's signal: relative error of the lowest modes.
@@ -54,7 +54,7 @@ class TwoLevelRecord:
     """
 
     switch_setting: int | str
-    cycle_fallback: str | None = None
+    cycle: str = "two-level"
     switch_reason: str | None = None
     low_mode_error_at_switch: float | None = None
     low_mode_change_per_step: float | None = None

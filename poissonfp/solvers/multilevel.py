@@ -25,6 +25,7 @@ correction ``2 m N_c / ((2d+1) N)``; a triangular solve ``nnz(L + U) / ((2d+1) N
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 import scipy.sparse as sp
@@ -32,9 +33,10 @@ import scipy.sparse as sp
 from poissonfp.grid import Grid
 from poissonfp.operators import diagonal
 from poissonfp.solvers import multilevel_kernels as kernels
+from poissonfp.solvers import nested_kernels
 from poissonfp.solvers.jacobi import warm_up as warm_up_jacobi
 
-__all__ = ["coarse_grids", "interpolation_1d", "restriction_chain", "Level", "Multilevel", "CoarseIteration",
+__all__ = ["boundary_lift", "coarse_grids", "interpolation_1d", "restriction_chain", "Level", "Multilevel", "CoarseIteration",
            "ExactCoarse", "warm_up", "DEFAULT_COARSEST_POINTS"]
 
 #: Points per axis of the coarsest level when the settings leave it automatic (0).
@@ -45,6 +47,27 @@ _SMOOTH = {1: kernels.smooth_1d, 2: kernels.smooth_2d, 3: kernels.smooth_3d}
 _MEASURED = {1: kernels.measured_sweep_1d, 2: kernels.measured_sweep_2d, 3: kernels.measured_sweep_3d}
 _RESTRICT = {1: kernels.restrict_1d, 2: kernels.restrict_2d, 3: kernels.restrict_3d}
 _INTERPOLATE = {1: kernels.interpolate_add_1d, 2: kernels.interpolate_add_2d, 3: kernels.interpolate_add_3d}
+_RESTRICT_NESTED = {1: nested_kernels.restrict_nested_1d, 2: nested_kernels.restrict_nested_2d,
+                    3: nested_kernels.restrict_nested_3d}
+_INTERPOLATE_NESTED = {1: nested_kernels.interpolate_nested_1d, 2: nested_kernels.interpolate_nested_2d,
+                       3: nested_kernels.interpolate_nested_3d}
+
+
+def boundary_lift(problem) -> np.ndarray | None:
+    """The problem's Dirichlet function evaluated at its unknowns (0 outside the domain): a smooth grid
+    function with the boundary data, so that ``u - lift`` has zero data. None when there is nothing to
+    lift (no such function, zero data, every side Neumann) or it is not finite at some unknown."""
+    function = problem.functions.get("boundary")
+    operator = problem.operator
+    if function is None or operator.singular:
+        return None
+    with np.errstate(all="ignore"):
+        values = np.broadcast_to(getattr(function, "numpy", function)(*problem.grid.coordinates()),
+                                 problem.grid.shape).astype(float)
+    values = np.where(operator.inside, values, 0.0)
+    if not np.all(np.isfinite(values)) or not np.any(values):
+        return None
+    return values
 
 
 @functools.cache
@@ -129,32 +152,57 @@ def restriction_taps(fine: int, coarse: int, ratio: float) -> tuple[np.ndarray, 
 
 
 class _Transfer:
-    """A tensor product of 1D tap lists applied in one compiled pass."""
+    """A grid transfer in one compiled pass: the fixed-weight kernels of
+    :mod:`poissonfp.solvers.nested_kernels` when every axis halves (``n_f = 2 n_c + 1``), else a tensor
+    product of 1D tap lists. Buffers are allocated here, once."""
 
-    def __init__(self, taps: list[tuple[np.ndarray, np.ndarray]], shape: tuple[int, ...], restrict: bool) -> None:
+    def __init__(self, taps: list[tuple[np.ndarray, np.ndarray]], shape: tuple[int, ...], restrict: bool,
+                 nested: tuple[tuple[int, ...], float] | None = None) -> None:
         self.arguments = [array for pair in taps for array in pair]
         self.shape = tuple(shape)
+        self.restrict = restrict
         ndim = len(shape)
         self._kernel = _RESTRICT[ndim] if restrict else _INTERPOLATE[ndim]
         self.out = np.empty(self.shape) if restrict else None
+        self.nested = nested is not None
+        if nested is not None:
+            other, scale = nested  # the other grid's shape (fine for a restriction, coarse padded otherwise)
+            self._scale = scale
+            self._row = np.empty(other[1:] if ndim > 1 else (1,))
+            self._kernel = _RESTRICT_NESTED[ndim] if restrict else _INTERPOLATE_NESTED[ndim]
 
     def __call__(self, source: np.ndarray, target: np.ndarray | None = None) -> np.ndarray:
         """Restrict ``source`` into ``target`` (default: a buffer reused by the next call), or add the
-        interpolation of ``source`` to the interior of the zero-padded ``target``; returns ``target``."""
+        interpolation of the zero-padded coarse ``source`` to the interior of the zero-padded ``target``;
+        returns ``target``."""
         target = self.out if target is None else target
-        self._kernel(source, *self.arguments, target)
+        if self.nested:
+            if self.restrict:
+                self._kernel(source, self._scale, self._row, target)
+            else:
+                self._kernel(source, self._row, target)
+        elif self.restrict:
+            self._kernel(source, *self.arguments, target)
+        else:
+            self._kernel(source[(slice(1, -1),) * source.ndim], *self.arguments, target)
         return target
+
+
+def _nested(fine: Grid, coarse: Grid) -> bool:
+    return all(nf == 2 * nc + 1 for nf, nc in zip(fine.shape, coarse.shape))
 
 
 def _restriction(fine: Grid, coarse: Grid) -> _Transfer:
     taps = [restriction_taps(nf, nc, hf / hc) for nf, nc, hf, hc in
             zip(fine.shape, coarse.shape, fine.spacing, coarse.spacing)]
-    return _Transfer(taps, coarse.shape, restrict=True)
+    scale = float(np.prod([hf / hc for hf, hc in zip(fine.spacing, coarse.spacing)]))
+    return _Transfer(taps, coarse.shape, restrict=True, nested=(fine.shape, scale) if _nested(fine, coarse) else None)
 
 
 def _interpolation(fine: Grid, coarse: Grid) -> _Transfer:
+    padded = tuple(n + 2 for n in coarse.shape)
     return _Transfer([interpolation_taps(nf, nc) for nf, nc in zip(fine.shape, coarse.shape)], fine.shape,
-                     restrict=False)
+                     restrict=False, nested=(padded, 1.0) if _nested(fine, coarse) else None)
 
 
 def restriction_chain(grid: Grid, coarsest_points: int) -> tuple[list[Grid], list[_Transfer]]:
@@ -272,13 +320,21 @@ class ExactCoarse:
     def solve(self, level: Level, omega: float, from_zero: bool = True) -> float:  # exact: any start
         from scipy.sparse.linalg import splu
 
-        from poissonfp.operators import laplacian_matrix
-
         if self._lu is None:
-            self._lu = splu(laplacian_matrix(level.grid, format="csc"))
+            if hasattr(level, "system_matrix"):  # a Galerkin level (bordered when singular)
+                matrix = sp.csc_matrix(level.system_matrix())
+            else:
+                from poissonfp.operators import laplacian_matrix
+
+                matrix = laplacian_matrix(level.grid, format="csc")
+            self._lu = splu(matrix)
             self._work = (self._lu.L.nnz + self._lu.U.nnz) / (2 * level.grid.ndim + 1)
+        rhs = level.rhs.ravel()
+        if self._lu.shape[0] > level.size:  # the zero-mean constraint's row
+            rhs = np.append(rhs, 0.0)
+        solution = self._lu.solve(rhs)[: level.size]
         level.zero()
-        level.solution[...] = self._lu.solve(level.rhs.ravel()).reshape(level.grid.shape)
+        level.solution[...] = solution.reshape(level.grid.shape)
         self.passes += 1
         return self._work / level.size
 
@@ -293,6 +349,8 @@ class Multilevel:
         pre, post: sweeps before and after each coarse-grid correction.
         coarsest_points: coarsen until no axis has more points.
     """
+
+    hierarchy = "rediscretised"
 
     def __init__(self, grid: Grid, coarse, omega: float | None = None, pre: int = 2, post: int = 2,
                  coarsest_points: int = 31) -> None:
@@ -336,7 +394,7 @@ class Multilevel:
         self._restrict[index](level.compute_residual(), below.rhs)
         below.zero()
         self.cycle(index + 1)
-        self._interpolate[index](below.solution, level.buffers[0])
+        self._interpolate[index](below.buffers[0], level.buffers[0])
         stats = level.smooth(self.post, self.omega, reference, measure=index == 0)
         self.work += fraction * (self.pre + self.post + 3)  # sweeps, residual, two transfers
         return stats
@@ -348,21 +406,63 @@ class Multilevel:
             self._restrict[index](self.levels[index].rhs, self.levels[index + 1].rhs)
             self.work += self._fraction(index)
 
-    def full_cycle(self, rhs: np.ndarray | None, reference: np.ndarray | None = None) -> np.ndarray | None:
+    def full_cycle(self, rhs: np.ndarray | None, reference: np.ndarray | None = None,
+                   lift: np.ndarray | None = None) -> np.ndarray | None:
         """Full multigrid from zero: restrict ``rhs`` to every level (None: :meth:`restrict_rhs` was
-        called), solve the coarsest, then interpolate and cycle once per level up to the fine grid."""
-        if rhs is not None:
-            self.restrict_rhs(rhs)
+        called), solve the coarsest, then interpolate and cycle once per level up to the fine grid.
+
+        ``lift``: a fine grid function with the problem's Dirichlet data (see :func:`boundary_lift`): the
+        levels below then solve for ``u - lift``, whose data are zero, so that interpolating with zero ends
+        leaves no boundary layer; the fine level gets the lift back before its cycle.
+        """
+        fine_rhs = self._lifted(rhs, lift)
         last = len(self.levels) - 1
         self.work += self._fraction(last) * self.coarse.solve(self.levels[last], self.omega)
         stats = None
         for index in range(last - 1, -1, -1):
             level, below = self.levels[index], self.levels[index + 1]
             level.zero()
-            self._interpolate[index](below.solution, level.buffers[0])
+            self._interpolate[index](below.buffers[0], level.buffers[0])
             self.work += self._fraction(index)
+            if index == 0 and lift is not None:
+                level.add(lift)
+                level.rhs[...] = fine_rhs
             stats = self.cycle(index, reference if index == 0 else None)
         if last == 0:
+            if lift is not None:
+                self.fine.rhs[...] = fine_rhs
             stats = self.fine.smooth(self.post, self.omega, reference, measure=True)
             self.work += self.post
         return stats
+
+    def _lifted(self, rhs: np.ndarray | None, lift: np.ndarray | None) -> np.ndarray:
+        """Restrict ``rhs`` (or ``rhs - A lift``) to every level; returns the fine right-hand side."""
+        if rhs is not None:
+            self.set_rhs(rhs)
+        fine_rhs = self.fine.rhs.copy()
+        if lift is not None:
+            self.fine.zero()
+            self.fine.add(lift)
+            self.work += 1.0  # the residual of the lift
+            rhs = self.fine.compute_residual().copy()
+        if rhs is not None:
+            self.restrict_rhs(rhs)
+        return fine_rhs
+
+    def measures(self, stats: np.ndarray, reference: np.ndarray | None = None) -> tuple[float, float, float]:
+        """(residual norm of the iterate before the last fine sweep, l2 and max error against the
+        reference) from the statistics that sweep returned."""
+        totals = stats.sum(axis=0)
+        residual = math.sqrt(totals[0]) * float(np.max(self.fine.diagonal)) / self.omega
+        return residual, math.sqrt(totals[1]), float(stats[:, 2].max())
+
+    def solve_rhs(self, rhs: np.ndarray, tol: float = 1e-10, max_cycles: int = 100) -> tuple[np.ndarray, int]:
+        """Reuse the hierarchy for a new right-hand side: full multigrid, then V-cycles until the residual
+        norm is below ``tol`` times ``‖rhs‖``; returns (solution copy, cycles after the full cycle)."""
+        self.full_cycle(rhs)
+        goal = tol * (float(np.linalg.norm(rhs)) or 1.0)
+        for cycles in range(max_cycles + 1):
+            if float(np.linalg.norm(self.fine.compute_residual())) <= goal:
+                return self.fine.solution.copy(), cycles
+            self.cycle(0)
+        return self.fine.solution.copy(), max_cycles

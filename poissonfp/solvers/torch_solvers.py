@@ -91,7 +91,11 @@ def solve_hybrid_torch(problem: Problem, monitor: Monitor, *, network, training,
                        omega: float, check_every: int, switch) -> SolveResult:
     """The multilevel hybrid on ``device`` (features of the network trained ``switch`` steps when it is a
     positive integer; see :mod:`poissonfp.solvers.hybrid_multilevel` for the method and the fallback decision)."""
+    from poissonfp.solvers.base import require_box
     from poissonfp.solvers.hybrid_multilevel import cycle_summary, decide, run_cycles
+    from poissonfp.solvers.multilevel import boundary_lift
+
+    require_box(problem, "the multilevel hybrid on a torch device (the stencil hierarchy)")
 
     grid, kind = problem.grid, monitor.criterion.kind
     points = hybrid.coarsest_points or DEFAULT_COARSEST_POINTS[grid.ndim]
@@ -120,7 +124,15 @@ def solve_hybrid_torch(problem: Problem, monitor: Monitor, *, network, training,
     reason, cycles, residuals = "max_iterations", 0, []
     try:
         multilevel.coarse = _coarse(problem, monitor, hybrid, network, training, seed, device, switch, grids[-1], info)
-        multilevel.full_cycle(rhs)
+        lift = boundary_lift(problem)  # the V-cycle is linear: cycling on b - A lift, then adding the lift
+        info["boundary_lift"] = lift is not None  # equals the numpy path's lift before the fine cycle
+        if lift is None:
+            multilevel.full_cycle(rhs)
+        else:
+            multilevel.full_cycle(as_tensor(problem.rhs - problem.operator.apply(lift), multilevel.device))
+            fine.add(as_tensor(lift, multilevel.device))
+            fine.rhs.copy_(rhs)
+            multilevel.work += 1.0  # the residual of the lift
         reason, cycles = run_cycles(monitor, lambda: (residual_norm(fine), criterion_value(kind, fine, reference, norm)),
                                     lambda: multilevel.cycle(0), lambda: fine.solution.cpu().numpy(), residuals)
         synchronise(multilevel.device)

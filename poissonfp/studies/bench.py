@@ -20,9 +20,9 @@ replaced by an exact coarsest solve and by nothing, so the network's share is me
 Off the constant-coefficient Dirichlet box (``2d_lshape``, ``2d_disk``) there is no exact sweep count: pure
 Jacobi (the CSR kernel there) runs for real where its time extrapolated from the smaller sizes fits
 ``jacobi_real_budget_s`` and is not run beyond (the row says so; nothing is computed); the box-only
-methods (``dst``) and the controls that change the multilevel cycle's coarsest solve (``hybrid-exact``,
-``hybrid-none``: off the box the hybrid runs two-level cycles, which have no coarsest level) are recorded
-as ``not_applicable`` with the reason.
+methods (``dst``) are recorded as ``not_applicable`` with the reason; the controls that change the
+multilevel cycle's coarsest solve (``hybrid-exact``, ``hybrid-none``) run there too (the Galerkin
+hierarchy).
 Ctrl-C stops the run: the rows measured so far are returned, the last one marked ``partial`` and the
 whole marked ``interrupted``.
 """
@@ -345,15 +345,13 @@ def _unknowns(problem: Problem) -> int:
 
 
 def not_applicable(problem: Problem, method: str) -> str:
-    """Why ``method`` does not apply to ``problem`` ("" when it does): box-only solvers off the box, and
-    the controls of the multilevel cycle's coarsest solve where the hybrid runs two-level cycles."""
+    """Why ``method`` does not apply to ``problem`` ("" when it does): box-only solvers off the box (the
+    coarsest-solve controls apply everywhere: off the box the hybrid's Galerkin hierarchy has a coarsest
+    level too)."""
     if problem.on_box:
         return ""
     if _solver(method) not in applicable_methods(problem, (_solver(method),)):
         return f"{method} needs the constant-coefficient Dirichlet box"
-    if method in VARIANTS:
-        return (f"{method} sets the multilevel cycle's coarsest solve; off the box the hybrid runs two-level "
-                f"cycles, which have no coarsest level")
     return ""
 
 
