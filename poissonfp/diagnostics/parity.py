@@ -32,7 +32,8 @@ from poissonfp.plotting import diagnostics as plots
 from poissonfp.diagnostics.base import Experiment, ExperimentResult, PaperSetting, ProgressCallback
 from poissonfp.diagnostics.fitting import fit_full_batch
 from poissonfp.diagnostics.rules import DTYPES, setting
-from poissonfp.networks import ACTIVATIONS, make_mlp
+from poissonfp.diagnostics.learners import make_learner
+from poissonfp.networks import ACTIVATIONS
 
 NAME = "parity"
 
@@ -46,6 +47,7 @@ class ParitySettings:
     target_bits: int = setting(0, min=0, max=16)
     widths: tuple[int, ...] = setting((200, 200, 100), max=4096)
     activation: str = setting("tanh", choices=tuple(ACTIVATIONS))
+    first_layer_scale: float = setting(1.0, max=1000.0)
     learning_rate: float = setting(1e-3, max=10.0)
     epochs: int = setting(2000, max=1_000_000)
     fractions: tuple[float, ...] = setting((0.3, 0.5, 0.7, 0.9), above=0.0, below=1.0)
@@ -101,7 +103,8 @@ def _fit_fraction(settings: ParitySettings, x, y, fraction: float, seed: int, on
     dtype = getattr(torch, settings.dtype)
     train, test = _train_split(len(x), fraction, seed)
     generator = torch.Generator().manual_seed(seed)
-    model = make_mlp(x.shape[1], settings.widths, activation=settings.activation, dtype=dtype, generator=generator)
+    model = make_learner("network", x.shape[1], len(train), settings.widths, 1, settings.activation, dtype,
+                         generator=generator, first_layer_scale=settings.first_layer_scale)
     history = fit_full_batch(
         model, torch.tensor(x[train], dtype=dtype), torch.tensor(y[train, None], dtype=dtype),
         epochs=settings.epochs, learning_rate=settings.learning_rate, on_progress=on_progress,
