@@ -147,7 +147,7 @@ def _seed_study_lines(study: dict) -> str:
     lines = [f"seeded switch study, article, M in {study['switches'][0]}..{study['switches'][-1]} "
              f"({len(study['switches'])} points), seeds {seeds}: optimum M {spread('optimum_switch', 'g')}, "
              f"{spread('speedup_at_optimum', '.2f')} x pure Jacobi ({study['jacobi_sweeps']:,} sweeps; "
-             f"time modelled: training measured + exact sweeps x {study['time_per_sweep_s'] * 1e6:.2f} us)",
+             f"CPU time modelled: training measured + exact sweeps x {study['time_per_sweep_s'] * 1e6:.2f} us)",
              f"  M > 0 losing to pure Jacobi: {spread('fraction_losing_in_time', '.2f')} of M in time, "
              f"{spread('fraction_losing_in_sweeps', '.2f')} in sweeps"]
     lines += [f"  {c['label']}: {c['sweeps']:,} sweeps, {c['time_s']:.3g} s" for c in study["classical"]]

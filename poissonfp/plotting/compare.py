@@ -228,7 +228,7 @@ def plot_seed_study(study: dict, title: str, ax: Any = None):
                   title="sweeps (DST-I exact count; sweeps <= 0 drawn at 1)")
     ax_modes.set(yscale="log", xlabel="switch M (Adam steps)", ylabel=r"$|\hat e_k| / \|u_h\|$ at the hand-over",
                  title="the slowest modes' amplitude at the hand-over")
-    ax_time.set(yscale="log", xlabel="switch M (Adam steps)", ylabel="time [s] (modelled, see compare.json)",
+    ax_time.set(yscale="log", xlabel="switch M (Adam steps)", ylabel="CPU time [s] (modelled, see compare.json)",
                 title="training (measured) + sweeps x time per sweep; * optimum")
     for axis in (ax_sweeps, ax_modes, ax_time):
         axis.title.set_fontsize(9)

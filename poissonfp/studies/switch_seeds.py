@@ -13,7 +13,9 @@ Jacobi needs ~15 M sweeps on ``1d_article_loose``), and it is also unnecessary:
   stopping criterion from the snapshot, is computed mode by mode (:func:`poissonfp.jacobi_theory.predicted_sweeps`,
   checked against real runs in the tests): load-free numbers.
 - ``t_sweep`` is measured once (best of 3 timed batches of compiled sweeps); the time of an M is
-  ``T(M) + S(M) t_sweep`` (modelled from measured parts, labelled so), pure Jacobi's ``S_0 t_sweep``.
+  ``T(M) + S(M) t_sweep`` (modelled from measured parts, labelled so), pure Jacobi's ``S_0 t_sweep``. Both
+  parts are CPU seconds (``time.process_time``, torch on one thread): on a machine shared with other jobs
+  wall time depends on the load, CPU time much less.
 
 What the sweep count follows: per M the study records the amplitude of the error's slowest sine modes at
 the hand-over and ``slow_mode_bound``, the sweeps each of them alone needs to fall below the threshold
@@ -78,8 +80,10 @@ def article_trajectory(problem: Problem, switches: Sequence[int], *, seed: int, 
     """Train the article's network once to ``max(switches)`` Adam steps and snapshot it at every M.
 
     Returns:
-        ``switches`` (sorted, distinct), ``snapshots`` (grid values at each M), ``train_time_s`` (optimiser
-        seconds up to each M), ``setup_time_s`` (building the network and its loss).
+        ``switches`` (sorted, distinct), ``snapshots`` (grid values at each M), ``train_time_s`` (CPU seconds
+        of the training up to each M, the snapshots' own evaluation left out: on a shared machine CPU time,
+        not wall time, is what a run costs), ``train_wall_s`` (wall seconds of the optimiser steps up to each
+        M), ``setup_time_s`` (CPU seconds building the network and its loss).
     """
     from poissonfp.neural.model import single_threaded
     from poissonfp.solvers.article import ARTICLE_NETWORK, article_network, plain_network
@@ -87,29 +91,35 @@ def article_trajectory(problem: Problem, switches: Sequence[int], *, seed: int, 
     wanted = sorted(set(int(m) for m in switches))
     shape = article_network(network, ARTICLE_NETWORK)
     snapshots: dict[int, np.ndarray] = {}
-    times: dict[int, float] = {}
+    cpu: dict[int, float] = {}
+    wall: dict[int, float] = {}
+    aside = [0.0]  # CPU seconds spent taking snapshots, not part of the training
     with single_threaded():
-        start = time.perf_counter()
+        start = time.process_time()
         model, trainer = plain_network(problem, shape, training, seed, device)
         points = model.grid_points(problem.grid)
-        setup = time.perf_counter() - start
+        setup = time.process_time() - start
         if 0 in wanted:
-            snapshots[0], times[0] = model.grid_values(problem.grid, points), 0.0
+            snapshots[0], cpu[0], wall[0] = model.grid_values(problem.grid, points), 0.0, 0.0
+        start = time.process_time()
 
         def on_step(step: int, _loss: float) -> bool:
             if step in wanted:
+                clock = time.process_time()
+                cpu[step], wall[step] = clock - start - aside[0], trainer.time_s
                 snapshots[step] = model.grid_values(problem.grid, points)
-                times[step] = trainer.time_s
+                aside[0] += time.process_time() - clock
             return False
 
         if wanted[-1] > 0:
             trainer.adam(wanted[-1], on_step)
     return {"switches": wanted, "snapshots": [snapshots[m] for m in wanted],
-            "train_time_s": [times[m] for m in wanted], "setup_time_s": setup}
+            "train_time_s": [cpu[m] for m in wanted], "train_wall_s": [wall[m] for m in wanted],
+            "setup_time_s": setup}
 
 
 def time_per_sweep(problem: Problem, omega: float = 1.0, sweeps: int | None = None) -> float:
-    """Seconds per plain Jacobi sweep on ``problem``: best of 3 timed batches (after a compiling one)."""
+    """CPU seconds per plain Jacobi sweep on ``problem``: best of 3 timed batches (after a compiling one)."""
     from poissonfp.solvers.jacobi import jacobi_iteration
 
     count = sweeps or max(10, int(2e6 // max(problem.grid.size, 1)))
@@ -117,9 +127,9 @@ def time_per_sweep(problem: Problem, omega: float = 1.0, sweeps: int | None = No
     iteration.sweep(1)
     best = math.inf
     for _ in range(3):
-        start = time.perf_counter()
+        start = time.process_time()
         iteration.sweep(count)
-        best = min(best, time.perf_counter() - start)
+        best = min(best, time.process_time() - start)
     return best / count
 
 
@@ -232,6 +242,7 @@ def seed_study(problem: Problem, criterion: StoppingCriterion, switches: Sequenc
             amplitudes, bound = slow_mode_bound(problem, start, criterion, omega)
             error_inf = (float(np.max(np.abs(start - problem.exact))) if problem.exact is not None else None)
             rows.append({"switch": m, "sweeps": sweeps, "training_time_s": train_time,
+                         "training_wall_s": trajectory["train_wall_s"][grid_m.index(m)],
                          "time_s": train_time + sweeps * t_sweep, "slow_mode_amplitudes": amplitudes,
                          "slow_mode_bound": bound, "error_vs_exact_inf": error_inf})
         per_seed.append(_seed_summary(seed, rows, jacobi_sweeps, jacobi_time, trajectory["setup_time_s"]))
@@ -245,7 +256,8 @@ def seed_study(problem: Problem, criterion: StoppingCriterion, switches: Sequenc
         "time_per_sweep_s": t_sweep,
         "jacobi_sweeps": jacobi_sweeps,
         "jacobi_time_s": jacobi_time,
-        "time_model": "training time measured along the trajectory + exact sweeps (DST-I) x measured time per sweep",
+        "time_model": "CPU seconds: training measured along the trajectory + exact sweeps (DST-I) x the measured "
+                      "CPU time per sweep (load-independent on a shared machine, unlike wall time)",
         "per_seed": per_seed,
         **_over_seeds(per_seed),
         "classical": classical,
@@ -290,9 +302,9 @@ def _classical(problem, criterion, omega, coarse, sine, t_sweep, jacobi_time) ->
                  for k in sine]
     for label, build in builders:
         build()  # first calls (expression evaluation, interpolator set-up) are not the stand-in's cost
-        start_time = time.perf_counter()
+        start_time = time.process_time()
         start = build()
-        setup = time.perf_counter() - start_time
+        setup = time.process_time() - start_time
         sweeps = _sweeps(problem, criterion, omega, start)
         amplitudes, bound = slow_mode_bound(problem, start, criterion, omega)
         total = setup + sweeps * t_sweep
