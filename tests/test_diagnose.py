@@ -50,7 +50,8 @@ def test_quick_suite_report_states_rules_settings_and_figures(quick_run):
     summary = _summary(out)
     assert report.count("**PASS**") == len(summary["aggregate"]) and "FAIL" not in report
     assert report.count("  - rule: ") == len(summary["aggregate"])
-    assert report.count("### Settings beside the paper's") == len(OURS) and "| tanh 200-200-200-100 |" in report
+    assert report.count("### Settings beside the paper's") == len(OURS)
+    assert "| tanh 200-200-200-100, Keras default initialisation (authors' code" in report
     for name in OURS:
         for path in summary["figures"][name]["0"].values():
             assert (out / path).stat().st_size > 10_000 and f"]({path})" in report
@@ -160,7 +161,8 @@ def test_failed_evidence_claim_exits_1_and_reports_fail(tmp_path):
 def _parity_claims(**changes):
     from poissonfp.diagnostics import parity
 
-    settings = make_settings(load_experiment("parity"), quick=True, overrides={"epochs": "300", **changes})
+    settings = make_settings(load_experiment("parity"), quick=True,
+                             overrides={"epochs": "200", "fractions": "0.2,0.3", **changes})
     return {c.claim: c for c in parity.run(settings, 0).claims}
 
 

@@ -80,8 +80,9 @@ def halving_steps(steps: np.ndarray, errors: np.ndarray, reference: np.ndarray |
 
     >>> halving_steps(np.arange(4), np.array([[1.0], [0.6], [0.4], [0.3]]))
     [2]
-    >>> halving_steps(np.arange(4), np.array([[2.0], [0.6], [0.4], [0.3]]), reference=np.ones(1))
-    [3]
+    >>> errors = np.array([[2.0], [0.9], [0.6], [0.4]])
+    >>> halving_steps(np.arange(4), errors), halving_steps(np.arange(4), errors, reference=np.ones(1))
+    ([1], [3])
     """
     errors = smoothed(errors)
     reference = errors[0] if reference is None else np.asarray(reference, dtype=float)

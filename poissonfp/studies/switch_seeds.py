@@ -71,7 +71,7 @@ def panel_switches(grid: Sequence[int], optimum: int | None) -> list[int]:
 def study_switches(methods: Sequence[str], switches: Sequence[int | str] | None) -> list[int]:
     """The fixed M of a seeded article study, or [] when none applies (the article's scheme not among
     ``methods``, or fewer than two fixed M)."""
-    fixed = sorted({m for m in switches or () if m != "auto"})
+    fixed = sorted({int(m) for m in switches or () if m != "auto"})
     return fixed if "article" in methods and len(fixed) >= 2 else []
 
 
