@@ -17,7 +17,7 @@ from poissonfp.cli import main
 README = Path(__file__).resolve().parents[1] / "README.md"
 #: Subcommands not run here, and why (each is exercised at small size by its own test module).
 SKIPPED = {
-    "diagnose": "trains every experiment's networks: ~90 s of CPU even with --quick (tests/test_diagnose.py and "
+    "diagnose": "trains every experiment's networks in 3 seeds: 57 s of CPU even with --quick (tests/test_diagnose.py and "
                 "tests/test_poisson_1d.py run it with --quick --seeds 0 on fewer experiments)",
     "bench": "times every method on every problem: minutes (tests/test_bench.py runs its pieces small)",
 }
