@@ -129,7 +129,10 @@ def _print_comparison(comparison, problem, out: Path) -> None:
     click.echo(format_table(comparison))
     for method, study in comparison.to_dict()["switch_study"].items():
         optimum = comparison.entry(f"{method}[M={study['optimum_switch']}]")
-        click.echo(_study_line(method, study, optimum.record.get("speedup_spread") if optimum else None))
+        line = _study_line(method, study, optimum.record.get("speedup_spread") if optimum else None)
+        if method == "article" and comparison.seed_study is not None:  # three timed M of one seed, not the study
+            line = line.replace("switch study article:", "timed article entries only (the case's seed, wall time):")
+        click.echo(line)
     if comparison.seed_study is not None:
         click.echo(_seed_study_lines(comparison.seed_study))
     click.echo(f"outputs: {out}/")
