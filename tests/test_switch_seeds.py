@@ -115,3 +115,20 @@ def test_bad_ranges_and_seeds_exit_2_with_one_line(args, needle, tmp_path):
                                        "--out", str(tmp_path / "o"), *args])
     assert result.exit_code == 2 and needle in result.output
     assert "Traceback" not in result.output and not (tmp_path / "o").exists()
+
+
+def test_ctrl_c_in_the_study_keeps_the_seeds_that_finished(tmp_path):
+    from poissonfp.studies.compare import compare_methods
+    from poissonfp.studies.compare_outputs import save_comparison
+
+    case = load_case(CASES / "1d_article.toml").with_overrides(size=32)
+
+    def interrupt_second_seed(event):
+        if event["event"] == "seed" and event["index"] == 1:
+            raise KeyboardInterrupt
+
+    comparison = compare_methods(case, ["jacobi", "article"], [0, 2], callback=interrupt_second_seed)
+    assert comparison.interrupted and comparison.entries == []
+    save_comparison(comparison, tmp_path)
+    study = json.loads((tmp_path / "compare.json").read_text())["seed_study"]
+    assert study["interrupted"] and [seed["seed"] for seed in study["per_seed"]] == [0]

@@ -222,6 +222,9 @@ def compare_methods(
                               criterion.metric, criterion.threshold(problem), [], skipped, True, repeat)
         except NotOnBox as err:
             skipped["seed_study"] = str(err)
+        if study is not None and study["interrupted"]:
+            return Comparison(case.name, problem.grid.shape, problem.grid.lower, problem.grid.upper, criterion.kind,
+                              criterion.metric, criterion.threshold(problem), [], skipped, True, repeat, study)
         if study is not None:
             article_switches = panel_switches(grid_m, study["optimum_switch"]["median"])
     runs = []

@@ -224,7 +224,8 @@ def seed_study(problem: Problem, criterion: StoppingCriterion, switches: Sequenc
 
     Returns:
         the study record (see ``docs`` and the README's article section): ``per_seed`` rows, the medians
-        and spreads over seeds, ``classical`` stand-ins, pure Jacobi's sweeps and time.
+        and spreads over seeds, ``classical`` stand-ins, pure Jacobi's sweeps and time; Ctrl-C during a
+        trajectory keeps the seeds that finished and sets ``interrupted``.
     """
     notify = callback or (lambda event: None)
     grid_m = sorted(set(int(m) for m in switches))
@@ -232,10 +233,15 @@ def seed_study(problem: Problem, criterion: StoppingCriterion, switches: Sequenc
     jacobi_sweeps = _sweeps(problem, criterion, omega, None)
     jacobi_time = jacobi_sweeps * t_sweep
     per_seed = []
+    interrupted = False
     for index, seed in enumerate(seeds):
-        notify({"event": "seed", "seed": seed, "index": index, "count": len(seeds)})
-        trajectory = article_trajectory(problem, grid_m, seed=seed, training=training, network=network,
-                                        device=device)
+        try:
+            notify({"event": "seed", "seed": seed, "index": index, "count": len(seeds)})
+            trajectory = article_trajectory(problem, grid_m, seed=seed, training=training, network=network,
+                                            device=device)
+        except KeyboardInterrupt:  # keep the seeds that finished
+            interrupted = True
+            break
         rows = []
         for m, start, train_time in zip(grid_m, trajectory["snapshots"], trajectory["train_time_s"]):
             sweeps = _sweeps(problem, criterion, omega, start)
@@ -246,8 +252,9 @@ def seed_study(problem: Problem, criterion: StoppingCriterion, switches: Sequenc
                          "time_s": train_time + sweeps * t_sweep, "slow_mode_amplitudes": amplitudes,
                          "slow_mode_bound": bound, "error_vs_exact_inf": error_inf})
         per_seed.append(_seed_summary(seed, rows, jacobi_sweeps, jacobi_time, trajectory["setup_time_s"]))
-    classical = _classical(problem, criterion, omega, coarse, sine, t_sweep, jacobi_time)
+    classical = [] if interrupted else _classical(problem, criterion, omega, coarse, sine, t_sweep, jacobi_time)
     return {
+        "interrupted": interrupted,
         "method": "article",
         "switches": grid_m,
         "seeds": list(seeds),
