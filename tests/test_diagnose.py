@@ -50,7 +50,8 @@ def test_quick_suite_report_states_rules_settings_and_figures(quick_run):
     summary = _summary(out)
     assert report.count("**PASS**") == len(summary["aggregate"]) and "FAIL" not in report
     assert report.count("  - rule: ") == len(summary["aggregate"])
-    assert report.count("### Settings beside the paper's") == len(OURS) and "| tanh 200-200-200-100 |" in report
+    assert report.count("### Settings beside the paper's") == len(OURS)
+    assert "| tanh 200-200-200-100, Keras default initialisation (authors' code" in report
     for name in OURS:
         for path in summary["figures"][name]["0"].values():
             assert (out / path).stat().st_size > 10_000 and f"]({path})" in report
@@ -68,7 +69,9 @@ def test_parity_sweep_shows_the_transition(quick_run):
     _, out = quick_run
     claims = {c["claim"]: c["measured"] for c in _summary(out)["claims"] if c["experiment"] == "parity"}
     sweep = claims["it generalises from a large training fraction"]
-    assert sweep["fractions"] == [0.3, 0.9] and 0.3 < sweep["transition_fraction"] < 0.9
+    assert sweep["fractions"] == [0.3, 0.9] and sweep["transition_between"] == [0.3, 0.9]  # measured, no interpolation
+    aliasing = claims["where it fails, the network fills the unseen points with low-frequency content (aliasing)"]
+    assert aliasing["fractions"] == [0.3] and min(aliasing["degree_gap"]) >= 0.5  # every failing fraction checked
     small = claims["it does not generalise from a small training fraction"]
     assert small["test_accuracy"] < 0.5 and small["neighbour_vote_accuracy"] < 0.05  # below chance, like the vote
 
@@ -80,7 +83,10 @@ def test_controls_fail_their_evidence_claims(control_run):
     assert summary["control"] and not summary["passed"]
     failed = {(g["experiment"], g["claim"]) for g in summary["aggregate"] if not g["passed"]}
     assert ("fprinciple-1d", "the DFT peaks converge in order of frequency (low k first)") in failed
-    assert ("parity", "it does not generalise from a small training fraction") in failed
+    # a sin network with its first layer x30 has no low-frequency bias: it fills the gaps at high degree
+    assert ("parity", "where it fails, the network fills the unseen points with low-frequency content (aliasing)") in failed
+    aliasing = next(c for c in _summary(out)["claims"] if c["claim"].startswith("where it fails"))["measured"]
+    assert max(aliasing["degree_gap"]) < 0.5 and aliasing["fractions"]  # it does fail, and the gap is the reason
     digits = [g for g in summary["aggregate"] if g["experiment"] == "digits" and g["kind"] == "evidence"]
     assert digits and not any(g["passed"] for g in digits)
     assert all(g["passed"] for g in summary["aggregate"] if g["kind"] == "sanity")
@@ -150,3 +156,22 @@ def test_failed_evidence_claim_exits_1_and_reports_fail(tmp_path):
     summary = _summary(tmp_path)
     assert summary["passed"] is False and summary["settings"]["fprinciple-1d"]["epochs"] == 20
     assert summary["exit_status"] == 1 and "**FAIL**" in (tmp_path / "report.md").read_text()
+
+
+def _parity_claims(**changes):
+    from poissonfp.diagnostics import parity
+
+    settings = make_settings(load_experiment("parity"), quick=True,
+                             overrides={"epochs": "200", "fractions": "0.2,0.3", **changes})
+    return {c.claim: c for c in parity.run(settings, 0).claims}
+
+
+def test_parity_fit_and_generalisation_claims_have_controls_that_break_them():
+    # a low-frequency target (x1 * x2) is learnt from a small fraction: the no-generalisation claim fails
+    low = _parity_claims(target_bits="2", widths="50,50,25")
+    assert not low["it does not generalise from a small training fraction"].passed
+    assert low["it does not generalise from a small training fraction"].measured["test_accuracy"] > 0.9
+    # one hidden unit cannot represent a degree-10 character: the fit claim fails for lack of capacity
+    narrow = _parity_claims(widths="1")
+    assert not narrow["the network fits every training set"].passed
+    assert max(narrow["the network fits every training set"].measured["train_accuracy"]) < 0.8

@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from poissonfp.cli.common import EXIT_INTERRUPTED, guarded, with_flags
-from poissonfp.cli.params import CommaList, NamedChoice, switch_point
+from poissonfp.cli.params import CommaList, NamedChoice, non_negative_integer, switch_point
 from poissonfp.cli.progress import ProgressLine
 from poissonfp.interrupts import SignalGuard
 from poissonfp.methods import ALONE_1D_ONLY, COARSE_SPACES, DEVICES, METHODS, compare_defaults
@@ -24,7 +24,15 @@ class _ProgressLines:
         self.line: ProgressLine | None = None
 
     def __call__(self, event: dict) -> None:
-        if event["event"] == "start":  # skipped methods are reported by the library's logged warning
+        if event["event"] == "seed":  # the article's seeded switch study: one training trajectory per seed
+            if self.line is not None:
+                self.line.finish("done")
+            self.line = ProgressLine(f"switch study, seed {event['seed']} ({event['index'] + 1}/{event['count']})",
+                                     self.quiet)
+            self.line.update("training, counting sweeps", force=True)
+        elif event["event"] == "start":
+            if self.line is not None:  # the seeded study ended
+                self.line.finish("done")  # skipped methods are reported by the library's logged warning
             self.line = ProgressLine(f"[{event['index'] + 1}/{event['count']}] {event['label']:<20}", self.quiet)
             self.line.update("running", force=True)
         elif event["event"] == "done" and self.line is not None:
@@ -40,10 +48,14 @@ class _ProgressLines:
               help=f"Comma-separated methods (default in 1D: {','.join(compare_defaults(1))}; in 2D and 3D without "
                    f"{' and '.join(ALONE_1D_ONLY)}, which cannot converge or only repeat Jacobi there).")
 @click.option("--switch", "switches", default=(), metavar="M,...",
-              type=CommaList("switch point", item=switch_point,
-                             expected="comma-separated non-negative integers or 'auto'"),
-              help="Comma-separated switch points M (integers or 'auto'): one hybrid and one article entry "
-                   "each (the article's scheme has no 'auto').")
+              type=CommaList("switch point", item=switch_point, ranges=True,
+                             expected="comma-separated non-negative integers, ranges START:STOP:STEP or 'auto'"),
+              help="Comma-separated switch points M (integers, ranges START:STOP:STEP with STOP included, or "
+                   "'auto'): one hybrid and one article entry each (the article's scheme has no 'auto'). With the "
+                   "article's scheme at two or more M, a switch study over seeds counts the sweeps at every M.")
+@click.option("--seeds", type=CommaList("seed", item=non_negative_integer, distinct=True, ranges=True,
+                                        expected="comma-separated distinct non-negative integers"),
+              help="Seeds of the article's switch study (default 0,1,2 when one runs).")
 @click.option("--coarse", "coarses", type=CommaList("coarse space", COARSE_SPACES), default=(),
               help="Comma-separated classical coarse bases (polynomial, sine): one extra hybrid entry each.")
 @click.option("--n", "size", type=int, help="Grid size per dimension, in the case's unit (points or intervals).")
@@ -58,7 +70,7 @@ class _ProgressLines:
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 @guarded
 def compare(case_file: Path, methods, switches, coarses, size, criterion, tol, device, repeat, seed, out,
-            quiet) -> None:
+            quiet, seeds) -> None:
     """Solve CASE with every method to the case's stopping criterion; print a table, write compare.json
     (with the switch study of every method run at several M) and the figures (error against wall time,
     the trade-off in M, per-peak error heat maps, errors at the hand-over). Ctrl-C (SIGTERM) saves what was
@@ -75,7 +87,7 @@ def compare(case_file: Path, methods, switches, coarses, size, criterion, tol, d
             click.echo("interrupted before anything was measured: nothing written", err=True)
             raise click.exceptions.Exit(guard.exit_code or EXIT_INTERRUPTED) from None
         with OutputLock(out):
-            comparison, problem = _compare_locked(case, out, methods, switches, coarses, repeat, quiet, guard)
+            comparison, problem = _compare_locked(case, out, methods, switches, coarses, repeat, quiet, guard, seeds)
     if comparison.interrupted:
         click.echo("interrupted: the methods measured so far were saved (compare.json: interrupted = true)",
                    err=True)
@@ -83,12 +95,14 @@ def compare(case_file: Path, methods, switches, coarses, size, criterion, tol, d
         raise click.exceptions.Exit(guard.exit_code or EXIT_INTERRUPTED)
 
 
-def _compare_locked(case, out: Path, methods, switches, coarses, repeat: int, quiet: bool, guard: SignalGuard):
+def _compare_locked(case, out: Path, methods, switches, coarses, repeat: int, quiet: bool, guard: SignalGuard,
+                    seeds=None):
     """Build, compare and save (staged: the set appears whole, compare.json last) under the output lock."""
     from poissonfp.problem import build_problem
     from poissonfp.results import staged_folder
     from poissonfp.studies.compare import compare_methods, default_methods
     from poissonfp.studies.compare_outputs import save_comparison
+    from poissonfp.studies.switch_seeds import study_switches
 
     try:
         problem = build_problem(case)
@@ -100,6 +114,9 @@ def _compare_locked(case, out: Path, methods, switches, coarses, repeat: int, qu
     chosen = methods or default_methods(problem.grid.ndim)
     off_box = [] if methods is not None else [m for m in chosen if m not in applicable_methods(problem, chosen)]
     chosen = tuple(m for m in chosen if m not in off_box)
+    if seeds and not study_switches(chosen, switches):
+        raise click.BadParameter("applies to the article's switch study: run 'article' (--methods) at two or "
+                                 "more integer switch points (--switch)", param_hint="'--seeds'")
     if not quiet:
         left_out = [m for m in compare_defaults(1) if m not in chosen and m not in off_box] if methods is None else []
         click.echo(f"{case.name}, grid {problem.grid.describe()}: methods {','.join(chosen)} to the "
@@ -109,7 +126,7 @@ def _compare_locked(case, out: Path, methods, switches, coarses, repeat: int, qu
                    + (f" ({', '.join(off_box)} left out: box only)" if off_box else ""), err=True)
     try:
         comparison = compare_methods(case, chosen, switches, coarses=coarses, repeat=repeat, problem=problem,
-                                     callback=_ProgressLines(quiet))  # a signal ends it with what was measured
+                                     callback=_ProgressLines(quiet), seeds=seeds or None)  # a signal ends it
     except KeyboardInterrupt:  # only in the few lines before the comparison's own handler
         click.echo("interrupted before anything was measured: nothing written", err=True)
         raise click.exceptions.Exit(guard.exit_code or EXIT_INTERRUPTED) from None
@@ -128,8 +145,32 @@ def _print_comparison(comparison, problem, out: Path) -> None:
     click.echo(format_table(comparison))
     for method, study in comparison.to_dict()["switch_study"].items():
         optimum = comparison.entry(f"{method}[M={study['optimum_switch']}]")
-        click.echo(_study_line(method, study, optimum.record.get("speedup_spread") if optimum else None))
+        line = _study_line(method, study, optimum.record.get("speedup_spread") if optimum else None)
+        if method == "article" and comparison.seed_study is not None:  # three timed M of one seed, not the study
+            line = line.replace("switch study article:", "timed article entries only (the case's seed, wall time):")
+        click.echo(line)
+    if comparison.seed_study is not None:
+        click.echo(_seed_study_lines(comparison.seed_study))
     click.echo(f"outputs: {out}/")
+
+
+def _seed_study_lines(study: dict) -> str:
+    """The seeded study in three lines: optimum and speed-up (median, range), losses to pure Jacobi, stand-ins."""
+    def spread(key: str, spec: str) -> str:
+        record = study[key]
+        if record["median"] is None:
+            return "-"
+        return f"{record['median']:{spec}} (seeds: {', '.join(format(v, spec) for v in record['per_seed'])})"
+
+    seeds = ",".join(map(str, study["seeds"]))
+    lines = [f"seeded switch study, article, M in {study['switches'][0]}..{study['switches'][-1]} "
+             f"({len(study['switches'])} points), seeds {seeds}: optimum M {spread('optimum_switch', 'g')}, "
+             f"{spread('speedup_at_optimum', '.2f')} x pure Jacobi ({study['jacobi_sweeps']:,} sweeps; "
+             f"CPU time modelled: training measured + exact sweeps x {study['time_per_sweep_s'] * 1e6:.2f} us)",
+             f"  M > 0 losing to pure Jacobi: {spread('fraction_losing_in_time', '.2f')} of M in time, "
+             f"{spread('fraction_losing_in_sweeps', '.2f')} in sweeps"]
+    lines += [f"  {c['label']}: {c['sweeps']:,} sweeps, {c['time_s']:.3g} s" for c in study["classical"]]
+    return "\n".join(lines)
 
 
 def _study_line(method: str, study: dict, spread: float | None) -> str:

@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 import click
 from click.shell_completion import CompletionItem
 
-__all__ = ["NamedChoice", "CommaList", "switch_point", "non_negative_integer"]
+__all__ = ["NamedChoice", "CommaList", "integer_range", "switch_point", "non_negative_integer"]
 
 
 class NamedChoice(click.Choice):
@@ -35,13 +35,16 @@ class CommaList(click.ParamType):
         item: Converts one item (``ValueError`` for a bad one); the identity by default.
         expected: What the list accepts, for messages when ``choices`` is None.
         distinct: Refuse repeated items.
+        ranges: Accept integer ranges ``START:STOP:STEP`` (``STOP`` included, ``STEP`` 1 when left out) as
+            items, expanded before conversion (``0:10:5`` is ``0,5,10``).
     """
 
     name = "list"
 
     def __init__(self, what: str, choices: Sequence[str] | None = None, item: Callable[[str], Any] | None = None,
-                 expected: str = "", distinct: bool = False) -> None:
+                 expected: str = "", distinct: bool = False, ranges: bool = False) -> None:
         self.what, self.choices, self.item, self.distinct = what, tuple(choices or ()), item, distinct
+        self.ranges = ranges
         self.expected = expected or f"a comma-separated list of {', '.join(self.choices)}"
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
@@ -51,6 +54,11 @@ class CommaList(click.ParamType):
         if isinstance(value, tuple):
             return value
         items = [part.strip() for part in str(value).split(",") if part.strip()]
+        if self.ranges:
+            try:
+                items = [item for part in items for item in integer_range(part)]
+            except ValueError:
+                self.fail(f"expected {self.expected}, got {value!r}", param, ctx)
         if not items:
             self.fail(f"no {self.what} given; expected {self.expected}", param, ctx)
         unknown = [part for part in items if self.choices and part not in self.choices]
@@ -69,6 +77,27 @@ class CommaList(click.ParamType):
         done, _, last = incomplete.rpartition(",")
         prefix = f"{done}," if done else ""
         return [CompletionItem(prefix + choice) for choice in self.choices if choice.startswith(last)]
+
+
+def integer_range(text: str) -> list[str]:
+    """``START:STOP[:STEP]`` as the list of its integers (``STOP`` included), any other text as itself.
+
+    >>> integer_range("0:10:5"), integer_range("3:5"), integer_range("auto")
+    (['0', '5', '10'], ['3', '4', '5'], ['auto'])
+
+    Raises:
+        ValueError: for a range whose bounds are not non-negative integers, whose step is not positive, or
+            whose stop lies below its start.
+    """
+    if ":" not in text:
+        return [text]
+    parts = text.split(":")
+    if len(parts) not in (2, 3):
+        raise ValueError(text)
+    start, stop, step = (non_negative_integer(part.strip()) for part in (parts + ["1"])[:3])
+    if step < 1 or stop < start:
+        raise ValueError(text)
+    return [str(m) for m in range(start, stop + 1, step)]
 
 
 def switch_point(text: str) -> int | str:

@@ -95,12 +95,15 @@ class ExperimentResult:
 
 @dataclass(frozen=True)
 class PaperSetting:
-    """One row of the settings table: the paper's value, the setting keys of ours, and why they differ."""
+    """One row of the settings table: the paper's value, where it was read (``source``: the paper or its
+    authors' code, by URL or repository and path; "not verified" where neither was found), the setting
+    keys of ours, and how and why they differ (empty only where ours is the same)."""
 
     label: str
     paper: str
     keys: tuple[str, ...]
     deviation: str = ""
+    source: str = ""
 
 
 @dataclass(frozen=True)

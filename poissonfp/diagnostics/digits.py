@@ -160,17 +160,24 @@ def _observe_projection(result, settings, epochs, delta_f, peak_k, peak_amplitud
 
 
 def _check_filtering(result, settings, epochs, e_low, e_high, deltas, y, target_low) -> None:
-    low_half, high_half = halving_steps(epochs, e_low), halving_steps(epochs, e_high)
+    # the reference is the zero predictor's error, exactly 1 for both: the network's random initial output
+    # adds content of its own and inflates the first recorded errors (1.3-2.2x), which a halving from
+    # them would partly credit to removing the initialisation
+    zero_predictor = np.ones(e_low.shape[1])
+    low_half = halving_steps(epochs, e_low, zero_predictor)
+    high_half = halving_steps(epochs, e_high, zero_predictor)
     for i, factor in enumerate(settings.delta_factors):
         low, high = low_half[i], high_half[i]
         passed = low is not None and (high is None or (high > low and high >= ORDER_MARGIN * low))
         result.claim(
             f"filtering method, delta = {factor} x median squared distance: e_low converges before e_high",
             passed,
-            rule=f"halving epoch = first record from which the running median of the error stays <= half its "
-            f"initial value; e_low must halve, and e_high halve at least {ORDER_MARGIN}x later or not within "
-            "the run; must hold in every seed",
-            delta=deltas[i], e_low_halving_epoch=low, e_high_halving_epoch=high, final_e_low=e_low[-1, i],
+            rule=f"halving epoch = first record from which the running median of the error stays <= half the "
+            f"zero predictor's error (1: not the initial error, which the random initial output inflates); "
+            f"e_low must halve, and e_high halve at least {ORDER_MARGIN}x later or not within the run; must hold "
+            "in every seed",
+            delta=deltas[i], e_low_halving_epoch=low, e_high_halving_epoch=high, initial_e_low=e_low[0, i],
+            initial_e_high=e_high[0, i], final_e_low=e_low[-1, i],
             final_e_high=e_high[-1, i],
             low_share_of_target=np.linalg.norm(target_low[i]) / np.linalg.norm(y),
         )
@@ -196,6 +203,10 @@ def figures(result: ExperimentResult) -> dict:
     }
 
 
+#: Where the paper's settings of the filtering method were read (the paper's text was not retrievable in the
+#: session that wrote this table).
+FILTER = "authors' code: github.com/xuzhiqin1990/F-Principle, filter_gd.py (commit 7c3d7a4)"
+
 EXPERIMENT = Experiment(
     name=NAME,
     description="real handwritten digits: low frequencies (projection and filtering methods) converge first",
@@ -207,12 +218,18 @@ EXPERIMENT = Experiment(
     control_description="a table of free values, one per image, trained on the same loss (no network); "
     "learning rate 1e-2, since at 1e-3 a value moves at most 0.3 in the quick 300 epochs and neither error halves",
     paper=(
-        PaperSetting("data", "MNIST (60,000 images 28x28), CIFAR10", ("target",),
-                     "scikit-learn's 1797 digits 8x8 (no download at run time); one-hot minus its mean"),
-        PaperSetting("network", "tanh MLP (MNIST)", ("activation", "widths"), "quick: 100-100"),
-        PaperSetting("optimiser", "Adam, full batch, MSE", ("learning_rate", "epochs"), "quick: 300 epochs"),
-        PaperSetting("filter widths", "several delta", ("delta_factors",), "multiples of the median |dx|^2"),
-        PaperSetting("projection method", "Delta_F at the peaks along the first PC", ("threshold",),
-                     "observation only: one peak above the noise floor"),
+        PaperSetting("data", "CIFAR10, 5000 random training images, pixels / 255, one-hot labels", ("target",),
+                     "scikit-learn's 1797 digits 8x8 (no download at run time); one-hot minus its mean", FILTER),
+        PaperSetting("network", "CNN: conv 32 (3x3), conv 64 (3x3), max-pool 2, dense 400, ReLU, softmax output",
+                     ("activation", "widths"), "a tanh MLP on the 64 pixels; quick: 100-100", FILTER),
+        PaperSetting("optimiser", "SGD lr 1e-3, momentum 0.9 (Nesterov), batch 50, cross-entropy, 100 epochs",
+                     ("learning_rate", "epochs"),
+                     "Adam lr 1e-3, full batch, MSE on the centred one-hot targets; quick: 300 epochs", FILTER),
+        PaperSetting("filter widths", "20 values of delta from 2 to 100 (squared pixel distance, pixels in [0, 1])",
+                     ("delta_factors",), "3 multiples of the median squared distance", FILTER),
+        PaperSetting("projection method", "Delta_F at the peaks along the first PC (MNIST)", ("threshold",),
+                     "observation only: one peak above the noise floor",
+                     "not verified: no projection script in github.com/xuzhiqin1990/F-Principle; paper text not "
+                     "retrieved"),
     ),
 )

@@ -74,11 +74,16 @@ def ordering_rule(threshold: float, quantity: str = "Delta_F", direction: str = 
             f"{ORDER_MARGIN}x the previous; must hold in every seed")
 
 
-def halving_steps(steps: np.ndarray, errors: np.ndarray) -> list[int | None]:
-    """Per column: the first step from which the smoothed error stays at or below half its first value.
+def halving_steps(steps: np.ndarray, errors: np.ndarray, reference: np.ndarray | None = None) -> list[int | None]:
+    """Per column: the first step from which the smoothed error stays at or below half its reference (its
+    first value unless ``reference`` gives one per column).
 
     >>> halving_steps(np.arange(4), np.array([[1.0], [0.6], [0.4], [0.3]]))
     [2]
+    >>> errors = np.array([[2.0], [0.9], [0.6], [0.4]])
+    >>> halving_steps(np.arange(4), errors), halving_steps(np.arange(4), errors, reference=np.ones(1))
+    ([1], [3])
     """
     errors = smoothed(errors)
-    return [settled_crossings(steps, column[:, None], 0.5 * column[0] + 1e-300)[0] for column in errors.T]
+    reference = errors[0] if reference is None else np.asarray(reference, dtype=float)
+    return [settled_crossings(steps, column[:, None], 0.5 * ref + 1e-300)[0] for column, ref in zip(errors.T, reference)]

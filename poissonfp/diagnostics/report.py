@@ -8,7 +8,7 @@ from poissonfp.diagnostics.base import load_experiment
 from poissonfp.diagnostics.suite import SuiteResult, aggregate_claims, claim_counts, exit_status
 from poissonfp.results import to_jsonable
 
-__all__ = ["write_report"]
+__all__ = ["write_report", "paper_settings_table"]
 
 
 def _format(value: Any) -> str:
@@ -56,12 +56,33 @@ def _paper_table(name: str, settings: Mapping[str, Any]) -> list[str]:
     experiment = load_experiment(name)
     if not experiment.paper:
         return []
-    lines = ["### Settings beside the paper's", "", "| setting | paper | this run | deviation and why |",
+    lines = ["### Settings beside the paper's", "", "| setting | paper (source) | this run | deviation and why |",
              "|---|---|---|---|"]
     for row in experiment.paper:
         ours = "; ".join(f"{key} = {_format(settings[key])}" for key in row.keys)
-        lines.append(f"| {row.label} | {row.paper} | {ours} | {row.deviation or 'none'} |")
+        lines.append(f"| {row.label} | {row.paper} ({row.source}) | {ours} | {row.deviation or 'none'} |")
     return lines + [""]
+
+
+def paper_settings_table() -> str:
+    """The settings of every experiment beside the paper's, as a Markdown table generated from the code's
+    defaults (full and ``--quick``) and each experiment's :class:`~poissonfp.diagnostics.base.PaperSetting`
+    rows (docs/diagnostics.md holds a copy; a test keeps them equal)."""
+    from poissonfp.diagnostics.base import EXPERIMENTS, make_settings
+
+    lines = ["| experiment | setting | paper | source | here: full (quick where it differs) | deviation and why |",
+             "|---|---|---|---|---|---|"]
+    for name in EXPERIMENTS:
+        experiment = load_experiment(name)
+        full, quick = make_settings(experiment), make_settings(experiment, quick=True)
+        for row in experiment.paper:
+            ours = []
+            for key in row.keys:
+                value, short = getattr(full, key), getattr(quick, key)
+                ours.append(f"{key} = {_format(value)}" + ("" if short == value else f" ({_format(short)})"))
+            lines.append(f"| {name} | {row.label} | {row.paper} | {row.source} | {'; '.join(ours)} | "
+                         f"{row.deviation or 'none'} |")
+    return "\n".join(lines)
 
 
 def _claims(suite: SuiteResult, name: str) -> list[str]:

@@ -4,7 +4,9 @@
 - :func:`plot_mode_heatmap`: relative error of each spectral peak over DNN steps or Jacobi sweeps
   (the F-Principle picture: the DNN converges low -> high, Jacobi high -> low);
 - :func:`plot_switch_mode_errors`: per-peak error of each switched method's iterate at the hand-over;
-- :func:`plot_tradeoff`: the trade-off in the switch point M, training and sweep parts stacked.
+- :func:`plot_tradeoff`: the trade-off in the switch point M, training and sweep parts stacked;
+- :func:`plot_seed_study`: the article's seeded switch study: exact sweeps, the slow modes' amplitude at
+  the hand-over and the modelled time against M, one line per seed, classical stand-ins beside them.
 """
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from matplotlib.colors import LogNorm
 
 from poissonfp.plotting.axes import panel_axes
 
-__all__ = ["plot_error_vs_time", "plot_mode_heatmap", "plot_switch_mode_errors", "plot_tradeoff", "mode_label"]
+__all__ = ["plot_error_vs_time", "plot_mode_heatmap", "plot_switch_mode_errors", "plot_tradeoff", "plot_seed_study",
+           "mode_label"]
 
 METRIC_LABELS = {
     "rel_residual": r"$\|b - Au\|_2 / \|b\|_2$",
@@ -40,7 +43,8 @@ def _floats(values: Sequence) -> np.ndarray:
     return np.asarray([np.nan if v is None else v for v in values], dtype=float)
 
 
-def plot_error_vs_time(entries: Sequence[dict], metric: str, threshold: float, title: str, ax: Any = None):
+def plot_error_vs_time(entries: Sequence[dict], metric: str, threshold: float, title: str, ax: Any = None,
+                       threshold_label: str | None = None):
     """Error (the criterion's metric) against wall time, one curve per method, log-log.
 
     Args:
@@ -50,6 +54,7 @@ def plot_error_vs_time(entries: Sequence[dict], metric: str, threshold: float, t
         threshold: the stopping threshold (horizontal line).
         title: figure title.
         ax: the axes to draw on (default: a new figure's).
+        threshold_label: the legend of the horizontal line (default ``criterion <threshold>``).
     """
     (ax,) = panel_axes(ax, 1, (7.6, 4.8))
     marked = False
@@ -69,7 +74,7 @@ def plot_error_vs_time(entries: Sequence[dict], metric: str, threshold: float, t
             ax.plot([point[0]], [max(point[1], _FLOOR)], "D", ms=6, mfc="none", mec=line.get_color(),
                     label=None if marked else "switch (training -> sweeps)")
             marked = True
-    ax.axhline(threshold, color="k", ls=":", lw=1.0, label=f"criterion {threshold:.2e}")
+    ax.axhline(threshold, color="k", ls=":", lw=1.0, label=threshold_label or f"criterion {threshold:.2e}")
     ax.set(xscale="log", yscale="log", xlabel="wall time [s]", ylabel=METRIC_LABELS.get(metric, metric),
            title=title)
     ax.title.set_fontsize(9)
@@ -177,5 +182,57 @@ def plot_tradeoff(study: dict, title: str, ax: Any = None):
                          ha="center", va="bottom", fontsize=8)
     ax_time.set(ylabel="wall time [s]")
     ax_sweeps.set(ylabel="sweeps (training in sweep-equivalents)")
+    fig.suptitle(title, fontsize=9)
+    return fig
+
+
+def plot_seed_study(study: dict, title: str, ax: Any = None):
+    """The article's seeded switch study: sweeps, slow-mode amplitude and modelled time against M.
+
+    Args:
+        study: the ``seed_study`` record of ``compare.json`` (``per_seed`` with ``runs`` holding ``switch``,
+            ``sweeps``, ``slow_mode_bound``, ``slow_mode_amplitudes``, ``time_s``; ``jacobi_sweeps``,
+            ``jacobi_time_s``, ``classical``).
+        title: figure title.
+        ax: three axes to draw on (default: a new figure's).
+    """
+    ax_sweeps, ax_modes, ax_time = panel_axes(ax, 3, (16, 4.6))
+    fig = ax_sweeps.figure
+    for index, seed in enumerate(study["per_seed"]):
+        color = f"C{index}"
+        runs = seed["runs"]
+        m = np.array([run["switch"] for run in runs])
+        ax_sweeps.plot(m, [max(run["sweeps"], 1) for run in runs], "o-", ms=3, color=color,
+                       label=f"seed {seed['seed']}: exact sweeps")
+        bounds = [run["slow_mode_bound"] for run in runs]
+        if all(b is not None for b in bounds):
+            ax_sweeps.plot(m, np.maximum(bounds, 1), "x", color=color, ms=5,
+                           label="slowest modes alone (lower bound)" if index == 0 else None)
+        amplitudes = np.array([run["slow_mode_amplitudes"] for run in runs], dtype=float)
+        for k, style in zip(range(min(2, amplitudes.shape[1])), ("-", "--")):
+            ax_modes.plot(m, np.maximum(amplitudes[:, k], _FLOOR), style, color=color, lw=1.2,
+                          label=f"seed {seed['seed']}, k = {k + 1}")
+        ax_time.plot(m, [run["time_s"] for run in runs], "o-", ms=3, color=color, label=f"seed {seed['seed']}")
+        best = seed["optimum_switch"]
+        ax_time.plot([best], [seed["optimum_time_s"]], "*", ms=12, color=color)
+    ax_sweeps.axhline(study["jacobi_sweeps"], color="k", ls="--", lw=1.0, label="pure Jacobi from zero")
+    ax_time.axhline(study["jacobi_time_s"], color="k", ls="--", lw=1.0, label="pure Jacobi from zero")
+    for j, stand_in in enumerate(study.get("classical") or []):
+        style = dict(color="0.4", ls=(0, (1, 2 + j)), lw=1.2, label=stand_in["label"])
+        ax_sweeps.axhline(max(stand_in["sweeps"], 1), **style)
+        ax_time.axhline(stand_in["time_s"], **style)
+    threshold = study.get("threshold")
+    if study.get("criterion") == "discrete" and threshold:
+        ax_modes.axhline(threshold, color="k", ls=":", lw=1.0, label=f"criterion {threshold:.0e}")
+    ax_sweeps.set(yscale="log", xlabel="switch M (Adam steps)", ylabel="Jacobi sweeps to the criterion",
+                  title="sweeps (DST-I exact count; sweeps <= 0 drawn at 1)")
+    ax_modes.set(yscale="log", xlabel="switch M (Adam steps)", ylabel=r"$|\hat e_k| / \|u_h\|$ at the hand-over",
+                 title="the slowest modes' amplitude at the hand-over")
+    ax_time.set(yscale="log", xlabel="switch M (Adam steps)", ylabel="CPU time [s] (modelled, see compare.json)",
+                title="training (measured) + sweeps x time per sweep; * optimum")
+    for axis in (ax_sweeps, ax_modes, ax_time):
+        axis.title.set_fontsize(9)
+        axis.grid(alpha=0.3, which="both")
+        axis.legend(fontsize=6)
     fig.suptitle(title, fontsize=9)
     return fig

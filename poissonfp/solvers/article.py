@@ -30,7 +30,7 @@ from poissonfp.settings import HybridSettings, NetworkSettings, TrainingSettings
 from poissonfp.solvers.base import Monitor, SolveResult
 from poissonfp.solvers.jacobi import jacobi_iteration, run_jacobi
 
-__all__ = ["ARTICLE_NETWORK", "solve_article", "article_network", "lowest_mode_at_switch"]
+__all__ = ["ARTICLE_NETWORK", "solve_article", "article_network", "plain_network", "lowest_mode_at_switch"]
 
 #: The article's network as ``diagnose poisson-1d`` trains it: tanh, two hidden layers of 64, no scaling.
 ARTICLE_NETWORK = NetworkSettings(widths=(64, 64), activation="tanh", scale=1.0)
@@ -130,23 +130,34 @@ def lowest_mode_at_switch(problem: Problem, u: np.ndarray, omega: float, monitor
     return out
 
 
-def _train(problem, monitor, shape, training, seed, device, steps, times, state) -> None:
-    """Build the network and run ``steps`` Adam steps, recording ~64 times; leaves its grid values in state."""
+def plain_network(problem: Problem, shape: NetworkSettings, training: TrainingSettings, seed: int,
+                  device: str | None):
+    """The article's seeded network and its Adam trainer on the case's loss: ``(model, trainer)``.
+
+    Shared by :func:`solve_article` and the seeded switch study (:mod:`poissonfp.studies.switch_seeds`), so
+    the network after ``M`` steps is the same whether trained to ``M`` or recorded at ``M`` along a longer
+    trajectory (Adam's state after step ``M`` depends only on the first ``M`` steps; a test checks it).
+    """
     from poissonfp.neural.losses import make_loss
     from poissonfp.neural.model import build_model
     from poissonfp.neural.training import Trainer
 
+    model = build_model(problem, shape, seed, device)
+    return model, Trainer(model, make_loss(problem, model, training.loss, training.points,
+                                           training.quadrature_order), training.learning_rate)
+
+
+def _train(problem, monitor, shape, training, seed, device, steps, times, state) -> None:
+    """Build the network and run ``steps`` Adam steps, recording ~64 times; leaves its grid values in state."""
     grid = problem.grid
     clock = monitor.elapsed()
-    model = build_model(problem, shape, seed, device)
+    model, trainer = plain_network(problem, shape, training, seed, device)
     state["model"] = model
     points = model.grid_points(grid)
     times["network_s"] = monitor.elapsed() - clock
     monitor.record(model.grid_values(grid, points), 0, dnn_steps=0, phase="dnn")
     clock = monitor.elapsed()
     if steps > 0:
-        trainer = Trainer(model, make_loss(problem, model, training.loss, training.points,
-                                           training.quadrature_order), training.learning_rate)
         state["trainer"] = trainer
         every = max(1, steps // 64)
 

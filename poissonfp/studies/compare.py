@@ -12,7 +12,11 @@ time, the run that produced it and the relative spread ``(max - min) / median``.
 Each entry is the ``result.json`` record of its solve plus ``speedup_vs_jacobi`` (Jacobi's median wall
 time over the method's, given only when both reached the criterion) and its relative uncertainty.
 ``switch_study`` (:mod:`poissonfp.studies.switch_study`) holds the trade-off in M of every method run at two or
-more M. Ctrl-C at any point (warm-up included) ends the comparison: what was measured is kept and the
+more M. With the article's scheme at two or more fixed M, ``seed_study``
+(:mod:`poissonfp.studies.switch_seeds`) adds its trade-off over seeds (default :data:`~poissonfp.studies.switch_seeds.STUDY_SEEDS`) and the
+whole M grid from one training trajectory per seed and exact sweep counts; the timed article entries then
+run at every M of a grid of at most :data:`~poissonfp.studies.switch_seeds.PANEL_SIZE` points, else at the smallest positive M, the median
+optimum and the largest M (the article's panel). Ctrl-C at any point (warm-up included) ends the comparison: what was measured is kept and the
 comparison is marked ``interrupted``.
 """
 from __future__ import annotations
@@ -25,12 +29,14 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from poissonfp.api import criterion_of, solve_case
+from poissonfp.jacobi_theory import NotOnBox
 from poissonfp.case import Case
 from poissonfp.outputs import result_record
 from poissonfp.problem import Problem, build_problem
 from poissonfp.studies.bench import work_of
 from poissonfp.methods import ALONE_1D_ONLY, METHODS, SWITCHED_METHODS, compare_defaults, iteration_unit
 from poissonfp.solvers import SOLVERS, DivergenceError, SolveResult
+from poissonfp.studies.switch_seeds import STUDY_SEEDS, panel_switches, seed_study, study_switches
 from poissonfp.studies.switch_study import switch_study
 
 __all__ = ["DEFAULT_METHODS", "ALONE_1D_ONLY", "default_methods", "Run", "ComparisonEntry", "Comparison",
@@ -91,6 +97,7 @@ class Comparison:
     skipped: dict[str, str] = field(default_factory=dict)
     interrupted: bool = False
     repeat: int = 1
+    seed_study: dict[str, Any] | None = None
 
     def entry(self, label: str) -> ComparisonEntry | None:
         """The entry called ``label``, or None."""
@@ -109,20 +116,22 @@ class Comparison:
             "repeat": self.repeat,
             "entries": records,
             "switch_study": switch_study(records, jacobi.record if jacobi else None),
+            "seed_study": self.seed_study,
             "skipped": self.skipped,
             "interrupted": self.interrupted,
         }
 
 
 def plan_runs(methods: Sequence[str], switches: Sequence[int | str] | None = None,
-              coarses: Sequence[str] = ()) -> list[Run]:
+              coarses: Sequence[str] = (), article_switches: Sequence[int] | None = None) -> list[Run]:
     """The solves to run, one per method, switched methods once per switch point.
 
     Without ``switches`` the hybrid runs with ``switch="auto"`` and the article's scheme at the case's
     switch. With ``switches`` (integers and/or ``"auto"``) both run once per entry (the article's scheme
     has no automatic rule and skips ``"auto"`` unless it is the only entry); if neither is listed, the
     switches add hybrid entries. ``coarses`` (``"polynomial"``, ``"sine"``) add one hybrid entry each,
-    with that classical coarse basis instead of the network's features.
+    with that classical coarse basis instead of the network's features. ``article_switches`` replaces the
+    article's switch points (the panel of a seeded study, :func:`~poissonfp.studies.switch_seeds.panel_switches`).
 
     Raises:
         ValueError: for a method that poissonfp does not know.
@@ -146,7 +155,7 @@ def plan_runs(methods: Sequence[str], switches: Sequence[int | str] | None = Non
             runs += [Run(f"hybrid[{kind}]", "hybrid", {"switch": 0, "coarse": kind})
                      for kind in dict.fromkeys(coarses) if kind != "network"]
         elif method == "article":
-            fixed = [m for m in points or () if m != "auto"]
+            fixed = [m for m in (article_switches if article_switches is not None else points or ()) if m != "auto"]
             runs += [Run(f"article[M={m}]", "article", {"switch": m}) for m in fixed] or [Run("article", "article")]
         else:
             runs.append(Run(method, method))
@@ -166,6 +175,7 @@ def compare_methods(
     repeat: int = 1,
     problem: Problem | None = None,
     callback: Callable[[dict], None] | None = None,
+    seeds: Sequence[int] | None = None,
 ) -> Comparison:
     """Solve ``case`` with every method to the case's stopping criterion and compare the wall times.
 
@@ -179,7 +189,12 @@ def compare_methods(
         repeat: how many times each run is repeated (the median wall time is kept).
         problem: the problem built from ``case``, if already built.
         callback: receives progress events: ``{"event": "skipped" | "start" | "done", "label", ...}``;
-            ``"done"`` carries the entry's ``record``.
+            ``"done"`` carries the entry's ``record``; ``{"event": "seed", "seed", "index", "count"}``
+            before each training trajectory of the seeded study.
+        seeds: seeds of the article's switch study (default :data:`~poissonfp.studies.switch_seeds.STUDY_SEEDS` when one applies).
+
+    Raises:
+        ValueError: ``seeds`` given where no seeded study applies (see :func:`~poissonfp.studies.switch_seeds.study_switches`).
 
     Returns:
         the :class:`Comparison`, entries in the order of :func:`plan_runs`; Ctrl-C (during the warm-up or
@@ -191,8 +206,29 @@ def compare_methods(
     methods = default_methods(problem.grid.ndim) if methods is None else methods
     criterion = criterion_of(case)
     notify = callback or (lambda event: None)
-    runs, skipped = [], {}
-    for run in plan_runs(methods, switches, coarses):
+    grid_m = study_switches(methods, switches)
+    if seeds is not None and not grid_m:
+        raise ValueError("--seeds applies to the article's switch study: name the article's scheme in --methods "
+                         "and two or more integer switch points")
+    skipped: dict[str, str] = {}
+    study, article_switches = None, None
+    if grid_m and "article" in SOLVERS:
+        try:
+            study = seed_study(problem, criterion, grid_m, seeds or STUDY_SEEDS, training=case.training,
+                               network=case.network, device=case.network.device, omega=case.solver.omega,
+                               callback=notify)
+        except KeyboardInterrupt:
+            return Comparison(case.name, problem.grid.shape, problem.grid.lower, problem.grid.upper, criterion.kind,
+                              criterion.metric, criterion.threshold(problem), [], skipped, True, repeat)
+        except NotOnBox as err:
+            skipped["seed_study"] = str(err)
+        if study is not None and study["interrupted"]:
+            return Comparison(case.name, problem.grid.shape, problem.grid.lower, problem.grid.upper, criterion.kind,
+                              criterion.metric, criterion.threshold(problem), [], skipped, True, repeat, study)
+        if study is not None:
+            article_switches = panel_switches(grid_m, study["optimum_switch"]["median"])
+    runs = []
+    for run in plan_runs(methods, switches, coarses, article_switches):
         if run.method in SOLVERS:
             runs.append(run)
         else:
@@ -221,7 +257,7 @@ def compare_methods(
     _add_speedups(entries)
     grid = problem.grid
     return Comparison(case.name, grid.shape, grid.lower, grid.upper, criterion.kind, criterion.metric,
-                      criterion.threshold(problem), entries, skipped, interrupted, repeat)
+                      criterion.threshold(problem), entries, skipped, interrupted, repeat, study)
 
 
 def _case_for(case: Case, run: Run) -> Case:

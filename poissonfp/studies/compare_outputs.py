@@ -8,7 +8,12 @@ the peaks of the discrete solution's sine spectrum that each solve recorded):
 - ``switch_<method>_tradeoff.png``: wall time and sweeps against M, training and sweep parts stacked;
 - ``modes_dnn.png``: the plain network's training (the article's scheme, nothing solved; or the DNN alone
   before its closing Galerkin solve); ``modes_jacobi.png``: pure Jacobi's sweeps;
-- ``switch_modes.png``: each switched entry's per-peak error at the hand-over.
+- ``switch_modes.png``: each switched entry's per-peak error at the hand-over;
+- with a seeded switch study (``seed_study``): ``switch_article_panel.png``, the article's panel d
+  (‖h − u‖∞ against wall time: pure Jacobi, the plain network alone along the first seed's trajectory, and
+  the timed article entries at several M, hand-overs marked) and ``switch_article_seeds.png`` (exact sweeps,
+  the slow modes' amplitude at the hand-over and the modelled time against M, one line per seed, with the
+  classical stand-ins).
 """
 from __future__ import annotations
 
@@ -70,7 +75,38 @@ def save_comparison(comparison: Comparison, out_dir: str | Path) -> list[Path]:
             out / f"switch_{method}_error_vs_time.png"))
         paths.append(save_figure(plots.plot_tradeoff(study, f"Trade-off in M, {_NAMES[method]} ({where})"),
                                  out / f"switch_{method}_tradeoff.png"))
+    if data.get("seed_study"):
+        paths += _seed_study_figures(data, where, out)
     paths += _mode_figures(comparison, data["entries"], where, out)
+    return paths
+
+
+def dnn_alone_curve(study: dict) -> dict:
+    """The plain network alone along the first seed's trajectory, as a record for the error-time plot:
+    ``‖h − u‖∞`` at each snapshot against set-up plus the optimiser's wall time (the axis of the timed entries)."""
+    seed = study["per_seed"][0]
+    runs = [run for run in seed["runs"] if run["error_vs_exact_inf"] is not None]
+    return {"label": f"DNN alone (plain network, Adam, seed {seed['seed']}, to M = {study['switches'][-1]})",
+            "reached": False, "history": {"time_s": [seed["setup_time_s"] + run["training_wall_s"] for run in runs],
+                                          "error_vs_exact_inf": [run["error_vs_exact_inf"] for run in runs]}}
+
+
+def _seed_study_figures(data: dict, where: str, out: Path) -> list[Path]:
+    from poissonfp.plotting import compare as plots
+
+    study = data["seed_study"]
+    paths = []
+    timed = [r for r in data["entries"] if r["label"] == "jacobi" or r.get("method") == "article"]
+    metric = "error_vs_exact_inf"
+    if any(metric in (r.get("history") or {}) for r in timed):
+        reference = max(r.get("discretization_error_inf") or 0.0 for r in timed) or study["threshold"]
+        curves = _curves(timed, metric) + [dnn_alone_curve(study)]
+        paths.append(save_figure(plots.plot_error_vs_time(
+            curves, metric, reference, f"Article's panel d: DNN alone, pure Jacobi, DNN -> Jacobi ({where})",
+            threshold_label=f"discretization error {reference:.2e}"), out / "switch_article_panel.png"))
+    paths.append(save_figure(plots.plot_seed_study(
+        study, f"Switch study of the article's scheme over seeds {','.join(map(str, study['seeds']))} ({where}, "
+               f"{study['criterion']} criterion)"), out / "switch_article_seeds.png"))
     return paths
 
 
