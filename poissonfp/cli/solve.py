@@ -17,12 +17,13 @@ from pathlib import Path
 import click
 
 from poissonfp.cli.common import EXIT_INTERRUPTED, EXIT_NOT_REACHED, guarded, with_flags
-from poissonfp.cli.params import NamedChoice
+from poissonfp.cli.params import CommaList, NamedChoice
 from poissonfp.cli.progress import SolveProgress
 from poissonfp.interrupts import SignalGuard
 from poissonfp.methods import COARSE_SPACES, DEVICES, METHODS
 from poissonfp.results import OutputLock, check_output_folder
 from poissonfp.settings import CRITERIA
+from poissonfp.studies.batch import BATCH_METHODS
 
 __all__ = ["solve"]
 
@@ -50,12 +51,31 @@ def _fmt(value) -> str:
               help="Extra solution formats: vtk adds solution.vtr for ParaView/VisIt (npz is always written).")
 @click.option("--strict", is_flag=True, help="Exit with 3 when the stopping criterion is not reached.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
+@click.option("--sources", type=click.Path(path_type=Path),
+              help="Batch: an .npz with array f (K, *grid) of float64 sources on the case's grid (its boundary "
+                   "data apply); solves all K, writes batch.json.")
+@click.option("--family", type=click.Choice(["grf"]), help="Batch: draw the sources from this family (with --count).")
+@click.option("--count", type=click.IntRange(min=1), help="Batch: how many sources --family draws (>= 1).")
+@click.option("--methods", type=CommaList("method", (*BATCH_METHODS, "all"), distinct=True),
+              help="Batch: the methods to run (default: --method or the case's; all: every one that applies).")
+@click.option("--model", type=click.Path(path_type=Path), help="Batch: the operator network's folder (poissonfp train).")
 @guarded
 def solve(case_file: Path, method, size, tol, criterion, switch, coarse, seed, device, out, formats, strict,
-          quiet) -> None:
+          quiet, sources, family, count, methods, model) -> None:
     """Solve -Δu = f for CASE (a case file, or a shipped case's name: see `poissonfp cases`) and write
-    result.json, solution.npz and figures."""
+    result.json, solution.npz and figures; with --sources or --family, solve many right-hand sides with one
+    set-up per method and write batch.json and batch.png."""
     from poissonfp.case import load_case
+
+    if sources is not None or family is not None or count is not None or methods is not None:
+        from poissonfp.cli.batch import run_batch_command
+
+        switch = int(switch) if switch is not None and switch.isascii() and switch.isdigit() else switch
+        case = with_flags(load_case(case_file), method=method, size=size, tol=tol, criterion=criterion,
+                          switch=switch, coarse=coarse, seed=seed, device=device)
+        run_batch_command(case, sources=sources, family=family, count=count, methods=methods, model=model, out=out,
+                          strict=strict, quiet=quiet)
+        return
 
     with SignalGuard() as guard:
         try:

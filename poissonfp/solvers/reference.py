@@ -13,10 +13,10 @@ from poissonfp.operators import solve_dst as dst_inverse
 from poissonfp.problem import Problem
 from poissonfp.solvers.base import Monitor, SolveResult, check_finite, require_box
 
-__all__ = ["solve_direct", "solve_dst", "solve_multigrid"]
+__all__ = ["solve_direct", "solve_dst", "solve_multigrid", "multigrid_hierarchy", "multigrid_cycles", "one_step"]
 
 
-def _one_step(problem: Problem, monitor: Monitor, method: str, compute) -> SolveResult:
+def one_step(problem: Problem, monitor: Monitor, method: str, compute) -> SolveResult:
     """Run a one-step method; a Ctrl-C before it finishes leaves the initial state (zero), marked."""
     u, reason = np.zeros(problem.grid.shape), "interrupted"
     try:
@@ -40,14 +40,14 @@ def solve_direct(problem: Problem, monitor: Monitor, **_: object) -> SolveResult
             rhs = np.append(rhs, 0.0)
         return scipy.sparse.linalg.spsolve(matrix, rhs)[: problem.grid.size].reshape(problem.grid.shape)
 
-    return _one_step(problem, monitor, "direct", compute)
+    return one_step(problem, monitor, "direct", compute)
 
 
 def solve_dst(problem: Problem, monitor: Monitor, **_: object) -> SolveResult:
     """Diagonalise ``A`` with the orthonormal DST-I: O(N log N), exact on the constant-coefficient
     Dirichlet box and refused (:func:`~poissonfp.solvers.base.require_box`) anywhere else."""
     require_box(problem, "dst (the sine transform diagonalises only the box's Laplacian)")
-    return _one_step(problem, monitor, "dst", lambda: dst_inverse(problem.grid, problem.rhs))
+    return one_step(problem, monitor, "dst", lambda: dst_inverse(problem.grid, problem.rhs))
 
 
 class _Reached(Exception):
@@ -60,12 +60,27 @@ def solve_multigrid(problem: Problem, monitor: Monitor, **_: object) -> SolveRes
     A Ctrl-C during the set-up or a cycle returns the last completed cycle's iterate (zero before the
     first), marked interrupted.
     """
+    monitor.restart()
+    try:
+        hierarchy = multigrid_hierarchy(problem)
+    except KeyboardInterrupt:
+        return monitor.result("multigrid", np.zeros(problem.grid.shape), "interrupted")
+    return multigrid_cycles(problem, monitor, hierarchy)
+
+
+def multigrid_hierarchy(problem: Problem):
+    """PyAMG's Ruge-Stueben hierarchy of ``problem``'s matrix (built once, reused for any right-hand side)."""
     import pyamg
 
+    return pyamg.ruge_stuben_solver(problem.operator.matrix.tocsr())
+
+
+def multigrid_cycles(problem: Problem, monitor: Monitor, hierarchy) -> SolveResult:
+    """V-cycles of a ready ``hierarchy`` on ``problem.rhs`` from zero until the criterion holds (the
+    monitor's clock is not restarted: a caller that built the hierarchy under it counts the set-up)."""
     shape = problem.grid.shape
     metric = monitor.criterion.metric
     reached = [(0, np.zeros(problem.grid.size))]  # (cycles, iterate), replaced in one store
-    hierarchy = None
 
     def after_cycle(x: np.ndarray) -> None:
         reached[0] = (reached[0][0] + 1, x.copy())  # PyAMG updates x in place during the next cycle
@@ -75,15 +90,12 @@ def solve_multigrid(problem: Problem, monitor: Monitor, **_: object) -> SolveRes
 
     reason = "max_iterations"
     try:
-        monitor.restart()
-        hierarchy = pyamg.ruge_stuben_solver(problem.operator.matrix.tocsr())
         hierarchy.solve(problem.rhs.ravel(), x0=np.zeros(problem.grid.size), tol=1e-300,
                         maxiter=min(monitor.criterion.max_iterations, 200), callback=after_cycle)
     except _Reached:
         reason = "converged"
     except KeyboardInterrupt:
         reason = "interrupted"
-    info = {} if hierarchy is None else {"levels": len(hierarchy.levels),
-                                         "operator_complexity": float(hierarchy.operator_complexity())}
+    info = {"levels": len(hierarchy.levels), "operator_complexity": float(hierarchy.operator_complexity())}
     cycles, x = reached[0]
     return monitor.result("multigrid", x.reshape(shape), reason, cycles, info=info)
