@@ -132,11 +132,12 @@ def _options(method: str, defaults: dict[str, Any], method_options, model) -> di
 
 
 def _training_seconds(model) -> float | None:
-    return model.training_time_s if hasattr(model, "training_time_s") else None
+    value = model.meta.get("training_s")
+    return None if value is None else float(value)
 
 
 def _model_summary(model) -> dict[str, Any] | None:
-    return None if model is None else {"path": str(getattr(model, "path", "")), "training_time_s": _training_seconds(model)}
+    return None if model is None else {"folder": str(model.meta.get("folder", "")), "arch": model.meta.get("arch"), "fingerprint": model.meta.get("fingerprint"), "training_time_s": _training_seconds(model)}
 
 
 def _print_summary(record: dict[str, Any], out: Path) -> None:
