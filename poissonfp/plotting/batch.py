@@ -31,7 +31,8 @@ def plot_batch(record: dict[str, Any]) -> Figure:
         per_solve.semilogy(counts, times, color=color, marker=".", label=method)
         start = data["setup_s"] + (training if method == "operator" else 0.0)
         total = start + np.cumsum(times)
-        cumulative.loglog(counts, total, color=color, label=f"{method} (set-up {start:.3g} s)")
+        what = "training + set-up" if method == "operator" else "set-up"
+        cumulative.loglog(counts, total, color=color, label=f"{method} ({what} {start:.3g} s)")
         if horizon > times.size:
             ahead = np.unique(np.geomspace(times.size, horizon * 1.5, 50).astype(int))
             cumulative.loglog(ahead, total[-1] + (ahead - times.size) * times.mean(), color=color, linestyle="--")
