@@ -33,6 +33,7 @@ it, with u = g on its boundary or a Neumann condition on sides of the box::
     [network]                     # ... NetworkSettings
     [training]                    # ... TrainingSettings
     [hybrid]                      # ... HybridSettings
+    [operator]                    # ... OperatorSettings (model = "MODEL_DIR", sweeps, accel)
 
 Formulas use numbers, ``+ - * / **``, ``pi``, ``e`` and sin, cos, tan, exp, log, sqrt, tanh, sinh,
 cosh, abs, atan2, min, max; they are parsed by :mod:`poissonfp.expressions`, never executed. The loader checks that f,
@@ -55,8 +56,8 @@ from typing import Any
 import numpy as np
 
 from .expressions import Expression, ExpressionError, parse_expression
-from .settings import (HybridSettings, NetworkSettings, SettingError, SolverSettings, TrainingSettings,
-                       check_setting, default_criterion)
+from .settings import (HybridSettings, NetworkSettings, OperatorSettings, SettingError, SolverSettings,
+                       TrainingSettings, check_setting, default_criterion)
 
 __all__ = ["Case", "CaseError", "load_case", "VARIABLES", "MAX_SEED", "MAX_COORDINATE", "MIN_EXTENT"]
 
@@ -69,7 +70,7 @@ MIN_EXTENT = 1e-6
 #: A case name becomes a folder name (results/<name>/): a plain file-name stem.
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,99}")
 SETTINGS_TABLES = {"solver": SolverSettings, "network": NetworkSettings, "training": TrainingSettings,
-                   "hybrid": HybridSettings}
+                   "hybrid": HybridSettings, "operator": OperatorSettings}
 _TOP_LEVEL = ("name", "description", "seed", "domain", "grid", "problem", "boundary", *SETTINGS_TABLES)
 #: Box sides per dimension (lower, upper), the names of ``[boundary.<side>]`` tables.
 SIDE_NAMES = (("left", "right"), ("bottom", "top"), ("front", "back"))
@@ -115,6 +116,7 @@ class Case:
     network: NetworkSettings = field(default_factory=NetworkSettings)
     training: TrainingSettings = field(default_factory=TrainingSettings)
     hybrid: HybridSettings = field(default_factory=HybridSettings)
+    operator: OperatorSettings = field(default_factory=OperatorSettings)
     inside: Expression | None = None
     coefficient: Expression | None = None
     sides: dict[tuple[int, int], tuple[str, Expression | None]] = field(default_factory=dict)

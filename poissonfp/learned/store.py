@@ -117,6 +117,11 @@ class OperatorModel:
         self.call_seconds.append(time.perf_counter() - start)
         return out[0] if single else out
 
+    def warm_up(self, batch: int = 1, shape: tuple[int, ...] | None = None) -> None:
+        """One untimed call (torch's first call allocates and dispatches: ~100x a later one)."""
+        self.apply(np.ones((batch, *(shape or self.grid.shape))))
+        self.call_seconds.pop()
+
     def check_operator(self, fingerprint: str) -> None:
         """Refuse (ModelError) an operator whose fingerprint differs from the training operator's."""
         if fingerprint != self.meta["fingerprint"]:

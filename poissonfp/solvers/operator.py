@@ -1,0 +1,383 @@
+"""The operator iteration: ω-Jacobi sweeps alternating with corrections by a trained operator network.
+
+One pass (``accel = "none"``): a correction ``d = P N(R r)`` of the residual ``r = b − A u`` (``N`` the network
+of :class:`~poissonfp.learned.store.OperatorModel`, ``R``/``P`` the transfers to and from its grid, identity
+on its own grid), applied as ``u += α d`` with the energy-optimal step ``α = (d, r) / (d, A d)``, then
+``sweeps`` ω-Jacobi sweeps. The step minimises the energy error along ``d``, so a poor correction never makes
+it worse. ``accel = "fcg"``: flexible CG (FCG(1), one previous direction) preconditioned by the same pass.
+
+Transfers: on a finer grid of the same box the network corrects the coarse level (two-grid): ``P`` is linear
+interpolation from the model's grid straight to the fine grid (:func:`~poissonfp.solvers.multilevel.
+interpolation_1d`, any ratio), ``R = (h_f/h_c)^d Pᵀ`` its weighting. Off the box the same two-grid is used
+with the masks applied: an approximate coarse level, corrected by ``α``.
+
+Work is counted in sweep-equivalents: a sweep 1, a residual or ``A d`` 1, the transfers 1, a network call its
+measured seconds over the measured seconds of a sweep. Safeguard: a call that removes less error energy
+(``α (d, r)``) than the sweeps its time would buy (one sweep's energy reduction times the call's price) is
+useless; after ``patience`` useless calls in a row the solve falls back to the multilevel hybrid
+(:func:`~poissonfp.solvers.hybrid.solve_hybrid`, from zero, its work added) and records why.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import Any
+
+import numpy as np
+
+from poissonfp.problem import Problem
+from poissonfp.solvers.base import Monitor, SolveResult, StoppingCriterion, check_finite
+
+__all__ = ["solve_operator", "solve_operator_batch", "OperatorSolveError", "ACCELERATIONS"]
+
+logger = logging.getLogger(__name__)
+
+#: ``[operator] accel`` values.
+ACCELERATIONS = ("none", "fcg")
+
+
+class OperatorSolveError(ValueError):
+    """The model cannot serve this problem (another operator, box or grid)."""
+
+
+class _Transfer:
+    """Residuals of the problem's grid -> the model's grid and corrections back (identity on the same grid)."""
+
+    def __init__(self, problem: Problem, model, direct: bool) -> None:
+        from poissonfp.solvers.multilevel import interpolation_1d
+
+        fine, coarse = problem.grid, model.grid
+        self.same = direct
+        self.inside = problem.operator.inside
+        self.coarse_inside = model.inside if fine.ndim == coarse.ndim and not self.same else None
+        self.interpolation = [] if self.same else [interpolation_1d(nf, nc).toarray()
+                                                   for nf, nc in zip(fine.shape, coarse.shape)]
+        self.ratio = float(np.prod([hf / hc for hf, hc in zip(fine.spacing, coarse.spacing)]))
+
+    def restrict(self, r: np.ndarray) -> np.ndarray:
+        if self.same:
+            return r
+        out = r
+        for axis, p in enumerate(self.interpolation):
+            out = np.moveaxis(np.tensordot(out, p, axes=([axis + 1], [0])), -1, axis + 1)
+        out = out * self.ratio
+        if self.coarse_inside is not None:
+            out[:, ~self.coarse_inside] = 0.0
+        return out
+
+    def interpolate(self, d: np.ndarray) -> np.ndarray:
+        out = d
+        for axis, p in enumerate(self.interpolation):
+            out = np.moveaxis(np.tensordot(out, p, axes=([axis + 1], [1])), -1, axis + 1)
+        if not self.inside.all():
+            out[:, ~self.inside] = 0.0
+        return out
+
+
+def check_model(problem: Problem, model) -> tuple[str, str]:
+    """How ``model`` serves ``problem``: ``("same grid" | "coarse level" | "across sizes", note)``.
+
+    Raises:
+        OperatorSolveError: One line when the model was trained for another operator, box or case.
+    """
+    from poissonfp.discrete_operator import box_operator
+    from poissonfp.learned.store import operator_fingerprint
+
+    fine, coarse, meta = problem.grid, model.grid, model.meta
+    where = f"model {meta.get('folder') or ''} (case {meta['case']!r}, {meta['arch']}, {coarse.describe()})".replace("  ", " ")
+    same_box = fine.ndim == coarse.ndim and np.allclose(fine.lower, coarse.lower) and np.allclose(fine.upper, coarse.upper)
+    if same_box and fine.shape == coarse.shape:
+        fingerprint = operator_fingerprint(problem.operator)
+        if fingerprint == meta["fingerprint"]:
+            return "same grid", ""
+        reason = f"operator fingerprint {fingerprint} differs from the model's {meta['fingerprint']}"
+    elif same_box and all(c < f for c, f in zip(coarse.shape, fine.shape)):
+        if problem.on_box and meta.get("box", True):
+            if operator_fingerprint(box_operator(coarse)) == meta["fingerprint"]:
+                return "coarse level", ""
+            reason = "the model's operator is not this box's Laplacian at its grid"
+        elif not problem.on_box and not meta.get("box", True) and meta["case"] == problem.name \
+                and [list(s) for s in problem.operator.sides] == meta.get("sides"):
+            return "coarse level", "off the box: two-grid with masked transfers, the model checked by case name and sides"
+        else:
+            reason = f"the model was trained for case {meta['case']!r} ({'box' if meta.get('box', True) else 'general operator'})"
+    else:
+        reason = f"grid {fine.describe()} on [{fine.lower}, {fine.upper}] is neither its grid nor finer on its box"
+    if model.across_sizes and fine.ndim == coarse.ndim:
+        return "across sizes", (f"{meta['arch']} trained at {coarse.describe()} applied at {fine.describe()} "
+                                f"({reason}): measured, not matched")
+    raise OperatorSolveError(f"{where}: {reason}; train one with `poissonfp train CASE --n N`")
+
+
+class _System:
+    """``A`` on batches ``(K, *shape)`` and its diagonal (the box's stencil, else the sparse matrix)."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem, self.grid = problem, problem.grid
+        operator = problem.operator
+        self.box = problem.on_box
+        self.inverse_h2 = [1.0 / h**2 for h in self.grid.spacing]
+        self.matrix = None if self.box else operator.matrix
+        self.inverse_diagonal = 1.0 / operator.diagonal
+
+    def apply(self, u: np.ndarray) -> np.ndarray:
+        if not self.box:
+            k = u.shape[0]
+            return np.asarray(self.matrix @ u.reshape(k, -1).T).T.reshape(u.shape)
+        out = np.zeros_like(u)
+        for axis, c in enumerate(self.inverse_h2, start=1):
+            lead = [slice(None)] * u.ndim
+            out += 2.0 * c * u
+            lead[axis] = slice(1, None)
+            tail = list(lead)
+            tail[axis] = slice(None, -1)
+            out[tuple(lead)] -= c * u[tuple(tail)]
+            out[tuple(tail)] -= c * u[tuple(lead)]
+        return out
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,ij->i", a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1))
+
+
+@dataclasses.dataclass
+class _Counters:
+    sweeps: int = 0
+    calls: int = 0
+    applications: int = 0
+    sweep_s: float = 0.0
+    useless: int = 0
+    fallback: str = ""
+    energy_gain: list = dataclasses.field(default_factory=list)
+
+
+class _Iteration:
+    """The batched operator iteration on K right-hand sides (rows of ``b``)."""
+
+    def __init__(self, problem: Problem, model, how: str, b: np.ndarray, sweeps: int, omega: float, accel: str,
+                 patience: int) -> None:
+        self.system, self.model, self.b = _System(problem), model, b
+        self.transfer = _Transfer(problem, model, direct=how != "coarse level")
+        self.sweeps, self.omega, self.accel, self.patience = sweeps, omega, accel, patience
+        self.u = np.zeros_like(b)
+        self.r = b.copy()
+        self.counters = _Counters()
+        self.previous: tuple[np.ndarray, np.ndarray] | None = None
+        self.useless = np.zeros(b.shape[0], dtype=int)
+        model.warm_up(b.shape[0], model.grid.shape if how == "coarse level" else b.shape[1:])
+
+    def correction(self, r: np.ndarray) -> np.ndarray:
+        coarse = self.transfer.restrict(r)
+        d = self.transfer.interpolate(self.model.apply(coarse))
+        self.counters.calls += 1
+        return d
+
+    def smooth(self, z: np.ndarray, rhs: np.ndarray, count: int) -> np.ndarray:
+        start = time.perf_counter()
+        for _ in range(count):
+            z = z + self.omega * self.system.inverse_diagonal * (rhs - self.system.apply(z))
+        self.counters.sweep_s += time.perf_counter() - start
+        self.counters.sweeps += count
+        return z
+
+    def sweep_energy_gain(self, r: np.ndarray) -> np.ndarray:
+        """Energy-error reduction of one ω-Jacobi sweep from the current iterate (exact, per row)."""
+        s = self.omega * self.system.inverse_diagonal * r
+        return 2.0 * _dot(s, r) - _dot(s, self.system.apply(s))
+
+    def price(self) -> float:
+        """A network call in sweep-equivalents (measured)."""
+        c = self.counters
+        if not c.sweeps or self.model.seconds_per_call is None:
+            return 0.0
+        return self.model.seconds_per_call / (c.sweep_s / c.sweeps)
+
+    def step(self, active: np.ndarray) -> None:
+        """One pass on the rows of ``active``: correction with the α step (or an FCG step), sweeps."""
+        r = self.r[active]
+        d = self.correction(r)
+        if self.accel == "fcg":
+            d = self.smooth(d, r, self.sweeps)
+            ad = self.system.apply(d)
+            if self.previous is not None:
+                p_prev, ap_prev = self.previous[0][active], self.previous[1][active]
+                beta = _safe(_dot(d, ap_prev), _dot(p_prev, ap_prev))
+                d = d - _col(beta, d) * p_prev
+                ad = ad - _col(beta, d) * ap_prev
+            alpha = _safe(_dot(d, r), _dot(d, ad))
+            self.u[active] += _col(alpha, d) * d
+            self.r[active] = r - _col(alpha, d) * ad
+            gain = alpha * _dot(d, r)
+            full_p, full_ap = np.zeros_like(self.u), np.zeros_like(self.u)
+            full_p[active], full_ap[active] = d, ad
+            self.previous = (full_p, full_ap)
+            self.counters.applications += 2
+        else:
+            ad = self.system.apply(d)
+            alpha = _safe(_dot(d, r), _dot(d, ad))
+            gain = alpha * _dot(d, r)
+            u = self.u[active] + _col(alpha, d) * d
+            u = self.smooth(u, self.b[active], self.sweeps)
+            self.u[active] = u
+            self.r[active] = self.b[active] - self.system.apply(u)
+            self.counters.applications += 2
+        worth = self.price() * np.maximum(self.sweep_energy_gain(r), 0.0)
+        self.useless[active] = np.where(gain < worth, self.useless[active] + 1, 0)
+        self.counters.energy_gain.append(float(np.mean(gain)))
+
+    def work(self) -> float:
+        c = self.counters
+        return c.sweeps + c.applications + 2 * c.calls * (not self.transfer.same) + c.calls * self.price()
+
+
+def _safe(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1.0), 0.0)
+
+
+def _col(values: np.ndarray, like: np.ndarray) -> np.ndarray:
+    return values.reshape((-1,) + (1,) * (like.ndim - 1))
+
+
+def _resolve(model, device: str | None):
+    from poissonfp.learned.store import OperatorModel, load_model
+
+    if model is None:
+        raise OperatorSolveError("the operator method needs a model: --model MODEL_DIR ([operator] model)")
+    if isinstance(model, OperatorModel):
+        return model
+    return load_model(model, device=device or "cpu")
+
+
+def _info(iteration: _Iteration, how: str, note: str, sweeps: int, accel: str) -> dict[str, Any]:
+    c, model = iteration.counters, iteration.model
+    return {"model": model.meta.get("folder"), "model_fingerprint": model.meta["fingerprint"],
+            "model_arch": model.meta["arch"], "model_grid": model.grid.describe(), "model_use": how,
+            "model_note": note, "sweeps_per_call": sweeps, "accel": accel, "sweeps": c.sweeps,
+            "network_calls": c.calls, "call_s": model.seconds_per_call,
+            "sweep_s": c.sweep_s / c.sweeps if c.sweeps else None, "call_sweep_equivalents": iteration.price(),
+            "work_sweep_equivalents": iteration.work(), "fallback": c.fallback or None,
+            "energy_gain_per_call": c.energy_gain}
+
+
+def solve_operator(problem: Problem, monitor: Monitor, *, model=None, sweeps: int = 10, accel: str = "none",
+                   omega: float | None = None, patience: int = 2, fallback: bool = True, device: str | None = None,
+                   **_: object) -> SolveResult:
+    """Solve ``A u = b`` by the operator iteration (see the module docstring) to ``monitor``'s criterion.
+
+    Options: ``model`` (a model folder or an :class:`~poissonfp.learned.store.OperatorModel`), ``sweeps``
+    (ω-Jacobi sweeps per network call), ``accel`` (``"none"`` or ``"fcg"``), ``omega`` (default
+    ``2d / (2d + 1)``), ``patience`` (useless calls in a row before the fallback), ``fallback`` (False: keep
+    iterating), ``device`` (where a model loaded from a folder runs).
+
+    ``iterations`` counts sweeps; ``info`` holds ``network_calls``, ``sweeps``, ``work_sweep_equivalents``,
+    ``call_s`` / ``sweep_s`` (measured), ``model_fingerprint``, ``model_use`` and ``fallback`` (why, or None).
+    """
+    if accel not in ACCELERATIONS:
+        raise ValueError(f"unknown accel {accel!r}; expected one of {', '.join(ACCELERATIONS)}")
+    if isinstance(sweeps, bool) or not isinstance(sweeps, int) or sweeps < 1:
+        raise ValueError(f"sweeps must be a positive integer, got {sweeps!r}")
+    model = _resolve(model, device)
+    how, note = check_model(problem, model)
+    if note:
+        logger.warning("operator: %s", note)
+    omega = omega or 2.0 * problem.grid.ndim / (2.0 * problem.grid.ndim + 1.0)
+    iteration = _Iteration(problem, model, how, problem.rhs[None].astype(float), sweeps, omega, accel, patience)
+    active = np.array([True])
+    reason = "interrupted"
+    monitor.restart()
+    try:
+        entry = monitor.record(iteration.u[0], 0, phase="operator")
+        while True:
+            if monitor.satisfied(entry[monitor.criterion.metric]):
+                reason = "converged"
+                break
+            if iteration.counters.sweeps >= monitor.criterion.max_iterations:
+                reason = "max_iterations"
+                break
+            if fallback and iteration.useless[0] >= patience:
+                iteration.counters.fallback = (f"{patience} network calls in a row removed less error energy than "
+                                               f"the sweeps their time buys ({iteration.price():.0f} sweeps per call)")
+                return _fall_back(problem, monitor, iteration, how, note, sweeps, accel)
+            iteration.step(active)
+            check_finite(iteration.u, f"operator iterate after {iteration.counters.calls} network calls")
+            entry = monitor.record(iteration.u[0], iteration.counters.sweeps, phase="operator")
+    except KeyboardInterrupt:
+        reason = "interrupted"
+    return monitor.result("operator", iteration.u[0], reason, iterations=iteration.counters.sweeps,
+                          info=_info(iteration, how, note, sweeps, accel))
+
+
+def _fall_back(problem: Problem, monitor: Monitor, iteration: _Iteration, how: str, note: str, sweeps: int,
+               accel: str) -> SolveResult:
+    """Solve again with the multilevel hybrid; the work and time spent so far are added to its own."""
+    from poissonfp.solvers.hybrid import solve_hybrid
+
+    logger.warning("operator: falling back to the multilevel hybrid: %s", iteration.counters.fallback)
+    spent, before = monitor.elapsed(), iteration.work()
+    inner = Monitor(problem, monitor.criterion, monitor.callback)
+    result = solve_hybrid(problem, inner)
+    info = _info(iteration, how, note, sweeps, accel)
+    info["work_before_fallback"] = before
+    info["fallback_result"] = {k: v for k, v in result.info.items() if isinstance(v, (int, float, str, type(None)))}
+    info["work_sweep_equivalents"] = before + float(result.info.get("work_sweep_equivalents") or result.iterations)
+    result.method = "operator"
+    result.wall_time_s += spent
+    result.iterations = int(round(info["work_sweep_equivalents"]))  # sweeps: the unit of the method
+    result.info.update(info)
+    return result
+
+
+def solve_operator_batch(problem: Problem, rhs: np.ndarray, model, criterion: StoppingCriterion | None = None, *,
+                         sweeps: int = 10, accel: str = "none", omega: float | None = None,
+                         device: str | None = None) -> list[SolveResult]:
+    """Solve ``A u_k = rhs[k]`` for K right-hand sides with ONE network call per pass for all unfinished ones.
+
+    Args:
+        problem: gives the grid and operator (its own right-hand side is ignored).
+        rhs: right-hand sides ``b`` (boundary data folded in), shape ``(K, *grid.shape)``.
+        model: a model folder or :class:`~poissonfp.learned.store.OperatorModel`.
+        criterion: ``"residual"`` or ``"discrete"`` (default relative residual 1e-8).
+        sweeps, accel, omega, device: as :func:`solve_operator` (no fallback: a row that stalls runs to
+            ``max_iterations``).
+
+    Returns:
+        One :class:`~poissonfp.solvers.base.SolveResult` per row; ``wall_time_s`` is the batch's wall time
+        divided by K, ``info["batch_wall_s"]`` the whole.
+    """
+    criterion = criterion or StoppingCriterion()
+    b = np.asarray(rhs, dtype=float)
+    if b.ndim != problem.grid.ndim + 1 or b.shape[1:] != problem.grid.shape:
+        raise ValueError(f"rhs must have shape (K, {', '.join(map(str, problem.grid.shape))}), got {b.shape}")
+    model = _resolve(model, device)
+    how, note = check_model(problem, model)
+    omega = omega or 2.0 * problem.grid.ndim / (2.0 * problem.grid.ndim + 1.0)
+    problems = [dataclasses.replace(problem, rhs=row, exact=None, source=row) for row in b]
+    monitors = [Monitor(p, criterion) for p in problems]
+    iteration = _Iteration(problem, model, how, b.copy(), sweeps, omega, accel, patience=0)
+    start = time.perf_counter()
+    active = np.ones(len(b), dtype=bool)
+    iterations = np.zeros(len(b), dtype=int)
+    calls = np.zeros(len(b), dtype=int)
+    while active.any():
+        for row in np.flatnonzero(active):
+            value = criterion.evaluate(problems[row], iteration.u[row])
+            if value <= monitors[row].threshold or iteration.counters.sweeps >= criterion.max_iterations:
+                active[row] = False
+        if not active.any():
+            break
+        iteration.step(active)
+        iterations[active] += sweeps
+        calls[active] += 1
+        check_finite(iteration.u, f"operator batch iterate after {iteration.counters.calls} network calls")
+    wall = time.perf_counter() - start
+    results = []
+    for k, monitor in enumerate(monitors):
+        reason = "converged" if int(iterations[k]) < criterion.max_iterations else "max_iterations"
+        info = _info(iteration, how, note, sweeps, accel)
+        info.update(network_calls=int(calls[k]), sweeps=int(iterations[k]), batch_size=len(b), batch_wall_s=wall,
+                    batch_network_calls=iteration.counters.calls)
+        result = monitor.result("operator", iteration.u[k].copy(), reason, iterations=int(iterations[k]), info=info)
+        result.wall_time_s = wall / len(b)
+        results.append(result)
+    return results
