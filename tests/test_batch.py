@@ -186,3 +186,26 @@ def test_interrupted_batch_saves_the_solves_done(tmp_path, monkeypatch):
     record = json.loads((out / "batch.json").read_text())
     assert record["interrupted"] and record["methods"]["jacobi"]["interrupted"]
     assert record["methods"]["jacobi"]["solves_done"] == 2 and "direct" not in record["methods"]
+
+
+def test_operator_batch_records_break_even_against_every_other_method(tmp_path, tiny_operator_model):
+    out = tmp_path / "out"
+    result = run("solve", "2d_square", "--n", "15", "--family", "grf", "--count", "4", "--methods",
+                 "operator,jacobi,direct", "--model", tiny_operator_model, "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "batch.json").read_text())
+    operator = record["methods"]["operator"]
+    assert operator["all_converged"] and operator["batched_call_s"] > 0 and operator["solves_done"] == 4
+    assert record["operator_training_s"] > 0 and set(record["break_even"]) == {"jacobi", "direct"}
+    for even in record["break_even"].values():
+        assert even["count"] is None or even["count"] >= 1
+
+
+def test_unusable_model_is_one_line_and_exit_2(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "out"
+    result = run("solve", "2d_square", "--n", "15", "--family", "grf", "--count", "2", "--methods", "operator",
+                 "--model", empty, "--out", out, "--quiet")
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+    assert str(empty) in result.output and not out.exists()

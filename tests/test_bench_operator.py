@@ -8,18 +8,6 @@ from poissonfp.problem import build_problem
 from poissonfp.studies.bench_operator import SOURCES, OperatorBenchConfig, run_operator_bench, source_array
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from poissonfp.learned.training import train_operator
-    from poissonfp.neural.model import single_threaded
-
-    folder = tmp_path_factory.mktemp("model") / "m"
-    problem = build_problem(load_case("2d_square"), size=15)
-    with single_threaded():  # two threads on a loaded 2-core machine: 30 s instead of ~1 s
-        train_operator(problem.operator, case="2d_square", samples=32, held_out=4, steps=20, batch=8, out=str(folder))
-    return folder
-
-
 def test_sources_are_finite_and_distinct():
     base = build_problem(load_case("2d_square"), size=15)
     arrays = [source_array(name, base, 0) for name in SOURCES]
@@ -27,8 +15,8 @@ def test_sources_are_finite_and_distinct():
     assert len({a.tobytes() for a in arrays}) == len(SOURCES)
 
 
-def test_rows_hold_every_method_and_ratios_of_the_same_run(tiny_model):
-    config = OperatorBenchConfig((str(tiny_model),), ("grf", "mode"), ((2, (15, 23)),), jacobi_budget_s=5.0)
+def test_rows_hold_every_method_and_ratios_of_the_same_run(tiny_operator_model):
+    config = OperatorBenchConfig((str(tiny_operator_model),), ("grf", "mode"), ((2, (15, 23)),), jacobi_budget_s=5.0)
     data = run_operator_bench(config)
     assert [(r["grid"], r["source"]) for r in data["rows"]] == [("15x15", "grf"), ("15x15", "mode"),
                                                                  ("23x23", "grf"), ("23x23", "mode")]
@@ -38,7 +26,7 @@ def test_rows_hold_every_method_and_ratios_of_the_same_run(tiny_model):
         assert row["training_s"] > 0 and row["in_distribution"] == (row["source"] == "grf")
 
 
-def test_bench_operator_cli_writes_and_refuses_a_bad_model(tmp_path, tiny_model):
+def test_bench_operator_cli_writes_and_refuses_a_bad_model(tmp_path, tiny_operator_model):
     bad = tmp_path / "empty"
     bad.mkdir()
     result = CliRunner().invoke(main, ["bench", "--operator", "--model", str(bad), "--out", str(tmp_path / "o")])
