@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from poissonfp.studies.batch import MethodBatch, break_even
 
 __all__ = ["batch_record", "save_batch", "BATCH_FILES"]
@@ -34,7 +36,8 @@ def method_record(run: MethodBatch, metric: str) -> dict[str, Any]:
     solves = [_solve_entry(k, t, r, metric) for k, (t, r) in enumerate(zip(times, run.results))]
     return {"reuse": run.reuse, "setup_s": run.setup_s, "solves_done": len(solves),
             "solve_total_s": float(sum(times)), "total_s": run.setup_s + float(sum(times)),
-            "mean_solve_s": run.mean_solve_s(), "all_converged": bool(solves) and all(s["converged"] for s in solves),
+            "mean_solve_s": run.mean_solve_s(), "median_solve_s": float(np.median(times)) if times else None,
+            "all_converged": bool(solves) and all(s["converged"] for s in solves),
             "batched_call_s": run.batched_s, "interrupted": run.interrupted, "solves": solves}
 
 
