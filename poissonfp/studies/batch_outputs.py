@@ -22,12 +22,22 @@ BATCH_FILES = ("batch.json", "batch.png")
 
 
 def _solve_entry(index: int, seconds: float, result, metric: str) -> dict[str, Any]:
-    work = result.info.get("work_sweep_equivalents")
+    info = result.info
+    work = info.get("work_sweep_equivalents")
     if work is None and result.method == "jacobi":
         work = float(result.iterations)
+    if "batch_size" in info:  # solve_operator_batch records the whole batch's work in every row: not this solve's
+        work = None
     return {"index": index, "wall_time_s": seconds, "iterations": result.iterations,
-            "work_sweep_equivalents": work, "converged": result.converged, "stop_reason": result.stop_reason,
+            "network_calls": info.get("network_calls"), "work_sweep_equivalents": work, "converged": result.converged, "stop_reason": result.stop_reason,
             "criterion_value": result.final.get(metric), "interrupted": result.interrupted}
+
+
+def _batch_work(run: MethodBatch) -> float | None:
+    """The operator batch's whole work in sweep-equivalents (as solve_operator_batch counts it), else None."""
+    if run.batched_s is None or not run.results:
+        return None
+    return run.results[0].info.get("work_sweep_equivalents")
 
 
 def method_record(run: MethodBatch, metric: str) -> dict[str, Any]:
@@ -38,7 +48,8 @@ def method_record(run: MethodBatch, metric: str) -> dict[str, Any]:
             "solve_total_s": float(sum(times)), "total_s": run.setup_s + float(sum(times)),
             "mean_solve_s": run.mean_solve_s(), "median_solve_s": float(np.median(times)) if times else None,
             "all_converged": bool(solves) and all(s["converged"] for s in solves),
-            "batched_call_s": run.batched_s, "interrupted": run.interrupted, "solves": solves}
+            "batched_call_s": run.batched_s, "batch_work_sweep_equivalents": _batch_work(run),
+            "interrupted": run.interrupted, "solves": solves}
 
 
 def batch_record(runs: list[MethodBatch], *, case: str, grid: str, count: int, sources: dict[str, Any],
