@@ -9,6 +9,9 @@ source (``case``). Each is solved to relative residual ``tol`` by
 
 - ``operator``: :func:`~poissonfp.solvers.operator.solve_operator` (its safeguard on: a model that stops
   helping falls back to the multilevel hybrid, recorded);
+- ``network_only``: the same iteration without the safeguard, stopped at pure Jacobi's sweep count (what the
+  network's corrections achieve alone: the safeguard falls back whenever a call's measured price exceeds the
+  error energy it removes);
 - ``multigrid``: PyAMG V-cycles with the hierarchy built once per (case, size) (per-solve time; the set-up in
   its own column);
 - ``jacobi``: run for real where the exact sweep count (:func:`~poissonfp.jacobi_theory.predicted_sweeps`)
@@ -96,10 +99,10 @@ def _jacobi(problem: Problem, criterion, budget_s: float) -> dict[str, Any]:
     return record
 
 
-def _operator(problem: Problem, criterion, model) -> dict[str, Any]:
+def _operator(problem: Problem, criterion, model, fallback: bool = True) -> dict[str, Any]:
     from poissonfp.solvers import solve
 
-    result = solve(problem, "operator", criterion, model=model)
+    result = solve(problem, "operator", criterion, model=model, fallback=fallback)
     info = result.info
     return {"time_s": result.wall_time_s, "converged": result.converged, "network_calls": info.get("network_calls"),
             "sweeps": info.get("sweeps"), "work_sweeps": info.get("work_sweep_equivalents"),
@@ -128,10 +131,16 @@ def _row(base: Problem, source: str, config: OperatorBenchConfig, model, hierarc
     from poissonfp.studies.batch_sources import problems_for
 
     problem = problems_for(base, source_array(source, base, config.seed)[None])[0]
-    results = {"operator": _operator(problem, criterion, model), "multigrid": _multigrid(problem, criterion, hierarchy),
-               "jacobi": _jacobi(problem, criterion, config.jacobi_budget_s)}
+    from poissonfp.solvers import StoppingCriterion
+
+    jacobi = _jacobi(problem, criterion, config.jacobi_budget_s)
+    capped = StoppingCriterion(criterion.kind, criterion.tol, max_iterations=max(10, int(jacobi["work_sweeps"])))
+    results = {"operator": _operator(problem, criterion, model),
+               "network_only": _operator(problem, capped, model, fallback=False),
+               "multigrid": _multigrid(problem, criterion, hierarchy), "jacobi": jacobi}
     t = {m: r["time_s"] for m, r in results.items()}
     ratios = {"jacobi_over_operator": t["jacobi"] / t["operator"] if t["operator"] else None,
+              "jacobi_over_network_only": t["jacobi"] / t["network_only"] if results["network_only"]["converged"] else None,
               "operator_over_multigrid": t["operator"] / t["multigrid"] if t["multigrid"] else None,
               "operator_work_over_jacobi": (results["operator"]["work_sweeps"] or 0) / results["jacobi"]["work_sweeps"]}
     return {"source": source, "in_distribution": source == "grf", **results, "ratios": ratios}
@@ -181,17 +190,19 @@ def _cell(value: Any, spec: str = ".3g") -> str:
 
 def format_operator_markdown(data: dict[str, Any]) -> str:
     """The rows as a markdown table (times per solve; training in its own column)."""
-    lines = ["| case | grid | source | operator s (calls, fallback) | multigrid s (set-up s) | jacobi s | "
-             "jacobi / operator | operator / multigrid | training s |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| case | grid | source | operator s (calls, fallback) | network only s (calls) | multigrid s (set-up s) | "
+             "jacobi s | jacobi / operator | jacobi / network only | operator / multigrid | training s |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in data["rows"]:
-        op, mg, jac = r["operator"], r["multigrid"], r["jacobi"]
+        op, mg, jac, alone = r["operator"], r["multigrid"], r["jacobi"], r["network_only"]
+        only = f"{_cell(alone['time_s'])} ({alone['network_calls']})" + ("" if alone["converged"] else " NOT reached")
         fallback = ", fell back" if op["fallback"] else ""
         verdict = "" if op["converged"] else " NOT reached"
         lines.append(f"| {r['case']} | {r['grid']} | {r['source']} | {_cell(op['time_s'])} ({op['network_calls']}"
-                     f"{fallback}){verdict} | {_cell(mg['time_s'])} ({_cell(r['multigrid_setup_s'])}) | "
+                     f"{fallback}){verdict} | {only} | {_cell(mg['time_s'])} ({_cell(r['multigrid_setup_s'])}) | "
                      f"{_cell(jac['time_s'])}{' (computed)' if jac['computed'] else ''} | "
-                     f"{_cell(r['ratios']['jacobi_over_operator'])} | {_cell(r['ratios']['operator_over_multigrid'])} | "
+                     f"{_cell(r['ratios']['jacobi_over_operator'])} | {_cell(r['ratios']['jacobi_over_network_only'])} | "
+                     f"{_cell(r['ratios']['operator_over_multigrid'])} | "
                      f"{_cell(r['training_s'])} |")
     load = data["machine"].get("load_average")
     lines.append("")
