@@ -159,10 +159,13 @@ def test_load_sources_accepts_float64_of_the_grid(tmp_path):
 
 @pytest.mark.parametrize("flags", [["--family", "grf", "--count", "0"], ["--family", "grf", "--count", "-3"],
                                    ["--family", "grf"], ["--count", "3"], ["--methods", "dnn", "--count", "2"],
-                                   ["--methods", "operator", "--family", "grf", "--count", "2"]])
+                                   ["--methods", "operator", "--family", "grf", "--count", "2"],
+                                   ["--methods", "dst", "--family", "grf", "--count", "2", "--case", "2d_lshape"]])
 def test_bad_batch_flags_are_one_line_and_exit_2(tmp_path, flags):
     out = tmp_path / "out"
-    result = run("solve", "2d_square", "--n", "15", *flags, "--out", out, "--quiet")
+    case = flags.pop(flags.index("--case") + 1) if "--case" in flags else "2d_square"
+    flags = [f for f in flags if f != "--case"]
+    result = run("solve", case, "--n", "15", *flags, "--out", out, "--quiet")
     assert result.exit_code == 2, result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
     assert not out.exists()
@@ -209,3 +212,14 @@ def test_unusable_model_is_one_line_and_exit_2(tmp_path):
                  "--model", empty, "--out", out, "--quiet")
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
     assert str(empty) in result.output and not out.exists()
+
+
+def test_batch_off_the_box_reuses_the_cached_factor(tmp_path):
+    out = tmp_path / "out"
+    result = run("solve", "2d_lshape", "--n", "15", "--family", "grf", "--count", "2", "--methods", "all",
+                 "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "batch.json").read_text())
+    assert set(record["methods"]) == {"jacobi", "hybrid", "multigrid", "direct"}
+    assert all(data["all_converged"] for data in record["methods"].values())
+    assert record["methods"]["hybrid"]["reuse"].startswith("nothing")

@@ -34,6 +34,8 @@ def batch_methods(requested: tuple[str, ...] | None, method: str, on_box: bool, 
         if name not in BATCH_METHODS:
             raise click.UsageError(f"--methods: {name!r} cannot solve a batch (it trains on the case's continuous "
                                    f"source); expected some of {', '.join(BATCH_METHODS)} or all")
+    if "dst" in methods and not on_box:
+        raise click.UsageError("--methods: dst solves only the constant-coefficient Dirichlet box; this case is not one")
     if "operator" in methods and model is None:
         raise click.UsageError("--methods: operator needs --model MODEL_DIR (a folder written by poissonfp train)")
     return methods
