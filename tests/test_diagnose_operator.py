@@ -9,7 +9,8 @@ from poissonfp.cli import main
 
 def _diagnose(out, *args):
     return CliRunner().invoke(main, ["diagnose", "operator", "--quick", "--seeds", "0", "--out", str(out), "--quiet",
-                                     "--set", "operator.samples=128", *args])
+                                     "--set", "operator.samples=128", "--set", "operator.held_out=8",
+                                     "--set", "operator.probes=1", *args])
 
 
 @pytest.mark.parametrize("control", [False, True], ids=["trained", "control"])
