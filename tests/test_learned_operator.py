@@ -164,9 +164,16 @@ def test_batch_solves_all_rows_with_one_network_call_per_pass(trained_1d, rng):
 
 def test_a_model_for_another_operator_is_refused(trained_1d):
     model, _ = trained_1d
+    from poissonfp.discrete_operator import assemble
+
     other_box = Problem.from_functions(Grid((0.0,), (2.0,), (31,)), lambda x: x)
-    with pytest.raises(OperatorSolveError, match="fingerprint"):
+    with pytest.raises(OperatorSolveError, match="neither its grid"):
         solve(other_box, "operator", model=model)
+    zero = np.zeros(GRID_1D.shape)
+    operator, rhs = assemble(GRID_1D, zero + 1.0, lambda x: 0 * x, coefficient=lambda x: 1.0 + x)
+    variable = Problem(GRID_1D, zero + 1.0, rhs, name="tiny", general=operator)  # same grid, another operator
+    with pytest.raises(OperatorSolveError, match="fingerprint"):
+        solve(variable, "operator", model=model)
     coarser = _problem(15)
     with pytest.raises(OperatorSolveError, match="neither its grid nor finer"):
         solve(coarser, "operator", model=model)
