@@ -4,7 +4,8 @@ One pass (``accel = "none"``): a correction ``d = P N(R r)`` of the residual ``r
 of :class:`~poissonfp.learned.store.OperatorModel`, ``R``/``P`` the transfers to and from its grid, identity
 on its own grid), applied as ``u += α d`` with the energy-optimal step ``α = (d, r) / (d, A d)``, then
 ``sweeps`` ω-Jacobi sweeps. The step minimises the energy error along ``d``, so a poor correction never makes
-it worse. ``accel = "fcg"``: flexible CG (FCG(1), one previous direction) preconditioned by the same pass.
+it worse. ``accel = "fcg"``: flexible CG (FCG(1), one previous direction) preconditioned by ``sweeps / 2``
+sweeps, the correction of their (smooth) residual with its own α, and the remaining sweeps.
 
 Transfers (:mod:`poissonfp.solvers.operator_transfer`): on a finer grid of the same box whose coarsening chain
 (:func:`~poissonfp.solvers.multilevel.coarse_grids`) reaches the model's grid, ``d`` is one V-cycle on
@@ -163,9 +164,13 @@ class _Iteration:
     def step(self, active: np.ndarray) -> None:
         """One pass on the rows of ``active``: correction with the α step (or an FCG step), sweeps."""
         r = self.r[active]
-        d = self.correction(r)
-        if self.accel == "fcg":
-            d = self.smooth(d, r, self.sweeps)
+        if self.accel == "fcg":  # preconditioner: sweeps, the network on their (smooth) residual, sweeps
+            half = max(1, self.sweeps // 2)
+            d = self.smooth(np.zeros_like(r), r, half)
+            smooth_r = r - self.system.apply(d)
+            c = self.correction(smooth_r)
+            d = d + _col(_safe(_dot(c, smooth_r), _dot(c, self.system.apply(c))), c) * c
+            d = self.smooth(d, r, self.sweeps - half)
             ad = self.system.apply(d)
             if self.previous is not None:
                 p_prev, ap_prev = self.previous[0][active], self.previous[1][active]
@@ -179,9 +184,10 @@ class _Iteration:
             full_p, full_ap = np.zeros_like(self.u), np.zeros_like(self.u)
             full_p[active], full_ap[active] = d, ad
             self.previous = (full_p, full_ap)
-            self.counters.applications += 2
+            self.counters.applications += 4
             self.counters.energy_gain.append(float(np.mean(gain)))
             return
+        d = self.correction(r)
         b = self.b[active]
         ad = self.system.apply(d)
         alpha = _safe(_dot(d, r), _dot(d, ad))

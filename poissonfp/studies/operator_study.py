@@ -103,7 +103,7 @@ def measure(model_dir: str, control_dir: str | None, sizes: list[int], tol: floa
     torch.set_num_threads(1)
     model = load_model(model_dir)
     case = load_case(model.meta["case"])
-    criterion = StoppingCriterion("residual", tol)
+    criterion = StoppingCriterion("residual", tol, max_iterations=50_000)  # sweeps: a budget, never reached here
     out: dict[str, Any] = {"model": model_dir, "model_meta": {k: v for k, v in model.meta.items() if k != "folder"},
                            "tol": tol, "sweeps_per_call": sweeps, "rows": [], "out_of_distribution": []}
     for n in sizes:
