@@ -87,11 +87,12 @@ def test_bad_model_folders_raise_one_line_model_errors(trained_1d, tmp_path, dam
     assert str(folder) in str(info.value) and "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("n", [31, 63])  # the model's own grid, and the coarse level of a finer grid
-def test_operator_solve_reaches_the_direct_solution(trained_1d, n):
+@pytest.mark.parametrize(("n", "accel"), [(31, "none"), (63, "none"), (63, "fcg")])  # own grid, coarse level
+def test_operator_solve_reaches_the_direct_solution(trained_1d, n, accel):
     model, _ = trained_1d
     problem = _problem(n)
-    result = solve(problem, "operator", StoppingCriterion("residual", 1e-10), model=model, sweeps=4, fallback=False)
+    criterion = StoppingCriterion("residual", 1e-10, max_iterations=5000)
+    result = solve(problem, "operator", criterion, model=model, sweeps=4, fallback=False, accel=accel)
     assert result.converged and result.info["fallback"] is None
     np.testing.assert_allclose(result.solution, problem.discrete_solution, atol=1e-8 * np.abs(result.solution).max())
     assert result.info["model_use"] == ("same grid" if n == 31 else "coarse level")
