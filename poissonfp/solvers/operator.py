@@ -18,7 +18,9 @@ Work is counted in sweep-equivalents: a sweep 1, a residual or ``A d`` 1, the tr
 measured seconds over the measured seconds of a sweep. Safeguard (``accel = "none"``): a call is useless when
 the error energy it removes (``α (d, r)``) is under 1% of what its pass removes (the call and its sweeps; a
 sweep ``u += s``, ``s = ω D⁻¹ r``, removes exactly ``(s, r + r_new)``: no solution needed); after ``patience`` useless calls in a
-row the solve falls back to the multilevel hybrid
+row, or ``patience`` passes in a row whose rate projects more work than pure Jacobi's sweeps estimated from the
+right-hand side (:func:`~poissonfp.jacobi_theory.estimated_sweeps`, box only), the solve falls back to the
+multilevel hybrid
 (:func:`~poissonfp.solvers.hybrid.solve_hybrid`, from zero, its work added) and records why.
 """
 from __future__ import annotations
@@ -272,9 +274,11 @@ def solve_operator(problem: Problem, monitor: Monitor, *, model=None, sweeps: in
     iteration = _Iteration(problem, model, how, problem.rhs[None].astype(float), sweeps, omega, accel, patience)
     active = np.array([True])
     reason = "interrupted"
+    jacobi = _jacobi_estimate(problem, monitor) if fallback else None
     monitor.restart()
     try:
         entry = monitor.record(iteration.u[0], 0, phase="operator")
+        last, slow = (entry[monitor.criterion.metric], 0.0), 0
         while True:
             if monitor.satisfied(entry[monitor.criterion.metric]):
                 reason = "converged"
@@ -286,14 +290,49 @@ def solve_operator(problem: Problem, monitor: Monitor, *, model=None, sweeps: in
                 iteration.counters.fallback = (f"{patience} network calls in a row removed under "
                                                f"{100 * iteration.min_share:g}% of their pass's error energy "
                                                f"({iteration.price():.0f} sweeps per call)")
+            elif fallback and jacobi is not None and slow >= patience:
+                iteration.counters.fallback = (f"{patience} passes in a row projected more work than pure Jacobi's "
+                                               f"estimated {jacobi:,.0f} sweeps ({iteration.price():.0f} sweeps "
+                                               f"per call)")
+            if iteration.counters.fallback:
                 return _fall_back(problem, monitor, iteration, how, note, sweeps, accel)
             iteration.step(active)
             check_finite(iteration.u, f"operator iterate after {iteration.counters.calls} network calls")
             entry = monitor.record(iteration.u[0], iteration.counters.sweeps, phase="operator")
+            value, work = entry[monitor.criterion.metric], iteration.work()
+            if jacobi is not None:
+                projected = _projected_work(last, (value, work), monitor.threshold)
+                slow = slow + 1 if projected > jacobi else 0
+            last = (value, work)
     except KeyboardInterrupt:
         reason = "interrupted"
     return monitor.result("operator", iteration.u[0], reason, iterations=iteration.counters.sweeps,
                           info=_info(iteration, how, note, sweeps, accel))
+
+
+def _jacobi_estimate(problem: Problem, monitor: Monitor) -> float | None:
+    """Pure Jacobi's sweeps (ω = 1) estimated from the right-hand side (box only; None elsewhere)."""
+    from poissonfp.jacobi_theory import estimated_sweeps
+
+    if not problem.on_box:
+        return None
+    criterion = monitor.criterion
+    target = monitor.threshold * (criterion.scale(problem) if criterion.kind == "residual" else 1.0)
+    try:
+        return float(estimated_sweeps(problem, criterion.kind, target)["sweeps"])
+    except (ValueError, ArithmeticError):
+        return None
+
+
+def _projected_work(before: tuple[float, float], after: tuple[float, float], threshold: float) -> float:
+    """Total work to reach ``threshold`` if every later pass reduces the metric as the last one did."""
+    (old, _), (new, work) = before, after
+    spent = work - before[1]
+    if new <= threshold:
+        return work
+    if not (0 < new < old):
+        return float("inf")
+    return work + spent * np.log(new / threshold) / np.log(old / new)
 
 
 def _fall_back(problem: Problem, monitor: Monitor, iteration: _Iteration, how: str, note: str, sweeps: int,
