@@ -10,6 +10,7 @@ folder without it is not a model.
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 import time
 from pathlib import Path
@@ -164,7 +165,7 @@ def _read_meta(folder: Path) -> dict[str, Any]:
     return meta
 
 
-def load_model(path: str | Path, *, device: str = "cpu") -> OperatorModel:
+def load_model(path: str | os.PathLike, *, device: str = "cpu") -> OperatorModel:
     """The model saved in folder ``path``, its network on ``device``.
 
     Raises:

@@ -4,23 +4,30 @@ One pass (``accel = "none"``): a correction ``d = P N(R r)`` of the residual ``r
 of :class:`~poissonfp.learned.store.OperatorModel`, ``R``/``P`` the transfers to and from its grid, identity
 on its own grid), applied as ``u += α d`` with the energy-optimal step ``α = (d, r) / (d, A d)``, then
 ``sweeps`` ω-Jacobi sweeps. The step minimises the energy error along ``d``, so a poor correction never makes
-it worse. ``accel = "fcg"``: flexible CG (FCG(1), one previous direction) preconditioned by the same pass.
+it worse. ``accel = "fcg"``: flexible CG (FCG(1), one previous direction) preconditioned by ``sweeps / 2``
+sweeps, the correction of their (smooth) residual with its own α, and the remaining sweeps.
 
-Transfers: on a finer grid of the same box the network corrects the coarse level (two-grid): ``P`` is linear
-interpolation from the model's grid straight to the fine grid (:func:`~poissonfp.solvers.multilevel.
-interpolation_1d`, any ratio), ``R = (h_f/h_c)^d Pᵀ`` its weighting. Off the box the same two-grid is used
-with the masks applied: an approximate coarse level, corrected by ``α``.
+Transfers (:mod:`poissonfp.solvers.operator_transfer`): on a finer grid of the same box whose coarsening chain
+(:func:`~poissonfp.solvers.multilevel.coarse_grids`) reaches the model's grid, ``d`` is one V-cycle on
+``A e = r`` from zero (``sweeps / 2`` ω-Jacobi sweeps before and after each coarse correction on every level,
+full weighting, linear interpolation) whose coarsest solve is ONE network call; otherwise (off the box, or a
+grid the chain misses) a two-grid: linear interpolation ``P`` from the model's grid straight to the fine grid,
+``R = (h_f/h_c)^d Pᵀ``, masks applied: an approximate coarse level, corrected by ``α``.
 
 Work is counted in sweep-equivalents: a sweep 1, a residual or ``A d`` 1, the transfers 1, a network call its
-measured seconds over the measured seconds of a sweep. Safeguard: a call that removes less error energy
-(``α (d, r)``) than the sweeps its time would buy (one sweep's energy reduction times the call's price) is
-useless; after ``patience`` useless calls in a row the solve falls back to the multilevel hybrid
+measured seconds over the measured seconds of a sweep. Safeguard (``accel = "none"``): a call is useless when
+the error energy it removes (``α (d, r)``) is under 1% of what its pass removes (the call and its sweeps; a
+sweep ``u += s``, ``s = ω D⁻¹ r``, removes exactly ``(s, r + r_new)``: no solution needed); after ``patience`` useless calls in a
+row, or ``patience`` passes in a row whose rate projects more work than pure Jacobi's sweeps estimated from the
+right-hand side (:func:`~poissonfp.jacobi_theory.estimated_sweeps`, box only), the solve falls back to the
+multilevel hybrid
 (:func:`~poissonfp.solvers.hybrid.solve_hybrid`, from zero, its work added) and records why.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from typing import Any
 
@@ -28,6 +35,7 @@ import numpy as np
 
 from poissonfp.problem import Problem
 from poissonfp.solvers.base import Monitor, SolveResult, StoppingCriterion, check_finite
+from poissonfp.solvers.operator_transfer import make_correction
 
 __all__ = ["solve_operator", "solve_operator_batch", "OperatorSolveError", "ACCELERATIONS"]
 
@@ -39,40 +47,6 @@ ACCELERATIONS = ("none", "fcg")
 
 class OperatorSolveError(ValueError):
     """The model cannot serve this problem (another operator, box or grid)."""
-
-
-class _Transfer:
-    """Residuals of the problem's grid -> the model's grid and corrections back (identity on the same grid)."""
-
-    def __init__(self, problem: Problem, model, direct: bool) -> None:
-        from poissonfp.solvers.multilevel import interpolation_1d
-
-        fine, coarse = problem.grid, model.grid
-        self.same = direct
-        self.inside = problem.operator.inside
-        self.coarse_inside = model.inside if fine.ndim == coarse.ndim and not self.same else None
-        self.interpolation = [] if self.same else [interpolation_1d(nf, nc).toarray()
-                                                   for nf, nc in zip(fine.shape, coarse.shape)]
-        self.ratio = float(np.prod([hf / hc for hf, hc in zip(fine.spacing, coarse.spacing)]))
-
-    def restrict(self, r: np.ndarray) -> np.ndarray:
-        if self.same:
-            return r
-        out = r
-        for axis, p in enumerate(self.interpolation):
-            out = np.moveaxis(np.tensordot(out, p, axes=([axis + 1], [0])), -1, axis + 1)
-        out = out * self.ratio
-        if self.coarse_inside is not None:
-            out[:, ~self.coarse_inside] = 0.0
-        return out
-
-    def interpolate(self, d: np.ndarray) -> np.ndarray:
-        out = d
-        for axis, p in enumerate(self.interpolation):
-            out = np.moveaxis(np.tensordot(out, p, axes=([axis + 1], [1])), -1, axis + 1)
-        if not self.inside.all():
-            out[:, ~self.inside] = 0.0
-        return out
 
 
 def check_model(problem: Problem, model) -> tuple[str, str]:
@@ -158,18 +132,19 @@ class _Iteration:
     def __init__(self, problem: Problem, model, how: str, b: np.ndarray, sweeps: int, omega: float, accel: str,
                  patience: int) -> None:
         self.system, self.model, self.b = _System(problem), model, b
-        self.transfer = _Transfer(problem, model, direct=how != "coarse level")
+        self.transfer = make_correction(problem, model, how, sweeps, omega)
         self.sweeps, self.omega, self.accel, self.patience = sweeps, omega, accel, patience
         self.u = np.zeros_like(b)
         self.r = b.copy()
         self.counters = _Counters()
         self.previous: tuple[np.ndarray, np.ndarray] | None = None
         self.useless = np.zeros(b.shape[0], dtype=int)
+        self.min_share = 0.01
+        self.shares: list[float] = []
         model.warm_up(b.shape[0], model.grid.shape if how == "coarse level" else b.shape[1:])
 
     def correction(self, r: np.ndarray) -> np.ndarray:
-        coarse = self.transfer.restrict(r)
-        d = self.transfer.interpolate(self.model.apply(coarse))
+        d = self.transfer.correct(r, self.model.apply)
         self.counters.calls += 1
         return d
 
@@ -181,11 +156,6 @@ class _Iteration:
         self.counters.sweeps += count
         return z
 
-    def sweep_energy_gain(self, r: np.ndarray) -> np.ndarray:
-        """Energy-error reduction of one ω-Jacobi sweep from the current iterate (exact, per row)."""
-        s = self.omega * self.system.inverse_diagonal * r
-        return 2.0 * _dot(s, r) - _dot(s, self.system.apply(s))
-
     def price(self) -> float:
         """A network call in sweep-equivalents (measured)."""
         c = self.counters
@@ -196,9 +166,13 @@ class _Iteration:
     def step(self, active: np.ndarray) -> None:
         """One pass on the rows of ``active``: correction with the α step (or an FCG step), sweeps."""
         r = self.r[active]
-        d = self.correction(r)
-        if self.accel == "fcg":
-            d = self.smooth(d, r, self.sweeps)
+        if self.accel == "fcg":  # preconditioner: sweeps, the network on their (smooth) residual, sweeps
+            half = max(1, self.sweeps // 2)
+            d = self.smooth(np.zeros_like(r), r, half)
+            smooth_r = r - self.system.apply(d)
+            c = self.correction(smooth_r)
+            d = d + _col(_safe(_dot(c, smooth_r), _dot(c, self.system.apply(c))), c) * c
+            d = self.smooth(d, r, self.sweeps - half)
             ad = self.system.apply(d)
             if self.previous is not None:
                 p_prev, ap_prev = self.previous[0][active], self.previous[1][active]
@@ -212,23 +186,36 @@ class _Iteration:
             full_p, full_ap = np.zeros_like(self.u), np.zeros_like(self.u)
             full_p[active], full_ap[active] = d, ad
             self.previous = (full_p, full_ap)
-            self.counters.applications += 2
-        else:
-            ad = self.system.apply(d)
-            alpha = _safe(_dot(d, r), _dot(d, ad))
-            gain = alpha * _dot(d, r)
-            u = self.u[active] + _col(alpha, d) * d
-            u = self.smooth(u, self.b[active], self.sweeps)
-            self.u[active] = u
-            self.r[active] = self.b[active] - self.system.apply(u)
-            self.counters.applications += 2
-        worth = self.price() * np.maximum(self.sweep_energy_gain(r), 0.0)
-        self.useless[active] = np.where(gain < worth, self.useless[active] + 1, 0)
+            self.counters.applications += 4
+            self.counters.energy_gain.append(float(np.mean(gain)))
+            return
+        d = self.correction(r)
+        b = self.b[active]
+        ad = self.system.apply(d)
+        alpha = _safe(_dot(d, r), _dot(d, ad))
+        gain = alpha * _dot(d, r)  # = ‖e‖²_A before − after the correction
+        u = self.u[active] + _col(alpha, d) * d
+        r = r - _col(alpha, d) * ad
+        swept = np.zeros(len(u))
+        start = time.perf_counter()
+        for _ in range(self.sweeps):  # each sweep's energy reduction, exactly: (s, r_old + r_new), s = ω D⁻¹ r_old
+            step = self.omega * self.system.inverse_diagonal * r
+            u = u + step
+            new = b - self.system.apply(u)
+            swept += _dot(step, r + new)
+            r = new
+        self.counters.sweep_s += time.perf_counter() - start
+        self.counters.sweeps += self.sweeps
+        self.u[active], self.r[active] = u, r
+        self.counters.applications += 1
+        share = _safe(gain, gain + np.maximum(swept, 0.0))
+        self.useless[active] = np.where(share < self.min_share, self.useless[active] + 1, 0)
+        self.shares.append(float(np.mean(share)))
         self.counters.energy_gain.append(float(np.mean(gain)))
 
     def work(self) -> float:
         c = self.counters
-        return c.sweeps + c.applications + 2 * c.calls * (not self.transfer.same) + c.calls * self.price()
+        return c.sweeps + c.applications + c.calls * (self.transfer.work + self.price())
 
 
 def _safe(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -244,9 +231,11 @@ def _resolve(model, device: str | None):
 
     if model is None:
         raise OperatorSolveError("the operator method needs a model: --model MODEL_DIR ([operator] model)")
-    if isinstance(model, OperatorModel):
-        return model
-    return load_model(model, device=device or "cpu")
+    if isinstance(model, (str, os.PathLike)):
+        return load_model(model, device=device or "cpu")
+    if not isinstance(model, OperatorModel) and not hasattr(model, "apply"):
+        raise OperatorSolveError(f"model must be a model folder or an OperatorModel, got {type(model).__name__}")
+    return model
 
 
 def _info(iteration: _Iteration, how: str, note: str, sweeps: int, accel: str) -> dict[str, Any]:
@@ -257,7 +246,7 @@ def _info(iteration: _Iteration, how: str, note: str, sweeps: int, accel: str) -
             "network_calls": c.calls, "call_s": model.seconds_per_call,
             "sweep_s": c.sweep_s / c.sweeps if c.sweeps else None, "call_sweep_equivalents": iteration.price(),
             "work_sweep_equivalents": iteration.work(), "fallback": c.fallback or None,
-            "energy_gain_per_call": c.energy_gain}
+            "energy_gain_per_call": c.energy_gain, "network_energy_share": iteration.shares}
 
 
 def solve_operator(problem: Problem, monitor: Monitor, *, model=None, sweeps: int = 10, accel: str = "none",
@@ -285,9 +274,11 @@ def solve_operator(problem: Problem, monitor: Monitor, *, model=None, sweeps: in
     iteration = _Iteration(problem, model, how, problem.rhs[None].astype(float), sweeps, omega, accel, patience)
     active = np.array([True])
     reason = "interrupted"
+    jacobi = _jacobi_estimate(problem, monitor) if fallback else None
     monitor.restart()
     try:
         entry = monitor.record(iteration.u[0], 0, phase="operator")
+        last, slow = (entry[monitor.criterion.metric], 0.0), 0
         while True:
             if monitor.satisfied(entry[monitor.criterion.metric]):
                 reason = "converged"
@@ -295,17 +286,53 @@ def solve_operator(problem: Problem, monitor: Monitor, *, model=None, sweeps: in
             if iteration.counters.sweeps >= monitor.criterion.max_iterations:
                 reason = "max_iterations"
                 break
-            if fallback and iteration.useless[0] >= patience:
-                iteration.counters.fallback = (f"{patience} network calls in a row removed less error energy than "
-                                               f"the sweeps their time buys ({iteration.price():.0f} sweeps per call)")
+            if fallback and accel == "none" and iteration.useless[0] >= patience:
+                iteration.counters.fallback = (f"{patience} network calls in a row removed under "
+                                               f"{100 * iteration.min_share:g}% of their pass's error energy "
+                                               f"({iteration.price():.0f} sweeps per call)")
+            elif fallback and jacobi is not None and slow >= patience:
+                iteration.counters.fallback = (f"{patience} passes in a row projected more work than pure Jacobi's "
+                                               f"estimated {jacobi:,.0f} sweeps ({iteration.price():.0f} sweeps "
+                                               f"per call)")
+            if iteration.counters.fallback:
                 return _fall_back(problem, monitor, iteration, how, note, sweeps, accel)
             iteration.step(active)
             check_finite(iteration.u, f"operator iterate after {iteration.counters.calls} network calls")
             entry = monitor.record(iteration.u[0], iteration.counters.sweeps, phase="operator")
+            value, work = entry[monitor.criterion.metric], iteration.work()
+            if jacobi is not None:
+                projected = _projected_work(last, (value, work), monitor.threshold)
+                slow = slow + 1 if projected > jacobi else 0
+            last = (value, work)
     except KeyboardInterrupt:
         reason = "interrupted"
     return monitor.result("operator", iteration.u[0], reason, iterations=iteration.counters.sweeps,
                           info=_info(iteration, how, note, sweeps, accel))
+
+
+def _jacobi_estimate(problem: Problem, monitor: Monitor) -> float | None:
+    """Pure Jacobi's sweeps (ω = 1) estimated from the right-hand side (box only; None elsewhere)."""
+    from poissonfp.jacobi_theory import estimated_sweeps
+
+    if not problem.on_box:
+        return None
+    criterion = monitor.criterion
+    target = monitor.threshold * (criterion.scale(problem) if criterion.kind == "residual" else 1.0)
+    try:
+        return float(estimated_sweeps(problem, criterion.kind, target)["sweeps"])
+    except (ValueError, ArithmeticError):
+        return None
+
+
+def _projected_work(before: tuple[float, float], after: tuple[float, float], threshold: float) -> float:
+    """Total work to reach ``threshold`` if every later pass reduces the metric as the last one did."""
+    (old, _), (new, work) = before, after
+    spent = work - before[1]
+    if new <= threshold:
+        return work
+    if not (0 < new < old):
+        return float("inf")
+    return work + spent * np.log(new / threshold) / np.log(old / new)
 
 
 def _fall_back(problem: Problem, monitor: Monitor, iteration: _Iteration, how: str, note: str, sweeps: int,
