@@ -223,3 +223,17 @@ def test_batch_off_the_box_reuses_the_cached_factor(tmp_path):
     assert set(record["methods"]) == {"jacobi", "hybrid", "multigrid", "direct"}
     assert all(data["all_converged"] for data in record["methods"].values())
     assert record["methods"]["hybrid"]["reuse"].startswith("nothing")
+
+
+@pytest.mark.parametrize("signals", [("SIGINT",), ("SIGTERM", "SIGTERM")])
+def test_a_real_signal_stops_the_batch_and_saves_the_solves_done(tmp_path, signals):
+    """Each solve is its own interruptible block: a signal after the first solve still stops the batch."""
+    from tests.signals import expected_exit, signal_command
+
+    out = tmp_path / "out"
+    code, stderr = signal_command(["solve", "2d_square", "--n", "63", "--family", "grf", "--count", "60", "--methods",
+                                   "jacobi,direct", "--out", str(out)], "jacobi: solve started", signals, 0.6)
+    assert code == expected_exit(signals) and "Traceback" not in stderr, stderr
+    record = json.loads((out / "batch.json").read_text())
+    assert record["interrupted"] and record["methods"]["jacobi"]["interrupted"]
+    assert 1 <= record["methods"]["jacobi"]["solves_done"] < 60 and "direct" not in record["methods"]

@@ -105,13 +105,12 @@ def _run_and_save(case, problem, array, described, methods, model, out: Path, qu
     runs = []
     progress = StepProgress(quiet=quiet)
     try:
-        with guard.solving():
-            for method in methods:
-                options = _options(method, solver_options(case), method_options, model)
-                runs.append(run_method(method, problem, problems, criterion, options,
-                                       lambda m, k: progress((m,), f"{m}: solve", k, len(problems))))
-                if runs[-1].interrupted:
-                    break
+        for method in methods:
+            options = _options(method, solver_options(case), method_options, model)
+            runs.append(run_method(method, problem, problems, criterion, options,
+                                   lambda m, k: progress((m,), f"{m}: solve", k, len(problems)), guard))
+            if runs[-1].interrupted or guard.received is not None:
+                break
     except KeyboardInterrupt:
         pass
     finally:

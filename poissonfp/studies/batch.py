@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
+from poissonfp.interrupts import SignalGuard
 from poissonfp.problem import Problem
 from poissonfp.solvers.base import Monitor, SolveResult, StoppingCriterion
 
@@ -137,24 +139,29 @@ def _prepare_direct(base: Problem) -> Solve:
 
 
 def run_method(method: str, base: Problem, problems: list[Problem], criterion: StoppingCriterion,
-               options: dict[str, Any], progress: Callable[[str, int], None] | None = None) -> MethodBatch:
+               options: dict[str, Any], progress: Callable[[str, int], None] | None = None,
+               guard: SignalGuard | None = None) -> MethodBatch:
     """Set up ``method`` once and solve every problem; a Ctrl-C ends the run with the solves done (the one
-    cut short included, marked interrupted)."""
+    cut short included, marked interrupted). With ``guard`` (the command's signal guard) each solve is one
+    :meth:`~poissonfp.interrupts.SignalGuard.solving` block, and a signal recorded meanwhile stops the run."""
     from poissonfp.neural.model import single_threaded
 
+    solving = guard.solving if guard is not None else nullcontext
     record = MethodBatch(method)
     with single_threaded():
         _warm_up(method, base.grid.ndim)
         start = time.perf_counter()
         try:
             if method == "operator":
-                return run_operator(base, problems, criterion, options, record)
+                with solving():
+                    return run_operator(base, problems, criterion, options, record)
             solve_one, record.reuse = prepare(method, base, criterion, options)
             record.setup_s = time.perf_counter() - start
             for k, problem in enumerate(problems):
-                result = solve_one(problem, Monitor(problem, criterion))
+                with solving():
+                    result = solve_one(problem, Monitor(problem, criterion))
                 record.results.append(result)
-                if result.interrupted:
+                if result.interrupted or (guard is not None and guard.received is not None):
                     record.interrupted = True
                     break
                 if progress is not None:
