@@ -18,17 +18,23 @@ __all__ = ["SameGrid", "TwoGrid", "VCycle", "make_correction"]
 Network = Callable[[np.ndarray], np.ndarray]
 
 
-def _dense_interpolation(fine: Grid, coarse: Grid) -> list[np.ndarray]:
+def _dense_interpolation(fine: Grid, coarse: Grid) -> list:
+    """Per axis the sparse linear interpolation (fine x coarse) and its transpose."""
     from poissonfp.solvers.multilevel import interpolation_1d
 
-    return [interpolation_1d(nf, nc).toarray() for nf, nc in zip(fine.shape, coarse.shape)]
+    matrices = [interpolation_1d(nf, nc).tocsr() for nf, nc in zip(fine.shape, coarse.shape)]
+    return [(m, m.T.tocsr()) for m in matrices]
 
 
-def _apply_axes(values: np.ndarray, matrices: list[np.ndarray], transpose: bool) -> np.ndarray:
-    """Apply one matrix per grid axis (axis 0 is the batch): ``P`` (``transpose``) or ``Pᵀ``."""
+def _apply_axes(values: np.ndarray, matrices: list, transpose: bool) -> np.ndarray:
+    """Apply one sparse matrix per grid axis (axis 0 is the batch): ``P`` (``transpose``) or ``Pᵀ``."""
     out = values
-    for axis, matrix in enumerate(matrices):
-        out = np.moveaxis(np.tensordot(out, matrix, axes=([axis + 1], [1 if transpose else 0])), -1, axis + 1)
+    for axis, (forward, backward) in enumerate(matrices):
+        matrix = forward if transpose else backward
+        moved = np.moveaxis(out, axis + 1, 0)
+        shape = moved.shape
+        product = matrix @ np.ascontiguousarray(moved).reshape(shape[0], -1)
+        out = np.moveaxis(product.reshape((matrix.shape[0],) + shape[1:]), 0, axis + 1)
     return out
 
 
