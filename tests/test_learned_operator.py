@@ -256,3 +256,23 @@ def test_unusable_out_is_refused(tmp_path):
     blocker.write_text("x")
     result = _cli("train", "1d_article", "--out", blocker / "model", "--steps", 0)
     assert result.exit_code == 2 and "is a file" in result.output
+
+
+def test_train_resume_continues_an_interrupted_model_folder(tmp_path):
+    from poissonfp.case import load_case
+    from poissonfp.problem import build_problem
+
+    operator = build_problem(load_case("1d_article"), size=32).operator
+
+    def stop(record):
+        if record["step"] >= 10:
+            raise KeyboardInterrupt
+
+    model, _ = train_operator(operator, case="1d_article", samples=8, held_out=4, steps=30, batch=4, seed=3,
+                              callback=stop, out=str(tmp_path / "m"))
+    assert json.loads((tmp_path / "m" / "model.json").read_text())["interrupted"]
+    result = _cli("train", "1d_article", "--out", tmp_path / "m", "--resume", "--quiet")
+    assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert meta["steps_done"] == 30 and not meta["interrupted"] and meta["samples"] == 8
+    assert not (tmp_path / "m" / "checkpoint.pt").exists()

@@ -7,6 +7,7 @@ checkpoint; ``--resume`` continues it to ``--steps``. Exit codes: 0 done, 2 bad 
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -35,8 +36,8 @@ def _fail(message: str) -> None:
 @click.option("--n", "size", type=int, help="Training grid per axis in the case's unit "
               "(default: 63 interior points in 1D/2D, 15 in 3D).")
 @click.option("--samples", type=int, default=2048, show_default=True, help="Training right-hand sides.")
-@click.option("--steps", type=int, default=5000, show_default=True,
-              help="Adam steps (0 saves the untrained network: the control).")
+@click.option("--steps", type=int, help="Adam steps (0 saves the untrained network: the control)  [default: 5000; "
+              "with --resume: the interrupted run's]")
 @click.option("--batch", type=int, default=16, show_default=True, help="Right-hand sides per step.")
 @click.option("--arch", type=NamedChoice(ARCHS, "architecture"), default="unet", show_default=True)
 @click.option("--family", type=NamedChoice(("grf",), "family"), default="grf", show_default=True,
@@ -45,7 +46,8 @@ def _fail(message: str) -> None:
 @click.option("--device", type=NamedChoice(DEVICES, "device"), default="cpu", show_default=True)
 @click.option("--threads", type=click.IntRange(0), default=1, show_default=True,
               help="torch CPU threads (0: torch's default).")
-@click.option("--resume", is_flag=True, help="Continue the interrupted training saved in --out.")
+@click.option("--resume", is_flag=True, help="Continue the interrupted training saved in --out (its grid, samples, "
+              "batch, architecture and seed are the saved run's).")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 @guarded
 def train(case_file: Path, out: Path, size, samples, steps, batch, arch, family, seed, device, threads, resume,
@@ -54,15 +56,22 @@ def train(case_file: Path, out: Path, size, samples, steps, batch, arch, family,
     from poissonfp.case import load_case
 
     for name, value, low in (("--steps", steps, 0), ("--samples", samples, 1), ("--batch", batch, 1)):
-        if value < low:
+        if value is not None and value < low:
             _fail(f"{name} {value}: expected an integer >= {low}")
     case = load_case(case_file)
+    out = check_output_folder(out)
+    checkpoint = _resume_state(out) if resume else None
+    if checkpoint is not None:  # the interrupted run's settings, so that the data and batches are the same
+        meta = json.loads((out / "model.json").read_text())
+        points = meta["grid"]["shape"][0]
+        size = points if case.grid_unit == "points" else points + 1
+        samples, batch, arch, seed = meta["samples"], meta["batch"], meta["arch"], meta["seed"]
+        steps = meta["steps"] if steps is None else steps
+    steps = 5000 if steps is None else steps
     if size is None:
         points = DEFAULT_POINTS[case.dim]
         size = points if case.grid_unit == "points" else points + 1
     case.interior_shape(size)  # CaseError (exit 2) for a size the case's unit refuses
-    out = check_output_folder(out)
-    checkpoint = _resume_state(out) if resume else None
     with SignalGuard() as guard, OutputLock(out):
         _train_and_save(case, out, size, samples, steps, batch, arch, family, seed, device, threads, checkpoint,
                         quiet, guard)
