@@ -37,6 +37,9 @@ def solver_options(case: Case) -> dict[str, Any]:
         "multigrid": case.multigrid,
         "seed": case.seed,
         "device": case.network.device,
+        "model": case.operator.model or None,
+        "sweeps": case.operator.sweeps,
+        "accel": case.operator.accel,
     }
 
 

@@ -34,6 +34,7 @@ it, with u = g on its boundary or a Neumann condition on sides of the box::
     [training]                    # ... TrainingSettings
     [hybrid]                      # ... HybridSettings
     [multigrid]                   # ... MultigridSettings (kind = "rs" | "sa", accel = "none" | "cg" | ...)
+    [operator]                    # ... OperatorSettings (model = "MODEL_DIR", sweeps, accel)
 
 Formulas use numbers, ``+ - * / **``, ``pi``, ``e`` and sin, cos, tan, exp, log, sqrt, tanh, sinh,
 cosh, abs, atan2, min, max; they are parsed by :mod:`poissonfp.expressions`, never executed. The loader checks that f,
@@ -56,7 +57,7 @@ from typing import Any
 import numpy as np
 
 from .expressions import Expression, ExpressionError, parse_expression
-from .settings import (HybridSettings, MultigridSettings, NetworkSettings, SettingError, SolverSettings,
+from .settings import (HybridSettings, MultigridSettings, NetworkSettings, OperatorSettings, SettingError, SolverSettings,
                        TrainingSettings, check_setting, default_criterion)
 
 __all__ = ["Case", "CaseError", "load_case", "case_from_text", "VARIABLES", "MAX_SEED", "MAX_COORDINATE", "MIN_EXTENT"]
@@ -70,7 +71,8 @@ MIN_EXTENT = 1e-6
 #: A case name becomes a folder name (results/<name>/): a plain file-name stem.
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,99}")
 SETTINGS_TABLES = {"solver": SolverSettings, "network": NetworkSettings, "training": TrainingSettings,
-                   "hybrid": HybridSettings, "multigrid": MultigridSettings}
+                   "hybrid": HybridSettings, "multigrid": MultigridSettings,
+                   "operator": OperatorSettings}
 _TOP_LEVEL = ("name", "description", "seed", "domain", "grid", "problem", "boundary", *SETTINGS_TABLES)
 #: Box sides per dimension (lower, upper), the names of ``[boundary.<side>]`` tables.
 SIDE_NAMES = (("left", "right"), ("bottom", "top"), ("front", "back"))
@@ -117,6 +119,7 @@ class Case:
     training: TrainingSettings = field(default_factory=TrainingSettings)
     hybrid: HybridSettings = field(default_factory=HybridSettings)
     multigrid: MultigridSettings = field(default_factory=MultigridSettings)
+    operator: OperatorSettings = field(default_factory=OperatorSettings)
     inside: Expression | None = None
     coefficient: Expression | None = None
     sides: dict[tuple[int, int], tuple[str, Expression | None]] = field(default_factory=dict)

@@ -6,7 +6,7 @@ Pure data (no solver is imported here): the solver registry (:data:`poissonfp.so
 from :data:`REGISTRY`. Adding a method is one entry here plus its solver function.
 
 >>> METHODS
-('jacobi', 'dnn', 'hybrid', 'article', 'multigrid', 'dst', 'direct')
+('jacobi', 'dnn', 'hybrid', 'article', 'operator', 'multigrid', 'dst', 'direct')
 >>> compare_defaults(2)
 ('jacobi', 'hybrid', 'multigrid', 'dst', 'direct')
 """
@@ -49,6 +49,7 @@ class Method:
         bench: ``"run"`` (benchmarked by default), ``"optional"`` (only when named) or ``"never"``.
         iteration_unit: What one of its result's ``iterations`` is (plural; empty when it reports none).
         variants: Benchmark controls derived from it.
+        by_default: Whether ``compare`` runs it when no method is named (False: it needs a trained model).
     """
 
     name: str
@@ -59,6 +60,7 @@ class Method:
     bench: str = "run"
     iteration_unit: str = "sweeps"
     variants: tuple[BenchVariant, ...] = field(default=())
+    by_default: bool = True
 
 
 #: Every method, in the order ``compare`` runs them: the baseline first, then the neural ones, then the
@@ -73,6 +75,9 @@ REGISTRY: dict[str, Method] = {m.name: m for m in (
                      BenchVariant("hybrid-none", {"coarsest": "smoothing"}))),
     Method("article", "poissonfp.solvers.article:solve_article", "the article's scheme: network, then plain Jacobi",
            beyond_1d=False, switched=True, bench="optional"),
+    Method("operator", "poissonfp.solvers.operator:solve_operator",
+           "Jacobi sweeps alternating with a trained operator network's corrections (needs --model)",
+           bench="never", by_default=False),
     Method("multigrid", "poissonfp.solvers.reference:solve_multigrid", "algebraic multigrid V-cycles (reference)",
            iteration_unit="V-cycles"),
     Method("dst", "poissonfp.solvers.reference:solve_dst", "fast sine transform (exact, reference)",
@@ -107,4 +112,4 @@ def iteration_unit(method: str, info: dict[str, Any]) -> str:
 
 def compare_defaults(ndim: int) -> tuple[str, ...]:
     """The methods ``compare`` runs when none are named, in ``ndim`` dimensions."""
-    return tuple(m.name for m in REGISTRY.values() if ndim == 1 or m.beyond_1d)
+    return tuple(m.name for m in REGISTRY.values() if m.by_default and (ndim == 1 or m.beyond_1d))

@@ -10,7 +10,7 @@ case loader validates it without further code. Values are checked when a setting
 >>> SolverSettings(method="gauss")
 Traceback (most recent call last):
 ...
-poissonfp.settings.SettingError: method: expected one of 'jacobi', 'dnn', 'hybrid', 'article', 'multigrid', 'dst', 'direct', got 'gauss'
+poissonfp.settings.SettingError: method: expected one of 'jacobi', 'dnn', 'hybrid', 'article', 'operator', 'multigrid', 'dst', 'direct', got 'gauss'
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from typing import Any
 
 from poissonfp.methods import COARSE_SPACES, DEVICES, METHODS
 
-__all__ = ["check_switch", "METHODS", "CRITERIA", "CRITERION_METRICS", "default_criterion", "SettingError", "setting",
+__all__ = ["check_switch", "OperatorSettings", "METHODS", "CRITERIA", "CRITERION_METRICS", "default_criterion", "SettingError", "setting",
            "check_setting", "describe_setting", "SolverSettings", "NetworkSettings", "TrainingSettings",
            "HybridSettings", "MultigridSettings"]
 
@@ -291,3 +291,17 @@ def check_switch(value: Any) -> int | str:
     if isinstance(value, str) and value.isascii() and value.isdigit():
         value = int(value)
     return check_setting(HybridSettings, "switch", value)
+
+
+@dataclass(frozen=True)
+class OperatorSettings(_Settings):
+    """The operator iteration (``method = "operator"``, :mod:`poissonfp.solvers.operator`).
+
+    ``model`` is the folder of a network trained by ``poissonfp train`` (relative paths from the working
+    directory; ``--model`` overrides it); ``sweeps`` the ω-Jacobi sweeps between network calls; ``accel``
+    ``"none"`` (corrections with the energy-optimal step) or ``"fcg"`` (flexible CG preconditioned by them).
+    """
+
+    model: str = setting("")
+    sweeps: int = setting(10, minimum=1)
+    accel: str = setting("none", choices=("none", "fcg"))

@@ -99,7 +99,7 @@ def test_with_overrides(tmp_path):
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
-    ({"method": "gauss"}, ": method: expected one of 'jacobi', 'dnn', 'hybrid', 'article', 'multigrid', 'dst', 'direct', got \"gauss\""),
+    ({"method": "gauss"}, ": method: expected one of 'jacobi', 'dnn', 'hybrid', 'article', 'operator', 'multigrid', 'dst', 'direct', got \"gauss\""),
     ({"tol": -1.0}, ": tol: expected a positive number, got -1.0"),
     ({"seed": -2}, ": seed: expected an integer in [0, 2**63 - 1], got -2"),
     ({"seed": 2**70}, ": seed: expected an integer in [0, 2**63 - 1], got 1180591620717411303424"),
@@ -168,7 +168,7 @@ BAD = [
     ("exact = \"exp(x)*cos(y) + x*y\"", "exact = \"x**2\"\nboundary = \"0\"", "[problem] boundary",
      "does not equal the exact solution on the boundary"),
     ("[domain]", "[solver]\nmethod = 'gauss'\n[domain]", "[solver] method",
-     "expected one of 'jacobi', 'dnn', 'hybrid', 'article', 'multigrid', 'dst', 'direct', got \"gauss\""),
+     "expected one of 'jacobi', 'dnn', 'hybrid', 'article', 'operator', 'multigrid', 'dst', 'direct', got \"gauss\""),
     ("[domain]", "[solver]\ntol = -1e-3\n[domain]", "[solver] tol", "expected a positive number"),
     ("[domain]", "[solver]\nomega = 1.5\n[domain]", "[solver] omega", "expected a number in (0, 1]"),
     ("[domain]", "[solver]\nmax_iterations = 1.5\n[domain]", "[solver] max_iterations", "a positive integer"),

@@ -134,7 +134,7 @@ def test_unwritable_out_is_refused_before_any_work(tmp_path):
 
 def test_presets_change_sizes_and_lengths_only():
     length_or_size = {"widths", "epochs", "fractions", "intervals", "adam_steps", "jacobi_sweeps",
-                      "jacobi_record_every", "record_every"}
+                      "jacobi_record_every", "record_every", "n", "samples", "held_out", "steps", "solve_n", "probes"}
     for name in EXPERIMENTS:
         experiment = load_experiment(name)
         assert set(experiment.quick) <= length_or_size, name

@@ -38,3 +38,6 @@ main.add_command(bench)
 from poissonfp.cli.cases import cases  # noqa: E402
 
 main.add_command(cases)
+from poissonfp.cli.train import train  # noqa: E402
+
+main.add_command(train)

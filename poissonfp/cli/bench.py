@@ -59,11 +59,20 @@ class _Lines:
               help="Run the rows off the box instead (coefficients, Neumann sides, masks, boundary data: hybrid "
                    "against PyAMG RS/SA with and without set-up, direct, dst); writes hierarchy.json and "
                    "hierarchy.md. --quick: two tiny rows.")
+@click.option("--operator", is_flag=True, help="Only the operator rows (with --model): bench_operator.json/.md.")
+@click.option("--model", "models", multiple=True, type=click.Path(path_type=Path),
+              help="Operator model folder (poissonfp train), repeatable: its case's rows.")
 @guarded
-def bench(quick: bool, out: Path, problems, methods, jacobi_budget, device, quiet, hierarchy) -> None:
+def bench(quick: bool, out: Path, problems, methods, jacobi_budget, device, quiet, hierarchy, operator,
+          models) -> None:
     """Wall time to discretization accuracy of every solver on a matrix of problems and sizes; writes
     bench.json, bench.csv, bench.md and log-log figures of time and work against unknowns into OUT.
-    Ctrl-C (SIGTERM) saves the rows measured so far, marked interrupted, and exits 130 (143)."""
+    Ctrl-C (SIGTERM) saves the rows measured so far, marked interrupted, and exits 130 (143).
+    With --operator: the operator network's rows instead (poissonfp.studies.bench_operator)."""
+    if operator or models:
+        from poissonfp.cli.bench_operator import run_operator_bench_command
+
+        return run_operator_bench_command(tuple(models), out, quick, quiet)
     from poissonfp.studies.bench import BenchConfig, quick_config, run_bench
     from poissonfp.studies.bench_report import format_markdown, save_bench
 

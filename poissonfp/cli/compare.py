@@ -67,10 +67,12 @@ class _ProgressLines:
 @click.option("--seed", type=int, help="Seed of every random choice (default: the case's).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: results/<case name>-compare/).")
+@click.option("--model", type=click.Path(path_type=Path),
+              help="An operator model folder (poissonfp train): adds the operator method to the default methods.")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 @guarded
 def compare(case_file: Path, methods, switches, coarses, size, criterion, tol, device, repeat, seed, out,
-            quiet, seeds) -> None:
+            quiet, seeds, model) -> None:
     """Solve CASE with every method to the case's stopping criterion; print a table, write compare.json
     (with the switch study of every method run at several M) and the figures (error against wall time,
     the trade-off in M, per-peak error heat maps, errors at the hand-over). Ctrl-C (SIGTERM) saves what was
@@ -81,13 +83,14 @@ def compare(case_file: Path, methods, switches, coarses, size, criterion, tol, d
     with SignalGuard() as guard:  # SIGINT and SIGTERM take one path; a second signal is only recorded
         try:
             case = with_flags(load_case(case_file), size=size, seed=seed, criterion=criterion, tol=tol,
-                              device=device)
+                              device=device, **({} if model is None else {"model": str(model)}))
             out = check_output_folder(out or Path("results") / f"{case.name}-compare")  # before any work
         except KeyboardInterrupt:
             click.echo("interrupted before anything was measured: nothing written", err=True)
             raise click.exceptions.Exit(guard.exit_code or EXIT_INTERRUPTED) from None
         with OutputLock(out):
-            comparison, problem = _compare_locked(case, out, methods, switches, coarses, repeat, quiet, guard, seeds)
+            comparison, problem = _compare_locked(case, out, methods, switches, coarses, repeat, quiet, guard, seeds,
+                                                 model is not None)
     if comparison.interrupted:
         click.echo("interrupted: the methods measured so far were saved (compare.json: interrupted = true)",
                    err=True)
@@ -96,7 +99,7 @@ def compare(case_file: Path, methods, switches, coarses, size, criterion, tol, d
 
 
 def _compare_locked(case, out: Path, methods, switches, coarses, repeat: int, quiet: bool, guard: SignalGuard,
-                    seeds=None):
+                    seeds=None, with_model: bool = False):
     """Build, compare and save (staged: the set appears whole, compare.json last) under the output lock."""
     from poissonfp.problem import build_problem
     from poissonfp.results import staged_folder
@@ -109,9 +112,11 @@ def _compare_locked(case, out: Path, methods, switches, coarses, repeat: int, qu
     except KeyboardInterrupt:
         click.echo("interrupted before anything was measured: nothing written", err=True)
         raise click.exceptions.Exit(guard.exit_code or EXIT_INTERRUPTED) from None
+    if with_model:
+        _check_model(case, problem)
     from poissonfp.solvers import applicable_methods
 
-    chosen = methods or default_methods(problem.grid.ndim)
+    chosen = methods or default_methods(problem.grid.ndim) + (("operator",) if with_model else ())
     off_box = [] if methods is not None else [m for m in chosen if m not in applicable_methods(problem, chosen)]
     chosen = tuple(m for m in chosen if m not in off_box)
     if seeds and not study_switches(chosen, switches):
@@ -135,6 +140,17 @@ def _compare_locked(case, out: Path, methods, switches, coarses, repeat: int, qu
             save_comparison(comparison, staging)
         _print_comparison(comparison, problem, out)
     return comparison, problem
+def _check_model(case, problem) -> None:
+    """Refuse an unusable operator model before any work: one line naming the folder, exit 2."""
+    from poissonfp.cli.common import EXIT_USAGE
+    from poissonfp.learned.store import ModelError, load_model
+    from poissonfp.solvers.operator import OperatorSolveError, check_model
+
+    try:
+        check_model(problem, load_model(case.operator.model))
+    except (ModelError, OperatorSolveError) as err:
+        click.echo(f"error: {err}", err=True)
+        raise click.exceptions.Exit(EXIT_USAGE) from None
 
 
 def _print_comparison(comparison, problem, out: Path) -> None:

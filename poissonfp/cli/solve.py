@@ -18,12 +18,13 @@ from pathlib import Path
 import click
 
 from poissonfp.cli.common import EXIT_INTERRUPTED, EXIT_NOT_REACHED, guarded, with_flags
-from poissonfp.cli.params import NamedChoice
+from poissonfp.cli.params import CommaList, NamedChoice
 from poissonfp.cli.progress import SolveProgress
 from poissonfp.interrupts import SignalGuard
 from poissonfp.methods import COARSE_SPACES, DEVICES, METHODS
 from poissonfp.results import OutputLock, check_output_folder
 from poissonfp.settings import CRITERIA
+from poissonfp.studies.batch import BATCH_METHODS
 
 __all__ = ["solve"]
 
@@ -47,6 +48,8 @@ def _fmt(value) -> str:
               help="Hybrid coarse space (default: the case's).")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Seed of every random choice (default: the case's).")
 @click.option("--device", type=NamedChoice(DEVICES, "device"), help="Where neural methods run.")
+@click.option("--model", type=click.Path(path_type=Path),
+              help="Operator method: the model folder of `poissonfp train` (default: the case's [operator] model).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: results/<case name>/<method>/, one per method).")
 @click.option("--format", "formats", type=click.Choice(["npz", "vtk"]), multiple=True,
@@ -54,20 +57,43 @@ def _fmt(value) -> str:
 @click.option("--strict", is_flag=True, help="Exit with 3 when the stopping criterion is not reached.")
 @click.option("--no-figures", "no_figures", is_flag=True, help="Write result.json and solution.npz only (no PNGs).")
 @click.option("--quiet", is_flag=True, help="No progress line.")
+@click.option("--sources", type=click.Path(path_type=Path),
+              help="Batch: an .npz with array f (K, *grid) of float64 sources on the case's grid (its boundary "
+                   "data apply); solves all K, writes batch.json.")
+@click.option("--family", type=click.Choice(["grf"]), help="Batch: draw the sources from this family (with --count).")
+@click.option("--count", type=click.IntRange(min=1), help="Batch: how many sources --family draws (>= 1).")
+@click.option("--methods", type=CommaList("method", (*BATCH_METHODS, "all"), distinct=True),
+              help="Batch: the methods to run (default: --method or the case's; all: every one that applies).")
 @guarded
-def solve(case_file: Path, method, size, tol, criterion, switch, coarse, seed, device, out, formats, strict,
-          no_figures, quiet) -> None:
+def solve(case_file: Path, method, size, tol, criterion, switch, coarse, seed, device, model, out, formats, strict,
+          no_figures, quiet, sources, family, count, methods) -> None:
     """Solve -Δu = f for CASE (a case file, or a shipped case's name: see `poissonfp cases`) and write
-    result.json, solution.npz and figures."""
+    result.json, solution.npz and figures; with --sources or --family, solve many right-hand sides with one
+    set-up per method and write batch.json and batch.png."""
     from poissonfp.case import load_case
+
+    if sources is not None or family is not None or count is not None or methods is not None:
+        from poissonfp.cli.batch import run_batch_command
+
+        switch = int(switch) if switch is not None and switch.isascii() and switch.isdigit() else switch
+        case = with_flags(load_case(case_file), method=method, size=size, tol=tol, criterion=criterion,
+                          switch=switch, coarse=coarse, seed=seed, device=device,
+                          model=None if model is None else str(model))
+        run_batch_command(case, sources=sources, family=family, count=count, methods=methods,
+                          model=Path(case.operator.model) if case.operator.model else None, out=out, strict=strict,
+                          quiet=quiet)
+        return
 
     with SignalGuard() as guard:
         try:
             logger.debug("reading the case %s", case_file)
             started = time.perf_counter()
             case = with_flags(load_case(case_file), method=method, size=size, tol=tol, criterion=criterion,
-                              switch=switch, coarse=coarse, seed=seed, device=device)
+                              switch=switch, coarse=coarse, seed=seed, device=device,
+                              model=None if model is None else str(model))
             _warn_ignored(case.solver.method, switch=switch, coarse=coarse, device=device)
+            if case.solver.method == "operator":
+                _check_operator_model(case)
             out = check_output_folder(out or Path("results") / case.name / case.solver.method)
             timings = {"load": time.perf_counter() - started}
             with OutputLock(out):
@@ -145,6 +171,33 @@ def _solve_and_save(case, out: Path, vtk: bool, quiet: bool, guard: SignalGuard,
     return result
 
 
+def _check_operator_model(case) -> None:
+    """Refuse, before any output, a missing or unusable model: one line, exit 2. A model of another grid is
+    checked against the case's own operator rebuilt at the model's grid (its fingerprint)."""
+    from poissonfp.cli.common import EXIT_USAGE
+    from poissonfp.learned.store import ModelError, load_model, operator_fingerprint
+    from poissonfp.problem import build_problem
+    from poissonfp.solvers.operator import OperatorSolveError, check_model
+
+    def fail(message: str) -> None:
+        click.echo(f"error: {message}", err=True)
+        raise click.exceptions.Exit(EXIT_USAGE)
+
+    if not case.operator.model:
+        fail(f"{case.path}: method operator needs a model: --model MODEL_DIR or [operator] model")
+    try:
+        model = load_model(case.operator.model)
+        problem = build_problem(case)
+        how, _ = check_model(problem, model)
+        if how == "coarse level":
+            shape = model.grid.shape
+            size = shape[0] if case.grid_unit == "points" else shape[0] + 1
+            if len(set(shape)) == 1:
+                model.check_operator(operator_fingerprint(build_problem(case, size=size).operator))
+    except (ModelError, OperatorSolveError) as err:
+        fail(str(err))
+
+
 def _initial_state(case, problem):
     """The result of a solve interrupted before its solver had a state: zero, marked interrupted."""
     import numpy as np
@@ -180,6 +233,11 @@ def _print_summary(case, problem, result, out: Path, timings: dict | None = None
     click.echo(f"iterations  {result.iterations:,}{' ' + unit if unit else ''}"
                + (f" ({work:,.0f} sweep-equivalents)" if work is not None and unit != "sweeps" else "")
                + f"   dnn steps {result.dnn_steps:,}   wall time {result.wall_time_s:.3f} s")
+    if result.method == "operator":
+        info = result.info
+        click.echo(f"network     {info['network_calls']:,} calls ({info['model_use']}, model {info['model_grid']} "
+                   f"{info['model_fingerprint']}), {info['call_sweep_equivalents']:,.0f} sweeps per call"
+                   + (f"; fallback: {info['fallback']}" if info.get("fallback") else ""))
     click.echo(f"residual    {_fmt(f['rel_residual'])} (relative)")
     click.echo(f"error       vs exact: {_fmt(f['error_vs_exact_inf'])} (max), {_fmt(f['error_vs_exact_rel_l2'])} "
                f"(rel l2); vs discrete: {_fmt(f['error_vs_discrete_rel_l2'])} (rel l2)")

@@ -41,6 +41,7 @@ EXPERIMENTS: dict[str, str] = {
     "parity": "poissonfp.diagnostics.parity:EXPERIMENT",
     "digits": "poissonfp.diagnostics.digits:EXPERIMENT",
     "poisson-1d": "poissonfp.diagnostics.poisson_1d:EXPERIMENT",
+    "operator": "poissonfp.diagnostics.operator:EXPERIMENT",
 }
 
 #: Claim kinds: evidence can fail if the paper is wrong; sanity fails only through a bug.

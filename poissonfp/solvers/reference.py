@@ -14,10 +14,10 @@ from poissonfp.problem import Problem
 from poissonfp.settings import MultigridSettings
 from poissonfp.solvers.base import Monitor, SolveResult, check_finite, require_box
 
-__all__ = ["solve_direct", "solve_dst", "solve_multigrid"]
+__all__ = ["solve_direct", "solve_dst", "solve_multigrid", "multigrid_hierarchy", "multigrid_cycles", "one_step"]
 
 
-def _one_step(problem: Problem, monitor: Monitor, method: str, compute) -> SolveResult:
+def one_step(problem: Problem, monitor: Monitor, method: str, compute) -> SolveResult:
     """Run a one-step method; a Ctrl-C before it finishes leaves the initial state (zero), marked."""
     u, reason = np.zeros(problem.grid.shape), "interrupted"
     try:
@@ -41,14 +41,14 @@ def solve_direct(problem: Problem, monitor: Monitor, **_: object) -> SolveResult
             rhs = np.append(rhs, 0.0)
         return scipy.sparse.linalg.spsolve(matrix, rhs)[: problem.grid.size].reshape(problem.grid.shape)
 
-    return _one_step(problem, monitor, "direct", compute)
+    return one_step(problem, monitor, "direct", compute)
 
 
 def solve_dst(problem: Problem, monitor: Monitor, **_: object) -> SolveResult:
     """Diagonalise ``A`` with the orthonormal DST-I: O(N log N), exact on the constant-coefficient
     Dirichlet box and refused (:func:`~poissonfp.solvers.base.require_box`) anywhere else."""
     require_box(problem, "dst (the sine transform diagonalises only the box's Laplacian)")
-    return _one_step(problem, monitor, "dst", lambda: dst_inverse(problem.grid, problem.rhs))
+    return one_step(problem, monitor, "dst", lambda: dst_inverse(problem.grid, problem.rhs))
 
 
 class _Reached(Exception):
@@ -63,15 +63,35 @@ def solve_multigrid(problem: Problem, monitor: Monitor, *, multigrid: MultigridS
     A Ctrl-C during the set-up or a cycle returns the last completed cycle's iterate (zero before the
     first), marked interrupted.
     """
+    settings = multigrid or MultigridSettings()
+    monitor.restart()
+    try:
+        hierarchy = multigrid_hierarchy(problem, settings)
+    except KeyboardInterrupt:
+        return monitor.result("multigrid", np.zeros(problem.grid.shape), "interrupted")
+    return multigrid_cycles(problem, monitor, hierarchy, settings)
+
+
+def multigrid_hierarchy(problem: Problem, settings: MultigridSettings | None = None):
+    """PyAMG's hierarchy of ``problem``'s matrix (built once, reused for any right-hand side)."""
     import pyamg
 
+    settings = settings or MultigridSettings()
+    build = pyamg.smoothed_aggregation_solver if settings.kind == "sa" else pyamg.ruge_stuben_solver
+    return build(problem.operator.matrix.tocsr())
+
+
+def multigrid_cycles(problem: Problem, monitor: Monitor, hierarchy,
+                     settings: MultigridSettings | None = None) -> SolveResult:
+    """Cycles of a ready ``hierarchy`` on ``problem.rhs`` from zero until the criterion holds (the
+    monitor's clock is not restarted: a caller that built the hierarchy under it counts the set-up)."""
     from poissonfp.solvers.jacobi import working_unit
 
+    settings = settings or MultigridSettings()
     shape = problem.grid.shape
     unit = working_unit(problem.rhs)  # PyAMG's own norms would underflow on data of size 1e-200
     metric = monitor.criterion.metric
     reached = [(0, np.zeros(problem.grid.size))]  # (cycles, iterate), replaced in one store
-    hierarchy = None
 
     def after_cycle(x: np.ndarray) -> None:
         reached[0] = (reached[0][0] + 1, x * unit)  # a copy: PyAMG updates x in place during the next cycle
@@ -81,10 +101,6 @@ def solve_multigrid(problem: Problem, monitor: Monitor, *, multigrid: MultigridS
 
     reason = "max_iterations"
     try:
-        monitor.restart()
-        settings = multigrid or MultigridSettings()
-        build = pyamg.smoothed_aggregation_solver if settings.kind == "sa" else pyamg.ruge_stuben_solver
-        hierarchy = build(problem.operator.matrix.tocsr())
         hierarchy.solve(problem.rhs.ravel() / unit, x0=np.zeros(problem.grid.size), tol=1e-300,
                         maxiter=min(monitor.criterion.max_iterations, 200), callback=after_cycle,
                         accel=None if settings.accel == "none" else settings.accel)
@@ -92,8 +108,7 @@ def solve_multigrid(problem: Problem, monitor: Monitor, *, multigrid: MultigridS
         reason = "converged"
     except KeyboardInterrupt:
         reason = "interrupted"
-    info = {} if hierarchy is None else {"kind": settings.kind, "accel": settings.accel,
-                                         "levels": len(hierarchy.levels),
-                                         "operator_complexity": float(hierarchy.operator_complexity())}
+    info = {"kind": settings.kind, "accel": settings.accel, "levels": len(hierarchy.levels),
+            "operator_complexity": float(hierarchy.operator_complexity())}
     cycles, x = reached[0]
     return monitor.result("multigrid", x.reshape(shape), reason, cycles, info=info)

@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_METHODS = compare_defaults(1)
 #: Interior points per dimension of the throwaway warm-up solves.
 _WARM_UP_POINTS = 4
-_NEURAL = ("dnn", "hybrid", "article")
+_NEURAL = ("dnn", "hybrid", "article", "operator")  # warmed up on the real problem (a model has one grid)
 
 
 def default_methods(ndim: int) -> tuple[str, ...]:

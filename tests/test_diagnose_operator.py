@@ -1,0 +1,29 @@
+"""``poissonfp diagnose operator``: the trained network passes its evidence claims, the untrained control fails them."""
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from poissonfp.cli import main
+
+
+def _diagnose(out, *args):
+    return CliRunner().invoke(main, ["diagnose", "operator", "--quick", "--seeds", "0", "--out", str(out), "--quiet",
+                                     "--set", "operator.samples=128", "--set", "operator.held_out=8",
+                                     "--set", "operator.probes=1", *args])
+
+
+@pytest.mark.parametrize("control", [False, True], ids=["trained", "control"])
+def test_trained_network_passes_and_untrained_control_fails(tmp_path, control):
+    result = _diagnose(tmp_path, *(["--control"] if control else []))
+    assert result.exit_code == (1 if control else 0), result.output
+    report = (tmp_path / "report.md").read_text()
+    assert "operator" in report
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    claims = summary["claims"]
+    evidence = [c for c in claims if c["kind"] == "evidence"]
+    assert len(evidence) == 3 and all(c["rule"] for c in claims)
+    assert all(c["passed"] is not control for c in evidence)
+    assert all(c["passed"] for c in claims if c["kind"] == "sanity")
+    figures = {p.name for p in tmp_path.rglob("*.png")}
+    assert any("band_errors" in name for name in figures) and any("reduction_per_mode" in name for name in figures)
