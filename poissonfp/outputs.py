@@ -124,8 +124,13 @@ def load_result(folder: str | Path) -> tuple[Problem, SolveResult]:
     """
     folder = Path(folder)
     record = read_json(folder / "result.json")
-    with np.load(folder / "solution.npz") as data:
-        arrays = {key: data[key] for key in data.files}
+    if not (folder / "solution.npz").exists() and (folder / "parts.json").exists():
+        from poissonfp.petsc_backend.saving import read_parts  # a large grid written per rank (--backend petsc)
+
+        arrays = read_parts(folder)
+    else:
+        with np.load(folder / "solution.npz") as data:
+            arrays = {key: data[key] for key in data.files}
     grid = Grid(tuple(record["lower"]), tuple(record["upper"]), tuple(record["grid_shape"]))
     problem = Problem(grid, arrays.get("source", arrays["rhs"]), arrays["rhs"], arrays.get("exact"),
                       record["case"], _functions(record.get("problem")))

@@ -2,18 +2,22 @@
 
 Rank 0 alone prints (the other ranks' stdout and stderr go to /dev/null once MPI is up) and alone
 locks and writes the output folder. Errors are collective (:func:`.distributed.collective`): every rank
-raises the same one and exits with the same code, none is left waiting. Ctrl-C and SIGTERM (mpirun
-forwards them to every rank) are recorded, not raised: the convergence test checks them on all ranks
-at every iteration (an allreduce), so every rank stops at the same iteration and the state reached is
-saved, marked ``interrupted``; a signal before the solve starts ends the run with nothing written.
+raises the same one and exits with the same code, none is left waiting. Ctrl-C and SIGTERM (and, under
+Open MPI's mpirun, the SIGCONT it sends every rank first: :func:`_termination_notice`) are recorded, not
+raised: the convergence test checks them on all ranks at every iteration (an allreduce), so every rank
+stops at the same iteration and the state reached is saved, marked ``interrupted``; a signal before the
+solve starts ends the run with nothing written. mpirun kills the ranks ``odls_base_sigkill_timeout``
+seconds (default 1) after its SIGTERM: give them time to write (``--mca odls_base_sigkill_timeout 30``);
+killed earlier, the set is staged, so the folder keeps the previous set or nothing, never a partial one.
 """
 from __future__ import annotations
 
 import os
+import signal
 import sys
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import click
 
@@ -45,7 +49,7 @@ def solve_petsc(case_file: Path, overrides: dict, out: Path | None, vtk: bool, q
     if mpi.rank != 0:
         sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
     code = None
-    with SignalGuard() as guard, guard.deferred():
+    with SignalGuard() as guard, guard.deferred(), _termination_notice(guard):
         case = collective(mpi, lambda: with_flags(load_case(case_file), **overrides))
         folder = Path(mpi.bcast(str(out or Path("results") / case.name)))
         lock = ExitStack()
@@ -66,6 +70,21 @@ def solve_petsc(case_file: Path, overrides: dict, out: Path | None, vtk: bool, q
                 code = EXIT_NOT_REACHED if strict else None
     if code is not None:
         raise click.exceptions.Exit(code)
+
+
+@contextmanager
+def _termination_notice(guard) -> Iterator[None]:
+    """Under mpirun, record SIGCONT as SIGTERM. Open MPI's mpirun, on Ctrl-C or SIGTERM, sends every rank
+    SIGCONT at once, SIGTERM only ``odls_base_sigkill_timeout`` seconds later (default 1) and SIGKILL as
+    many seconds after that: SIGCONT is the first and, by default, the only timely notice."""
+    if not hasattr(signal, "SIGCONT") or "OMPI_COMM_WORLD_SIZE" not in os.environ:
+        yield
+        return
+    previous = signal.signal(signal.SIGCONT, lambda _n, frame: guard._handle(signal.SIGTERM, frame))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGCONT, previous)
 
 
 def _solve_and_save(mpi: Any, case, folder: Path, vtk: bool, quiet: bool, pc: str | None, guard) -> Any:
