@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PARTS_MANIFEST", "gather_fits", "save_distributed", "read_parts"]
+__all__ = ["PARTS_MANIFEST", "gather_fits", "gather_arrays", "save_distributed", "read_parts"]
 
 #: The manifest of a set written per rank.
 PARTS_MANIFEST = "parts.json"
@@ -73,13 +73,12 @@ def save_distributed(mpi: Any, out: Path, case, solved, vtk: bool) -> Any:
 
     grid = solved.layout.grid
     fits = mpi.bcast(gather_fits(grid.size) if mpi.rank == 0 else None)
-    _, start, stop = _grid_blocks(solved)
-    pieces = mpi.gather((start, stop, _local_arrays(solved)) if fits else None, root=0)
     if fits:
+        full = gather_arrays(mpi, solved)
         problem: Any = None
         solution: Any = None
-        if mpi.rank == 0:
-            problem, solution = _gathered_problem(case, grid, pieces, solved)
+        if full is not None:
+            problem, solution = _gathered_problem(case, grid, full, solved)
 
         def write() -> None:
             if mpi.rank == 0:
@@ -90,17 +89,28 @@ def save_distributed(mpi: Any, out: Path, case, solved, vtk: bool) -> Any:
 
         collective(mpi, write)
         return problem if mpi.rank == 0 else None
+    _, start, stop = _grid_blocks(solved)
     return _save_parts(mpi, out, case, solved, start, stop)
 
 
-def _gathered_problem(case, grid, pieces, solved):
+def gather_arrays(mpi: Any, solved) -> dict[str, np.ndarray] | None:
+    """The solve's arrays on the whole grid (``solution``, ``rhs``, ``source``, ``discrete_solution``,
+    ``exact``) on rank 0, None on the other ranks (collective)."""
+    _, start, stop = _grid_blocks(solved)
+    pieces = mpi.gather((start, stop, _local_arrays(solved)), root=0)
+    if pieces is None:
+        return None
+    full: dict[str, np.ndarray] = {}
+    for first, last, arrays in pieces:
+        where = tuple(slice(a, b) for a, b in zip(first, last))
+        for name, value in arrays.items():
+            full.setdefault(name, np.zeros(solved.layout.grid.shape))[where] = value
+    return full
+
+
+def _gathered_problem(case, grid, full: dict[str, np.ndarray], solved):
     from poissonfp.problem import Problem
 
-    full: dict[str, np.ndarray] = {}
-    for start, stop, arrays in pieces:
-        where = tuple(slice(a, b) for a, b in zip(start, stop))
-        for name, value in arrays.items():
-            full.setdefault(name, np.zeros(grid.shape))[where] = value
     functions = {"source": case.source, "boundary": case.boundary}
     if case.exact is not None:
         functions["exact"] = case.exact
