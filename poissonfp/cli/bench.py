@@ -55,11 +55,20 @@ class _Lines:
 @click.option("--device", type=NamedChoice(DEVICES, "device"), default=None,
               help="Where the hybrid, the network and pure Jacobi run (cuda: through torch on the GPU).")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
+@click.option("--backend", type=click.Choice(["local", "petsc"]), default="local", show_default=True,
+              help="petsc: strong and weak scaling of the PETSc solvers on 1 and 2 MPI ranks (launches mpirun "
+                   "itself; writes scaling.json and scaling.md; see docs/scaling.md).")
 @guarded
-def bench(quick: bool, out: Path, problems, methods, jacobi_budget, device, quiet) -> None:
+def bench(quick: bool, out: Path, problems, methods, jacobi_budget, device, quiet, backend) -> None:
     """Wall time to discretization accuracy of every solver on a matrix of problems and sizes; writes
     bench.json, bench.csv, bench.md and log-log figures of time and work against unknowns into OUT.
     Ctrl-C (SIGTERM) saves the rows measured so far, marked interrupted, and exits 130 (143)."""
+    if backend == "petsc":
+        from poissonfp.studies.bench_petsc import bench_petsc
+
+        _check_writable(out)
+        bench_petsc(out, quick, quiet)
+        return
     from poissonfp.studies.bench import BenchConfig, quick_config, run_bench
     from poissonfp.studies.bench_report import format_markdown, save_bench
 

@@ -22,8 +22,8 @@ from poissonfp.petsc_backend.layout import Block, BoxLayout
 
 __all__ = ["LocalData", "check_supported", "assemble_local", "SLAB_POINTS"]
 
-#: Points per assembled slab (bounds the memory of the one-process assembly to ~200 MB).
-SLAB_POINTS = 1 << 20
+#: Points per assembled slab (bounds the one-process assembly's temporaries to a few hundred MB).
+SLAB_POINTS = 1 << 18
 
 
 @dataclass
