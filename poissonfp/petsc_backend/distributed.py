@@ -104,13 +104,17 @@ def solve_distributed(case, pc: str | None, interrupted: Callable[[], bool],
         _refuse(case, "--n", f"geometric multigrid cannot coarsen {layout.grid.describe()} on {ranks} rank(s) "
                 "(it needs n + 1 divisible by 4 per axis, n interior points)", expected="n = 2^k - 1, or --pc gamg")
     matrix = da.createMatrix()
+    started = time.perf_counter()
     local = collective(mpi, lambda: assemble_local(case, layout, da, matrix))
     matrix.assemble()
+    assembly = time.perf_counter() - started
     rhs = _vector(da, local.rhs)
     exact = None if local.exact is None else _vector(da, local.exact)
     from poissonfp.petsc_backend.krylov import CriterionTest, DistributedState, configure, reference_solve
 
+    started = time.perf_counter()
     discrete, how = collective(mpi, lambda: reference_solve(matrix, rhs, da, levels, ranks))
+    how["time_s"] = time.perf_counter() - started
     state = DistributedState(rhs.norm() or 1.0, exact, (exact.norm() or 1.0) if exact is not None else 1.0,
                              discrete, discrete.norm() or 1.0)
     discretization = None
@@ -166,7 +170,7 @@ def solve_distributed(case, pc: str | None, interrupted: Callable[[], bool],
     memory = mpi.allgather(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
     info = {"criterion": criterion.kind, "threshold": threshold, "backend": "petsc", "ranks": ranks,
             **chosen, "ksp_reason": int(ksp.getConvergedReason()), "vertices": list(layout.vertices),
-            "multigrid_levels_possible": levels, "setup_time_s": setup, "discrete_solution": how,
+            "multigrid_levels_possible": levels, "setup_time_s": setup, "assembly_time_s": assembly, "discrete_solution": how,
             "peak_memory_mb_per_rank": [round(m, 1) for m in memory]}
     result = SolveResult(method, np.zeros(0), bool(converged), stop, float(wall), int(iterations), 0, test.history,
                          {}, info, final, stop == "interrupted")
