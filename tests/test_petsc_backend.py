@@ -173,3 +173,29 @@ def test_bad_input_under_mpirun_is_one_line_and_exit_2(tmp_path, args, needle):
     lines = error_lines(done.stderr)
     assert done.returncode == 2 and len(lines) == 1 and needle in lines[0], done.stderr[-2000:]
     assert not (tmp_path / "out").exists()
+
+
+@needs_mpi
+def test_ctrl_c_to_mpirun_leaves_a_whole_set_marked_interrupted_or_nothing(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    command = [MPIRUN or "mpirun", "--oversubscribe", "--mca", "odls_base_sigkill_timeout", "8", "-n", "2",
+               *cli("solve", "2d_square", "--n", "255", "--backend", "petsc", "--method", "jacobi", "--criterion",
+                    "residual", "--tol", "1e-12", "--out", str(out))]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.insert(1, "--allow-run-as-root")
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(12)  # start-up and set-up; pure Jacobi to 1e-12 at 255² runs for minutes
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    if (out / "result.json").exists():
+        record = json.loads((out / "result.json").read_text())
+        assert record["interrupted"] and record["stop_reason"] == "interrupted", record["stop_reason"]
+        assert {"solution.npz", "convergence.png", "solution.png"} <= {p.name for p in out.iterdir()}
+        problem, result = load_result(out)
+        assert result.solution.shape == problem.grid.shape and 0 < result.iterations
+        assert "marked interrupted" in stderr
+    else:  # the signal came before the solve started
+        assert not out.exists() and "nothing written" in stderr, stderr[-2000:]
