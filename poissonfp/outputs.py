@@ -153,7 +153,12 @@ def load_result(folder: str | Path) -> tuple[Problem, SolveResult]:
     """
     folder = Path(folder)
     record = _read_record(folder / "result.json")
-    arrays = _read_arrays(folder / "solution.npz", tuple(record["grid_shape"]))
+    if not (folder / "solution.npz").exists() and (folder / "parts.json").exists():
+        from poissonfp.petsc_backend.saving import read_parts  # a large grid written per rank (--backend petsc)
+
+        arrays = read_parts(folder)
+    else:
+        arrays = _read_arrays(folder / "solution.npz", tuple(record["grid_shape"]))
     problem = _rebuild_problem(folder, record, arrays)
     final = {key: record[key] for key in HISTORY_KEYS[3:]}
     info = dict(record["info"])

@@ -55,6 +55,9 @@ class _Lines:
 @click.option("--device", type=NamedChoice(DEVICES, "device"), default=None,
               help="Where the hybrid, the network and pure Jacobi run (cuda: through torch on the GPU).")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
+@click.option("--backend", type=click.Choice(["local", "petsc"]), default="local", show_default=True,
+              help="petsc: strong and weak scaling of the PETSc solvers on 1 and 2 MPI ranks (launches mpirun "
+                   "itself; writes scaling.json and scaling.md; see docs/scaling.md).")
 @click.option("--hierarchy", is_flag=True,
               help="Run the rows off the box instead (coefficients, Neumann sides, masks, boundary data: hybrid "
                    "against PyAMG RS/SA with and without set-up, direct, dst); writes hierarchy.json and "
@@ -64,11 +67,17 @@ class _Lines:
               help="Operator model folder (poissonfp train), repeatable: its case's rows.")
 @guarded
 def bench(quick: bool, out: Path, problems, methods, jacobi_budget, device, quiet, hierarchy, operator,
-          models) -> None:
+          models, backend) -> None:
     """Wall time to discretization accuracy of every solver on a matrix of problems and sizes; writes
     bench.json, bench.csv, bench.md and log-log figures of time and work against unknowns into OUT.
     Ctrl-C (SIGTERM) saves the rows measured so far, marked interrupted, and exits 130 (143).
     With --operator: the operator network's rows instead (poissonfp.studies.bench_operator)."""
+    if backend == "petsc":
+        from poissonfp.studies.bench_petsc import bench_petsc
+
+        _check_writable(out)
+        bench_petsc(out, quick, quiet)
+        return
     if operator or models:
         from poissonfp.cli.bench_operator import run_operator_bench_command
 

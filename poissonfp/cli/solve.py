@@ -22,6 +22,7 @@ from poissonfp.cli.params import CommaList, NamedChoice
 from poissonfp.cli.progress import SolveProgress
 from poissonfp.interrupts import SignalGuard
 from poissonfp.methods import COARSE_SPACES, DEVICES, METHODS
+from poissonfp.petsc_backend import BACKENDS, PRECONDITIONERS
 from poissonfp.results import OutputLock, check_output_folder
 from poissonfp.settings import CRITERIA
 from poissonfp.studies.batch import BATCH_METHODS
@@ -37,6 +38,7 @@ def _fmt(value) -> str:
 
 @click.command()
 @click.argument("case_file", metavar="CASE", type=click.Path(path_type=Path))
+@click.argument("petsc_options", nargs=-1, type=click.UNPROCESSED, metavar="[-- PETSC_OPTIONS]")
 @click.option("--method", type=NamedChoice(METHODS, "method"), help="Solution method (default: the case's).")
 @click.option("--n", "size", type=int, help="Grid size per dimension, in the case's unit (points or intervals).")
 @click.option("--tol", type=float, help="Tolerance of the residual / discrete criteria.")
@@ -64,13 +66,28 @@ def _fmt(value) -> str:
 @click.option("--count", type=click.IntRange(min=1), help="Batch: how many sources --family draws (>= 1).")
 @click.option("--methods", type=CommaList("method", (*BATCH_METHODS, "all"), distinct=True),
               help="Batch: the methods to run (default: --method or the case's; all: every one that applies).")
+@click.option("--backend", type=click.Choice(BACKENDS), default="local", show_default=True,
+              help="local: one process; petsc: PETSc over MPI, run as `mpirun -n P poissonfp solve ...` "
+                   "(see README, MPI / PETSc).")
+@click.option("--pc", type=click.Choice(PRECONDITIONERS),
+              help="--backend petsc, --method multigrid: geometric PCMG (default), hypre (BoomerAMG) or gamg.")
 @guarded
-def solve(case_file: Path, method, size, tol, criterion, switch, coarse, seed, device, model, out, formats, strict,
-          no_figures, quiet, sources, family, count, methods) -> None:
+def solve(case_file: Path, petsc_options, method, size, tol, criterion, switch, coarse, seed, device, model, out,
+          formats, strict, no_figures, quiet, sources, family, count, methods, backend, pc) -> None:
     """Solve -Δu = f for CASE (a case file, or a shipped case's name: see `poissonfp cases`) and write
     result.json, solution.npz and figures; with --sources or --family, solve many right-hand sides with one
-    set-up per method and write batch.json and batch.png."""
+    set-up per method and write batch.json and batch.png. With --backend petsc, PETSc options (-ksp_*, -pc_*)
+    may follow `--`."""
     from poissonfp.case import load_case
+
+    _check_backend(backend, pc, petsc_options)
+    if backend == "petsc":
+        from poissonfp.petsc_backend.command import solve_petsc
+
+        switch = int(switch) if switch is not None and switch.isascii() and switch.isdigit() else switch
+        overrides = dict(method=method, size=size, tol=tol, criterion=criterion, switch=switch, coarse=coarse,
+                         seed=seed, device=device)
+        return solve_petsc(case_file, overrides, out, "vtk" in formats, quiet, strict, pc, tuple(petsc_options))
 
     if sources is not None or family is not None or count is not None or methods is not None:
         from poissonfp.cli.batch import run_batch_command
@@ -109,6 +126,28 @@ def solve(case_file: Path, method, size, tol, criterion, switch, coarse, seed, d
             code = EXIT_NOT_REACHED if strict else None
         if code is not None:
             raise click.exceptions.Exit(code)
+
+
+def _check_backend(backend: str, pc, petsc_options) -> None:
+    """Refuse, in one line on rank 0 and exit 2 on every rank, what only --backend petsc takes, a multi-rank
+    launch without it, and --backend petsc without petsc4py / mpi4py."""
+    from poissonfp.cli.common import EXIT_USAGE
+    from poissonfp.petsc_backend import launcher_rank, launcher_size, missing_stack
+
+    problem = None
+    if backend == "petsc":
+        problem = missing_stack()
+    elif launcher_size() > 1:
+        problem = (f"{launcher_size()} MPI ranks but --backend local solves on one process: add --backend petsc "
+                   "(or run without mpirun)")
+    elif pc is not None:
+        problem = "--pc applies to --backend petsc only"
+    elif petsc_options:
+        problem = f"unexpected arguments {' '.join(petsc_options)} (PETSc options after -- need --backend petsc)"
+    if problem is not None:
+        if launcher_rank() == 0:
+            click.echo(f"error: {problem}", err=True)
+        raise click.exceptions.Exit(EXIT_USAGE)
 
 
 def _switch(value: str | None) -> int | str | None:

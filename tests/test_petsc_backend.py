@@ -1,0 +1,201 @@
+"""``--backend petsc``: refusals without the MPI stack (always run), and distributed solves under
+``mpirun -n 2`` equal to the one-process direct solve (skipped, with the reason, without petsc4py / mpirun)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from poissonfp.case import load_case
+from poissonfp.cli import main
+from poissonfp.outputs import load_result
+from poissonfp.problem import build_problem
+
+HAVE_STACK = all(importlib.util.find_spec(name) is not None for name in ("petsc4py", "mpi4py"))
+MPIRUN = shutil.which("mpirun")
+needs_mpi = pytest.mark.skipif(not (HAVE_STACK and MPIRUN),
+                               reason="needs petsc4py, mpi4py and mpirun: `make mpi` installs them")
+TOL = 1e-7
+
+
+def mpirun(*args: str, ranks: int = 2, timeout: float = 300) -> subprocess.CompletedProcess:
+    command = [MPIRUN or "mpirun", "--oversubscribe", "-n", str(ranks)]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.insert(1, "--allow-run-as-root")
+    return subprocess.run([*command, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "poissonfp", *args]
+
+
+def error_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("error:")]
+
+
+# -- without the stack -------------------------------------------------------------------------------
+
+def test_backend_petsc_without_the_stack_says_how_to_install(tmp_path, monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("petsc4py", "mpi4py") else real(name, *a))
+    result = CliRunner().invoke(main, ["solve", "2d_square", "--n", "8", "--backend", "petsc",
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert len(error_lines(result.output)) == 1 and "make mpi" in result.output
+    assert "missing: mpi4py, petsc4py" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--pc", "hypre"], "--pc applies to --backend petsc only"),
+    (["--", "-ksp_monitor"], "need --backend petsc"),
+])
+def test_petsc_only_flags_refused_on_the_local_backend(tmp_path, args, needle):
+    result = CliRunner().invoke(main, ["solve", "2d_square", "--n", "8", "--out", str(tmp_path / "out"), *args])
+    assert result.exit_code == 2 and needle in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_several_ranks_without_backend_petsc_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")
+    monkeypatch.setenv("OMPI_COMM_WORLD_RANK", "0")
+    result = CliRunner().invoke(main, ["solve", "2d_square", "--n", "8", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "add --backend petsc" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+# -- under mpirun ------------------------------------------------------------------------------------
+
+def write_case(folder: Path, name: str, body: str, dim: int) -> str:
+    box = {2: ("[-1.0, -1.0]", "[1.0, 1.0]"), 3: ("[0.0, 0.0, 0.0]", "[1.0, 1.0, 1.0]")}[dim]
+    path = folder / f"{name}.toml"
+    path.write_text(f'[domain]\nlower = {box[0]}\nupper = {box[1]}\n{body.strip()}\n[grid]\npoints = 15\n')
+    return str(path)
+
+
+def cases(folder: Path) -> dict[str, tuple[str, int]]:
+    """Box, masks (grid-aligned and curved), variable coefficients with Neumann sides; 2D and 3D."""
+    return {
+        "2d box": ("2d_square", 15),
+        "2d mask (L)": ("2d_lshape", 15),
+        "2d curved": ("2d_disk", 15),
+        "2d k, neumann": (write_case(folder, "k2", '''
+[problem]
+exact = "sin(2*x) * cos(y) + y"
+coefficient = "1 + 0.5*sin(x*y) + x**2"
+[boundary.left]
+type = "neumann"
+[boundary.top]
+type = "neumann"''', 2), 15),
+        "3d box": ("3d_cube", 7),
+        "3d curved, k": (write_case(folder, "k3", '''
+inside = "0.45**2 - (x - 0.5)**2 - (y - 0.5)**2 - (z - 0.4)**2 + 0.2"
+[problem]
+exact = "exp(x*y) + z**2 * x"
+coefficient = "2 + x - y*z"''', 3), 7),
+        "3d k, neumann": (write_case(folder, "n3", '''
+[problem]
+exact = "cos(x) * exp(y) * (1 + z)"
+coefficient = "1 + x*y*z"
+[boundary.back]
+type = "neumann"
+[boundary.left]
+type = "neumann"''', 3), 7),
+    }
+
+
+METHODS = [("jacobi", None), ("multigrid", None), ("multigrid", "hypre"), ("multigrid", "gamg"), ("direct", None)]
+
+
+@needs_mpi
+def test_distributed_solutions_equal_the_one_process_direct_solve(tmp_path):
+    problems = cases(tmp_path)
+    runs = [{"case": case, "n": n, "method": m, "pc": pc, "criterion": "discrete", "tol": TOL, "gather": True,
+             "label": f"{label}: {m} {pc or ''}"}
+            for label, (case, n) in problems.items() for m, pc in METHODS]
+    (tmp_path / "spec.json").write_text(json.dumps(runs))
+    out = str(tmp_path / "solutions")
+    done = mpirun(sys.executable, "-m", "poissonfp.petsc_backend.worker", str(tmp_path / "spec.json"), out)
+    assert done.returncode == 0, done.stderr[-3000:]
+    reports = json.loads(Path(out + ".json").read_text())
+    serial = {case: build_problem(load_case(case).with_overrides(size=n)).discrete_solution
+              for case, n in problems.values()}
+    with np.load(out + ".npz") as solutions:
+        for i, run in enumerate(runs):
+            report, reference = reports[i], serial[run["case"]]
+            assert report["info"]["ranks"] == 2 and max(report["block_sizes"]) < report["vertices"], run["label"]
+            assert report["converged"], (run["label"], report)
+            error = np.linalg.norm(solutions[f"run{i}"] - reference) / np.linalg.norm(reference)
+            bound = 1e-10 if run["method"] == "direct" else 2 * TOL
+            assert error <= bound, (run["label"], error, report)
+
+
+@needs_mpi
+@pytest.mark.parametrize("per_rank", [False, True])
+def test_solve_under_mpirun_writes_the_one_process_set(tmp_path, per_rank):
+    out = tmp_path / "out"
+    extra = ["--", "-poissonfp_gather_limit_mb", "0"] if per_rank else []
+    done = mpirun(*cli("solve", "2d_lshape", "--n", "15", "--backend", "petsc", "--method", "multigrid",
+                       "--criterion", "discrete", "--tol", str(TOL), "--out", str(out), "--quiet", *extra))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("criterion ") == 1  # rank 0 alone prints
+    files = {p.name for p in out.iterdir()}
+    if per_rank:
+        assert {"parts.json", "part-00000.npz", "part-00001.npz", "result.json", "convergence.png"} <= files
+        assert "solution.npz" not in files
+    else:
+        assert {"solution.npz", "result.json", "solution.png", "error.png", "convergence.png"} <= files
+    problem, result = load_result(out)
+    record = json.loads((out / "result.json").read_text())
+    assert record["info"]["backend"] == "petsc" and record["info"]["ranks"] == 2 and record["converged"]
+    reference = build_problem(load_case("2d_lshape").with_overrides(size=15)).discrete_solution
+    assert result.solution.shape == problem.grid.shape == reference.shape
+    assert np.linalg.norm(result.solution - reference) / np.linalg.norm(reference) <= 2 * TOL
+
+
+@needs_mpi
+@pytest.mark.parametrize("args, needle", [
+    (["--backend", "petsc", "--method", "hybrid"], "hybrid is not available on --backend petsc"),
+    (["--backend", "petsc", "--method", "multigrid", "--n", "16"], "geometric multigrid cannot coarsen"),
+    (["--n", "15"], "2 MPI ranks but --backend local"),
+])
+def test_bad_input_under_mpirun_is_one_line_and_exit_2(tmp_path, args, needle):
+    done = mpirun(*cli("solve", "2d_square", "--out", str(tmp_path / "out"), "--quiet", *args), timeout=120)
+    lines = error_lines(done.stderr)
+    assert done.returncode == 2 and len(lines) == 1 and needle in lines[0], done.stderr[-2000:]
+    assert not (tmp_path / "out").exists()
+
+
+@needs_mpi
+def test_ctrl_c_to_mpirun_leaves_a_whole_set_marked_interrupted_or_nothing(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    command = [MPIRUN or "mpirun", "--oversubscribe", "--mca", "odls_base_sigkill_timeout", "8", "-n", "2",
+               *cli("solve", "2d_square", "--n", "255", "--backend", "petsc", "--method", "jacobi", "--criterion",
+                    "residual", "--tol", "1e-12", "--out", str(out))]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.insert(1, "--allow-run-as-root")
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(12)  # start-up and set-up; pure Jacobi to 1e-12 at 255² runs for minutes
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    if (out / "result.json").exists():
+        record = json.loads((out / "result.json").read_text())
+        assert record["interrupted"] and record["stop_reason"] == "interrupted", record["stop_reason"]
+        assert {"solution.npz", "convergence.png", "solution.png"} <= {p.name for p in out.iterdir()}
+        problem, result = load_result(out)
+        assert result.solution.shape == problem.grid.shape and 0 < result.iterations
+        assert "marked interrupted" in stderr
+    else:  # the signal came before the solve started
+        assert not out.exists() and "nothing written" in stderr, stderr[-2000:]
