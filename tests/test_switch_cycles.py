@@ -8,14 +8,9 @@ from click.testing import CliRunner
 from poissonfp.cli import main
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
-PLOTTING_BUG = ("poissonfp/plotting/solution.py: the convergence figure reduces a zero-size array when the "
-                "multilevel hybrid trains a fixed M (issue 17, item 5; helper 'release' fixes it): flip at merge")
 
 
-@pytest.mark.parametrize("cycle", [
-    pytest.param("multilevel", marks=pytest.mark.xfail(reason=PLOTTING_BUG, strict=True)),
-    "two-level",
-])
+@pytest.mark.parametrize("cycle", ["multilevel", "two-level"])
 def test_solve_with_a_fixed_switch_saves_for_every_cycle(cycle, tmp_path):
     case = tmp_path / "square.toml"
     case.write_text((CASES / "2d_square.toml").read_text().replace("[hybrid]", f'[hybrid]\ncycle = "{cycle}"', 1))
