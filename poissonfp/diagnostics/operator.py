@@ -66,6 +66,9 @@ class OperatorSettings:
         return None
 
 
+#: The source column of rows the F-Principle paper has no counterpart for.
+_NOT_IN_PAPER = "none: poissonfp's own experiment (issue 15)"
+
 def _band(shape: tuple[int, ...], edges) -> np.ndarray:
     """Per sine mode, the index of the band of ``max_d k_d / n_d`` (right-closed bands)."""
     axes = np.meshgrid(*(np.arange(1, n + 1) / n for n in shape), indexing="ij")
@@ -261,10 +264,12 @@ EXPERIMENT = Experiment(
     control={"steps": 0},
     control_description="the untrained network (steps = 0)",
     paper=(
-        PaperSetting("network", "(not in the paper: issue 15) U-Net ~120k parameters, energy-norm loss",
-                     ("n", "samples", "steps"), "quick: 31² grid, 200 steps"),
-        PaperSetting("iteration", "u += α N(r), α energy-optimal, n_r ω-Jacobi sweeps", ("sweeps", "passes")),
-        PaperSetting("work", ">= 20x less work than pure Jacobi at 127²", ("solve_n", "work_ratio"),
-                     "quick: 63², the ratio scaled by ((n + 1)/128)² = 5x"),
+        PaperSetting("network", "not in the paper (an operator network trained offline, as in HINTS, "
+                     "arXiv:2208.13273): U-Net ~120k parameters, energy-norm loss", ("n", "samples", "steps"),
+                     "quick: 31² grid, 200 steps", source=_NOT_IN_PAPER),
+        PaperSetting("iteration", "not in the paper: u += α N(r), α energy-optimal, n_r ω-Jacobi sweeps",
+                     ("sweeps", "passes"), "poissonfp's own iteration", source=_NOT_IN_PAPER),
+        PaperSetting("work", "not in the paper: >= 20x less work than pure Jacobi at 127²", ("solve_n", "work_ratio"),
+                     "quick: 63², the ratio scaled by ((n + 1)/128)² = 5x", source=_NOT_IN_PAPER),
     ),
 )
