@@ -56,6 +56,20 @@ def small(line: str, out: Path) -> list[str]:
         if "--repeat" in words:
             words[words.index("--repeat") + 1] = "1"
         words += ["--out", str(out), "--quiet"]
+    elif words and words[0] == "train":  # a tiny network on a coarse grid, a few steps
+        words = _with(words, {"--n": "15", "--out": str(out), "--steps": "3", "--samples": "8", "--batch": "4"})
+        words += ["--quiet"]
+    return words
+
+
+def _with(words: list[str], values: dict[str, str]) -> list[str]:
+    """``words`` with each option of ``values`` set (replaced where present, appended where not)."""
+    words = list(words)
+    for option, value in values.items():
+        if option in words:
+            words[words.index(option) + 1] = value
+        else:
+            words += [option, value]
     return words
 
 
@@ -72,5 +86,10 @@ def test_readme_command_line_runs_at_small_size(line, tmp_path):
     args = small(line, tmp_path / "out")
     if args and args[0] in SKIPPED:
         pytest.skip(SKIPPED[args[0]])
+    if "--model" in args:  # the README's model folder comes from its `poissonfp train` line: train one small
+        model = tmp_path / "model"
+        trained = CliRunner().invoke(main, small(f"poissonfp train {args[1]} --out x", model))
+        assert trained.exit_code == 0, trained.output[-2000:]
+        args = _with(args, {"--model": str(model)})
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, f"{line!r} -> {args}: {result.output[-2000:]}"
