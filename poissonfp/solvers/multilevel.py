@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -339,7 +340,30 @@ class ExactCoarse:
         return self._work / level.size
 
 
-class Multilevel:
+class ReusableHierarchy:
+    """Solving for a new right-hand side with a hierarchy built once (the box's and the Galerkin one)."""
+
+    fine: Any
+
+    def full_cycle(self, rhs: np.ndarray | None, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    def cycle(self, index: int = 0, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    def solve_rhs(self, rhs: np.ndarray, tol: float = 1e-10, max_cycles: int = 100) -> tuple[np.ndarray, int]:
+        """Reuse the hierarchy for a new right-hand side: full multigrid, then V-cycles until the residual
+        norm is below ``tol`` times ``‖rhs‖``; returns (solution copy, cycles after the full cycle)."""
+        self.full_cycle(rhs)
+        goal = tol * (float(np.linalg.norm(rhs)) or 1.0)
+        for cycles in range(max_cycles + 1):
+            if float(np.linalg.norm(self.fine.compute_residual())) <= goal:
+                return self.fine.solution.copy(), cycles
+            self.cycle(0)
+        return self.fine.solution.copy(), max_cycles
+
+
+class Multilevel(ReusableHierarchy):
     """The hierarchy and its cycles.
 
     Args:
@@ -455,14 +479,3 @@ class Multilevel:
         totals = stats.sum(axis=0)
         residual = math.sqrt(totals[0]) * float(np.max(self.fine.diagonal)) / self.omega
         return residual, math.sqrt(totals[1]), float(stats[:, 2].max())
-
-    def solve_rhs(self, rhs: np.ndarray, tol: float = 1e-10, max_cycles: int = 100) -> tuple[np.ndarray, int]:
-        """Reuse the hierarchy for a new right-hand side: full multigrid, then V-cycles until the residual
-        norm is below ``tol`` times ``‖rhs‖``; returns (solution copy, cycles after the full cycle)."""
-        self.full_cycle(rhs)
-        goal = tol * (float(np.linalg.norm(rhs)) or 1.0)
-        for cycles in range(max_cycles + 1):
-            if float(np.linalg.norm(self.fine.compute_residual())) <= goal:
-                return self.fine.solution.copy(), cycles
-            self.cycle(0)
-        return self.fine.solution.copy(), max_cycles

@@ -36,6 +36,7 @@ from poissonfp.discrete_operator import DiscreteOperator
 from poissonfp.grid import Grid
 from poissonfp.solvers.csr_jacobi import csr_sweeps
 from poissonfp.solvers.csr_jacobi import warm_up as warm_up_csr
+from poissonfp.solvers.multilevel import ReusableHierarchy
 
 __all__ = ["axis_positions", "interpolation_from_positions", "MatrixLevel", "GalerkinMultilevel"]
 
@@ -188,7 +189,7 @@ class MatrixLevel:
         return sp.bmat([[self.matrix, ones.T], [ones, None]], format="csc")
 
 
-class GalerkinMultilevel:
+class GalerkinMultilevel(ReusableHierarchy):
     """The hierarchy of a general operator and its cycles (same calls as
     :class:`~poissonfp.solvers.multilevel.Multilevel`: ``full_cycle``, ``cycle``, ``restrict_rhs``,
     ``work``, ``fine``, ``coarse``, :meth:`solve_rhs` to reuse it for a new right-hand side).
@@ -343,17 +344,6 @@ class GalerkinMultilevel:
             return residual, 0.0, 0.0
         error = self.fine.solution - reference
         return residual, float(np.sqrt(np.sum(error**2))), float(np.max(np.abs(error)))
-
-    def solve_rhs(self, rhs: np.ndarray, tol: float = 1e-10, max_cycles: int = 100) -> tuple[np.ndarray, int]:
-        """Reuse the hierarchy for a new right-hand side: full multigrid, then V-cycles until the residual
-        norm is below ``tol`` times ``‖rhs‖``; returns (solution copy, cycles after the full cycle)."""
-        self.full_cycle(rhs)
-        goal = tol * (float(np.linalg.norm(rhs)) or 1.0)
-        for cycles in range(max_cycles + 1):
-            if float(np.linalg.norm(self.fine.compute_residual())) <= goal:
-                return self.fine.solution.copy(), cycles
-            self.cycle(0)
-        return self.fine.solution.copy(), max_cycles
 
 
 class MatrixGalerkinSpace:
