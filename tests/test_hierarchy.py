@@ -231,3 +231,21 @@ def test_bench_hierarchy_quick_writes_rows_with_ratios_from_one_run(tmp_path):
     assert rows["2d_contrast"]["hierarchy"] == "galerkin"
     assert boundary["boundary_lift"] or boundary["decision"] == "jacobi"  # 31²: one Jacobi run may be cheaper
     assert "| 2d_contrast | 31x31 |" in (tmp_path / "hierarchy.md").read_text()
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_the_hierarchy_reference_is_the_direct_solution_to_round_off(tmp_path, kind):
+    """problem.discrete_solution above LU_LIMIT: the hierarchy's cycles to a backward error of 1e-14 agree
+    with SuperLU to 1e-11 (relative, max norm); stopped at 1e-6 (the control) they do not."""
+    from poissonfp.solvers.multilevel_galerkin import reference_solution
+
+    problem = problem_of(tmp_path, kind, {1: 63, 2: 31, 3: 15}[KINDS[kind][1]])
+    direct = problem.operator.project(problem.operator.solve(problem.rhs))
+    scale = np.abs(direct).max()
+    solution, info = reference_solution(problem.operator, problem.rhs)
+    assert info["backward_error"] <= 1e-14 and np.abs(solution - direct).max() <= 1e-11 * scale, (kind, info)
+    loose, _ = reference_solution(problem.operator, problem.rhs, backward_error=1e-6)
+    assert np.abs(loose - direct).max() > 1e-11 * scale
+    assert reference_solution(problem.operator, problem.rhs, max_cycles=1) is None  # the caller factorises
+    tiny, _ = reference_solution(problem.operator, problem.rhs * 1e-200)  # norms in power-of-two units
+    assert np.abs(tiny * 1e200 - solution).max() <= 1e-12 * scale

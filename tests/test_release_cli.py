@@ -72,17 +72,23 @@ def test_diagnose_on_a_full_disk_is_one_line(tmp_path, monkeypatch):
 
 
 def test_the_threshold_of_a_3d_case_off_the_box_is_iterated_not_factorised(monkeypatch):
-    """A 64^3 ball spent over 10 minutes and 7.2 GB in the LU of its stopping threshold; AMG-GMRES agrees
-    with the LU to round-off on a small one."""
+    """A 64^3 ball spent over 10 minutes and 7.2 GB in the LU of its stopping threshold; the hierarchy's
+    cycles (and their fallback, AMG-GMRES) agree with the LU to round-off on a small one."""
     text = ('[domain]\nlower = [0.0, 0.0, 0.0]\nupper = [1.0, 1.0, 1.0]\n'
             'inside = "0.2 - (x-0.5)**2 - (y-0.5)**2 - (z-0.5)**2"\n[grid]\npoints = 15\n'
             '[problem]\nexact = "exp(x*y) + z*z*x"\n')
     from poissonfp import problem as problem_module
+    from poissonfp.solvers import multilevel_galerkin
 
     lu = problem_module.build_problem(case_from_text(text)).discrete_solution
-    monkeypatch.setattr(problem_module, "LU_LIMIT_3D", 100)
+    monkeypatch.setattr(problem_module, "LU_LIMIT", 100)
     calls = []
+    real = multilevel_galerkin.reference_solution
+    monkeypatch.setattr(multilevel_galerkin, "reference_solution", lambda *a: calls.append(1) or real(*a))
+    cycles = problem_module.build_problem(case_from_text(text)).discrete_solution
+    assert calls and np.max(np.abs(cycles - lu)) <= 1e-11 * np.max(np.abs(lu))
+    monkeypatch.setattr(multilevel_galerkin, "reference_solution", lambda *a: None)  # the cycles stall
     real = problem_module._iterative_solution
-    monkeypatch.setattr(problem_module, "_iterative_solution", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(problem_module, "_iterative_solution", lambda *a: calls.append(2) or real(*a))
     amg = problem_module.build_problem(case_from_text(text)).discrete_solution
-    assert calls and np.max(np.abs(amg - lu)) <= 1e-10 * np.max(np.abs(lu))
+    assert calls[-1] == 2 and np.max(np.abs(amg - lu)) <= 1e-10 * np.max(np.abs(lu))
