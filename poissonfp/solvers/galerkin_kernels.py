@@ -1,0 +1,165 @@
+"""Compiled set-up of the Galerkin hierarchy (:mod:`poissonfp.solvers.multilevel_galerkin`).
+
+The level's matrix is stored with the diagonal first in every row (:func:`diagonal_first`), so the
+ω-Jacobi smoother's ``A - D`` and ``D`` and the Gershgorin bound come from one pass
+(:func:`split_diagonal`) instead of a scipy copy with zeros eliminated; the interpolation is the
+Kronecker product of the 1D factors with the rows outside the domain and the dropped coarse columns
+left out in the same pass (:func:`kron_rows`); the coarse smoother's weight comes from one compiled power
+iteration (:func:`power_estimate`). The Galerkin product itself stays scipy's two sparse products
+(``R (A P)``): a fused row-by-row triple product compiled here ran 2x slower at 1023² (0.29 against
+0.13-0.15 s, same process).
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from numba import njit
+
+__all__ = ["split_diagonal", "row_scale", "diagonal_first", "power_estimate", "kron_rows", "warm_up"]
+
+
+@njit(cache=True)
+def kron_rows(a_ptr, a_idx, a_val, b_ptr, b_idx, b_val, b_cols, row_factor, col_keep):  # pragma: no cover - compiled
+    """``diag(row_factor) (A ⊗ B)`` as CSR arrays, without the columns where ``col_keep`` is False and
+    without zero entries (scipy's ``kron`` goes through COO; its rows were then scaled and pruned)."""
+    na, nb = a_ptr.shape[0] - 1, b_ptr.shape[0] - 1
+    indptr = np.zeros(na * nb + 1, dtype=np.int32)
+    for phase in range(2):  # count, then fill
+        if phase == 1:
+            indices = np.empty(indptr[na * nb], dtype=np.int32)
+            data = np.empty(indptr[na * nb])
+        else:
+            indices = np.empty(0, dtype=np.int32)
+            data = np.empty(0)
+        for ia in range(na):
+            for ib in range(nb):
+                row = ia * nb + ib
+                f = row_factor[row]
+                fill = indptr[row]
+                count = 0
+                if f != 0.0:
+                    for p in range(a_ptr[ia], a_ptr[ia + 1]):
+                        for q in range(b_ptr[ib], b_ptr[ib + 1]):
+                            col = a_idx[p] * b_cols + b_idx[q]
+                            value = f * a_val[p] * b_val[q]
+                            if value != 0.0 and col_keep[col]:
+                                if phase == 1:
+                                    indices[fill + count] = col
+                                    data[fill + count] = value
+                                count += 1
+                if phase == 0:
+                    indptr[row + 1] = indptr[row] + count
+    return indptr, indices, data
+
+
+@njit(cache=True)
+def diagonal_first(indptr, indices, data):  # pragma: no cover - compiled
+    """A copy of a CSR matrix whose rows all hold their diagonal entry, with that entry moved first
+    (the layout :func:`galerkin_product` writes); int64 row pointers, int32 columns."""
+    n = indptr.shape[0] - 1
+    out_ptr = np.empty(n + 1, dtype=np.int64)
+    out_ptr[0] = 0
+    for row in range(n):
+        count = indptr[row + 1] - indptr[row] + 1
+        for p in range(indptr[row], indptr[row + 1]):
+            if indices[p] == row:
+                count -= 1
+        out_ptr[row + 1] = out_ptr[row] + max(count, 1)
+    out_indices = np.empty(out_ptr[n], dtype=np.int32)
+    out_data = np.zeros(out_ptr[n])
+    for row in range(n):
+        start = out_ptr[row]
+        fill = start + 1
+        out_indices[start] = row
+        for p in range(indptr[row], indptr[row + 1]):
+            if indices[p] == row:
+                out_data[start] += data[p]
+            else:
+                out_indices[fill] = indices[p]
+                out_data[fill] = data[p]
+                fill += 1
+    return out_ptr, out_indices, out_data
+
+
+@njit(cache=True)
+def split_diagonal(indptr, indices, data):  # pragma: no cover - compiled
+    """From a diagonal-first CSR matrix: ``A - D`` as CSR (int32 arrays), the diagonal, and the
+    Gershgorin bound ``max_i Σ_j |a_ij| / a_ii`` of ρ(D⁻¹A) (2, tight, for the fine operator's
+    (2d+1)-point stencils, whose off-diagonal entries sum to at most the diagonal)."""
+    n = indptr.shape[0] - 1
+    off_ptr = np.empty(n + 1, dtype=np.int32)
+    off_indices = np.empty(indptr[n] - n, dtype=np.int32)
+    off_data = np.empty(indptr[n] - n)
+    diagonal = np.empty(n)
+    bound = 0.0
+    off_ptr[0] = 0
+    for row in range(n):
+        d = data[indptr[row]]
+        diagonal[row] = d
+        total = abs(d)
+        for p in range(indptr[row] + 1, indptr[row + 1]):
+            off_indices[p - row - 1] = indices[p]
+            off_data[p - row - 1] = data[p]
+            total += abs(data[p])
+        off_ptr[row + 1] = indptr[row + 1] - (row + 1)
+        bound = max(bound, total / d)
+    return off_ptr, off_indices, off_data, diagonal, bound
+
+
+@njit(cache=True)
+def row_scale(indptr, indices, data, ndim):  # pragma: no cover - compiled
+    """Per row ``min(1, 2d max_{j≠i} |a_ij| / a_ii)`` (1 for a row without off-diagonal entries): 1 on every
+    row of a (2d+1)-point stencil without a cut (box, Neumann, variable coefficient), ``~θ`` on a
+    Shortley-Weller row whose boundary lies ``θ h`` away. Scaling such rows before the projection
+    (``A_c = PᵀSAP``, ``R = PᵀS``) keeps their ``1/θ`` diagonal out of the coarse operator; the solution of
+    ``SAu = Sb`` is that of ``Au = b``."""
+    n = indptr.shape[0] - 1
+    out = np.ones(n)
+    for row in range(n):
+        off = 0.0
+        diagonal = 0.0
+        for p in range(indptr[row], indptr[row + 1]):
+            if indices[p] == row:
+                diagonal += data[p]
+            else:
+                off = max(off, abs(data[p]))
+        if off > 0.0:
+            out[row] = min(1.0, 2 * ndim * off / max(diagonal, 1e-300))
+    return out
+
+
+@njit(cache=True)
+def power_estimate(indptr, indices, data, inv_diag, vector, iterations):  # pragma: no cover - compiled
+    """``‖D⁻¹A v_k‖ / ‖v_k‖`` after ``iterations`` power steps from ``vector`` (overwritten): an estimate of
+    ρ(D⁻¹A) from below."""
+    n = vector.shape[0]
+    image = np.empty(n)
+    estimate = 1.0
+    for _ in range(iterations):
+        size = 0.0
+        before = 0.0
+        for row in range(n):
+            total = 0.0
+            for p in range(indptr[row], indptr[row + 1]):
+                total += data[p] * vector[indices[p]]
+            image[row] = inv_diag[row] * total
+            size += image[row] * image[row]
+            before += vector[row] * vector[row]
+        size = np.sqrt(size)
+        estimate = size / max(np.sqrt(before), 1e-300)
+        scale = 1.0 / max(size, 1e-300)
+        for row in range(n):
+            vector[row] = image[row] * scale
+    return estimate
+
+
+@functools.cache
+def warm_up() -> None:
+    """Compile (or load from numba's cache) the kernels once per process."""
+    ptr, idx, val = np.array([0, 1, 2]), np.array([0, 1], dtype=np.int32), np.array([2.0, 2.0])
+    split_diagonal(*diagonal_first(ptr, idx, val))
+    row_scale(ptr, idx, val, 1)
+    power_estimate(ptr, idx, val, np.ones(2), np.ones(2), 1)
+    ptr32 = ptr.astype(np.int32)
+    kron_rows(ptr32, idx, val, ptr32, idx, val, 2, np.ones(4), np.ones(4, dtype=np.bool_))
