@@ -138,6 +138,13 @@ class MatrixLevel:
         self.buffers = [np.zeros(grid.size), np.zeros(grid.size)]
         self._done = np.zeros(1, dtype=np.int64)
         self.last_residual_sq = math.inf
+        self.smoother, self.chebyshev_ratio = "jacobi", 4.0
+        self._work = np.zeros(0)
+
+    def use_chebyshev(self, ratio: float) -> None:
+        """Smooth by Chebyshev steps on ``[ρ / ratio, ρ]`` instead of ω-Jacobi (``omega`` is then unused)."""
+        self.smoother, self.chebyshev_ratio = "chebyshev", float(ratio)
+        self._work = np.zeros(self.size)
 
     @property
     def solution(self) -> np.ndarray:
@@ -156,6 +163,12 @@ class MatrixLevel:
         if count <= 0:
             return
         u, v = self.buffers
+        if self.smoother == "chebyshev":  # the interval [ρ / ratio, ρ] of D⁻¹A, ρ as ω-Jacobi's weight has it
+            upper = 2.0 / self.omega_scale
+            self.last_residual_sq = kernels.chebyshev_smooth(*self._off, self.inv_diag, self._flat_rhs, u, v,
+                                                             self._work, upper / self.chebyshev_ratio, upper,
+                                                             int(count))
+            return
         self.last_residual_sq = csr_sweeps(*self._off, self.inv_diag, self._flat_rhs, u, v,
                                            omega * self.omega_scale, int(count), self._done)
         if count % 2:
@@ -190,12 +203,15 @@ class GalerkinMultilevel(ReusableHierarchy):
         omega: the smoothing weight relative to ``ρ(D⁻¹A) = 2`` (default 2d / (2d + 1)).
         pre, post: sweeps before and after each coarse-grid correction.
         coarsest_points: coarsen until no axis has more points.
+        smoother: ``"jacobi"`` (ω-Jacobi, the default) or ``"chebyshev"`` (Chebyshev steps on
+            ``[ρ / chebyshev_ratio, ρ]`` of ``D⁻¹A``, as many per smoothing as ``pre`` / ``post`` say).
     """
 
     hierarchy = "galerkin"
 
     def __init__(self, operator: DiscreteOperator, coarse, omega: float | None = None, pre: int = 2,
-                 post: int = 2, coarsest_points: int = 15) -> None:
+                 post: int = 2, coarsest_points: int = 15, smoother: str = "jacobi",
+                 chebyshev_ratio: float = 4.0) -> None:
         warm_up_csr()
         kernels.warm_up()
         grid = operator.grid
@@ -216,6 +232,12 @@ class GalerkinMultilevel(ReusableHierarchy):
                 break
             self._coarsen(positions, coarse_positions, ends)
             positions = coarse_positions
+        if smoother not in ("jacobi", "chebyshev"):
+            raise ValueError(f"smoother must be 'jacobi' or 'chebyshev', not {smoother!r}")
+        self.smoother = smoother
+        if smoother == "chebyshev":
+            for level in self.levels:
+                level.use_chebyshev(chebyshev_ratio)
         self.grids = [level.grid for level in self.levels]
         nnz = self.levels[0].matrix.nnz
         self._sweep_cost = [level.matrix.nnz / nnz for level in self.levels]
@@ -374,11 +396,16 @@ REFERENCE_BACKWARD_ERROR = 1e-14
 
 
 def reference_solution(operator: DiscreteOperator, rhs: np.ndarray, max_cycles: int = 60,
-                       backward_error: float = REFERENCE_BACKWARD_ERROR) -> tuple[np.ndarray, dict] | None:
+                       backward_error: float = REFERENCE_BACKWARD_ERROR,
+                       smoother: str = "chebyshev") -> tuple[np.ndarray, dict] | None:
     """``A⁻¹ rhs`` to round-off by the hierarchy itself: full multigrid, then V-cycles (exact coarsest solve)
     until the normwise backward error ``‖b - Au‖₂ / (‖b‖₂ + ‖|A||u|‖₂)`` is at most ``backward_error``
     (a relative residual alone cannot reach round-off on fine grids: ``‖A‖‖u‖ / ‖b‖`` grows like ``h⁻²``,
     and so does the floor of ``‖b - Au‖ / ‖b‖``). The zero-mean solution when the operator is singular.
+
+    The smoother is Chebyshev (degree 2 on ``[ρ/4, ρ]``) by default here: to round-off it takes fewer cycles
+    than ω-Jacobi (CPU time, BLAS on one thread: 2d_contrast 1023² 6 -> 5 cycles, 0.73 -> 0.69 s; 2d_neumann
+    1023² 13 -> 10, 1.23 -> 1.09-1.16 s; 3d_coefficient 63³ 20 -> 16, 0.49 -> 0.43 s; disk 255² 19 both).
 
     Returns ``(u, info)`` (``info``: cycles, backward error, relative residual), or None when the cycles
     stall above the tolerance (a cycle reducing the residual by less than a factor 1.5) or ``max_cycles``
@@ -390,7 +417,8 @@ def reference_solution(operator: DiscreteOperator, rhs: np.ndarray, max_cycles: 
 
     unit = working_unit(np.asarray(rhs))
     b = np.asarray(rhs, dtype=float) / unit
-    hierarchy = GalerkinMultilevel(operator, ExactCoarse(), coarsest_points=DEFAULT_COARSEST_POINTS[operator.grid.ndim])
+    hierarchy = GalerkinMultilevel(operator, ExactCoarse(), coarsest_points=DEFAULT_COARSEST_POINTS[operator.grid.ndim],
+                                   smoother=smoother)
     magnitude = abs(hierarchy.fine.matrix)
     b_norm = norm2(b)
     hierarchy.full_cycle(b)
