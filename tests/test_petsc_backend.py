@@ -139,6 +139,52 @@ def test_distributed_solutions_equal_the_one_process_direct_solve(tmp_path):
             assert error <= bound, (run["label"], error, report)
 
 
+def hybrid_cases(folder: Path) -> dict[str, tuple[str, int]]:
+    """Grids with a PCMG hierarchy of at least two levels down to the hybrid's coarsest (15 per axis in 2D,
+    7 in 3D): box, mask, coefficient (with Neumann sides in 2D); 2D and 3D."""
+    small = cases(folder)
+    return {"2d box": ("2d_square", 31), "2d mask (L)": ("2d_lshape", 31), "2d k, neumann": (small["2d k, neumann"][0], 31),
+            "3d box": ("3d_cube", 15), "3d curved, k": (small["3d curved, k"][0], 15)}
+
+
+@needs_mpi
+def test_distributed_hybrid_equals_the_one_process_solutions(tmp_path):
+    """The hybrid (PCMG, its coarsest level solved by the network's Galerkin space through PCPYTHON, or by a
+    trained operator model) on 2 ranks reaches the one-process discrete solution to the criterion's
+    tolerance, and agrees with the one-process multilevel hybrid to twice it."""
+    from poissonfp.api import solve_case
+
+    model = tmp_path / "model"
+    trained = CliRunner().invoke(main, ["train", "2d_square", "--n", "15", "--steps", "3", "--samples", "16",
+                                        "--batch", "4", "--out", str(model), "--quiet"])
+    assert trained.exit_code == 0, trained.output[-2000:]
+    problems = hybrid_cases(tmp_path)
+    runs = [{"case": case, "n": n, "method": "hybrid", "criterion": "discrete", "tol": TOL, "gather": True,
+             "label": label} for label, (case, n) in problems.items()]
+    runs.append({**runs[0], "model": str(model), "label": "2d box, operator model"})
+    (tmp_path / "spec.json").write_text(json.dumps(runs))
+    out = str(tmp_path / "solutions")
+    done = mpirun(sys.executable, "-m", "poissonfp.petsc_backend.worker", str(tmp_path / "spec.json"), out)
+    assert done.returncode == 0, done.stderr[-3000:]
+    reports = json.loads(Path(out + ".json").read_text())
+    with np.load(out + ".npz") as solutions:
+        for i, run in enumerate(runs):
+            report = reports[i]
+            info = report["info"]
+            assert report["converged"] and info["ranks"] == 2 and info["pc_type"] == "mg", (run["label"], report)
+            assert info["hybrid_levels"] >= 2 and info["coarse_passes"] >= report["iterations"], run["label"]
+            assert info.get("coarse") == ("operator model" if "model" in run else "network"), run["label"]
+            case = load_case(run["case"]).with_overrides(size=run["n"], criterion="discrete", tol=TOL)
+            problem = build_problem(case)
+            reference = problem.discrete_solution
+            error = np.linalg.norm(solutions[f"run{i}"] - reference) / np.linalg.norm(reference)
+            assert error <= 2 * TOL, (run["label"], error)
+            if i in (0, 2, 3):  # the one-process multilevel hybrid, same settings
+                _, local = solve_case(case, "hybrid", problem=problem, track_modes=False)
+                gap = np.linalg.norm(solutions[f"run{i}"] - local.solution) / np.linalg.norm(reference)
+                assert local.converged and gap <= 2 * TOL, (run["label"], gap)
+
+
 @needs_mpi
 @pytest.mark.parametrize("per_rank", [False, True])
 def test_solve_under_mpirun_writes_the_one_process_set(tmp_path, per_rank):
@@ -164,7 +210,8 @@ def test_solve_under_mpirun_writes_the_one_process_set(tmp_path, per_rank):
 
 @needs_mpi
 @pytest.mark.parametrize("args, needle", [
-    (["--backend", "petsc", "--method", "hybrid"], "hybrid is not available on --backend petsc"),
+    (["--backend", "petsc", "--method", "dnn"], "dnn is not available on --backend petsc"),
+    (["--backend", "petsc", "--method", "hybrid", "--switch", "5"], "training before the hand-over"),
     (["--backend", "petsc", "--method", "multigrid", "--n", "16"], "geometric multigrid cannot coarsen"),
     (["--n", "15"], "2 MPI ranks but --backend local"),
 ])

@@ -33,15 +33,32 @@ def collective(comm: Any, work: Callable[[], Any]) -> Any:
     if first is not None:
         if error is not None and _portable(error) == first:
             raise error
-        raise pickle.loads(first)
+        raise _restored(first)
     return value
 
 
 def _portable(error: Exception) -> bytes:
+    """``error`` as bytes every rank can turn back into it: a CaseError by its fields (its ``__init__``
+    takes them, which plain pickling does not replay), an error that does not survive pickling as its text."""
+    from poissonfp.case import CaseError
+
+    if isinstance(error, CaseError):
+        return pickle.dumps(("CaseError", (str(error.path), error.key, error.message, error.expected)))
     try:
-        return pickle.dumps(error)
+        data = pickle.dumps(error)
+        pickle.loads(data)
+        return data
     except Exception:  # noqa: BLE001 - an unpicklable error travels as its text
         return pickle.dumps(RuntimeError(str(error)))
+
+
+def _restored(data: bytes) -> Exception:
+    from poissonfp.case import CaseError
+
+    value = pickle.loads(data)
+    if isinstance(value, tuple) and value[0] == "CaseError":
+        return CaseError(*value[1])
+    return value
 
 
 @dataclass
@@ -79,6 +96,10 @@ def check_request(case, pc: str | None, ranks: int) -> None:
                 expected=", ".join(PETSC_METHODS))
     if pc is not None and method != "multigrid":
         _refuse(case, "--pc", f"applies to --method multigrid only (the method is {method})")
+    if method == "hybrid":
+        from poissonfp.petsc_backend.hybrid import check_hybrid
+
+        check_hybrid(case)
     if method == "direct" and ranks > 1 and not has_parallel_lu():
         _refuse(case, "--method", "direct on several ranks needs PETSc built with MUMPS; run it on one rank")
     check_supported(case)
@@ -133,7 +154,10 @@ def solve_distributed(case, pc: str | None, interrupted: Callable[[], bool],
     ksp.setDMActive(False)
     ksp.setOperators(matrix)
     setup_start = time.perf_counter()
-    chosen = collective(mpi, lambda: configure(ksp, method, pc, levels, case.solver.omega, criterion, ranks))
+    hybrid, coarse_info = None, {}
+    if method == "hybrid":
+        hybrid = collective(mpi, lambda: _hybrid(case, layout, levels, coarse_info))
+    chosen = collective(mpi, lambda: configure(ksp, method, pc, levels, case.solver.omega, criterion, ranks, hybrid))
     setup = time.perf_counter() - setup_start
     rtol, _, _, max_it = ksp.getTolerances()
     test = CriterionTest(criterion, threshold, state, interrupted, callback, rtol, max_it)
@@ -172,10 +196,38 @@ def solve_distributed(case, pc: str | None, interrupted: Callable[[], bool],
             **chosen, "ksp_reason": int(ksp.getConvergedReason()), "vertices": list(layout.vertices),
             "multigrid_levels_possible": levels, "setup_time_s": setup, "assembly_time_s": assembly, "discrete_solution": how,
             "peak_memory_mb_per_rank": [round(m, 1) for m in memory]}
+    if hybrid is not None:
+        info.update({"cycle": "multilevel (PCMG V-cycles)", "hybrid_levels": hybrid[0]["pc_mg_levels"],
+                     "smoothing_omega": hybrid[0]["mg_levels_ksp_richardson_scale"],
+                     "smoothing_sweeps": hybrid[0]["mg_levels_ksp_max_it"], "coarsest": case.hybrid.coarsest,
+                     **coarse_info, **hybrid[1].summary()})
     result = SolveResult(method, np.zeros(0), bool(converged), stop, float(wall), int(iterations), 0, test.history,
                          {}, info, final, stop == "interrupted")
     ksp.destroy()
     return Distributed(layout, local, x, discrete, result, discretization)
+
+
+def _hybrid(case, layout: BoxLayout, levels_possible: int, info: dict) -> tuple[dict[str, Any], Any]:
+    """The hybrid's PETSc options and its coarse PCPYTHON context (the operator model loaded when the case
+    names one: ``--model DIR``)."""
+    from poissonfp.petsc_backend.hybrid import GatheredCoarse, hybrid_levels, hybrid_options
+
+    model = None
+    if case.operator.model:
+        from poissonfp.learned.store import ModelError, load_model
+
+        try:
+            model = load_model(case.operator.model)
+        except ModelError as err:
+            _refuse(case, "--model", str(err))
+    levels = hybrid_levels(case, layout, levels_possible)
+    if model is not None:
+        coarse = tuple((n - 1) // 2 ** (levels - 1) - 1 for n in layout.vertices)
+        if not model.across_sizes and tuple(model.grid.shape) != coarse:
+            _refuse(case, "--model", f"the model's grid {model.grid.describe()} is not the coarsest level's "
+                    f"{'x'.join(map(str, coarse))} interior points ({levels} levels)",
+                    expected="a model trained on the coarsest grid, or an fno model")
+    return hybrid_options(case, levels, layout.grid.ndim), GatheredCoarse(case, layout, model, info)
 
 
 def _dmda(case, layout: BoxLayout, comm: Any) -> Any:

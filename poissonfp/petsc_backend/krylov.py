@@ -40,9 +40,10 @@ def has_parallel_lu() -> bool:
 
 
 def configure(ksp: Any, method: str, pc: str, levels: int, omega: float, criterion: StoppingCriterion,
-              ranks: int) -> dict[str, Any]:
+              ranks: int, hybrid: tuple[dict[str, Any], Any] | None = None) -> dict[str, Any]:
     """Set ``ksp`` up (``KSPSetUp``: the preconditioner is built) for ``method`` (``--pc`` ``pc`` for
-    multigrid) and return what was chosen, for the record."""
+    multigrid; ``hybrid``: the hybrid's options and its coarse PCPYTHON context) and return what was
+    chosen, for the record."""
     base: dict[str, Any] = {"ksp_max_it": criterion.max_iterations, "ksp_atol": 0.0,
                             "ksp_rtol": criterion.tol if criterion.kind == "residual" else 1e-300}
     if method == "jacobi":
@@ -61,8 +62,14 @@ def configure(ksp: Any, method: str, pc: str, levels: int, omega: float, criteri
         base.update({"ksp_type": "preonly", "pc_type": "lu"})
         if ranks > 1:
             base["pc_factor_mat_solver_type"] = "mumps"
+    elif method == "hybrid" and hybrid is not None:
+        base.update(hybrid[0])
     with _defaults(base):  # PCMG reads its levels' options at set-up
         ksp.setFromOptions()
+        if hybrid is not None and ksp.getPC().getType() == "mg":
+            coarse = ksp.getPC().getMGCoarseSolve().getPC()
+            coarse.setType("python")
+            coarse.setPythonContext(hybrid[1])
         ksp.setUp()
     chosen = {"ksp_type": ksp.getType(), "pc_type": ksp.getPC().getType()}
     if chosen["pc_type"] == "mg":
