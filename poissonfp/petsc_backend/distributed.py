@@ -118,6 +118,7 @@ def solve_distributed(case, pc: str | None, interrupted: Callable[[], bool],
     ranks = comm.getSize()
     check_request(case, pc, ranks)
     layout = BoxLayout.of_case(case)
+    phases = {"start": _memory_mb()}
     da = collective(mpi, lambda: _dmda(case, layout, comm))
     levels = layout.multigrid_levels(da)
     method, pc = case.solver.method, pc or "mg"
@@ -129,6 +130,7 @@ def solve_distributed(case, pc: str | None, interrupted: Callable[[], bool],
     local = collective(mpi, lambda: assemble_local(case, layout, da, matrix))
     matrix.assemble()
     assembly = time.perf_counter() - started
+    phases["assembled"] = _memory_mb()
     rhs = _vector(da, local.rhs)
     exact = None if local.exact is None else _vector(da, local.exact)
     from poissonfp.petsc_backend.krylov import CriterionTest, DistributedState, configure, reference_solve
@@ -136,6 +138,7 @@ def solve_distributed(case, pc: str | None, interrupted: Callable[[], bool],
     started = time.perf_counter()
     discrete, how = collective(mpi, lambda: reference_solve(matrix, rhs, da, levels, ranks))
     how["time_s"] = time.perf_counter() - started
+    phases["reference"] = _memory_mb()
     state = DistributedState(rhs.norm() or 1.0, exact, (exact.norm() or 1.0) if exact is not None else 1.0,
                              discrete, discrete.norm() or 1.0)
     discretization = None
@@ -159,6 +162,7 @@ def solve_distributed(case, pc: str | None, interrupted: Callable[[], bool],
         hybrid = collective(mpi, lambda: _hybrid(case, layout, levels, coarse_info))
     chosen = collective(mpi, lambda: configure(ksp, method, pc, levels, case.solver.omega, criterion, ranks, hybrid))
     setup = time.perf_counter() - setup_start
+    phases["setup"] = _memory_mb()
     rtol, _, _, max_it = ksp.getTolerances()
     test = CriterionTest(criterion, threshold, state, interrupted, callback, rtol, max_it)
     x = rhs.duplicate()
@@ -169,6 +173,7 @@ def solve_distributed(case, pc: str | None, interrupted: Callable[[], bool],
     test.start(setup)
     collective(mpi, lambda: ksp.solve(rhs, x))
     wall = test.elapsed()
+    phases["solved"] = _memory_mb()
     iterations = 1 if method == "direct" else ksp.getIterationNumber()
     residual = x.duplicate()
     matrix.mult(x, residual)
@@ -192,10 +197,13 @@ def solve_distributed(case, pc: str | None, interrupted: Callable[[], bool],
     if stop != "interrupted" and converged and stop not in ("exact", "converged"):
         stop = "converged"
     memory = mpi.allgather(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+    phase_memory = mpi.allgather(phases)
     info = {"criterion": criterion.kind, "threshold": threshold, "backend": "petsc", "ranks": ranks,
             **chosen, "ksp_reason": int(ksp.getConvergedReason()), "vertices": list(layout.vertices),
             "multigrid_levels_possible": levels, "setup_time_s": setup, "assembly_time_s": assembly, "discrete_solution": how,
-            "peak_memory_mb_per_rank": [round(m, 1) for m in memory]}
+            "peak_memory_mb_per_rank": [round(m, 1) for m in memory],
+            "memory_mb_per_rank_by_phase": {name: [[round(v, 1) for v in p[name]] for p in phase_memory]
+                                            for name in phases}}
     if hybrid is not None:
         info.update({"cycle": "multilevel (PCMG V-cycles)", "hybrid_levels": hybrid[0]["pc_mg_levels"],
                      "smoothing_omega": hybrid[0]["mg_levels_ksp_richardson_scale"],
@@ -228,6 +236,17 @@ def _hybrid(case, layout: BoxLayout, levels_possible: int, info: dict) -> tuple[
                     f"{'x'.join(map(str, coarse))} interior points ({levels} levels)",
                     expected="a model trained on the coarsest grid, or an fno model")
     return hybrid_options(case, levels, layout.grid.ndim), GatheredCoarse(case, layout, model, info)
+
+
+def _memory_mb() -> tuple[float, float]:
+    """This process's resident set now and its peak so far, in MB (the current one from /proc where there is one)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    try:
+        with open("/proc/self/statm") as statm:
+            now = int(statm.read().split()[1]) * resource.getpagesize() / 2**20
+    except OSError:
+        now = peak
+    return now, peak
 
 
 def _dmda(case, layout: BoxLayout, comm: Any) -> Any:
