@@ -254,3 +254,25 @@ def test_ctrl_c_to_mpirun_leaves_a_whole_set_marked_interrupted_or_nothing(tmp_p
         assert "marked interrupted" in stderr
     else:  # the signal came before the solve started
         assert not out.exists() and "nothing written" in stderr, stderr[-2000:]
+
+
+def test_compare_backend_petsc_refuses_a_method_without_a_petsc_version(tmp_path):
+    result = CliRunner().invoke(main, ["compare", "2d_square", "--n", "15", "--backend", "petsc", "--methods",
+                                       "jacobi,dst", "--out", str(tmp_path / "out")])
+    if HAVE_STACK:
+        assert result.exit_code == 2 and len(error_lines(result.output)) == 1 and "no dst" in result.output
+    else:
+        assert result.exit_code == 2 and "make mpi" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+@needs_mpi
+def test_compare_under_mpirun_runs_the_petsc_methods_beside_each_other(tmp_path):
+    out = tmp_path / "out"
+    done = mpirun(*cli("compare", "2d_lshape", "--n", "31", "--backend", "petsc", "--methods", "multigrid,hybrid",
+                       "--criterion", "discrete", "--tol", str(TOL), "--out", str(out), "--quiet"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = json.loads((out / "compare.json").read_text())
+    assert record["ranks"] == 2 and [row["method"] for row in record["methods"]] == ["multigrid", "hybrid"]
+    assert all(row["converged"] and row["final"]["error_vs_discrete_rel_l2"] <= TOL for row in record["methods"])
+    assert done.stdout.count("written:") == 1  # rank 0 alone prints
