@@ -150,7 +150,8 @@ def solve_distributed(case, pc: str | None, interrupted: Callable[[], bool],
         how["time_s"] = time.perf_counter() - started
         phases["reference"] = _memory_mb()
     setup_start = time.perf_counter()
-    hybrid, coarse_info = None, {}
+    hybrid: tuple[dict[str, Any], Any] | None = None
+    coarse_info: dict[str, Any] = {}
     if method == "hybrid":
         hybrid = collective(mpi, lambda: _hybrid(case, layout, levels, coarse_info))
     chosen = collective(mpi, lambda: configure(ksp, method, pc, levels, case.solver.omega, criterion, ranks, hybrid))
