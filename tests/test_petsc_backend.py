@@ -220,6 +220,7 @@ def test_solve_under_mpirun_writes_the_one_process_set(tmp_path, per_rank):
 @pytest.mark.parametrize("args, needle", [
     (["--backend", "petsc", "--method", "dnn"], "dnn is not available on --backend petsc"),
     (["--backend", "petsc", "--method", "hybrid", "--switch", "5"], "training before the hand-over"),
+    (["--backend", "petsc", "--method", "hybrid", "--n", "40"], "cannot coarsen 40x40 to at most 15"),
     (["--backend", "petsc", "--method", "multigrid", "--n", "16"], "geometric multigrid cannot coarsen"),
     (["--n", "15"], "2 MPI ranks but --backend local"),
 ])

@@ -222,6 +222,8 @@ def solve_distributed(case, pc: str | None, interrupted: Callable[[], bool],
         info.update({"cycle": "multilevel (PCMG V-cycles)", "hybrid_levels": hybrid[0]["pc_mg_levels"],
                      "smoothing_omega": hybrid[0]["mg_levels_ksp_richardson_scale"],
                      "smoothing_sweeps": hybrid[0]["mg_levels_ksp_max_it"], "coarsest": case.hybrid.coarsest,
+                     "decision": {"method": "multilevel", "reason": "not made on --backend petsc (pure Jacobi "
+                                  "is priced on one process)"},
                      **coarse_info, **hybrid[1].summary()})
     result = SolveResult(method, np.zeros(0), bool(converged), stop, float(wall), int(iterations), 0, test.history,
                          {}, info, final, stop == "interrupted")
@@ -233,6 +235,12 @@ def _hybrid(case, layout: BoxLayout, levels_possible: int, info: dict) -> tuple[
     """The hybrid's PETSc options and its coarse PCPYTHON context (the operator model loaded when the case
     names one: ``--model DIR``)."""
     from poissonfp.petsc_backend.hybrid import GatheredCoarse, hybrid_levels, hybrid_options
+    from poissonfp.solvers.multilevel import DEFAULT_COARSEST_POINTS
+
+    def mpi_size() -> int:
+        from petsc4py import PETSc
+
+        return PETSc.COMM_WORLD.getSize()
 
     model = None
     if case.operator.model:
@@ -243,8 +251,13 @@ def _hybrid(case, layout: BoxLayout, levels_possible: int, info: dict) -> tuple[
         except ModelError as err:
             _refuse(case, "--model", str(err))
     levels = hybrid_levels(case, layout, levels_possible)
+    coarse = tuple((n - 1) // 2 ** (levels - 1) - 1 for n in layout.vertices)
+    points = case.hybrid.coarsest_points or DEFAULT_COARSEST_POINTS[layout.grid.ndim]
+    if max(coarse) > points:  # every rank would gather (and solve) a grid this large
+        _refuse(case, "--n", f"the hybrid's hierarchy cannot coarsen {layout.grid.describe()} to at most {points} "
+                f"points per axis on {mpi_size()} rank(s) (it stops at {'x'.join(map(str, coarse))})",
+                expected="n = 2^k (m + 1) - 1 with m <= the coarsest points, or fewer ranks")
     if model is not None:
-        coarse = tuple((n - 1) // 2 ** (levels - 1) - 1 for n in layout.vertices)
         if not model.across_sizes and tuple(model.grid.shape) != coarse:
             _refuse(case, "--model", f"the model's grid {model.grid.describe()} is not the coarsest level's "
                     f"{'x'.join(map(str, coarse))} interior points ({levels} levels)",
