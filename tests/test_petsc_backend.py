@@ -2,6 +2,7 @@
 ``mpirun -n 2`` equal to the one-process direct solve (skipped, with the reason, without petsc4py / mpirun)."""
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -139,6 +140,59 @@ def test_distributed_solutions_equal_the_one_process_direct_solve(tmp_path):
             assert error <= bound, (run["label"], error, report)
 
 
+def hybrid_cases(folder: Path) -> dict[str, tuple[str, int | list[int]]]:
+    """Grids with a PCMG hierarchy of at least two levels down to the hybrid's coarsest (15 per axis in 2D,
+    7 in 3D): box, mask, coefficient (with Neumann sides in 2D); 2D and 3D."""
+    small = cases(folder)
+    rectangle = folder / "rectangle.toml"  # PETSc splits its long axis, the DMDA's x: its ordering is not C order
+    rectangle.write_text('[domain]\nlower = [0.0, 0.0]\nupper = [1.0, 4.0]\n[problem]\nexact = "sin(3*x) * cos(y) + x*y"\n'
+                         '[grid]\npoints = 15\n')
+    return {"2d box": ("2d_square", 31), "2d rectangle": (str(rectangle), [31, 127]), "2d mask (L)": ("2d_lshape", 31), "2d k, neumann": (small["2d k, neumann"][0], 31),
+            "3d box": ("3d_cube", 15), "3d curved, k": (small["3d curved, k"][0], 15)}
+
+
+@needs_mpi
+def test_distributed_hybrid_equals_the_one_process_solutions(tmp_path):
+    """The hybrid (PCMG, its coarsest level solved by the network's Galerkin space through PCPYTHON, or by a
+    trained operator model) on 2 ranks reaches the one-process discrete solution to the criterion's
+    tolerance, and agrees with the one-process multilevel hybrid to twice it."""
+    from poissonfp.api import solve_case
+
+    model = tmp_path / "model"
+    trained = CliRunner().invoke(main, ["train", "2d_square", "--n", "15", "--steps", "3", "--samples", "16",
+                                        "--batch", "4", "--out", str(model), "--quiet"])
+    assert trained.exit_code == 0, trained.output[-2000:]
+    problems = hybrid_cases(tmp_path)
+    runs = [{"case": case, ("grid" if isinstance(n, list) else "n"): n, "method": "hybrid", "criterion": "discrete",
+             "tol": TOL, "gather": True, "label": label} for label, (case, n) in problems.items()]
+    runs.append({**runs[0], "model": str(model), "label": "2d box, operator model"})
+    (tmp_path / "spec.json").write_text(json.dumps(runs))
+    out = str(tmp_path / "solutions")
+    done = mpirun(sys.executable, "-m", "poissonfp.petsc_backend.worker", str(tmp_path / "spec.json"), out)
+    assert done.returncode == 0, done.stderr[-3000:]
+    reports = json.loads(Path(out + ".json").read_text())
+    with np.load(out + ".npz") as solutions:
+        for i, run in enumerate(runs):
+            report = reports[i]
+            info = report["info"]
+            assert report["converged"] and info["ranks"] == 2 and info["pc_type"] == "mg", (run["label"], report)
+            assert info["hybrid_levels"] >= 2 and info["coarse_passes"] >= report["iterations"], run["label"]
+            assert info.get("coarse") == ("operator model" if "model" in run else "network"), run["label"]
+            case = load_case(run["case"])
+            case = dataclasses.replace(case, grid_size=tuple(run["grid"])) if "grid" in run else case
+            case = case.with_overrides(size=run.get("n"), criterion="discrete", tol=TOL)
+            problem = build_problem(case)
+            reference = problem.discrete_solution
+            error = np.linalg.norm(solutions[f"run{i}"] - reference) / np.linalg.norm(reference)
+            assert error <= 2 * TOL, (run["label"], error)
+            if run["label"] == "2d rectangle":  # the Galerkin space meets the coarse residual in C order: one
+                assert info["coarse_passes"] <= report["iterations"], report  # pass per cycle (2 when scrambled)
+            if i in (0, 3, 4):  # the one-process multilevel hybrid, same settings
+                _, local = solve_case(case, "hybrid", problem=problem, track_modes=False)
+                gap = np.linalg.norm(solutions[f"run{i}"] - local.solution) / np.linalg.norm(reference)
+                assert local.converged and gap <= 2 * TOL, (run["label"], gap)
+
+
 @needs_mpi
 @pytest.mark.parametrize("per_rank", [False, True])
 def test_solve_under_mpirun_writes_the_one_process_set(tmp_path, per_rank):
@@ -164,7 +218,9 @@ def test_solve_under_mpirun_writes_the_one_process_set(tmp_path, per_rank):
 
 @needs_mpi
 @pytest.mark.parametrize("args, needle", [
-    (["--backend", "petsc", "--method", "hybrid"], "hybrid is not available on --backend petsc"),
+    (["--backend", "petsc", "--method", "dnn"], "dnn is not available on --backend petsc"),
+    (["--backend", "petsc", "--method", "hybrid", "--switch", "5"], "training before the hand-over"),
+    (["--backend", "petsc", "--method", "hybrid", "--n", "40"], "cannot coarsen 40x40 to at most 15"),
     (["--backend", "petsc", "--method", "multigrid", "--n", "16"], "geometric multigrid cannot coarsen"),
     (["--n", "15"], "2 MPI ranks but --backend local"),
 ])
@@ -199,3 +255,25 @@ def test_ctrl_c_to_mpirun_leaves_a_whole_set_marked_interrupted_or_nothing(tmp_p
         assert "marked interrupted" in stderr
     else:  # the signal came before the solve started
         assert not out.exists() and "nothing written" in stderr, stderr[-2000:]
+
+
+def test_compare_backend_petsc_refuses_a_method_without_a_petsc_version(tmp_path):
+    result = CliRunner().invoke(main, ["compare", "2d_square", "--n", "15", "--backend", "petsc", "--methods",
+                                       "jacobi,dst", "--out", str(tmp_path / "out")])
+    if HAVE_STACK:
+        assert result.exit_code == 2 and len(error_lines(result.output)) == 1 and "no dst" in result.output
+    else:
+        assert result.exit_code == 2 and "make mpi" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+@needs_mpi
+def test_compare_under_mpirun_runs_the_petsc_methods_beside_each_other(tmp_path):
+    out = tmp_path / "out"
+    done = mpirun(*cli("compare", "2d_lshape", "--n", "31", "--backend", "petsc", "--methods", "multigrid,hybrid",
+                       "--criterion", "discrete", "--tol", str(TOL), "--out", str(out), "--quiet"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = json.loads((out / "compare.json").read_text())
+    assert record["ranks"] == 2 and [row["method"] for row in record["methods"]] == ["multigrid", "hybrid"]
+    assert all(row["converged"] and row["final"]["error_vs_discrete_rel_l2"] <= TOL for row in record["methods"])
+    assert done.stdout.count("written:") == 1  # rank 0 alone prints

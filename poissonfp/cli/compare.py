@@ -70,9 +70,12 @@ class _ProgressLines:
 @click.option("--model", type=click.Path(path_type=Path),
               help="An operator model folder (poissonfp train): adds the operator method to the default methods.")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
+@click.option("--backend", type=click.Choice(("local", "petsc")), default="local", show_default=True,
+              help="petsc: the PETSc methods (jacobi, multigrid, hybrid, direct) beside each other, run as "
+                   "`mpirun -n P poissonfp compare CASE --backend petsc`; rank 0 writes compare.json.")
 @guarded
 def compare(case_file: Path, methods, switches, coarses, size, criterion, tol, device, repeat, seed, out,
-            quiet, seeds, model) -> None:
+            quiet, seeds, model, backend) -> None:
     """Solve CASE with every method to the case's stopping criterion; print a table, write compare.json
     (with the switch study of every method run at several M) and the figures (error against wall time,
     the trade-off in M, per-peak error heat maps, errors at the hand-over). Ctrl-C (SIGTERM) saves what was
@@ -80,6 +83,12 @@ def compare(case_file: Path, methods, switches, coarses, size, criterion, tol, d
     from poissonfp.case import load_case
     from poissonfp.results import OutputLock, check_output_folder
 
+    from poissonfp.cli.solve import _check_backend
+
+    _check_backend(backend, None, ())
+    if backend == "petsc":
+        _compare_petsc(case_file, methods, size, criterion, tol, seed, out, quiet, model)
+        return
     with SignalGuard() as guard:  # SIGINT and SIGTERM take one path; a second signal is only recorded
         try:
             case = with_flags(load_case(case_file), size=size, seed=seed, criterion=criterion, tol=tol,
@@ -96,6 +105,22 @@ def compare(case_file: Path, methods, switches, coarses, size, criterion, tol, d
                    err=True)
     if comparison.interrupted or guard.exit_code:
         raise click.exceptions.Exit(guard.exit_code or EXIT_INTERRUPTED)
+
+
+def _compare_petsc(case_file: Path, methods, size, criterion, tol, seed, out, quiet: bool, model) -> None:
+    """``--backend petsc``: one line and exit 2 for a method without a PETSc version, else every method on PETSc."""
+    from poissonfp.cli.common import EXIT_USAGE
+    from poissonfp.petsc_backend import launcher_rank
+    from poissonfp.petsc_backend.compare import compare_petsc, refused_methods
+
+    refused = refused_methods(methods or ())
+    if refused:
+        if launcher_rank() == 0:
+            click.echo(f"error: --backend petsc has no {', '.join(refused)} (it runs jacobi, multigrid, hybrid, "
+                       "direct)", err=True)
+        raise click.exceptions.Exit(EXIT_USAGE)
+    overrides = dict(size=size, seed=seed, criterion=criterion, tol=tol, model=None if model is None else str(model))
+    compare_petsc(case_file, methods, overrides, out, quiet)
 
 
 def _compare_locked(case, out: Path, methods, switches, coarses, repeat: int, quiet: bool, guard: SignalGuard,

@@ -84,9 +84,8 @@ def solve(case_file: Path, petsc_options, method, size, tol, criterion, switch, 
     if backend == "petsc":
         from poissonfp.petsc_backend.command import solve_petsc
 
-        switch = int(switch) if switch is not None and switch.isascii() and switch.isdigit() else switch
         overrides = dict(method=method, size=size, tol=tol, criterion=criterion, switch=switch, coarse=coarse,
-                         seed=seed, device=device)
+                         seed=seed, device=device, model=None if model is None else str(model))
         return solve_petsc(case_file, overrides, out, "vtk" in formats, quiet, strict, pc, tuple(petsc_options))
 
     if sources is not None or family is not None or count is not None or methods is not None:

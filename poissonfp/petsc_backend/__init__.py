@@ -21,6 +21,8 @@ PETSC_METHODS = {
     "jacobi": "Richardson iteration with PCJACOBI, damped by the case's omega (the baseline)",
     "multigrid": "CG with PCMG on the DMDA hierarchy (Galerkin coarse operators), or --pc hypre|gamg",
     "direct": "a sparse LU (PETSc's own on one rank; MUMPS on several when PETSc has it)",
+    "hybrid": "V-cycles of PCMG with ω-Jacobi smoothing whose coarsest level is solved by poissonfp's coarse "
+              "space (the network's Galerkin space, or --model DIR) on the gathered coarse grid",
 }
 #: ``--pc`` choices for ``multigrid``: geometric (PCMG on the DMDA hierarchy) or algebraic.
 PRECONDITIONERS = ("mg", "hypre", "gamg")

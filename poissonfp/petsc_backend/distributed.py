@@ -33,15 +33,32 @@ def collective(comm: Any, work: Callable[[], Any]) -> Any:
     if first is not None:
         if error is not None and _portable(error) == first:
             raise error
-        raise pickle.loads(first)
+        raise _restored(first)
     return value
 
 
 def _portable(error: Exception) -> bytes:
+    """``error`` as bytes every rank can turn back into it: a CaseError by its fields (its ``__init__``
+    takes them, which plain pickling does not replay), an error that does not survive pickling as its text."""
+    from poissonfp.case import CaseError
+
+    if isinstance(error, CaseError):
+        return pickle.dumps(("CaseError", (str(error.path), error.key, error.message, error.expected)))
     try:
-        return pickle.dumps(error)
+        data = pickle.dumps(error)
+        pickle.loads(data)
+        return data
     except Exception:  # noqa: BLE001 - an unpicklable error travels as its text
         return pickle.dumps(RuntimeError(str(error)))
+
+
+def _restored(data: bytes) -> Exception:
+    from poissonfp.case import CaseError
+
+    value = pickle.loads(data)
+    if isinstance(value, tuple) and value[0] == "CaseError":
+        return CaseError(*value[1])
+    return value
 
 
 @dataclass
@@ -79,6 +96,10 @@ def check_request(case, pc: str | None, ranks: int) -> None:
                 expected=", ".join(PETSC_METHODS))
     if pc is not None and method != "multigrid":
         _refuse(case, "--pc", f"applies to --method multigrid only (the method is {method})")
+    if method == "hybrid":
+        from poissonfp.petsc_backend.hybrid import check_hybrid
+
+        check_hybrid(case)
     if method == "direct" and ranks > 1 and not has_parallel_lu():
         _refuse(case, "--method", "direct on several ranks needs PETSc built with MUMPS; run it on one rank")
     check_supported(case)
@@ -97,6 +118,7 @@ def solve_distributed(case, pc: str | None, interrupted: Callable[[], bool],
     ranks = comm.getSize()
     check_request(case, pc, ranks)
     layout = BoxLayout.of_case(case)
+    phases = {"start": _memory_mb()}
     da = collective(mpi, lambda: _dmda(case, layout, comm))
     levels = layout.multigrid_levels(da)
     method, pc = case.solver.method, pc or "mg"
@@ -108,13 +130,40 @@ def solve_distributed(case, pc: str | None, interrupted: Callable[[], bool],
     local = collective(mpi, lambda: assemble_local(case, layout, da, matrix))
     matrix.assemble()
     assembly = time.perf_counter() - started
+    phases["assembled"] = _memory_mb()
     rhs = _vector(da, local.rhs)
     exact = None if local.exact is None else _vector(da, local.exact)
-    from poissonfp.petsc_backend.krylov import CriterionTest, DistributedState, configure, reference_solve
+    from poissonfp.petsc_backend.krylov import (CriterionTest, DistributedState, configure, direct_reference,
+                                                reference_solve, shared_reference)
 
-    started = time.perf_counter()
-    discrete, how = collective(mpi, lambda: reference_solve(matrix, rhs, da, levels, ranks))
-    how["time_s"] = time.perf_counter() - started
+    criterion = criterion_of(case)
+    ksp = PETSc.KSP().create(comm=comm)
+    ksp.setDM(da)
+    ksp.setDMActive(False)
+    ksp.setOperators(matrix)
+    # u_h by the method's own hierarchy where it has one (one PCMG in memory), else by a KSP of its own,
+    # destroyed before the method's is built
+    shared = method in ("hybrid", "multigrid") and pc == "mg" and not direct_reference(matrix, da, ranks)
+    if not shared:
+        started = time.perf_counter()
+        discrete, how = collective(mpi, lambda: reference_solve(matrix, rhs, da, levels, ranks))
+        how["time_s"] = time.perf_counter() - started
+        phases["reference"] = _memory_mb()
+    setup_start = time.perf_counter()
+    hybrid: tuple[dict[str, Any], Any] | None = None
+    coarse_info: dict[str, Any] = {}
+    if method == "hybrid":
+        hybrid = collective(mpi, lambda: _hybrid(case, layout, levels, coarse_info))
+    chosen = collective(mpi, lambda: configure(ksp, method, pc, levels, case.solver.omega, criterion, ranks, hybrid))
+    setup = time.perf_counter() - setup_start
+    phases["setup"] = _memory_mb()
+    if shared:
+        started = time.perf_counter()
+        discrete, how = collective(mpi, lambda: shared_reference(ksp, matrix, rhs))
+        how["time_s"] = time.perf_counter() - started
+        phases["reference"] = _memory_mb()
+        if hybrid is not None:
+            hybrid[1].passes, hybrid[1].seconds = 0, 0.0
     state = DistributedState(rhs.norm() or 1.0, exact, (exact.norm() or 1.0) if exact is not None else 1.0,
                              discrete, discrete.norm() or 1.0)
     discretization = None
@@ -122,19 +171,12 @@ def solve_distributed(case, pc: str | None, interrupted: Callable[[], bool],
         diff = discrete.duplicate()
         diff.waxpy(-1.0, exact, discrete)
         discretization = diff.norm(PETSc.NormType.NORM_INFINITY)
-    criterion = criterion_of(case)
+        diff.destroy()
     threshold = criterion.tol
     if criterion.kind == "discretization":
         if discretization is None:
             _refuse(case, "--criterion", "discretization needs an exact solution", expected="residual or discrete")
         threshold = criterion.factor * float(discretization or 0.0)
-    ksp = PETSc.KSP().create(comm=comm)
-    ksp.setDM(da)
-    ksp.setDMActive(False)
-    ksp.setOperators(matrix)
-    setup_start = time.perf_counter()
-    chosen = collective(mpi, lambda: configure(ksp, method, pc, levels, case.solver.omega, criterion, ranks))
-    setup = time.perf_counter() - setup_start
     rtol, _, _, max_it = ksp.getTolerances()
     test = CriterionTest(criterion, threshold, state, interrupted, callback, rtol, max_it)
     x = rhs.duplicate()
@@ -145,6 +187,7 @@ def solve_distributed(case, pc: str | None, interrupted: Callable[[], bool],
     test.start(setup)
     collective(mpi, lambda: ksp.solve(rhs, x))
     wall = test.elapsed()
+    phases["solved"] = _memory_mb()
     iterations = 1 if method == "direct" else ksp.getIterationNumber()
     residual = x.duplicate()
     matrix.mult(x, residual)
@@ -168,14 +211,69 @@ def solve_distributed(case, pc: str | None, interrupted: Callable[[], bool],
     if stop != "interrupted" and converged and stop not in ("exact", "converged"):
         stop = "converged"
     memory = mpi.allgather(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+    phase_memory = mpi.allgather(phases)
     info = {"criterion": criterion.kind, "threshold": threshold, "backend": "petsc", "ranks": ranks,
             **chosen, "ksp_reason": int(ksp.getConvergedReason()), "vertices": list(layout.vertices),
             "multigrid_levels_possible": levels, "setup_time_s": setup, "assembly_time_s": assembly, "discrete_solution": how,
-            "peak_memory_mb_per_rank": [round(m, 1) for m in memory]}
+            "peak_memory_mb_per_rank": [round(m, 1) for m in memory],
+            "memory_mb_per_rank_by_phase": {name: [[round(v, 1) for v in p[name]] for p in phase_memory]
+                                            for name in phases}}
+    if hybrid is not None:
+        info.update({"cycle": "multilevel (PCMG V-cycles)", "hybrid_levels": hybrid[0]["pc_mg_levels"],
+                     "smoothing_omega": hybrid[0]["mg_levels_ksp_richardson_scale"],
+                     "smoothing_sweeps": hybrid[0]["mg_levels_ksp_max_it"], "coarsest": case.hybrid.coarsest,
+                     "decision": {"method": "multilevel", "reason": "not made on --backend petsc (pure Jacobi "
+                                  "is priced on one process)"},
+                     **coarse_info, **hybrid[1].summary()})
     result = SolveResult(method, np.zeros(0), bool(converged), stop, float(wall), int(iterations), 0, test.history,
                          {}, info, final, stop == "interrupted")
     ksp.destroy()
     return Distributed(layout, local, x, discrete, result, discretization)
+
+
+def _hybrid(case, layout: BoxLayout, levels_possible: int, info: dict) -> tuple[dict[str, Any], Any]:
+    """The hybrid's PETSc options and its coarse PCPYTHON context (the operator model loaded when the case
+    names one: ``--model DIR``)."""
+    from poissonfp.petsc_backend.hybrid import GatheredCoarse, hybrid_levels, hybrid_options
+    from poissonfp.solvers.multilevel import DEFAULT_COARSEST_POINTS
+
+    def mpi_size() -> int:
+        from petsc4py import PETSc
+
+        return PETSc.COMM_WORLD.getSize()
+
+    model = None
+    if case.operator.model:
+        from poissonfp.learned.store import ModelError, load_model
+
+        try:
+            model = load_model(case.operator.model)
+        except ModelError as err:
+            _refuse(case, "--model", str(err))
+    levels = hybrid_levels(case, layout, levels_possible)
+    coarse = tuple((n - 1) // 2 ** (levels - 1) - 1 for n in layout.vertices)
+    points = case.hybrid.coarsest_points or DEFAULT_COARSEST_POINTS[layout.grid.ndim]
+    if max(coarse) > points:  # every rank would gather (and solve) a grid this large
+        _refuse(case, "--n", f"the hybrid's hierarchy cannot coarsen {layout.grid.describe()} to at most {points} "
+                f"points per axis on {mpi_size()} rank(s) (it stops at {'x'.join(map(str, coarse))})",
+                expected="n = 2^k (m + 1) - 1 with m <= the coarsest points, or fewer ranks")
+    if model is not None:
+        if not model.across_sizes and tuple(model.grid.shape) != coarse:
+            _refuse(case, "--model", f"the model's grid {model.grid.describe()} is not the coarsest level's "
+                    f"{'x'.join(map(str, coarse))} interior points ({levels} levels)",
+                    expected="a model trained on the coarsest grid, or an fno model")
+    return hybrid_options(case, levels, layout.grid.ndim), GatheredCoarse(case, layout, model, info)
+
+
+def _memory_mb() -> tuple[float, float]:
+    """This process's resident set now and its peak so far, in MB (the current one from /proc where there is one)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    try:
+        with open("/proc/self/statm") as statm:
+            now = int(statm.read().split()[1]) * resource.getpagesize() / 2**20
+    except OSError:
+        now = peak
+    return now, peak
 
 
 def _dmda(case, layout: BoxLayout, comm: Any) -> Any:

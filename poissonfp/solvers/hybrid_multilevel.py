@@ -31,7 +31,7 @@ from poissonfp.solvers.jacobi import JacobiIteration, run_jacobi
 from poissonfp.solvers.jacobi_price import PRICE_SWEEPS, JacobiPrice, jacobi_seconds, measure_price
 from poissonfp.solvers.multilevel import DEFAULT_COARSEST_POINTS, boundary_lift, CoarseIteration, ExactCoarse, Multilevel, warm_up
 
-__all__ = ["solve_multilevel_hybrid", "coarse_network", "decide", "run_cycles", "cycle_summary", "make_multilevel", "predicted_cycle_work", "SETUP_SECONDS_PER_FLOP"]
+__all__ = ["solve_multilevel_hybrid", "coarse_network", "coarse_solver", "decide", "run_cycles", "cycle_summary", "make_multilevel", "predicted_cycle_work", "SETUP_SECONDS_PER_FLOP"]
 
 #: Seconds per floating-point operation of the coarse set-up (features, ΦᵀAΦ, eigh), single thread:
 #: galerkin_s measured 1.5 ms (minimum of 15 solves of 2d_high_frequency at 255², fallback off) for 129
@@ -222,6 +222,14 @@ def _coarse_solver(problem, monitor, hybrid, network, training, seed, device, sw
     times["network_s"] = monitor.elapsed() - start
     info.update({"galerkin_features": space.size, "galerkin_rank": space.rank, "galerkin_condition": space.condition})
     return CoarseIteration(space, sweeps=4, reduction=hybrid.coarsest_reduction)
+
+
+def coarse_solver(problem, monitor, hybrid, network, training, seed, device, switch, coarse_grid, info, times,
+                  level=None):
+    """The multilevel hybrid's coarsest-level solver, public for ``--backend petsc`` (which calls it on a
+    gathered coarse grid, ``problem`` needing only ``grid``, ``functions`` and ``on_box``)."""
+    return _coarse_solver(problem, monitor, hybrid, network, training, seed, device, switch, coarse_grid, info,
+                          times, level)
 
 
 def _space(coarse_grid, features, rcond: float, level):
