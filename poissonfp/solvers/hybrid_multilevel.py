@@ -31,7 +31,7 @@ from poissonfp.solvers.jacobi import JacobiIteration, run_jacobi
 from poissonfp.solvers.jacobi_price import PRICE_SWEEPS, JacobiPrice, jacobi_seconds, measure_price
 from poissonfp.solvers.multilevel import DEFAULT_COARSEST_POINTS, boundary_lift, CoarseIteration, ExactCoarse, Multilevel, warm_up
 
-__all__ = ["solve_multilevel_hybrid", "coarse_network", "decide", "run_cycles", "cycle_summary", "make_multilevel", "predicted_cycle_work", "SETUP_SECONDS_PER_FLOP"]
+__all__ = ["solve_multilevel_hybrid", "coarse_network", "coarse_solver", "decide", "run_cycles", "cycle_summary", "make_multilevel", "predicted_cycle_work", "SETUP_SECONDS_PER_FLOP"]
 
 #: Seconds per floating-point operation of the coarse set-up (features, ΦᵀAΦ, eigh), single thread:
 #: galerkin_s measured 1.5 ms (minimum of 15 solves of 2d_high_frequency at 255², fallback off) for 129
@@ -222,6 +222,16 @@ def _coarse_solver(problem, monitor, hybrid, network, training, seed, device, sw
     times["network_s"] = monitor.elapsed() - start
     info.update({"galerkin_features": space.size, "galerkin_rank": space.rank, "galerkin_condition": space.condition})
     return CoarseIteration(space, sweeps=4, reduction=hybrid.coarsest_reduction)
+
+
+def coarse_solver(problem: Problem, monitor: Monitor, options: dict, coarse_grid, info: dict, times: dict):
+    """The hybrid's coarsest-level solver for a caller that builds its own box hierarchy (the batch solves of
+    :mod:`poissonfp.studies.batch_hybrid`): ``options`` are :func:`solve_multilevel_hybrid`'s (``hybrid``,
+    ``network``, ``training``, ``seed``, ``device``, optional ``switch``); ``info`` and ``times``
+    (``network_s``, ``train_s``, ``galerkin_s``) receive what the set-up did and took."""
+    return _coarse_solver(problem, monitor, options["hybrid"], options["network"], options["training"],
+                          options["seed"], options.get("device") or options["network"].device,
+                          options.get("switch", options["hybrid"].switch), coarse_grid, info, times)
 
 
 def _space(coarse_grid, features, rcond: float, level):
