@@ -23,9 +23,12 @@ __all__ = ["ARCHITECTURES", "DEFAULTS", "DIMENSIONS", "UNet", "FNO", "DeepONet",
 #: Architecture names (``--arch``).
 ARCHITECTURES = ("unet", "fno", "deeponet")
 #: Default settings per architecture: ~121k parameters for the 2D U-Net, ~200k for the 2D FNO; the DeepONet's
-#: ``points`` (its sensors) is the training grid's, filled in by :func:`build_network` from ``shape``.
+#: ``points`` (its sensors) is the training grid's, filled in by :func:`build_network` from ``shape``. Its width 256
+#: and 32 basis functions: at n = 255 (GRF, lr 1e-3) the held-out error on DST modes 3-8 was 0.068 after 3,000
+#: steps, against 0.32 for width 128 / 64 functions after 5,000 and 0.99 for depth 4 (5,440 / 11,810 / 25,960
+#: sweeps to residual 1e-10 on 1d_article's source).
 DEFAULTS: dict[str, dict[str, int]] = {"unet": {"width": 8, "depth": 4}, "fno": {"width": 16, "modes": 8, "layers": 3},
-                                       "deeponet": {"width": 128, "depth": 3, "basis": 64, "points": 0}}
+                                       "deeponet": {"width": 256, "depth": 3, "basis": 32, "points": 0}}
 #: Whether a trained network may be applied to another grid size than its training grid.
 ACROSS_SIZES = {"unet": False, "fno": True, "deeponet": False}
 #: Grid dimensions each architecture serves.
@@ -174,7 +177,7 @@ class DeepONet(nn.Module):
         basis: number of trunk functions (the rank of the learned map).
     """
 
-    def __init__(self, ndim: int, points: int, width: int = 128, depth: int = 3, basis: int = 64) -> None:
+    def __init__(self, ndim: int, points: int, width: int = 256, depth: int = 3, basis: int = 32) -> None:
         super().__init__()
         if ndim != 1:
             raise ValueError(f"the DeepONet serves 1D grids only (its branch net reads a line of sensors); got a "
