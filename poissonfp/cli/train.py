@@ -22,7 +22,12 @@ __all__ = ["train", "DEFAULT_POINTS"]
 
 #: Default training grid (interior points per axis): a coarse level of the finer grids it serves.
 DEFAULT_POINTS = {1: 63, 2: 63, 3: 15}
-ARCHS = ("unet", "fno")
+#: ``--arch`` choices (:data:`poissonfp.learned.architectures.ARCHITECTURES`, kept here so that ``--help`` does not
+#: import torch) and the dimensions each serves.
+ARCHS = ("unet", "fno", "deeponet")
+ARCH_DIMENSIONS = {"unet": (1, 2, 3), "fno": (1, 2, 3), "deeponet": (1,)}
+#: ``--family`` choices (:data:`poissonfp.learned.training.FAMILIES`).
+FAMILY_NAMES = ("grf", "case")
 
 
 def _fail(message: str) -> None:
@@ -39,9 +44,13 @@ def _fail(message: str) -> None:
 @click.option("--steps", type=int, help="Adam steps (0 saves the untrained network: the control)  [default: 5000; "
               "with --resume: the interrupted run's]")
 @click.option("--batch", type=int, default=16, show_default=True, help="Right-hand sides per step.")
-@click.option("--arch", type=NamedChoice(ARCHS, "architecture"), default="unet", show_default=True)
-@click.option("--family", type=NamedChoice(("grf",), "family"), default="grf", show_default=True,
-              help="Right-hand-side family: Gaussian random fields (k0 = 4, decay = 2).")
+@click.option("--arch", type=NamedChoice(ARCHS, "architecture"), default="unet", show_default=True,
+              help="unet and fno serve 1D/2D/3D grids, deeponet 1D grids (its training grid only).")
+@click.option("--family", type=NamedChoice(FAMILY_NAMES, "family"), default="grf", show_default=True,
+              help="Right-hand sides: grf = Gaussian random fields (k0 = 4, decay = 2); case = the case's source "
+              "with each number of its formula drawn within ±spread of its value.")
+@click.option("--spread", type=float, help="With --family case: relative spread of the source's numbers, in (0, 1) "
+              "[default: 0.25]")
 @click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True)
 @click.option("--device", type=NamedChoice(DEVICES, "device"), default="cpu", show_default=True)
 @click.option("--threads", type=click.IntRange(0), default=1, show_default=True,
@@ -50,14 +59,16 @@ def _fail(message: str) -> None:
               "batch, architecture and seed are the saved run's).")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 @guarded
-def train(case_file: Path, out: Path, size, samples, steps, batch, arch, family, seed, device, threads, resume,
-          quiet) -> None:
+def train(case_file: Path, out: Path, size, samples, steps, batch, arch, family, spread, seed, device, threads,
+          resume, quiet) -> None:
     """Train an operator network (r -> A⁻¹r) for CASE's discrete operator and save it in --out."""
     from poissonfp.case import load_case
 
     for name, value, low in (("--steps", steps, 0), ("--samples", samples, 1), ("--batch", batch, 1)):
         if value is not None and value < low:
             _fail(f"{name} {value}: expected an integer >= {low}")
+    if spread is not None and family != "case":
+        _fail(f"--spread {spread:g}: only the case family (--family case) has a spread")
     case = load_case(case_file)
     out = check_output_folder(out)
     checkpoint = _resume_state(out) if resume else None
@@ -66,15 +77,20 @@ def train(case_file: Path, out: Path, size, samples, steps, batch, arch, family,
         points = meta["grid"]["shape"][0]
         size = points if case.grid_unit == "points" else points + 1
         samples, batch, arch, seed = meta["samples"], meta["batch"], meta["arch"], meta["seed"]
+        family, spread = meta["family"]["name"], meta["family"].get("spread")
         steps = meta["steps"] if steps is None else steps
     steps = 5000 if steps is None else steps
     if size is None:
         points = DEFAULT_POINTS[case.dim]
         size = points if case.grid_unit == "points" else points + 1
-    case.interior_shape(size)  # CaseError (exit 2) for a size the case's unit refuses
+    shape = case.interior_shape(size)  # CaseError (exit 2) for a size the case's unit refuses
+    if case.dim not in ARCH_DIMENSIONS[arch]:
+        _fail(f"--arch {arch}: serves {'/'.join(f'{d}D' for d in ARCH_DIMENSIONS[arch])} grids; case {case.name!r} "
+              f"is {case.dim}D (use unet or fno)")
+    family_settings = _family_settings(case, family, spread, shape, seed)
     with SignalGuard() as guard, OutputLock(out):
-        _train_and_save(case, out, size, samples, steps, batch, arch, family, seed, device, threads, checkpoint,
-                        quiet, guard)
+        _train_and_save(case, out, size, samples, steps, batch, arch, family, family_settings, seed, device, threads,
+                        checkpoint, quiet, guard)
     if guard.exit_code:
         raise click.exceptions.Exit(guard.exit_code)
 
@@ -92,8 +108,25 @@ def _resume_state(out: Path) -> dict:
     return checkpoint
 
 
-def _train_and_save(case, out, size, samples, steps, batch, arch, family, seed, device, threads, checkpoint,
-                    quiet, guard) -> None:
+def _family_settings(case, family: str, spread: float | None, shape: tuple[int, ...], seed: int) -> dict:
+    """The family's settings, checked before any work: for ``case``, the source must have numbers to vary that
+    change its shape (probed with 8 draws on the case's box at the training size)."""
+    if family == "grf":
+        return {}
+    from poissonfp.grid import Grid
+    from poissonfp.learned.family import DEFAULT_SPREAD, FamilyError, case_sources, source_parameters
+
+    spread = DEFAULT_SPREAD if spread is None else spread
+    try:
+        parameters = source_parameters(case.source)
+        case_sources(parameters, Grid(tuple(case.lower), tuple(case.upper), tuple(shape)), 8, seed, spread=spread)
+    except FamilyError as err:
+        _fail(f"--family case ({case.name}): {err}")
+    return {"source": case.source.text, "spread": spread}
+
+
+def _train_and_save(case, out, size, samples, steps, batch, arch, family, family_settings, seed, device, threads,
+                    checkpoint, quiet, guard) -> None:
     import torch
 
     from poissonfp.cli.progress import ProgressLine, format_duration
@@ -115,7 +148,8 @@ def _train_and_save(case, out, size, samples, steps, batch, arch, family, seed, 
 
         with guard.solving():
             model, report = train_operator(operator, case=case.name, arch=arch, samples=samples, steps=steps,
-                                           batch=batch, seed=seed, family=family, device=device,
+                                           batch=batch, seed=seed, family=family,
+                                           family_settings=family_settings, device=device,
                                            callback=progress, resume=checkpoint)
     with guard.deferred():
         model.meta["interrupted"] = model.meta["interrupted"] or guard.received is not None

@@ -180,7 +180,8 @@ def load_model(path: str | os.PathLike, *, device: str = "cpu") -> OperatorModel
     meta = _read_meta(folder)
     try:
         state = torch.load(folder / WEIGHTS_FILE, map_location="cpu", weights_only=True)
-        network = build_network(meta["arch"], len(meta["grid"]["shape"]), seed=0, **meta["settings"])
+        network = build_network(meta["arch"], len(meta["grid"]["shape"]), seed=0,
+                                shape=tuple(meta["grid"]["shape"]), **meta["settings"])
         network.load_state_dict(state["network"])
         inside = state["inside"].numpy().astype(bool)
     except FileNotFoundError:

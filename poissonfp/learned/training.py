@@ -17,14 +17,17 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..discrete_operator import DiscreteOperator
-from .family import grf_sources
+from .family import DEFAULT_SPREAD, case_sources, grf_sources, source_parameters
 
-__all__ = ["BAND_EDGES", "band_errors", "energy_errors", "train_operator", "FAMILIES"]
+__all__ = ["BAND_EDGES", "band_errors", "band_energy", "energy_errors", "family_record", "family_sources",
+           "train_operator", "FAMILIES"]
 
 #: Frequency bands (fractions of the modes per axis): ``(0, 1/8]`` is "the lowest 1/8 of the modes".
 BAND_EDGES = (0.0, 0.125, 0.25, 0.5, 1.0)
-#: Right-hand-side families (``--family``).
-FAMILIES = ("grf",)
+#: Right-hand-side families (``--family``): Gaussian random fields, the case's source with random parameters.
+FAMILIES = ("grf", "case")
+#: Coordinate names of the case files, by dimension.
+_VARIABLES = ("x", "y", "z")
 
 
 def _band_index(shape: tuple[int, ...], edges: Sequence[float]) -> np.ndarray:
@@ -69,8 +72,55 @@ def energy_errors(operator: DiscreteOperator, predicted: np.ndarray, target: np.
     return np.sqrt(np.maximum(e_energy, 0.0) / u_energy)
 
 
-def _dataset(operator: DiscreteOperator, count: int, seed: int, family_settings: dict) -> tuple[np.ndarray, np.ndarray]:
-    sources = grf_sources(operator.grid, count, seed, mask=operator.inside, **family_settings)
+def family_record(family: str, settings: dict | None, ndim: int) -> dict:
+    """The family's full settings as recorded in ``model.json`` (defaults filled in; for ``case`` the
+    template, nominal values and draw rule of :func:`~poissonfp.learned.family.source_parameters`).
+
+    Raises:
+        ValueError: For an unknown family or settings; FamilyError (a ValueError) for a source with nothing
+            to vary.
+    """
+    settings = dict(settings or {})
+    if family == "grf":
+        unknown = set(settings) - {"k0", "decay"}
+        record = {"k0": 4.0, "decay": 2.0, **settings}
+    elif family == "case":
+        unknown = set(settings) - {"source", "spread"}
+        if "source" not in settings:
+            raise ValueError("the case family needs the case's source formula (family_settings['source'])")
+        spread = float(settings.get("spread", DEFAULT_SPREAD))
+        record = source_parameters(str(settings["source"]), _VARIABLES[:ndim]).describe(spread)
+    else:
+        raise ValueError(f"unknown family {family!r}; expected one of {', '.join(FAMILIES)}")
+    if unknown:
+        raise ValueError(f"unknown {family} family setting(s) {', '.join(sorted(unknown))}")
+    return {"name": family, **record}
+
+
+def family_sources(operator: DiscreteOperator, count: int, seed: int, record: dict) -> np.ndarray:
+    """``count`` right-hand sides of the family ``record`` (:func:`family_record`) on the operator's grid,
+    zero outside its domain, unit RMS inside, seeded."""
+    if record["name"] == "grf":
+        return grf_sources(operator.grid, count, seed, mask=operator.inside, k0=record["k0"], decay=record["decay"])
+    parameters = source_parameters(record["source"], _VARIABLES[:operator.grid.ndim])
+    return case_sources(parameters, operator.grid, count, seed, spread=record["spread"], mask=operator.inside)[0]
+
+
+def band_energy(sources: np.ndarray, edges: Sequence[float] = BAND_EDGES) -> list[dict]:
+    """Share of the sources' energy (sum of squared orthonormal DST coefficients) per band: the family's
+    measured spectrum."""
+    import scipy.fft
+
+    axes = tuple(range(1, sources.ndim))
+    power = scipy.fft.dstn(sources, type=1, norm="ortho", axes=axes) ** 2
+    band = _band_index(sources.shape[1:], edges)
+    total = float(power.sum())
+    return [{"band": f"{edges[b]:g}-{edges[b + 1]:g}", "share": float(power[:, band == b].sum()) / total}
+            for b in range(len(edges) - 1) if (band == b).any()]
+
+
+def _dataset(operator: DiscreteOperator, count: int, seed: int, record: dict) -> tuple[np.ndarray, np.ndarray]:
+    sources = family_sources(operator, count, seed, record)
     if operator.singular:  # all-Neumann: only sources of zero sum are solvable
         sources[:, operator.inside] -= sources[:, operator.inside].mean(axis=1, keepdims=True)
     targets = np.stack([operator.project(operator.solve(r)) for r in sources])
@@ -105,7 +155,8 @@ def train_operator(operator: DiscreteOperator, *, case: str = "", arch: str = "u
             learning_rate: peak rate of a cosine schedule.
         seed: seeds the network's initial weights, the data and the batches.
         family, family_settings: the right-hand-side family (:data:`FAMILIES`) and its parameters
-            (:func:`~poissonfp.learned.family.grf_sources`' ``k0``, ``decay``).
+            (``grf``: :func:`~poissonfp.learned.family.grf_sources`' ``k0``, ``decay``; ``case``: the case's
+            ``source`` formula and the ``spread`` of its numbers, :func:`~poissonfp.learned.family.case_sources`).
         device: ``"cpu"`` or ``"cuda"`` (the same code path).
         callback: receives ``{"step", "steps", "loss", "elapsed_s", "eta_s"}`` every few steps.
         resume: a checkpoint (:func:`~poissonfp.learned.store.load_checkpoint`) to continue from.
@@ -122,16 +173,17 @@ def train_operator(operator: DiscreteOperator, *, case: str = "", arch: str = "u
     from .architectures import build_network, parameter_count
     from .store import FORMAT, OperatorModel, operator_fingerprint, save_model
 
-    if family not in FAMILIES:
-        raise ValueError(f"unknown family {family!r}; expected one of {', '.join(FAMILIES)}")
     if steps < 0 or samples < 1 or held_out < 1 or batch < 1:
         raise ValueError(f"need steps >= 0 and samples, held_out, batch >= 1; got {steps}, {samples}, "
                          f"{held_out}, {batch}")
     settings = dict(settings or {})
-    family_settings = {"k0": 4.0, "decay": 2.0, **(family_settings or {})}
     grid = operator.grid
-    network = build_network(arch, grid.ndim, seed, **settings).to(device)
-    sources, targets = _dataset(operator, samples, seed, family_settings)
+    record = family_record(family, family_settings, grid.ndim)
+    network = build_network(arch, grid.ndim, seed, shape=grid.shape, **settings).to(device)
+    if arch == "deeponet":  # its sensors are the training grid's points: recorded, so that loading rebuilds it
+        settings["points"] = network.points
+    sources, targets = _dataset(operator, samples, seed, record)
+    record["band_energy"] = band_energy(sources)
     scale = float(np.sqrt(np.mean(targets**2)))
     dtype = next(network.parameters()).dtype
     matrix = _sparse_matrix(operator, device, dtype)
@@ -175,7 +227,7 @@ def train_operator(operator: DiscreteOperator, *, case: str = "", arch: str = "u
             "grid": {"lower": list(grid.lower), "upper": list(grid.upper), "shape": list(grid.shape)},
             "sides": [list(s) for s in operator.sides], "box": operator.box,
             "arch": arch, "settings": settings, "parameters": parameter_count(network),
-            "family": {"name": family, **family_settings}, "samples": samples, "held_out_samples": held_out,
+            "family": record, "samples": samples, "held_out_samples": held_out,
             "seed": seed, "steps": steps, "steps_done": step, "batch": batch, "learning_rate": learning_rate,
             "loss": "relative energy norm", "scale": scale, "device": device, "training_s": training_s,
             "interrupted": interrupted}
@@ -184,7 +236,7 @@ def train_operator(operator: DiscreteOperator, *, case: str = "", arch: str = "u
         checkpoint = {"network": {k: v.cpu() for k, v in network.state_dict().items()},
                       "optimizer": optimizer.state_dict(), "step": step, "training_s": training_s, "loss": history}
     model = OperatorModel(network, meta, operator.inside, device=device, checkpoint=checkpoint)
-    test_sources, test_targets = _dataset(operator, held_out, seed + 1, family_settings)
+    test_sources, test_targets = _dataset(operator, held_out, seed + 1, record)
     predicted = model.apply(test_sources)
     meta["held_out"] = {"energy": float(np.mean(energy_errors(operator, predicted, test_targets))),
                         "bands": band_errors(predicted, test_targets)}

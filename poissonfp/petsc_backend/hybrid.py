@@ -170,8 +170,9 @@ class GatheredCoarse:
             all(kind == "dirichlet" for pair in self.case.side_types for kind in pair)
         proxy = SimpleNamespace(grid=fine, functions=functions, on_box=on_box)
         times: dict[str, float] = {}
-        solver = coarse_solver(proxy, _Clock(), hybrid, self.case.network, self.case.training, self.case.seed,
-                               "cpu", hybrid.switch, grid, self.info, times, self.level)
+        options = {"hybrid": hybrid, "network": self.case.network, "training": self.case.training,
+                   "seed": self.case.seed, "device": "cpu", "switch": hybrid.switch}
+        solver = coarse_solver(proxy, _Clock(), options, grid, self.info, times, self.level)
         self.info["coarse_times_s"] = times
         return solver
 

@@ -224,12 +224,16 @@ def _coarse_solver(problem, monitor, hybrid, network, training, seed, device, sw
     return CoarseIteration(space, sweeps=4, reduction=hybrid.coarsest_reduction)
 
 
-def coarse_solver(problem, monitor, hybrid, network, training, seed, device, switch, coarse_grid, info, times,
+def coarse_solver(problem: Problem, monitor: Monitor, options: dict, coarse_grid, info: dict, times: dict,
                   level=None):
-    """The multilevel hybrid's coarsest-level solver, public for ``--backend petsc`` (which calls it on a
-    gathered coarse grid, ``problem`` needing only ``grid``, ``functions`` and ``on_box``)."""
-    return _coarse_solver(problem, monitor, hybrid, network, training, seed, device, switch, coarse_grid, info,
-                          times, level)
+    """The hybrid's coarsest-level solver for a caller that builds its own hierarchy (the batch solves of
+    :mod:`poissonfp.studies.batch_hybrid`; ``--backend petsc`` on a gathered coarse grid, where ``problem``
+    needs only ``grid``, ``functions`` and ``on_box``): ``options`` are :func:`solve_multilevel_hybrid`'s
+    (``hybrid``, ``network``, ``training``, ``seed``, ``device``, optional ``switch``); ``info`` and ``times``
+    (``network_s``, ``train_s``, ``galerkin_s``) receive what the set-up did and took."""
+    return _coarse_solver(problem, monitor, options["hybrid"], options["network"], options["training"],
+                          options["seed"], options.get("device") or options["network"].device,
+                          options.get("switch", options["hybrid"].switch), coarse_grid, info, times, level)
 
 
 def _space(coarse_grid, features, rcond: float, level):

@@ -1,8 +1,8 @@
 """The multilevel hybrid over many right-hand sides: one hierarchy and one coarse space, then per right-hand
 side full multigrid and V-cycles through the hybrid's own loop (:func:`~poissonfp.solvers.hybrid_multilevel.run_cycles`).
 
-Built from the hybrid's public objects (:class:`~poissonfp.solvers.multilevel.Multilevel`, ``run_cycles``,
-``cycle_summary``) so that a solve here is the cycles of ``solve_multilevel_hybrid`` without its per-solve
+Built from the hybrid's public objects (:class:`~poissonfp.solvers.multilevel.Multilevel`, ``coarse_solver``,
+``run_cycles``, ``cycle_summary``) so that a solve here is the cycles of ``solve_multilevel_hybrid`` without its per-solve
 set-up (coarse network and Galerkin space, the pure-Jacobi decision).
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ def prepare_hybrid(base: Problem, criterion: StoppingCriterion,
     """A solve-one function reusing one hierarchy and coarse space, or None where the hybrid would not run
     the multilevel cycle on the CPU (off the box, ``cycle = "two-level"``, ``device = "cuda"``)."""
     from poissonfp.neural.model import resolve_device
-    from poissonfp.solvers.hybrid_multilevel import _coarse_solver
+    from poissonfp.solvers.hybrid_multilevel import coarse_solver
     from poissonfp.solvers.multilevel import DEFAULT_COARSEST_POINTS, Multilevel
 
     hybrid, network = options["hybrid"], options["network"]
@@ -36,8 +36,8 @@ def prepare_hybrid(base: Problem, criterion: StoppingCriterion,
     info: dict[str, Any] = {"cycle": "multilevel", "levels": len(multilevel.grids), "dnn_steps": 0,
                             "coarsest": hybrid.coarsest, "reused": "hierarchy and coarse space"}
     times: dict[str, float] = {"network_s": 0.0, "train_s": 0.0, "galerkin_s": 0.0}
-    multilevel.coarse = _coarse_solver(base, Monitor(base, criterion), hybrid, network, options["training"],
-                                       options["seed"], device, switch, multilevel.coarsest, info, times)
+    multilevel.coarse = coarse_solver(base, Monitor(base, criterion), {**options, "device": device, "switch": switch},
+                                      multilevel.coarsest, info, times)
     info["setup_times_s"] = times
 
     def solve_one(problem: Problem, monitor: Monitor) -> SolveResult:
