@@ -349,6 +349,9 @@ class _Iteration:
         """One pass on ``rows``: a block of sweeps, then one network call for the rows that want it (FCG: one
         flexible-CG step, every pass, its sweeps inside the correction)."""
         if self.accel == "fcg":
+            if not self.counters.sweeps:  # one block first: it prices a sweep (and smooths the start)
+                self.sweep(rows, target)
+                rows = rows[self.norm2[rows] > target[rows]]
             self.correct(rows)
             return
         self.sweep(rows, target)
