@@ -601,7 +601,7 @@ def solve_operator_batch(problem: Problem, rhs: np.ndarray, model, criterion: St
                     iteration.norm2[maybe] = _dot(iteration.fine.r[maybe], iteration.fine.r[maybe])
                 finished = iteration.norm2[rows] <= target[rows]
             else:
-                finished = np.array([criterion.evaluate(problems[k], iteration.fine.solution(k)) <= threshold
+                finished = np.array([criterion.evaluate(problems[k], iteration.fine.solution(int(k))) <= threshold
                                      for k in rows])
             finished |= iteration.sweeps[rows] >= criterion.max_iterations
             active[rows[finished]] = False

@@ -11,6 +11,7 @@ residual reaches its target.
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import numpy as np
 from numba import njit
@@ -217,11 +218,11 @@ def interpolate_batch_3d(coarse, u, rows, nested, buffer, t0, w0, t1, w1, t2, w2
             interpolate_add_3d(coarse[k, 1:-1, 1:-1, 1:-1], t0, w0, t1, w1, t2, w2, u[k])
 
 
-BLOCK = {1: block_1d, 2: block_2d, 3: block_3d}
-SMOOTH = {1: smooth_batch_1d, 2: smooth_batch_2d, 3: smooth_batch_3d}
-RESIDUAL = {1: residual_batch_1d, 2: residual_batch_2d, 3: residual_batch_3d}
-RESTRICT = {1: restrict_batch_1d, 2: restrict_batch_2d, 3: restrict_batch_3d}
-INTERPOLATE = {1: interpolate_batch_1d, 2: interpolate_batch_2d, 3: interpolate_batch_3d}
+BLOCK: dict[int, Any] = {1: block_1d, 2: block_2d, 3: block_3d}
+SMOOTH: dict[int, Any] = {1: smooth_batch_1d, 2: smooth_batch_2d, 3: smooth_batch_3d}
+RESIDUAL: dict[int, Any] = {1: residual_batch_1d, 2: residual_batch_2d, 3: residual_batch_3d}
+RESTRICT: dict[int, Any] = {1: restrict_batch_1d, 2: restrict_batch_2d, 3: restrict_batch_3d}
+INTERPOLATE: dict[int, Any] = {1: interpolate_batch_1d, 2: interpolate_batch_2d, 3: interpolate_batch_3d}
 
 
 

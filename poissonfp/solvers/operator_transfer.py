@@ -92,7 +92,7 @@ class VCycle:
         self.iterates = [[np.zeros((capacity,) + tuple(n + 2 for n in g.shape)) for _ in range(2)] for g in grids]
         self.rhs = [np.zeros((capacity,) + g.shape) for g in grids]
         self.residual = [np.zeros((capacity,) + g.shape) for g in grids]
-        self.transfers = []
+        self.transfers: list[tuple] = []
         for fine, coarse_grid in zip(grids[:-1], grids[1:]):
             nested = all(nf == 2 * nc + 1 for nf, nc in zip(fine.shape, coarse_grid.shape))
             scale = float(np.prod([hf / hc for hf, hc in zip(fine.spacing, coarse_grid.spacing)]))
@@ -102,9 +102,9 @@ class VCycle:
             restrict_buffer = np.zeros(fine.shape[1:] if self.ndim > 1 else (1,))
             interpolate_buffer = np.zeros(tuple(n + 2 for n in coarse_grid.shape[1:]) if self.ndim > 1 else (1,))
             self.transfers.append((nested, scale, restrict_buffer, restrict, interpolate_buffer, interpolate))
-        fine = grids[0].size
-        self.work = sum((pre + post + 3) * g.size / fine for g in grids[:-1]) \
-            + (2 * coarse + 1 if coarse else 0) * grids[-1].size / fine
+        finest = grids[0].size
+        self.work = sum((pre + post + 3) * g.size / finest for g in grids[:-1]) \
+            + (2 * coarse + 1 if coarse else 0) * grids[-1].size / finest
 
     def _smooth(self, index: int, m: int, count: int) -> None:
         """``count`` sweeps on level ``index`` (rows ``:m``), the result left in ``iterates[index][0]``."""
