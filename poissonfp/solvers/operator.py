@@ -104,6 +104,8 @@ PRIOR_CALL_FACTOR = 0.5
 #: A call whose own reduction factor is at or above this (and no better than the sweeps it displaced) is
 #: useless: ``patience`` of them in a row make the solve fall back.
 USELESS = 0.9
+#: Blocks without a call double, up to this many times ``sweeps`` (fewer Python round trips on a small grid).
+GROWTH = 8
 #: Rows per block statistic: the rate of a block is read from its second half (the first half still
 #: removes what a call or the start left in the high modes).
 MIN_RATE_SWEEPS = 4
@@ -264,7 +266,8 @@ class _Iteration:
         self.useless = np.zeros(k, dtype=np.int64)
         self.rate = np.ones(k)
         self.norm2 = _dot(self.fine.r, self.fine.r)  # ‖b - A u‖² of the current iterate (u = 0)
-        self.norms = np.zeros((k, max(sweeps, 1)))
+        self.norms = np.zeros((k, GROWTH * max(sweeps, 1)))
+        self.quiet = 0  # blocks in a row without a call (a block doubles after each, up to GROWTH x sweeps)
         self.done = np.zeros(k, dtype=np.int64)
         self.pending = np.zeros(k, dtype=bool)  # a call not judged yet
         self.before_call = np.zeros(k)
@@ -308,7 +311,7 @@ class _Iteration:
         records each row's rate over the block's second half and its last residual norm."""
         if not len(rows):
             return
-        count = self.sweeps_per_block
+        count = self.sweeps_per_block * min(GROWTH, 2 ** self.quiet)
         start = time.perf_counter()
         fresh = self.calls[rows] == 0  # pure Jacobi's ω until the network was called, the smoother's after
         for group, omega in ((rows[fresh], self.omega), (rows[~fresh], self.omega_after)):
@@ -356,7 +359,9 @@ class _Iteration:
             return
         self.sweep(rows, target)
         open_rows = rows[self.norm2[rows] > target[rows]]
-        self.correct(open_rows[self.wants_call(open_rows)])
+        calling = open_rows[self.wants_call(open_rows)]
+        self.quiet = 0 if len(calling) else self.quiet + 1
+        self.correct(calling)
 
     def correct(self, rows: np.ndarray) -> None:
         """One network call for ``rows``: ``u += α d`` (α energy-optimal), or an FCG(1) step."""
