@@ -1,6 +1,7 @@
 """The operator iteration: ω-Jacobi sweeps, and corrections by a trained operator network where they pay.
 
-Blocks of ``sweeps`` ω-Jacobi sweeps (ω = 1 by default: pure Jacobi's) run until they stall; then one
+Blocks of ``sweeps`` ω-Jacobi sweeps (ω = 1 by default: pure Jacobi's, until the first call; 2d/(2d+1)
+after; a block doubles after each one without a call, up to :data:`GROWTH` x ``sweeps``) run until they stall; then one
 correction ``d`` of the residual ``r = b − A u`` is applied as ``u += α d`` with the energy-optimal step
 ``α = (d, r) / (d, A d)`` (never worse in the energy norm). ``d`` comes from the network ``N`` of
 :class:`~poissonfp.learned.store.OperatorModel` through :mod:`poissonfp.solvers.operator_transfer`: on a finer
