@@ -1,27 +1,33 @@
-"""The operator iteration: ω-Jacobi sweeps alternating with corrections by a trained operator network.
+"""The operator iteration: ω-Jacobi sweeps, and corrections by a trained operator network where they pay.
 
-One pass (``accel = "none"``): a correction ``d = P N(R r)`` of the residual ``r = b − A u`` (``N`` the network
-of :class:`~poissonfp.learned.store.OperatorModel`, ``R``/``P`` the transfers to and from its grid, identity
-on its own grid), applied as ``u += α d`` with the energy-optimal step ``α = (d, r) / (d, A d)``, then
-``sweeps`` ω-Jacobi sweeps. The step minimises the energy error along ``d``, so a poor correction never makes
-it worse. ``accel = "fcg"``: flexible CG (FCG(1), one previous direction) preconditioned by ``sweeps / 2``
-sweeps, the correction of their (smooth) residual with its own α, and the remaining sweeps.
+Blocks of ``sweeps`` ω-Jacobi sweeps (ω = 1 by default: pure Jacobi's, until the first call; 2d/(2d+1)
+after; a block doubles after each one without a call, up to :data:`GROWTH` x ``sweeps``) run until they stall; then one
+correction ``d`` of the residual ``r = b − A u`` is applied as ``u += α d`` with the energy-optimal step
+``α = (d, r) / (d, A d)`` (never worse in the energy norm). ``d`` comes from the network ``N`` of
+:class:`~poissonfp.learned.store.OperatorModel` through :mod:`poissonfp.solvers.operator_transfer`: on a finer
+grid of the model's box whose coarsening chain reaches the model's grid, one V-cycle on ``A e = r`` from zero
+(``cycle_sweeps`` ω_s-Jacobi sweeps before and after each coarse correction, ω_s = 2d/(2d+1), full weighting,
+linear interpolation) whose coarsest solve is ONE network call (``coarse_sweeps`` sweeps at the model's own
+level around it); off the box a two-grid. ``accel = "fcg"``: flexible CG (FCG(1)) preconditioned by that
+correction, one call per step.
 
-Transfers (:mod:`poissonfp.solvers.operator_transfer`): on a finer grid of the same box whose coarsening chain
-(:func:`~poissonfp.solvers.multilevel.coarse_grids`) reaches the model's grid, ``d`` is one V-cycle on
-``A e = r`` from zero (``sweeps / 2`` ω-Jacobi sweeps before and after each coarse correction on every level,
-full weighting, linear interpolation) whose coarsest solve is ONE network call; otherwise (off the box, or a
-grid the chain misses) a two-grid: linear interpolation ``P`` from the model's grid straight to the fine grid,
-``R = (h_f/h_c)^d Pᵀ``, masks applied: an approximate coarse level, corrected by ``α``.
+Trigger (``trigger = "stall"``). Each block measures, for free, the residual of every sweep (on the box
+``u_new − u_old = ω D⁻¹ r_old``); its second half gives the sweeps' rate ρ per sweep. A call costs P
+sweep-equivalents (its measured seconds per row over a sweep's, the V-cycle's smoothing and transfers, a
+residual and ``A d``) and is expected to reduce the residual by a factor γ (the prior :data:`PRIOR_CALL_FACTOR`,
+then the smaller of it and the last call's measured factor). The network is called when ``ρ^P ≥ γ``: when P
+more sweeps would do no better. A source the sweeps handle well (a single high mode) never stalls and is
+solved by sweeps alone at pure Jacobi's work; a smooth remainder stalls them and is passed to the network.
+``trigger = "always"``: a call after every block (the plain alternation, for comparison).
 
-Work is counted in sweep-equivalents: a sweep 1, a residual or ``A d`` 1, the transfers 1, a network call its
-measured seconds over the measured seconds of a sweep. Safeguard (``accel = "none"``): a call is useless when
-the error energy it removes (``α (d, r)``) is under 1% of what its pass removes (the call and its sweeps; a
-sweep ``u += s``, ``s = ω D⁻¹ r``, removes exactly ``(s, r + r_new)``: no solution needed); after ``patience`` useless calls in a
-row, or ``patience`` passes in a row whose rate projects more work than pure Jacobi's sweeps estimated from the
-right-hand side (:func:`~poissonfp.jacobi_theory.estimated_sweeps`, box only), the solve falls back to the
-multilevel hybrid
-(:func:`~poissonfp.solvers.hybrid.solve_hybrid`, from zero, its work added) and records why.
+Safeguard: a call is useless when its measured factor is no better than ``ρ^P``; after ``patience`` useless
+calls in a row the solve falls back to the multilevel hybrid (:func:`~poissonfp.solvers.hybrid.solve_hybrid`,
+from zero, its work added) and records why. In a batch a row whose calls became useless stops calling.
+
+Work is counted in sweep-equivalents per right-hand side: a sweep 1, a residual or ``A d`` 1, the correction's
+smoothing and transfers by their points relative to the fine grid, a call its measured seconds (shared equally
+by the rows of a batched call) over the measured seconds of a fine sweep. Box: compiled batched kernels
+(:mod:`poissonfp.solvers.operator_kernels`), buffers allocated once; off the box numpy and the sparse matrix.
 """
 from __future__ import annotations
 
@@ -35,14 +41,23 @@ import numpy as np
 
 from poissonfp.problem import Problem
 from poissonfp.solvers.base import Monitor, SolveResult, StoppingCriterion, check_finite
+from poissonfp.solvers import operator_kernels as kernels
+from poissonfp.solvers.operator_network import NetworkCall
 from poissonfp.solvers.operator_transfer import make_correction
 
-__all__ = ["solve_operator", "solve_operator_batch", "OperatorSolveError", "ACCELERATIONS"]
+__all__ = ["solve_operator", "solve_operator_batch", "OperatorSolveError", "ACCELERATIONS", "TRIGGERS"]
 
 logger = logging.getLogger(__name__)
 
 #: ``[operator] accel`` values.
 ACCELERATIONS = ("none", "fcg")
+#: ``[operator] trigger`` values.
+TRIGGERS = ("stall", "always")
+#: Sweeps per block (between two looks at the rate) and sweeps around the call on the model's grid.
+DEFAULT_SWEEPS = 10
+DEFAULT_COARSE_SWEEPS = 3
+#: Sweeps before and after each finer level's coarse correction in the V-cycle.
+DEFAULT_CYCLE_SWEEPS = 8
 
 
 class OperatorSolveError(ValueError):
@@ -84,138 +99,119 @@ def check_model(problem: Problem, model) -> tuple[str, str]:
     raise OperatorSolveError(f"{where}: {reason}; train one with `poissonfp train CASE --n N`")
 
 
+#: The reduction of the residual a network call is expected to bring before any was measured (the trigger's
+#: prior): a call is made once the sweeps' own rate, over the call's price in sweeps, does no better.
+PRIOR_CALL_FACTOR = 0.5
+#: A call whose own reduction factor is at or above this (and no better than the sweeps it displaced) is
+#: useless: ``patience`` of them in a row make the solve fall back.
+USELESS = 0.9
+#: Blocks without a call double, up to this many times ``sweeps`` (fewer Python round trips on a small grid).
+GROWTH = 8
+#: Rows per block statistic: the rate of a block is read from its second half (the first half still
+#: removes what a call or the start left in the high modes).
+MIN_RATE_SWEEPS = 4
+
+
 class _System:
-    """``A`` on batches ``(K, *shape)`` and its diagonal (the box's stencil, else the sparse matrix)."""
+    """``A`` on batches ``(K, *shape)`` by the sparse matrix (off the box) and its diagonal."""
 
     def __init__(self, problem: Problem) -> None:
-        self.problem, self.grid = problem, problem.grid
-        operator = problem.operator
-        self.box = problem.on_box
-        self.inverse_h2 = [1.0 / h**2 for h in self.grid.spacing]
-        self.matrix = None if self.box else operator.matrix
-        self.inverse_diagonal = 1.0 / operator.diagonal
+        self.matrix = problem.operator.matrix.tocsr()
+        self.inverse_diagonal = 1.0 / problem.operator.diagonal
 
     def apply(self, u: np.ndarray) -> np.ndarray:
-        if not self.box:
-            k = u.shape[0]
-            return np.asarray(self.matrix @ u.reshape(k, -1).T).T.reshape(u.shape)
-        out = np.zeros_like(u)
-        for axis, c in enumerate(self.inverse_h2, start=1):
-            lead = [slice(None)] * u.ndim
-            out += 2.0 * c * u
-            lead[axis] = slice(1, None)
-            tail = list(lead)
-            tail[axis] = slice(None, -1)
-            out[tuple(lead)] -= c * u[tuple(tail)]
-            out[tuple(tail)] -= c * u[tuple(lead)]
-        return out
+        k = u.shape[0]
+        return np.asarray(self.matrix @ u.reshape(k, -1).T).T.reshape(u.shape)
+
+
+class _BoxFine:
+    """The fine level on the Dirichlet box, compiled (:mod:`poissonfp.solvers.operator_kernels`): zero-padded
+    iterates, right-hand sides and residuals of K rows, allocated once."""
+
+    def __init__(self, problem: Problem, b: np.ndarray) -> None:
+        from poissonfp.operators import diagonal
+
+        grid = problem.grid
+        self.ndim = grid.ndim
+        self.coefficients = np.array([1.0 / h**2 for h in grid.spacing])
+        self.diagonal = diagonal(grid)
+        padded = (b.shape[0],) + tuple(n + 2 for n in grid.shape)
+        self.iterates = [np.zeros(padded), np.zeros(padded)]
+        self.b = np.ascontiguousarray(b, dtype=float)
+        self.r = self.b.copy()
+        self.scratch = np.zeros(padded)
+        self.zero = np.zeros_like(self.b)
+        self.product = np.zeros_like(self.b)
+        self.interior = (slice(1, -1),) * self.ndim
+        self.everything = np.arange(b.shape[0], dtype=np.int64)
+
+    def solution(self, k: int) -> np.ndarray:
+        return self.iterates[0][(k,) + self.interior]
+
+    def solutions(self) -> np.ndarray:
+        return self.iterates[0][(slice(None),) + self.interior]
+
+    def block(self, rows: np.ndarray, count: int, omega: float, target: np.ndarray, norms: np.ndarray,
+              done: np.ndarray) -> None:
+        kernels.BLOCK[self.ndim](self.iterates[0], self.iterates[1], self.b, rows, self.coefficients,
+                                 1.0 / self.diagonal, omega, count, target, norms, done)
+
+    def residual(self, rows: np.ndarray) -> None:
+        kernels.RESIDUAL[self.ndim](self.iterates[0], self.b, rows, self.coefficients, self.diagonal, self.r)
+
+    def apply(self, d: np.ndarray) -> np.ndarray:
+        m = d.shape[0]
+        self.scratch[(slice(None, m),) + self.interior] = d
+        kernels.RESIDUAL[self.ndim](self.scratch, self.zero, self.everything[:m], self.coefficients, self.diagonal,
+                                    self.product)
+        return -self.product[:m]
+
+    def add(self, rows: np.ndarray, d: np.ndarray) -> None:
+        self.iterates[0][(rows,) + self.interior] += d
+
+
+class _GeneralFine:
+    """The fine level off the box (sparse matrix, numpy): the same interface as :class:`_BoxFine`."""
+
+    def __init__(self, problem: Problem, b: np.ndarray) -> None:
+        self.system = _System(problem)
+        self.b = np.array(b, dtype=float)
+        self.u = np.zeros_like(self.b)
+        self.r = self.b.copy()
+
+    def solution(self, k: int) -> np.ndarray:
+        return self.u[k]
+
+    def solutions(self) -> np.ndarray:
+        return self.u
+
+    def block(self, rows: np.ndarray, count: int, omega: float, target: np.ndarray, norms: np.ndarray,
+              done: np.ndarray) -> None:
+        u, b = self.u[rows], self.b[rows]
+        going = np.ones(len(rows), dtype=bool)
+        done[rows] = 0
+        for s in range(count):
+            r = b - self.system.apply(u)
+            norms[rows, s] = np.where(going, _dot(r, r), norms[rows, s])
+            u = u + _col(going * omega, r) * self.system.inverse_diagonal * r
+            done[rows] += going
+            going &= norms[rows, s] > target[rows]
+            if not going.any():
+                break
+        self.u[rows] = u
+
+    def residual(self, rows: np.ndarray) -> None:
+        self.r[rows] = self.b[rows] - self.system.apply(self.u[rows])
+
+    def apply(self, d: np.ndarray) -> np.ndarray:
+        return self.system.apply(d)
+
+    def add(self, rows: np.ndarray, d: np.ndarray) -> None:
+        self.u[rows] += d
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1))
-
-
-@dataclasses.dataclass
-class _Counters:
-    sweeps: int = 0
-    calls: int = 0
-    applications: int = 0
-    sweep_s: float = 0.0
-    useless: int = 0
-    fallback: str = ""
-    energy_gain: list = dataclasses.field(default_factory=list)
-
-
-class _Iteration:
-    """The batched operator iteration on K right-hand sides (rows of ``b``)."""
-
-    def __init__(self, problem: Problem, model, how: str, b: np.ndarray, sweeps: int, omega: float, accel: str,
-                 patience: int) -> None:
-        self.system, self.model, self.b = _System(problem), model, b
-        self.transfer = make_correction(problem, model, how, sweeps, omega)
-        self.sweeps, self.omega, self.accel, self.patience = sweeps, omega, accel, patience
-        self.u = np.zeros_like(b)
-        self.r = b.copy()
-        self.counters = _Counters()
-        self.previous: tuple[np.ndarray, np.ndarray] | None = None
-        self.useless = np.zeros(b.shape[0], dtype=int)
-        self.min_share = 0.01
-        self.shares: list[float] = []
-        model.warm_up(b.shape[0], model.grid.shape if how == "coarse level" else b.shape[1:])
-
-    def correction(self, r: np.ndarray) -> np.ndarray:
-        d = self.transfer.correct(r, self.model.apply)
-        self.counters.calls += 1
-        return d
-
-    def smooth(self, z: np.ndarray, rhs: np.ndarray, count: int) -> np.ndarray:
-        start = time.perf_counter()
-        for _ in range(count):
-            z = z + self.omega * self.system.inverse_diagonal * (rhs - self.system.apply(z))
-        self.counters.sweep_s += time.perf_counter() - start
-        self.counters.sweeps += count
-        return z
-
-    def price(self) -> float:
-        """A network call in sweep-equivalents (measured)."""
-        c = self.counters
-        if not c.sweeps or self.model.seconds_per_call is None:
-            return 0.0
-        return self.model.seconds_per_call / (c.sweep_s / c.sweeps)
-
-    def step(self, active: np.ndarray) -> None:
-        """One pass on the rows of ``active``: correction with the α step (or an FCG step), sweeps."""
-        r = self.r[active]
-        if self.accel == "fcg":  # preconditioner: sweeps, the network on their (smooth) residual, sweeps
-            half = max(1, self.sweeps // 2)
-            d = self.smooth(np.zeros_like(r), r, half)
-            smooth_r = r - self.system.apply(d)
-            c = self.correction(smooth_r)
-            d = d + _col(_safe(_dot(c, smooth_r), _dot(c, self.system.apply(c))), c) * c
-            d = self.smooth(d, r, self.sweeps - half)
-            ad = self.system.apply(d)
-            if self.previous is not None:
-                p_prev, ap_prev = self.previous[0][active], self.previous[1][active]
-                beta = _safe(_dot(d, ap_prev), _dot(p_prev, ap_prev))
-                d = d - _col(beta, d) * p_prev
-                ad = ad - _col(beta, d) * ap_prev
-            alpha = _safe(_dot(d, r), _dot(d, ad))
-            self.u[active] += _col(alpha, d) * d
-            self.r[active] = r - _col(alpha, d) * ad
-            gain = alpha * _dot(d, r)
-            full_p, full_ap = np.zeros_like(self.u), np.zeros_like(self.u)
-            full_p[active], full_ap[active] = d, ad
-            self.previous = (full_p, full_ap)
-            self.counters.applications += 4
-            self.counters.energy_gain.append(float(np.mean(gain)))
-            return
-        d = self.correction(r)
-        b = self.b[active]
-        ad = self.system.apply(d)
-        alpha = _safe(_dot(d, r), _dot(d, ad))
-        gain = alpha * _dot(d, r)  # = ‖e‖²_A before − after the correction
-        u = self.u[active] + _col(alpha, d) * d
-        r = r - _col(alpha, d) * ad
-        swept = np.zeros(len(u))
-        start = time.perf_counter()
-        for _ in range(self.sweeps):  # each sweep's energy reduction, exactly: (s, r_old + r_new), s = ω D⁻¹ r_old
-            step = self.omega * self.system.inverse_diagonal * r
-            u = u + step
-            new = b - self.system.apply(u)
-            swept += _dot(step, r + new)
-            r = new
-        self.counters.sweep_s += time.perf_counter() - start
-        self.counters.sweeps += self.sweeps
-        self.u[active], self.r[active] = u, r
-        self.counters.applications += 1
-        share = _safe(gain, gain + np.maximum(swept, 0.0))
-        self.useless[active] = np.where(share < self.min_share, self.useless[active] + 1, 0)
-        self.shares.append(float(np.mean(share)))
-        self.counters.energy_gain.append(float(np.mean(gain)))
-
-    def work(self) -> float:
-        c = self.counters
-        return c.sweeps + c.applications + c.calls * (self.transfer.work + self.price())
 
 
 def _safe(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -223,7 +219,217 @@ def _safe(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 
 def _col(values: np.ndarray, like: np.ndarray) -> np.ndarray:
-    return values.reshape((-1,) + (1,) * (like.ndim - 1))
+    return np.asarray(values).reshape((-1,) + (1,) * (like.ndim - 1))
+
+
+@dataclasses.dataclass
+class _Counters:
+    """Batch-wide counts (per-row counts live in :class:`_Iteration`'s arrays)."""
+
+    calls: int = 0
+    sweep_s: float = 0.0
+    sweeps: int = 0
+    fallback: str = ""
+    energy_gain: list = dataclasses.field(default_factory=list)
+    call_factors: list = dataclasses.field(default_factory=list)
+
+
+class _Iteration:
+    """The batched operator iteration on K right-hand sides (rows of ``b``); see the module docstring.
+
+    Per row: ``sweeps`` (ω-Jacobi sweeps run), ``calls`` (network calls it took part in), ``applications``
+    (residuals and products ``A d``), ``call_share_s`` (its share of the calls' seconds: a call's time divided
+    among the rows it corrected), ``factor`` (its last call's residual reduction), ``useless`` (calls in a row
+    that did less than the sweeps they replaced would have done).
+    """
+
+    def __init__(self, problem: Problem, model, how: str, b: np.ndarray, sweeps: int, omega: float, accel: str,
+                 patience: int, trigger: str = "stall", cycle_sweeps: int | None = None, coarse_sweeps: int = 0,
+                 smooth_omega: float | None = None) -> None:
+        k = b.shape[0]
+        if problem.on_box:
+            kernels.compile_for(problem.grid.ndim)
+        self.fine = _BoxFine(problem, b) if problem.on_box else _GeneralFine(problem, b)
+        smooth_omega = smooth_omega or 2.0 * problem.grid.ndim / (2.0 * problem.grid.ndim + 1.0)
+        self.omega_after = smooth_omega
+        cycle = max(1, sweeps // 2) if cycle_sweeps is None else cycle_sweeps
+        self.transfer = make_correction(problem, model, how, cycle, smooth_omega, k, coarse_sweeps)
+        coarse_shape = model.grid.shape if how == "coarse level" or (how == "same grid") else problem.grid.shape
+        self.network = NetworkCall(model, tuple(coarse_shape), k)
+        self.model = model
+        self.sweeps_per_block, self.omega, self.accel, self.patience, self.trigger = sweeps, omega, accel, patience, trigger
+        self.counters = _Counters()
+        self.sweeps = np.zeros(k, dtype=np.int64)
+        self.calls = np.zeros(k, dtype=np.int64)
+        self.applications = np.zeros(k, dtype=np.int64)
+        self.call_share_s = np.zeros(k)
+        self.factor = np.full(k, PRIOR_CALL_FACTOR)
+        self.useless = np.zeros(k, dtype=np.int64)
+        self.rate = np.ones(k)
+        self.norm2 = _dot(self.fine.r, self.fine.r)  # ‖b - A u‖² of the current iterate (u = 0)
+        self.norms = np.zeros((k, GROWTH * max(sweeps, 1)))
+        self.quiet = 0  # blocks in a row without a call (a block doubles after each, up to GROWTH x sweeps)
+        self.done = np.zeros(k, dtype=np.int64)
+        self.pending = np.zeros(k, dtype=bool)  # a call not judged yet
+        self.before_call = np.zeros(k)
+        self.rate_at_call = np.ones(k)
+        self.residual_fresh = np.ones(k, dtype=bool)  # fine.r holds b - A u of the current iterate
+        self.previous: tuple[np.ndarray, np.ndarray] | None = None  # FCG: the last direction and A times it
+        self.per_row_seconds: list[float] = []
+        self.probe_s = self.network.warm_up(k) / k  # seconds per row of a call, before any was measured
+
+    # -- prices --------------------------------------------------------------------------------------
+    def sweep_seconds(self) -> float | None:
+        """Measured seconds of one fine sweep of one row."""
+        c = self.counters
+        return c.sweep_s / c.sweeps if c.sweeps else None
+
+    def call_seconds_per_row(self) -> float:
+        """Median seconds of a call per row it corrected (before the first call: the warm-up's)."""
+        return float(np.median(self.per_row_seconds)) if self.per_row_seconds else self.probe_s
+
+    def price(self) -> float:
+        """A network call in sweep-equivalents of one row (measured: seconds per row over seconds per sweep)."""
+        sweep = self.sweep_seconds()
+        if not sweep:
+            return 0.0
+        return self.call_seconds_per_row() / sweep
+
+    def call_work(self) -> float:
+        """What one call costs a row in sweep-equivalents: the price, the transfers and smoothing of the
+        correction, the residual before it and ``A d``."""
+        return self.price() + self.transfer.work + 2.0
+
+    def work(self) -> np.ndarray:
+        """Per row: sweeps + applications + calls x the correction's work + its share of the calls' time."""
+        sweep = self.sweep_seconds()
+        price = self.call_share_s / sweep if sweep else np.zeros_like(self.call_share_s)
+        return self.sweeps + self.applications + self.calls * self.transfer.work + price
+
+    # -- steps ---------------------------------------------------------------------------------------
+    def sweep(self, rows: np.ndarray, target: np.ndarray) -> None:
+        """A block of up to ``sweeps`` sweeps on ``rows`` (each stops at its squared residual ``target``);
+        records each row's rate over the block's second half and its last residual norm."""
+        if not len(rows):
+            return
+        count = self.sweeps_per_block * min(GROWTH, 2 ** self.quiet)
+        start = time.perf_counter()
+        fresh = self.calls[rows] == 0  # pure Jacobi's ω until the network was called, the smoother's after
+        for group, omega in ((rows[fresh], self.omega), (rows[~fresh], self.omega_after)):
+            if len(group):
+                self.fine.block(group, count, omega, target, self.norms, self.done)
+        self.counters.sweep_s += time.perf_counter() - start
+        done = self.done[rows]
+        self.counters.sweeps += int(done.sum())
+        self.sweeps[rows] += done
+        for q, k in enumerate(rows):
+            n = int(done[q])
+            history = self.norms[k, :n]
+            # the norm before the block's last sweep (the kernel measures the iterate each sweep starts from)
+            self.norm2[k] = history[-1]
+            if n >= MIN_RATE_SWEEPS:
+                first = n // 2
+                ratio = history[-1] / history[first - 1] if history[first - 1] > 0 else 1.0
+                self.rate[k] = float(np.sqrt(max(ratio, 0.0)) ** (1.0 / (n - first)))
+        self.residual_fresh[rows] = False
+        self.judge(rows)
+
+    def wants_call(self, rows: np.ndarray) -> np.ndarray:
+        """Which of ``rows`` call the network now: all (``trigger = "always"``, FCG) or those whose sweeps have
+        stalled: ``rate^P >= factor``, P the call's work in sweeps, ``factor`` the smaller of the prior and the
+        row's last measured call reduction (a call is made where it is expected to beat the sweeps it costs)."""
+        if self.trigger == "always" or self.accel == "fcg":
+            return np.ones(len(rows), dtype=bool)
+        work = self.call_work()
+        if self.patience > 0:
+            retired = self.useless[rows] >= self.patience
+        else:
+            retired = np.zeros(len(rows), dtype=bool)
+        rate = np.clip(self.rate[rows], 1e-300, 1.0)
+        expected = np.minimum(self.factor[rows], PRIOR_CALL_FACTOR)
+        return (work * np.log(rate) >= np.log(expected)) & ~retired
+
+    def pass_(self, rows: np.ndarray, target: np.ndarray) -> None:
+        """One pass on ``rows``: a block of sweeps, then one network call for the rows that want it (FCG: one
+        flexible-CG step, every pass, its sweeps inside the correction)."""
+        if self.accel == "fcg":
+            if not self.counters.sweeps:  # one block first: it prices a sweep (and smooths the start)
+                self.sweep(rows, target)
+                rows = rows[self.norm2[rows] > target[rows]]
+            self.correct(rows)
+            return
+        self.sweep(rows, target)
+        open_rows = rows[self.norm2[rows] > target[rows]]
+        calling = open_rows[self.wants_call(open_rows)]
+        self.quiet = 0 if len(calling) else self.quiet + 1
+        self.correct(calling)
+
+    def correct(self, rows: np.ndarray) -> None:
+        """One network call for ``rows``: ``u += α d`` (α energy-optimal), or an FCG(1) step."""
+        if not len(rows):
+            return
+        stale = rows[~self.residual_fresh[rows]]
+        if len(stale):
+            self.fine.residual(stale)
+            self.applications[stale] += 1
+        r = self.fine.r[rows]
+        before = _dot(r, r)
+        d = np.array(self.transfer.correct(r, self.network))
+        self.call_share_s[rows] += self.network.seconds[-1] / len(rows)
+        self.per_row_seconds.append(self.network.seconds[-1] / len(rows))
+        self.counters.calls += 1
+        self.calls[rows] += 1
+        ad = self.fine.apply(d)
+        self.applications[rows] += 1
+        if self.accel == "fcg" and self.previous is not None:
+            p_prev, ap_prev = self.previous
+            beta = _safe(_dot(d, ap_prev[rows]), _dot(p_prev[rows], ap_prev[rows]))
+            d = d - _col(beta, d) * p_prev[rows]
+            ad = ad - _col(beta, d) * ap_prev[rows]
+        alpha = _safe(_dot(d, r), _dot(d, ad))
+        self.fine.add(rows, _col(alpha, d) * d)
+        r_new = r - _col(alpha, d) * ad
+        self.fine.r[rows] = r_new
+        self.residual_fresh[rows] = True
+        after = _dot(r_new, r_new)
+        self.norm2[rows] = after
+        if self.accel == "fcg":
+            if self.previous is None:
+                shape = self.fine.r.shape
+                self.previous = (np.zeros(shape), np.zeros(shape))
+            self.previous[0][rows], self.previous[1][rows] = d, ad
+        gain = alpha * _dot(d, r)  # = ‖e‖²_A before − after the correction
+        # judged after the next block (a correction leaves high-frequency residual the sweeps remove at once)
+        if self.accel == "fcg":  # no block follows: judged at once (CG's residual may rise a little: 1.0)
+            factor = np.maximum(np.sqrt(_safe(after, before)), 1e-12)
+            self.useless[rows] = np.where(factor >= 1.0, self.useless[rows] + 1, 0)
+            self.factor[rows] = factor
+            self.counters.call_factors.extend(float(f) for f in factor)
+            self.counters.energy_gain.append(float(np.mean(gain)))
+            return
+        self.pending[rows] = True
+        self.before_call[rows] = before
+        self.rate_at_call[rows] = np.clip(self.rate[rows], 1e-300, 1.0)
+        self.counters.energy_gain.append(float(np.mean(gain)))
+
+    def judge(self, rows: np.ndarray) -> None:
+        """For the rows of ``rows`` whose last call is followed by a block: the call's own reduction factor γ
+        (the pass's reduction over what its sweeps alone do at the rate before the call) and whether it was
+        useless (γ no better than the P sweeps the call cost; with ``trigger = "always"`` or FCG: γ > 0.99)."""
+        rows = rows[self.pending[rows]]
+        if not len(rows):
+            return
+        done = np.maximum(self.done[rows] - 1, 0)  # the last norm is of the iterate before the last sweep
+        passed = np.sqrt(_safe(self.norm2[rows], self.before_call[rows]))
+        factor = np.maximum(passed / self.rate_at_call[rows] ** done, 1e-12)
+        if self.trigger == "stall":  # no better than the sweeps it displaced, and under USELESS of its own
+            useless = (factor >= self.rate_at_call[rows] ** self.call_work()) & (factor >= USELESS)
+        else:  # a call after every block, stalled or not: useless when the pass made no progress at all
+            useless = passed >= 0.99
+        self.useless[rows] = np.where(useless, self.useless[rows] + 1, 0)
+        self.factor[rows] = factor
+        self.pending[rows] = False
+        self.counters.call_factors.extend(float(f) for f in factor)
 
 
 def _resolve(model, device: str | None):
@@ -238,113 +444,104 @@ def _resolve(model, device: str | None):
     return model
 
 
-def _info(iteration: _Iteration, how: str, note: str, sweeps: int, accel: str) -> dict[str, Any]:
+def _check_options(sweeps: int, accel: str, trigger: str, coarse_sweeps: int, cycle_sweeps: int | None) -> None:
+    if accel not in ACCELERATIONS:
+        raise ValueError(f"unknown accel {accel!r}; expected one of {', '.join(ACCELERATIONS)}")
+    if trigger not in TRIGGERS:
+        raise ValueError(f"unknown trigger {trigger!r}; expected one of {', '.join(TRIGGERS)}")
+    for name, value, low in (("sweeps", sweeps, 1), ("coarse_sweeps", coarse_sweeps, 0),
+                             ("cycle_sweeps", 1 if cycle_sweeps is None else cycle_sweeps, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def _info(iteration: _Iteration, row: int, how: str, note: str) -> dict[str, Any]:
     c, model = iteration.counters, iteration.model
     return {"model": model.meta.get("folder"), "model_fingerprint": model.meta["fingerprint"],
             "model_arch": model.meta["arch"], "model_grid": model.grid.describe(), "model_use": how,
-            "model_note": note, "sweeps_per_call": sweeps, "accel": accel, "sweeps": c.sweeps,
-            "network_calls": c.calls, "call_s": model.seconds_per_call,
-            "sweep_s": c.sweep_s / c.sweeps if c.sweeps else None, "call_sweep_equivalents": iteration.price(),
-            "work_sweep_equivalents": iteration.work(), "fallback": c.fallback or None,
-            "energy_gain_per_call": c.energy_gain, "network_energy_share": iteration.shares}
+            "model_note": note, "sweeps_per_call": iteration.sweeps_per_block, "accel": iteration.accel,
+            "trigger": iteration.trigger, "omega": iteration.omega, "sweeps": int(iteration.sweeps[row]),
+            "network_calls": int(iteration.calls[row]), "call_s": iteration.network.median_seconds(),
+            "sweep_s": iteration.sweep_seconds(), "call_sweep_equivalents": iteration.price(),
+            "correction_sweep_equivalents": iteration.transfer.work,
+            "work_sweep_equivalents": float(iteration.work()[row]), "fallback": c.fallback or None,
+            "energy_gain_per_call": c.energy_gain, "residual_factor_per_call": c.call_factors}
 
 
-def solve_operator(problem: Problem, monitor: Monitor, *, model=None, sweeps: int = 10, accel: str = "none",
-                   omega: float | None = None, patience: int = 2, fallback: bool = True, device: str | None = None,
-                   **_: object) -> SolveResult:
+def _targets(problem: Problem, monitor_threshold: float, criterion: StoppingCriterion, b: np.ndarray) -> np.ndarray:
+    """Per row the squared residual norm at which the sweep kernel may stop (0: never, for the error criteria)."""
+    if criterion.kind != "residual":
+        return np.zeros(b.shape[0])
+    scale = np.sqrt(_dot(b, b))
+    return (monitor_threshold * np.where(scale > 0, scale, 1.0)) ** 2
+
+
+def solve_operator(problem: Problem, monitor: Monitor, *, model=None, sweeps: int = DEFAULT_SWEEPS,
+                   accel: str = "none", omega: float | None = None, patience: int = 2, fallback: bool = True,
+                   device: str | None = None, trigger: str = "stall", coarse_sweeps: int = DEFAULT_COARSE_SWEEPS,
+                   cycle_sweeps: int | None = DEFAULT_CYCLE_SWEEPS, **_: object) -> SolveResult:
     """Solve ``A u = b`` by the operator iteration (see the module docstring) to ``monitor``'s criterion.
 
     Options: ``model`` (a model folder or an :class:`~poissonfp.learned.store.OperatorModel`), ``sweeps``
-    (ω-Jacobi sweeps per network call), ``accel`` (``"none"`` or ``"fcg"``), ``omega`` (default
-    ``2d / (2d + 1)``), ``patience`` (useless calls in a row before the fallback), ``fallback`` (False: keep
-    iterating), ``device`` (where a model loaded from a folder runs).
+    (ω-Jacobi sweeps per block: between two looks at the rate), ``accel`` (``"none"`` or ``"fcg"``),
+    ``omega`` (of those sweeps, default 1: pure Jacobi's), ``trigger`` (``"stall"``: call the network when the
+    sweeps stall; ``"always"``: after every block), ``cycle_sweeps`` (sweeps before and after the V-cycle's
+    coarse correction on each finer level, default 8; None: ``sweeps // 2``), ``coarse_sweeps`` (sweeps around the call
+    on the model's grid), ``patience`` (useless calls in a row before the fallback), ``fallback`` (False: keep
+    sweeping), ``device`` (where a model loaded from a folder runs).
 
     ``iterations`` counts sweeps; ``info`` holds ``network_calls``, ``sweeps``, ``work_sweep_equivalents``,
     ``call_s`` / ``sweep_s`` (measured), ``model_fingerprint``, ``model_use`` and ``fallback`` (why, or None).
     """
-    if accel not in ACCELERATIONS:
-        raise ValueError(f"unknown accel {accel!r}; expected one of {', '.join(ACCELERATIONS)}")
-    if isinstance(sweeps, bool) or not isinstance(sweeps, int) or sweeps < 1:
-        raise ValueError(f"sweeps must be a positive integer, got {sweeps!r}")
+    from poissonfp.neural.model import single_threaded
+
+    _check_options(sweeps, accel, trigger, coarse_sweeps, cycle_sweeps)
     model = _resolve(model, device)
     how, note = check_model(problem, model)
     if note:
         logger.warning("operator: %s", note)
-    omega = omega or 2.0 * problem.grid.ndim / (2.0 * problem.grid.ndim + 1.0)
-    iteration = _Iteration(problem, model, how, problem.rhs[None].astype(float), sweeps, omega, accel, patience)
-    active = np.array([True])
-    reason = "interrupted"
-    jacobi = _jacobi_estimate(problem, monitor) if fallback else None
-    monitor.restart()
-    try:
-        entry = monitor.record(iteration.u[0], 0, phase="operator")
-        last, slow = (entry[monitor.criterion.metric], 0.0), 0
-        while True:
-            if monitor.satisfied(entry[monitor.criterion.metric]):
-                reason = "converged"
-                break
-            if iteration.counters.sweeps >= monitor.criterion.max_iterations:
-                reason = "max_iterations"
-                break
-            if fallback and accel == "none" and iteration.useless[0] >= patience:
-                iteration.counters.fallback = (f"{patience} network calls in a row removed under "
-                                               f"{100 * iteration.min_share:g}% of their pass's error energy "
-                                               f"({iteration.price():.0f} sweeps per call)")
-            elif fallback and jacobi is not None and slow >= patience:
-                iteration.counters.fallback = (f"{patience} passes in a row projected more work than pure Jacobi's "
-                                               f"estimated {jacobi:,.0f} sweeps ({iteration.price():.0f} sweeps "
-                                               f"per call)")
-            if iteration.counters.fallback:
-                return _fall_back(problem, monitor, iteration, how, note, sweeps, accel)
-            iteration.step(active)
-            check_finite(iteration.u, f"operator iterate after {iteration.counters.calls} network calls")
-            entry = monitor.record(iteration.u[0], iteration.counters.sweeps, phase="operator")
-            value, work = entry[monitor.criterion.metric], iteration.work()
-            if jacobi is not None:
-                projected = _projected_work(last, (value, work), monitor.threshold)
-                slow = slow + 1 if projected > jacobi else 0
-            last = (value, work)
-    except KeyboardInterrupt:
+    b = problem.rhs[None].astype(float)
+    with single_threaded():
+        iteration = _Iteration(problem, model, how, b, sweeps, float(omega or 1.0), accel, patience, trigger,
+                               cycle_sweeps, coarse_sweeps)
+        target = _targets(problem, monitor.threshold, monitor.criterion, b)
+        rows = np.array([0], dtype=np.int64)
         reason = "interrupted"
-    return monitor.result("operator", iteration.u[0], reason, iterations=iteration.counters.sweeps,
-                          info=_info(iteration, how, note, sweeps, accel))
+        monitor.restart()
+        try:
+            entry = monitor.record(iteration.fine.solution(0), 0, phase="operator")
+            while True:
+                if monitor.satisfied(entry[monitor.criterion.metric]):
+                    reason = "converged"
+                    break
+                if iteration.sweeps[0] >= monitor.criterion.max_iterations:
+                    reason = "max_iterations"
+                    break
+                if fallback and patience > 0 and iteration.useless[0] >= patience:
+                    iteration.counters.fallback = (
+                        f"{patience} network calls in a row reduced the residual less than the "
+                        f"{iteration.call_work():.0f} sweeps they cost would have (last factor "
+                        f"{iteration.factor[0]:.3g}, sweep rate {iteration.rate[0]:.4f})")
+                    return _fall_back(problem, monitor, iteration, how, note)
+                iteration.pass_(rows, target)
+                check_finite(iteration.fine.solution(0), f"operator iterate after {iteration.counters.calls} "
+                                                         "network calls")
+                entry = monitor.record(iteration.fine.solution(0), int(iteration.sweeps[0]), phase="operator")
+        except KeyboardInterrupt:
+            reason = "interrupted"
+        return monitor.result("operator", iteration.fine.solution(0).copy(), reason,
+                              iterations=int(iteration.sweeps[0]), info=_info(iteration, 0, how, note))
 
 
-def _jacobi_estimate(problem: Problem, monitor: Monitor) -> float | None:
-    """Pure Jacobi's sweeps (ω = 1) estimated from the right-hand side (box only; None elsewhere)."""
-    from poissonfp.jacobi_theory import estimated_sweeps
-
-    if not problem.on_box:
-        return None
-    criterion = monitor.criterion
-    target = monitor.threshold * (criterion.scale(problem) if criterion.kind == "residual" else 1.0)
-    try:
-        return float(estimated_sweeps(problem, criterion.kind, target)["sweeps"])
-    except (ValueError, ArithmeticError):
-        return None
-
-
-def _projected_work(before: tuple[float, float], after: tuple[float, float], threshold: float) -> float:
-    """Total work to reach ``threshold`` if every later pass reduces the metric as the last one did."""
-    (old, _), (new, work) = before, after
-    spent = work - before[1]
-    if new <= threshold:
-        return work
-    if not (0 < new < old):
-        return float("inf")
-    return work + spent * np.log(new / threshold) / np.log(old / new)
-
-
-def _fall_back(problem: Problem, monitor: Monitor, iteration: _Iteration, how: str, note: str, sweeps: int,
-               accel: str) -> SolveResult:
+def _fall_back(problem: Problem, monitor: Monitor, iteration: _Iteration, how: str, note: str) -> SolveResult:
     """Solve again with the multilevel hybrid; the work and time spent so far are added to its own."""
     from poissonfp.solvers.hybrid import solve_hybrid
 
     logger.warning("operator: falling back to the multilevel hybrid: %s", iteration.counters.fallback)
-    spent, before = monitor.elapsed(), iteration.work()
+    spent, before = monitor.elapsed(), float(iteration.work()[0])
     inner = Monitor(problem, monitor.criterion, monitor.callback)
     result = solve_hybrid(problem, inner)
-    info = _info(iteration, how, note, sweeps, accel)
+    info = _info(iteration, 0, how, note)
     info["work_before_fallback"] = before
     info["fallback_result"] = {k: v for k, v in result.info.items() if isinstance(v, (int, float, str, type(None)))}
     info["work_sweep_equivalents"] = before + float(result.info.get("work_sweep_equivalents") or result.iterations)
@@ -356,55 +553,73 @@ def _fall_back(problem: Problem, monitor: Monitor, iteration: _Iteration, how: s
 
 
 def solve_operator_batch(problem: Problem, rhs: np.ndarray, model, criterion: StoppingCriterion | None = None, *,
-                         sweeps: int = 10, accel: str = "none", omega: float | None = None,
-                         device: str | None = None) -> list[SolveResult]:
-    """Solve ``A u_k = rhs[k]`` for K right-hand sides with ONE network call per pass for all unfinished ones.
+                         sweeps: int = DEFAULT_SWEEPS, accel: str = "none", omega: float | None = None,
+                         device: str | None = None, trigger: str = "stall", coarse_sweeps: int = DEFAULT_COARSE_SWEEPS,
+                         cycle_sweeps: int | None = DEFAULT_CYCLE_SWEEPS, patience: int = 2) -> list[SolveResult]:
+    """Solve ``A u_k = rhs[k]`` for K right-hand sides with ONE network call per pass for all rows that call.
 
     Args:
         problem: gives the grid and operator (its own right-hand side is ignored).
         rhs: right-hand sides ``b`` (boundary data folded in), shape ``(K, *grid.shape)``.
         model: a model folder or :class:`~poissonfp.learned.store.OperatorModel`.
         criterion: ``"residual"`` or ``"discrete"`` (default relative residual 1e-8).
-        sweeps, accel, omega, device: as :func:`solve_operator` (no fallback: a row that stalls runs to
-            ``max_iterations``).
+        sweeps, accel, omega, device, trigger, coarse_sweeps, cycle_sweeps, patience: as
+            :func:`solve_operator`, without the fallback: a row whose calls stopped helping keeps sweeping
+            (up to ``max_iterations``).
 
     Returns:
-        One :class:`~poissonfp.solvers.base.SolveResult` per row; ``wall_time_s`` is the batch's wall time
-        divided by K, ``info["batch_wall_s"]`` the whole.
+        One :class:`~poissonfp.solvers.base.SolveResult` per row. Its ``info`` counts the row's OWN sweeps,
+        calls and work (a batched call's time shared equally among the rows it corrected);
+        ``wall_time_s`` is the batch's wall time divided by K, ``info["batch_wall_s"]`` the whole,
+        ``info["batch_network_calls"]`` the batch's calls.
     """
+    from poissonfp.neural.model import single_threaded
+
+    _check_options(sweeps, accel, trigger, coarse_sweeps, cycle_sweeps)
     criterion = criterion or StoppingCriterion()
     b = np.asarray(rhs, dtype=float)
     if b.ndim != problem.grid.ndim + 1 or b.shape[1:] != problem.grid.shape:
         raise ValueError(f"rhs must have shape (K, {', '.join(map(str, problem.grid.shape))}), got {b.shape}")
     model = _resolve(model, device)
     how, note = check_model(problem, model)
-    omega = omega or 2.0 * problem.grid.ndim / (2.0 * problem.grid.ndim + 1.0)
     problems = [dataclasses.replace(problem, rhs=row, exact=None, source=row) for row in b]
     monitors = [Monitor(p, criterion) for p in problems]
-    iteration = _Iteration(problem, model, how, b.copy(), sweeps, omega, accel, patience=0)
-    start = time.perf_counter()
-    active = np.ones(len(b), dtype=bool)
-    iterations = np.zeros(len(b), dtype=int)
-    calls = np.zeros(len(b), dtype=int)
-    while active.any():
-        for row in np.flatnonzero(active):
-            value = criterion.evaluate(problems[row], iteration.u[row])
-            if value <= monitors[row].threshold or iteration.counters.sweeps >= criterion.max_iterations:
-                active[row] = False
-        if not active.any():
-            break
-        iteration.step(active)
-        iterations[active] += sweeps
-        calls[active] += 1
-        check_finite(iteration.u, f"operator batch iterate after {iteration.counters.calls} network calls")
-    wall = time.perf_counter() - start
+    threshold = monitors[0].threshold
+    with single_threaded():
+        iteration = _Iteration(problem, model, how, b.copy(), sweeps, float(omega or 1.0), accel, patience, trigger,
+                               cycle_sweeps, coarse_sweeps)
+        target = _targets(problem, threshold, criterion, b)
+        start = time.perf_counter()
+        active = np.ones(len(b), dtype=bool)
+        for k in range(len(b)):  # a zero right-hand side is solved by u = 0
+            active[k] = criterion.evaluate(problems[k], iteration.fine.solution(k)) > threshold
+        while active.any():
+            rows = np.flatnonzero(active).astype(np.int64)
+            iteration.pass_(rows, target)
+            check_finite(iteration.fine.solutions()[rows], f"operator batch iterate after "
+                                                           f"{iteration.counters.calls} network calls")
+            if criterion.kind == "residual":  # the kernels' norms, confirmed by a fresh residual
+                maybe = rows[iteration.norm2[rows] <= target[rows]]
+                if len(maybe):
+                    iteration.fine.residual(maybe)
+                    iteration.applications[maybe] += 1
+                    iteration.residual_fresh[maybe] = True
+                    iteration.norm2[maybe] = _dot(iteration.fine.r[maybe], iteration.fine.r[maybe])
+                finished = iteration.norm2[rows] <= target[rows]
+            else:
+                finished = np.array([criterion.evaluate(problems[k], iteration.fine.solution(int(k))) <= threshold
+                                     for k in rows])
+            finished |= iteration.sweeps[rows] >= criterion.max_iterations
+            active[rows[finished]] = False
+        wall = time.perf_counter() - start
     results = []
     for k, monitor in enumerate(monitors):
-        reason = "converged" if int(iterations[k]) < criterion.max_iterations else "max_iterations"
-        info = _info(iteration, how, note, sweeps, accel)
-        info.update(network_calls=int(calls[k]), sweeps=int(iterations[k]), batch_size=len(b), batch_wall_s=wall,
-                    batch_network_calls=iteration.counters.calls)
-        result = monitor.result("operator", iteration.u[k].copy(), reason, iterations=int(iterations[k]), info=info)
+        reason = "converged" if int(iteration.sweeps[k]) < criterion.max_iterations else "max_iterations"
+        info = _info(iteration, k, how, note)
+        info.update(batch_size=len(b), batch_wall_s=wall, batch_network_calls=iteration.counters.calls,
+                    batch_work_sweep_equivalents=float(iteration.work().sum()))
+        result = monitor.result("operator", iteration.fine.solution(k).copy(), reason,
+                                iterations=int(iteration.sweeps[k]), info=info)
         result.wall_time_s = wall / len(b)
         results.append(result)
     return results

@@ -12,6 +12,7 @@ import numpy as np
 
 from poissonfp.grid import Grid
 from poissonfp.problem import Problem
+from poissonfp.solvers import operator_kernels as kernels
 
 __all__ = ["SameGrid", "TwoGrid", "VCycle", "make_correction"]
 
@@ -67,60 +68,101 @@ class TwoGrid:
 
 
 class VCycle:
-    """One V-cycle on ``A e = r`` from zero, ``pre`` / ``post`` ω-Jacobi sweeps per level (compiled kernels of
-    :class:`~poissonfp.solvers.multilevel.Level`), full weighting and linear interpolation between the levels
-    of :func:`~poissonfp.solvers.multilevel.coarse_grids`, the network as the coarsest solve (one call for the
-    K rows). Box only (the levels rediscretise the box's Laplacian)."""
+    """One V-cycle on ``A e = r`` from zero over :func:`~poissonfp.solvers.multilevel.coarse_grids` (finest
+    first, the model's grid last): ``pre`` / ``post`` ω-Jacobi sweeps on every finer level, full weighting and
+    linear interpolation between levels, and on the model's grid ``coarse`` sweeps before and after ONE
+    network call for all rows (``coarse = 0``: the network alone). A single grid (the model's own) gives
+    ``d = N(r)`` with those ``coarse`` sweeps around it. Box only (the levels rediscretise the box's Laplacian).
 
-    def __init__(self, grids: list[Grid], omega: float, pre: int, post: int) -> None:
-        from poissonfp.solvers.multilevel import Level
+    Batched and compiled (:mod:`poissonfp.solvers.operator_kernels`): the buffers of every level are allocated
+    once for ``capacity`` rows; :meth:`correct` runs on the first ``m`` rows of them, no loop over rows in
+    Python. The returned correction is a view into a buffer that the next call overwrites."""
 
-        self.grids, self.omega, self.pre, self.post = grids, omega, pre, post
-        self.levels = [Level(g) for g in grids[:-1]]
-        self.transfers = [_dense_interpolation(f, c) for f, c in zip(grids[:-1], grids[1:])]
-        self.ratios = [float(np.prod([hf / hc for hf, hc in zip(f.spacing, c.spacing)]))
-                       for f, c in zip(grids[:-1], grids[1:])]
-        fine = grids[0].size
-        self.work = sum((pre + post + 3) * g.size / fine for g in grids[:-1])
+    def __init__(self, grids: list[Grid], omega: float, pre: int, post: int, capacity: int = 1,
+                 coarse: int = 0) -> None:
+        from poissonfp.operators import diagonal
+        from poissonfp.solvers.multilevel import interpolation_taps, restriction_taps
+
+        self.grids, self.omega, self.pre, self.post, self.coarse = grids, omega, pre, post, coarse
+        self.ndim = grids[0].ndim
+        self.capacity = capacity
+        self.rows = np.arange(capacity, dtype=np.int64)
+        self.coefficients = [np.array([1.0 / h**2 for h in g.spacing]) for g in grids]
+        self.diagonals = [float(diagonal(g)) for g in grids]
+        self.iterates = [[np.zeros((capacity,) + tuple(n + 2 for n in g.shape)) for _ in range(2)] for g in grids]
+        self.rhs = [np.zeros((capacity,) + g.shape) for g in grids]
+        self.residual = [np.zeros((capacity,) + g.shape) for g in grids]
+        self.transfers: list[tuple] = []
+        for fine, coarse_grid in zip(grids[:-1], grids[1:]):
+            nested = all(nf == 2 * nc + 1 for nf, nc in zip(fine.shape, coarse_grid.shape))
+            scale = float(np.prod([hf / hc for hf, hc in zip(fine.spacing, coarse_grid.spacing)]))
+            restrict = [a for nf, nc, hf, hc in zip(fine.shape, coarse_grid.shape, fine.spacing, coarse_grid.spacing)
+                        for a in restriction_taps(nf, nc, hf / hc)]
+            interpolate = [a for nf, nc in zip(fine.shape, coarse_grid.shape) for a in interpolation_taps(nf, nc)]
+            restrict_buffer = np.zeros(fine.shape[1:] if self.ndim > 1 else (1,))
+            interpolate_buffer = np.zeros(tuple(n + 2 for n in coarse_grid.shape[1:]) if self.ndim > 1 else (1,))
+            self.transfers.append((nested, scale, restrict_buffer, restrict, interpolate_buffer, interpolate))
+        finest = grids[0].size
+        self.work = sum((pre + post + 3) * g.size / finest for g in grids[:-1]) \
+            + (2 * coarse + 1 if coarse else 0) * grids[-1].size / finest
+
+    def _smooth(self, index: int, m: int, count: int) -> None:
+        """``count`` sweeps on level ``index`` (rows ``:m``), the result left in ``iterates[index][0]``."""
+        if count <= 0:
+            return
+        u, v = self.iterates[index]
+        kernels.SMOOTH[self.ndim](u, v, self.rhs[index], self.rows[:m], self.coefficients[index],
+                                  1.0 / self.diagonals[index], self.omega, count)
+        if count % 2:
+            self.iterates[index].reverse()
+
+    def _residual(self, index: int, m: int) -> np.ndarray:
+        kernels.RESIDUAL[self.ndim](self.iterates[index][0], self.rhs[index], self.rows[:m], self.coefficients[index],
+                                    self.diagonals[index], self.residual[index])
+        return self.residual[index]
 
     def correct(self, r: np.ndarray, network: Network) -> np.ndarray:
-        k = r.shape[0]
-        rhs = [np.asarray(r, dtype=float)]
-        kept: list[np.ndarray] = []
-        for index, level in enumerate(self.levels):
-            smoothed, residual = np.empty_like(rhs[index]), np.empty_like(rhs[index])
-            for row in range(k):
-                level.zero()
-                level.rhs[...] = rhs[index][row]
-                level.smooth(self.pre, self.omega)
-                smoothed[row] = level.solution
-                residual[row] = level.compute_residual()
-            kept.append(smoothed)
-            rhs.append(_apply_axes(residual, self.transfers[index], transpose=False) * self.ratios[index])
-        correction = network(rhs[-1])
-        for index in reversed(range(len(self.levels))):
-            level = self.levels[index]
-            up = _apply_axes(correction, self.transfers[index], transpose=True)
-            correction = np.empty_like(up)
-            for row in range(k):
-                level.zero()
-                level.rhs[...] = rhs[index][row]
-                level.solution[...] = kept[index][row] + up[row]
-                level.smooth(self.post, self.omega)
-                correction[row] = level.solution
-        return correction
+        m = r.shape[0]
+        if m > self.capacity:
+            raise ValueError(f"VCycle holds {self.capacity} rows, got {m}")
+        last = len(self.grids) - 1
+        self.rhs[0][:m] = r
+        for index in range(last):
+            self.iterates[index][0][:m] = 0.0  # the ghost layers of both buffers stay zero
+            self._smooth(index, m, self.pre)
+            residual = self._residual(index, m)
+            nested, scale, buffer, taps, _, _ = self.transfers[index]
+            kernels.RESTRICT[self.ndim](residual, self.rhs[index + 1], self.rows[:m], nested, scale, buffer, *taps)
+        inner = (slice(None, m),) + (slice(1, -1),) * self.ndim
+        if self.coarse:
+            self.iterates[last][0][:m] = 0.0
+            self._smooth(last, m, self.coarse)
+            self.iterates[last][0][inner] += network(self._residual(last, m)[:m])
+            self._smooth(last, m, self.coarse)
+        else:
+            self.iterates[last][0][inner] = network(self.rhs[last][:m])
+        for index in reversed(range(last)):
+            nested, _, _, _, buffer, taps = self.transfers[index]
+            kernels.INTERPOLATE[self.ndim](self.iterates[index + 1][0], self.iterates[index][0], self.rows[:m], nested,
+                                           buffer, *taps)
+            self._smooth(index, m, self.post)
+        return self.iterates[0][0][inner]
 
 
-def make_correction(problem: Problem, model, how: str, sweeps: int, omega: float):
-    """The correction for ``how`` (:func:`~poissonfp.solvers.operator.check_model`): the same grid, a V-cycle
-    when the box's coarsening chain ends at the model's grid, else a two-grid."""
+def make_correction(problem: Problem, model, how: str, cycle_sweeps: int, omega: float, capacity: int = 1,
+                    coarse_sweeps: int = 0):
+    """The correction for ``how`` (:func:`~poissonfp.solvers.operator.check_model`) on ``capacity`` rows: on the
+    box a :class:`VCycle` (``cycle_sweeps`` sweeps before and after each finer level's correction,
+    ``coarse_sweeps`` around the network on its own grid) when the box's coarsening chain ends at the model's
+    grid or the grid is the model's; else the network on the same grid or a two-grid (numpy)."""
     from poissonfp.solvers.multilevel import coarse_grids
 
+    if problem.on_box and how == "same grid":
+        return VCycle([problem.grid], omega, 0, 0, capacity, coarse_sweeps)
     if how != "coarse level":
         return SameGrid()
     if problem.on_box:
         grids = coarse_grids(problem.grid, max(model.grid.shape))
         if grids[-1].shape == model.grid.shape:
-            half = max(1, sweeps // 2)
-            return VCycle(grids, omega, half, half)
+            return VCycle(grids, omega, cycle_sweeps, cycle_sweeps, capacity, coarse_sweeps)
     return TwoGrid(problem, model)

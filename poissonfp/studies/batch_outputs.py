@@ -26,8 +26,6 @@ def _solve_entry(index: int, seconds: float, result, metric: str) -> dict[str, A
     work = info.get("work_sweep_equivalents")
     if work is None and result.method == "jacobi":
         work = float(result.iterations)
-    if "batch_size" in info:  # solve_operator_batch records the whole batch's work in every row: not this solve's
-        work = None
     return {"index": index, "wall_time_s": seconds, "iterations": result.iterations,
             "network_calls": info.get("network_calls"), "work_sweep_equivalents": work, "converged": result.converged, "stop_reason": result.stop_reason,
             "criterion_value": result.final.get(metric), "interrupted": result.interrupted}

@@ -1,0 +1,73 @@
+"""One network call of the operator iteration: :meth:`~poissonfp.learned.store.OperatorModel.apply`'s map
+(each residual divided by its root-mean-square, the network, rescaled by ``rms * scale``, masked) under
+``torch.inference_mode`` with the input tensor allocated once for the largest batch and written in place.
+
+Objects that only offer ``apply`` (the exact-coarse control, test doubles, a model on another device) are
+called through it. Every call's wall time is recorded in ``seconds``.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+__all__ = ["NetworkCall"]
+
+
+class NetworkCall:
+    """``N(r)`` for batches ``(m, *shape)``, ``m <= capacity``."""
+
+    def __init__(self, model, shape: tuple[int, ...], capacity: int) -> None:
+        from poissonfp.learned.store import OperatorModel
+
+        self.model, self.shape = model, tuple(shape)
+        self.seconds: list[float] = []
+        self.fast = isinstance(model, OperatorModel) and model.device == "cpu" and tuple(model.grid.shape) == self.shape
+        if self.fast:
+            import torch
+
+            dtype = next(model.network.parameters()).dtype
+            self.input = torch.zeros((capacity, 1) + self.shape, dtype=dtype)
+            self.values = self.input.numpy()[:, 0]
+            self.output = np.zeros((capacity,) + self.shape)
+            self.scale = float(model.meta["scale"])
+            self.outside = ~np.asarray(model.inside, dtype=bool)
+
+    def __call__(self, residuals: np.ndarray) -> np.ndarray:
+        start = time.perf_counter()
+        if not self.fast:
+            out = np.asarray(self.model.apply(residuals))
+        else:
+            import torch
+
+            m = residuals.shape[0]
+            rms = np.sqrt(np.einsum("ij,ij->i", residuals.reshape(m, -1), residuals.reshape(m, -1)) / residuals[0].size)
+            safe = np.where(rms > 0, rms, 1.0).reshape((-1,) + (1,) * len(self.shape))
+            np.divide(residuals, safe, out=self.values[:m], casting="same_kind")
+            with torch.inference_mode():
+                y = self.model.network(self.input[:m])
+            out = self.output[:m]
+            np.multiply(y.numpy()[:, 0], safe * self.scale, out=out)
+            out[rms == 0] = 0.0
+            if self.outside.any():
+                out[:, self.outside] = 0.0
+        self.seconds.append(time.perf_counter() - start)
+        if self.fast:
+            self.model.call_seconds.append(self.seconds[-1])  # what model.apply records (seconds_per_call)
+        return out
+
+    def warm_up(self, rows: int) -> float:
+        """Three untimed calls on ``rows`` rows (torch's first calls at a shape allocate and pick kernels);
+        the faster of the last two, in seconds."""
+        probe = np.ones((rows,) + self.shape)
+        for _ in range(3):
+            self(probe)
+        measured = self.seconds[-2:]
+        del self.seconds[-3:]
+        if self.fast:
+            del self.model.call_seconds[-3:]
+        return min(measured)
+
+    def median_seconds(self) -> float | None:
+        """Median seconds of the calls made (None before the first)."""
+        return float(np.median(self.seconds)) if self.seconds else None

@@ -1,0 +1,123 @@
+"""The compiled batched operator iteration: kernels against numpy, the stall trigger on both sides, and the
+batch's per-row work (each row its own share, not the batch's whole)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from poissonfp.case import load_case
+from poissonfp.grid import Grid
+from poissonfp.learned.store import load_model
+from poissonfp.operators import apply_laplacian
+from poissonfp.problem import Problem, build_problem
+from poissonfp.solvers import StoppingCriterion, solve
+from poissonfp.solvers.operator import solve_operator_batch
+
+
+@pytest.mark.parametrize("shape", [(13,), (7, 9), (5, 3, 7)])
+def test_block_kernel_is_omega_jacobi_and_measures_every_residual(shape, rng):
+    from poissonfp.operators import diagonal
+    from poissonfp.solvers import operator_kernels as kernels
+
+    grid = Grid((0.0,) * len(shape), (1.0,) * len(shape), shape)
+    b = rng.standard_normal((3,) + shape)
+    padded = (3,) + tuple(n + 2 for n in shape)
+    u, v = np.zeros(padded), np.zeros(padded)
+    inner = (slice(None),) + (slice(1, -1),) * len(shape)
+    u[inner] = rng.standard_normal((3,) + shape)
+    start = u[inner].copy()
+    c = np.array([1.0 / h**2 for h in grid.spacing])
+    diag, omega, count = diagonal(grid), 0.9, 5
+    norms, done = np.zeros((3, count)), np.zeros(3, dtype=np.int64)
+    rows = np.array([0, 2], dtype=np.int64)  # row 1 untouched
+    kernels.BLOCK[len(shape)](u, v, b, rows, c, 1.0 / diag, omega, count, np.zeros(3), norms, done)
+    for k in (0, 2):
+        x = start[k].copy()
+        for s in range(count):
+            r = b[k] - apply_laplacian(grid, x)
+            assert norms[k, s] == pytest.approx(float(np.sum(r**2)), rel=1e-10)
+            x = x + omega / diag * r
+        np.testing.assert_allclose(u[inner][k], x, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(u[inner][1], start[1])
+    assert list(done) == [count, 0, count]
+    # a target stops a row after the sweep that found it reached
+    u[inner] = start
+    target = np.full(3, norms[0, 2] * (1 + 1e-9))
+    kernels.BLOCK[len(shape)](u, v, b, rows[:1], c, 1.0 / diag, omega, count, target, norms, done)
+    assert done[0] == 3
+
+
+def test_vcycle_batched_rows_equal_single_rows_and_exact_coarse_converges(rng):
+    from poissonfp.operators import solve_dst
+    from poissonfp.solvers.multilevel import coarse_grids
+    from poissonfp.solvers.operator_transfer import VCycle
+
+    grid = Grid((0.0, 0.0), (1.0, 1.0), (31, 31))
+    grids = coarse_grids(grid, 7)
+    cycle = VCycle(grids, 0.8, 2, 2, capacity=3, coarse=1)
+    exact = lambda r: np.stack([solve_dst(grids[-1], row) for row in r])  # noqa: E731
+    r = rng.standard_normal((3, 31, 31))
+    batch = np.array(cycle.correct(r, exact))
+    for k in range(3):
+        np.testing.assert_allclose(np.array(cycle.correct(r[k:k + 1], exact))[0], batch[k], rtol=1e-12, atol=1e-12)
+    # V-cycles with an exact coarsest solve converge fast: the transfers and smoothing are right
+    e = np.zeros((1, 31, 31))
+    f = r[:1]
+    for _ in range(8):
+        e += cycle.correct(f - apply_laplacian(grid, e[0])[None], exact)
+    residual = np.linalg.norm(f - apply_laplacian(grid, e[0])[None]) / np.linalg.norm(f)
+    assert residual < 1e-6
+
+
+@pytest.fixture(scope="module")
+def model15(tiny_operator_model):
+    return load_model(tiny_operator_model)
+
+
+def _problem(source: np.ndarray, n: int = 31) -> Problem:
+    grid = build_problem(load_case("2d_square"), size=n).grid
+    return Problem(grid, source, source, name="2d_square")
+
+
+def test_single_high_mode_is_left_to_the_sweeps_at_pure_jacobis_work(model15):
+    base = build_problem(load_case("2d_square"), size=31)
+    x, y = base.grid.coordinates()
+    problem = _problem(np.sin(24 * np.pi * x) * np.sin(20 * np.pi * y) + 0 * y)
+    criterion = StoppingCriterion("residual", 1e-10)
+    jacobi = solve(problem, "jacobi", criterion, omega=1.0)
+    operator = solve(problem, "operator", criterion, model=model15)
+    assert operator.converged and jacobi.converged
+    assert operator.info["network_calls"] == 0
+    assert operator.info["work_sweep_equivalents"] <= 1.2 * jacobi.iterations
+    # the control: the plain alternation (a call after every block) costs far more than pure Jacobi here
+    always = solve(problem, "operator", criterion, model=model15, trigger="always", fallback=False)
+    assert always.info["network_calls"] >= 1 and always.info["work_sweep_equivalents"] > 1.2 * jacobi.iterations
+
+
+def test_smooth_source_stalls_the_sweeps_and_the_calls_pay(model15):
+    # at 63² a sweep is ~16x dearer than at 15²: stalled sweeps (rate ~0.999) lose to a call of the 15² model
+    base = build_problem(load_case("2d_square"), size=63)
+    x, y = base.grid.coordinates()
+    problem = _problem(np.exp(-((x - 0.4) ** 2 + (y - 0.6) ** 2) / 0.05) + 0 * y, n=63)
+    criterion = StoppingCriterion("residual", 1e-8)
+    jacobi = solve(problem, "jacobi", criterion, omega=1.0)
+    operator = solve(problem, "operator", criterion, model=model15, fallback=False)
+    assert operator.converged and operator.info["network_calls"] >= 1
+    assert operator.info["sweeps"] < 0.5 * jacobi.iterations
+    np.testing.assert_allclose(operator.solution, problem.discrete_solution,
+                               atol=1e-6 * np.abs(problem.discrete_solution).max())
+
+
+def test_batch_rows_report_their_own_work(model15):
+    base = build_problem(load_case("2d_square"), size=31)
+    x, y = base.grid.coordinates()
+    smooth = np.exp(-((x - 0.4) ** 2 + (y - 0.6) ** 2) / 0.05) + 0 * y
+    rhs = np.stack([smooth, np.zeros_like(smooth), smooth])
+    criterion = StoppingCriterion("residual", 1e-8)
+    results = solve_operator_batch(base, rhs, model15, criterion)
+    works = [r.info["work_sweep_equivalents"] for r in results]
+    assert all(r.converged for r in results)
+    assert works[1] == 0.0 and results[1].info["network_calls"] == 0  # u = 0 solves it: no work of its own
+    assert works[0] >= results[0].info["sweeps"] > 0
+    assert sum(works) == pytest.approx(results[0].info["batch_work_sweep_equivalents"])
+    assert works[0] == pytest.approx(works[2])  # equal rows, equal shares
