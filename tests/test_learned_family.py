@@ -52,3 +52,20 @@ def test_bad_arguments_are_refused():
         grf_sources(grid, 1, seed=0, mask=np.ones(5, dtype=bool))
     with pytest.raises(ValueError, match="k0"):
         grf_sources(grid, 1, seed=0, k0=0.0)
+
+
+def test_a_band_without_signal_has_no_relative_error_but_its_share():
+    """A target with no energy in the high bands (one low sine mode) once gave a relative error of ~1e14 there
+    (round-off over round-off); now None, with the band's share of the target beside it."""
+    import numpy as np
+
+    from poissonfp.learned.training import band_errors
+
+    x = np.arange(1, 64) / 64
+    target = np.sin(np.pi * x)[None]
+    predicted = target + 1e-3 * np.sin(40 * np.pi * x)[None]
+    bands = band_errors(predicted, target)
+    assert bands[0]["error"] is not None and bands[0]["error"] < 1e-12
+    assert bands[0]["share"] > 0.99
+    assert all(b["error"] is None and b["share"] < 1e-8 for b in bands[1:])
+    assert band_errors(predicted + 1e-3, target + 1e-3)[-1]["error"] is not None  # a real signal keeps its error

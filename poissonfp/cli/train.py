@@ -154,7 +154,8 @@ def _train_and_save(case, out, size, samples, steps, batch, arch, family, family
     with guard.deferred():
         model.meta["interrupted"] = model.meta["interrupted"] or guard.received is not None
         save_model(model, out)
-    bands = ", ".join(f"{b['band']}: {b['error']:.3g}" for b in report["held_out"]["bands"])
+    bands = ", ".join(f"{b['band']}: " + (f"{b['error']:.3g}" if b["error"] is not None else "no signal")
+                      for b in report["held_out"]["bands"])
     state = "INTERRUPTED (resume with --resume)" if report["interrupted"] else "done"
     click.echo(f"model       {out}/ ({state}; {model.meta['parameters']:,} parameters, "
                f"fingerprint {model.meta['fingerprint']})")

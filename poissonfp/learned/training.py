@@ -37,6 +37,10 @@ def _band_index(shape: tuple[int, ...], edges: Sequence[float]) -> np.ndarray:
     return np.searchsorted(np.asarray(edges), reach, side="left") - 1
 
 
+#: A band whose part of the target's DST norm is below this fraction of the whole holds round-off only.
+EMPTY_BAND = 1e-8
+
+
 def band_errors(predicted: np.ndarray, target: np.ndarray, edges: Sequence[float] = BAND_EDGES) -> list[dict]:
     """Relative L2 error of ``predicted`` against ``target`` (both ``(K, *shape)``) per DST band.
 
@@ -50,14 +54,18 @@ def band_errors(predicted: np.ndarray, target: np.ndarray, edges: Sequence[float
     error = scipy.fft.dstn(np.asarray(predicted) - target, type=1, norm="ortho", axes=axes)
     size = scipy.fft.dstn(np.asarray(target, dtype=float), type=1, norm="ortho", axes=axes)
     band = _band_index(target.shape[1:], edges)
+    total = float(np.sqrt(np.sum(size**2)))
     out = []
     for b in range(len(edges) - 1):
         selected = band == b
         if not selected.any():
             continue
         norm = float(np.sqrt(np.sum(size[:, selected] ** 2)))
-        value = float(np.sqrt(np.sum(error[:, selected] ** 2))) / norm if norm > 0 else math.nan
-        out.append({"band": f"{edges[b]:g}-{edges[b + 1]:g}", "modes": int(selected.sum()), "error": value})
+        # a band holding only round-off of the target (e.g. modes a symmetric source does not excite) has no
+        # meaningful relative error: None, with its share of the target's norm beside it
+        value = float(np.sqrt(np.sum(error[:, selected] ** 2))) / norm if norm > EMPTY_BAND * total else None
+        out.append({"band": f"{edges[b]:g}-{edges[b + 1]:g}", "modes": int(selected.sum()), "error": value,
+                    "share": norm / total if total > 0 else 0.0})
     return out
 
 
