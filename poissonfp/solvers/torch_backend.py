@@ -22,8 +22,8 @@ from poissonfp.neural.galerkin import truncated_inverse
 from poissonfp.operators import diagonal
 from poissonfp.solvers.multilevel import coarse_grids, interpolation_1d
 
-__all__ = ["TorchLevel", "TorchMultilevel", "TorchGalerkinSpace", "TorchExactCoarse",
-           "jacobi_sweeps"]
+__all__ = ["TorchLevel", "TorchMultilevel", "TorchGalerkinSpace", "TorchExactCoarse", "jacobi_sweeps",
+           "criterion_value", "as_tensor", "residual_norm", "synchronise", "sweep_seconds", "lowest_factor"]
 
 DTYPE = torch.float64
 
@@ -146,6 +146,8 @@ class TorchExactCoarse:
 class TorchMultilevel:
     """:class:`~poissonfp.solvers.multilevel.Multilevel` on a torch device (same grids, transfers, work count)."""
 
+    hierarchy = "rediscretised"
+
     def __init__(self, grid: Grid, coarse, device, omega: float | None = None, pre: int = 2, post: int = 2,
                  coarsest_points: int = 31) -> None:
         self.device = torch.device(device)
@@ -254,3 +256,4 @@ def lowest_factor(grid: Grid, omega: float) -> float:
     weights = [2.0 / h**2 for h in grid.spacing]
     mean_cos = sum(w * math.cos(math.pi / (n + 1)) for w, n in zip(weights, grid.shape)) / sum(weights)
     return 1.0 - omega + omega * mean_cos
+
