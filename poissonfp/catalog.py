@@ -18,7 +18,7 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
-from poissonfp.case import CaseError
+from poissonfp.case_schema import CaseError
 
 __all__ = ["find_case", "shipped_cases", "case_summary"]
 

@@ -16,7 +16,7 @@ import math
 import os
 from typing import TYPE_CHECKING, Mapping, NamedTuple
 
-from poissonfp.case import CaseError
+from poissonfp.case_schema import CaseError
 
 if TYPE_CHECKING:
     from poissonfp.case import Case

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from poissonfp.case import case_from_text
-from poissonfp.outputs import ResultError, load_result, save_solve_outputs
+from poissonfp.loading import ResultError, load_result
+from poissonfp.outputs import save_solve_outputs
 from poissonfp.problem import build_problem
 from poissonfp.solvers import Monitor, StoppingCriterion, solve
 

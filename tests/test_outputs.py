@@ -12,7 +12,7 @@ from click.testing import CliRunner
 import poissonfp
 from poissonfp.cli import main
 from poissonfp.grid import Grid
-from poissonfp.outputs import load_result
+from poissonfp.loading import load_result
 from poissonfp.problem import Problem
 from poissonfp.results import OutputError, OutputLock, check_output_folder
 from poissonfp.solvers import Monitor, StoppingCriterion, solve

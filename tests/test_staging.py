@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from poissonfp.case import load_case
-from poissonfp.outputs import load_result, save_solve_outputs
+from poissonfp.loading import load_result
+from poissonfp.outputs import save_solve_outputs
 from poissonfp.problem import build_problem
 from poissonfp.results import staged_folder
 from poissonfp.solvers import StoppingCriterion, solve

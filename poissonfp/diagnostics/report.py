@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from poissonfp.diagnostics.base import load_experiment
-from poissonfp.diagnostics.suite import SuiteResult, aggregate_claims, claim_counts, exit_status
+from poissonfp.diagnostics.verdicts import SuiteResult, aggregate_claims, claim_counts, exit_status
 from poissonfp.results import to_jsonable
 
 __all__ = ["write_report", "paper_settings_table"]

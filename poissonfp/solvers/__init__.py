@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from typing import Any, Callable, Iterator, Mapping, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, MutableMapping, Sequence
 
 from poissonfp.methods import REGISTRY
-from poissonfp.problem import Problem
-from poissonfp.solvers.base import DivergenceError, HISTORY_KEYS, Monitor, SolveResult, StoppingCriterion
+from poissonfp.solvers.base import HISTORY_KEYS, DivergenceError, Monitor, SolveResult, StoppingCriterion
+
+if TYPE_CHECKING:
+    from poissonfp.problem import Problem
 
 __all__ = ["solve", "SOLVERS", "BOX_ONLY", "applicable_methods", "SolveResult", "StoppingCriterion", "Monitor", "DivergenceError", "HISTORY_KEYS",
            "method_options"]

@@ -11,13 +11,16 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
+from poissonfp.case_schema import CaseError
 from poissonfp.interrupts import finish_solving, raise_pending, shielded
-from poissonfp.problem import Problem
 from poissonfp.settings import CRITERIA, CRITERION_METRICS
+
+if TYPE_CHECKING:
+    from poissonfp.problem import Problem
 
 __all__ = ["StopSolve", "norm2", "require_box", "SolveResult", "StoppingCriterion", "Monitor", "DivergenceError", "HISTORY_KEYS"]
 
@@ -74,12 +77,6 @@ def _relative(numerator: float, denominator: float) -> float:
     return numerator / (denominator or 1.0)
 
 
-def _case_error() -> type:
-    from poissonfp.case import CaseError
-
-    return CaseError
-
-
 def require_box(problem: Problem, what: str) -> None:
     """Refuse ``what`` unless ``problem`` is the constant-coefficient Dirichlet box.
 
@@ -88,7 +85,7 @@ def require_box(problem: Problem, what: str) -> None:
     """
     if not problem.on_box:
         assert problem.general is not None
-        raise _case_error()(problem.name, "method", f"{what} applies only to the constant-coefficient "
+        raise CaseError(problem.name, "method", f"{what} applies only to the constant-coefficient "
                             f"Dirichlet box; this problem has {problem.general.why_not_box}")
 
 
