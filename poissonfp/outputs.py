@@ -81,8 +81,6 @@ def save_solve_outputs(out_dir: str | Path, case: Case, problem: Problem, result
 
 def _write_set(folder: Path, case: Case, problem: Problem, result: SolveResult, vtk: bool, with_figures: bool,
                timings: dict) -> list[str]:
-    from poissonfp.plotting.solution import plot_convergence, plot_field, plot_mode_errors
-
     grid, u = problem.grid, result.solution
     arrays = {"solution": u, "rhs": problem.rhs, "source": problem.source,
               "discrete_solution": problem.discrete_solution,
@@ -109,6 +107,9 @@ def _write_set(folder: Path, case: Case, problem: Problem, result: SolveResult, 
         write_json(folder / "result.json", result_record(case, problem, result))
         return [*names, "result.json"]
     import time
+
+    # matplotlib is imported only for figures: an interrupted solve's save (no figures) spent ~1 s importing it
+    from poissonfp.plotting.solution import plot_convergence, plot_field, plot_mode_errors
 
     started = time.perf_counter()
     label = f"{case.name}, {result.method}, grid {grid.describe()}"

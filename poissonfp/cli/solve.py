@@ -20,6 +20,7 @@ import click
 from poissonfp.cli.common import EXIT_INTERRUPTED, EXIT_NOT_REACHED, guarded, with_flags
 from poissonfp.cli.params import CommaList, NamedChoice
 from poissonfp.cli.progress import SolveProgress
+from poissonfp.cli.summary import compile_clock
 from poissonfp.cli.summary import print_summary as _print_summary
 from poissonfp.interrupts import SignalGuard
 from poissonfp.methods import COARSE_SPACES, DEVICES, METHODS
@@ -190,8 +191,11 @@ def _solve_and_save(case, out: Path, vtk: bool, quiet: bool, guard: SignalGuard,
         logger.info("solving %s with %s on %s (outputs: %s)", case.name, case.solver.method,
                     problem.grid.describe(), out)
         started = time.perf_counter()
+        _import_solver(case.solver.method)
+        timings["imports"] = time.perf_counter() - started
+        started = time.perf_counter()
         with SolveProgress(f"{case.solver.method} {problem.grid.describe()}", _training_budget(case),
-                           quiet=quiet) as progress, guard.solving():
+                           quiet=quiet) as progress, guard.solving(), compile_clock(timings):
             _, result = solve_case(case, problem=problem, callback=progress)
         timings["solve"] = time.perf_counter() - started
     except KeyboardInterrupt:
@@ -205,6 +209,19 @@ def _solve_and_save(case, out: Path, vtk: bool, quiet: bool, guard: SignalGuard,
                            timings=timings)
         _print_summary(case, problem, result, out, timings)
     return result
+
+
+def _import_solver(method: str) -> None:
+    """Import ``method``'s solver module (and torch for the methods that take a network), so that the summary
+    tells their import apart from the solve (torch alone takes ~1-3 s on a busy machine)."""
+    import importlib
+
+    from poissonfp.solvers import SOLVERS, method_options
+
+    if method in SOLVERS:
+        SOLVERS[method]
+        if "network" in method_options(method):
+            importlib.import_module("poissonfp.neural.model")
 
 
 def _check_operator_model(case) -> None:
