@@ -29,19 +29,34 @@ _EXPORTS = {
     "solve_grid": "poissonfp.arrays", "solve_matrix": "poissonfp.arrays", "Grid": "poissonfp.grid",
     "StopSolve": "poissonfp.solvers.base", "ResultError": "poissonfp.loading",
 }
-__all__ = ["Case", "CaseError", "Grid", "Problem", "ResultError", "SolveResult", "StopSolve", "StoppingCriterion",
-           "build_problem", "find_case", "load_case", "load_result", "solve", "solve_case", "solve_grid",
-           "solve_matrix", "__version__"]
+__all__ = [
+    "Case",
+    "CaseError",
+    "Grid",
+    "Problem",
+    "ResultError",
+    "SolveResult",
+    "StopSolve",
+    "StoppingCriterion",
+    "__version__",
+    "build_problem",
+    "find_case",
+    "load_case",
+    "load_result",
+    "solve",
+    "solve_case",
+    "solve_grid",
+    "solve_matrix",
+]
 
 if TYPE_CHECKING:
     from poissonfp.api import solve_case
+    from poissonfp.arrays import solve, solve_grid, solve_matrix
     from poissonfp.case import Case, CaseError, load_case
     from poissonfp.catalog import find_case
-    from poissonfp.loading import load_result
-    from poissonfp.problem import Problem, build_problem
-    from poissonfp.arrays import solve, solve_grid, solve_matrix
     from poissonfp.grid import Grid
-    from poissonfp.loading import ResultError
+    from poissonfp.loading import ResultError, load_result
+    from poissonfp.problem import Problem, build_problem
     from poissonfp.solvers import SolveResult, StoppingCriterion
     from poissonfp.solvers.base import StopSolve
 

@@ -52,16 +52,59 @@ from pathlib import Path
 from typing import Any
 
 from .case_checks import match_tolerance, read_problem
-from .case_fields import (_domain, _formula, _grid, _grid_size, _interior, _locate_setting, _name, _checked_setting,
-                          _resolve_criterion, _seed, _settings, _sides)
-from .case_schema import (MAX_COORDINATE, MAX_SEED, MIN_EXTENT, SETTINGS_TABLES, SIDE_NAMES, SIDE_TYPES, TOP_LEVEL,
-                          VARIABLES, CaseError, _check_keys, _string, _table)
+from .case_fields import (
+    _checked_setting,
+    _domain,
+    _formula,
+    _grid,
+    _grid_size,
+    _interior,
+    _locate_setting,
+    _name,
+    _resolve_criterion,
+    _seed,
+    _settings,
+    _sides,
+)
+from .case_schema import (
+    MAX_COORDINATE,
+    MAX_SEED,
+    MIN_EXTENT,
+    SETTINGS_TABLES,
+    SIDE_NAMES,
+    SIDE_TYPES,
+    TOP_LEVEL,
+    VARIABLES,
+    CaseError,
+    _check_keys,
+    _string,
+    _table,
+)
 from .expressions import Expression
-from .settings import (HybridSettings, MultigridSettings, NetworkSettings, OperatorSettings, SolverSettings,
-                       TrainingSettings)
+from .settings import (
+    HybridSettings,
+    MultigridSettings,
+    NetworkSettings,
+    OperatorSettings,
+    SolverSettings,
+    TrainingSettings,
+)
 
-__all__ = ["Case", "CaseError", "load_case", "case_from_text", "VARIABLES", "MAX_SEED", "MAX_COORDINATE", "MIN_EXTENT",
-           "SIDE_NAMES", "SIDE_TYPES", "SETTINGS_TABLES", "MAX_CASE_BYTES", "match_tolerance"]
+__all__ = [
+    "MAX_CASE_BYTES",
+    "MAX_COORDINATE",
+    "MAX_SEED",
+    "MIN_EXTENT",
+    "SETTINGS_TABLES",
+    "SIDE_NAMES",
+    "SIDE_TYPES",
+    "VARIABLES",
+    "Case",
+    "CaseError",
+    "case_from_text",
+    "load_case",
+    "match_tolerance",
+]
 
 
 @dataclass(frozen=True)

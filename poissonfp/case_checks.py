@@ -9,7 +9,7 @@ import numpy as np
 from .case_schema import CaseError
 from .expressions import Expression, ExpressionError, parse_expression
 
-__all__ = ["read_problem", "sample_points", "check_match", "match_tolerance"]
+__all__ = ["check_match", "match_tolerance", "read_problem", "sample_points"]
 
 _SAMPLES_PER_DIMENSION = 5
 _MATCH_TOLERANCE = 1e-8

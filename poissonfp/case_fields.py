@@ -11,8 +11,19 @@ from typing import Any
 import numpy as np
 
 from .case_checks import check_match, sample_points
-from .case_schema import (MAX_COORDINATE, MAX_SEED, MIN_EXTENT, SETTINGS_TABLES, SIDE_NAMES, SIDE_TYPES, CaseError,
-                          _check_keys, _expected, _show, _table)
+from .case_schema import (
+    MAX_COORDINATE,
+    MAX_SEED,
+    MIN_EXTENT,
+    SETTINGS_TABLES,
+    SIDE_NAMES,
+    SIDE_TYPES,
+    CaseError,
+    _check_keys,
+    _expected,
+    _show,
+    _table,
+)
 from .expressions import Expression, ExpressionError, parse_expression
 from .settings import SettingError, SolverSettings, check_setting, default_criterion
 

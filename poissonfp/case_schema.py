@@ -6,11 +6,26 @@ import difflib
 import os
 from typing import Any
 
-from .settings import (HybridSettings, MultigridSettings, NetworkSettings, OperatorSettings, SolverSettings,
-                       TrainingSettings)
+from .settings import (
+    HybridSettings,
+    MultigridSettings,
+    NetworkSettings,
+    OperatorSettings,
+    SolverSettings,
+    TrainingSettings,
+)
 
-__all__ = ["CaseError", "VARIABLES", "MAX_SEED", "MAX_COORDINATE", "MIN_EXTENT", "SETTINGS_TABLES", "TOP_LEVEL",
-           "SIDE_NAMES", "SIDE_TYPES"]
+__all__ = [
+    "MAX_COORDINATE",
+    "MAX_SEED",
+    "MIN_EXTENT",
+    "SETTINGS_TABLES",
+    "SIDE_NAMES",
+    "SIDE_TYPES",
+    "TOP_LEVEL",
+    "VARIABLES",
+    "CaseError",
+]
 
 VARIABLES = ("x", "y", "z")
 #: Largest seed (torch generators take 64-bit seeds).

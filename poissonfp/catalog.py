@@ -20,7 +20,7 @@ from pathlib import Path
 
 from poissonfp.case_schema import CaseError
 
-__all__ = ["find_case", "shipped_cases", "case_summary"]
+__all__ = ["case_summary", "find_case", "shipped_cases"]
 
 _SUFFIX = ".toml"
 

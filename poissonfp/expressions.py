@@ -21,9 +21,10 @@ import ast
 import functools
 import math
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property, reduce
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,8 +32,17 @@ if TYPE_CHECKING:  # sympy and torch are imported where they are used: importing
     import sympy
     import torch
 
-__all__ = ["FUNCTIONS", "CONSTANTS", "MAX_LENGTH", "MAX_EXPONENT", "MAX_DEPTH", "MAX_DERIVATIVE_SIZE",
-           "Expression", "ExpressionError", "parse_expression"]
+__all__ = [
+    "CONSTANTS",
+    "FUNCTIONS",
+    "MAX_DEPTH",
+    "MAX_DERIVATIVE_SIZE",
+    "MAX_EXPONENT",
+    "MAX_LENGTH",
+    "Expression",
+    "ExpressionError",
+    "parse_expression",
+]
 
 #: Allowed function names -> (name of the sympy function, number of arguments).
 FUNCTIONS: dict[str, tuple[str, int]] = {

@@ -7,7 +7,8 @@ inverted exactly by the discrete sine transform (:func:`solve_dst`), which diago
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,10 +19,10 @@ if TYPE_CHECKING:  # scipy is imported where it is used: importing this module s
 
 __all__ = [
     "apply_laplacian",
-    "laplacian_matrix",
-    "laplacian_eigenvalues",
     "diagonal",
     "fold_boundary",
+    "laplacian_eigenvalues",
+    "laplacian_matrix",
     "residual",
     "solve_dst",
 ]

@@ -17,8 +17,8 @@ import numpy as np
 from poissonfp.case import Case
 from poissonfp.environment import environment_record
 from poissonfp.problem import Problem
-from poissonfp.settings import CRITERION_METRICS
 from poissonfp.results import save_figure, staged_folder, write_json, write_npz
+from poissonfp.settings import CRITERION_METRICS
 from poissonfp.solvers.base import HISTORY_KEYS, SolveResult
 
 __all__ = ["OUTPUT_FILES", "result_record", "save_solve_outputs"]
@@ -59,7 +59,7 @@ def result_record(case: Case, problem: Problem, result: SolveResult) -> dict[str
         "info": summary["info"],
         "poissonfp_version": __version__,
         "environment": environment_record(),
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 
 

@@ -15,7 +15,7 @@ Conventions (exact, no hidden scaling):
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.fft
@@ -23,16 +23,16 @@ import scipy.fft
 __all__ = [
     "dft",
     "dft_peaks",
-    "relative_mode_errors",
     "dst_coefficients",
     "dst_peaks",
-    "mode_errors_dst",
-    "projected_nudft",
-    "spectrum_peaks",
     "first_principal_component",
     "gaussian_filter_matrix",
     "gaussian_filter_split",
+    "mode_errors_dst",
     "parity_spectrum_exact",
+    "projected_nudft",
+    "relative_mode_errors",
+    "spectrum_peaks",
     "walsh_coefficients",
     "walsh_degree_energy",
 ]

@@ -15,7 +15,6 @@ from poissonfp.diagnostics.base import EXPERIMENTS, parse_override
 from poissonfp.interrupts import SignalGuard
 from poissonfp.settings import SettingError
 
-
 #: Bounds of --seeds and --threads: each seed repeats every experiment; torch refuses absurd thread counts.
 MAX_SEEDS = 64
 MAX_SEED = 2**32 - 1

@@ -2,13 +2,13 @@
 work, the errors, and where the command's time went."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import click
 
-__all__ = ["print_summary", "compile_clock"]
+__all__ = ["compile_clock", "print_summary"]
 
 
 @contextmanager

@@ -18,10 +18,19 @@ estimated; 0.89 GiB measured, 1.08 estimated. The estimate is an upper bound, no
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, NamedTuple, Sequence
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
-__all__ = ["Allocation", "BASE_BYTES", "THREAD_BYTES", "experiment_allocations", "suite_allocations",
-           "available_memory_bytes", "describe"]
+__all__ = [
+    "BASE_BYTES",
+    "THREAD_BYTES",
+    "Allocation",
+    "available_memory_bytes",
+    "describe",
+    "experiment_allocations",
+    "suite_allocations",
+]
 
 #: The interpreter with torch, numpy, scipy and the experiment modules imported.
 BASE_BYTES = 512 * 2**20
@@ -56,7 +65,7 @@ def _network(name: str, settings: Any, inputs: int, samples: int, outputs: int) 
                            samples * outputs * _itemsize(settings) * _PARAMETER_COPIES)]
     widths = tuple(settings.widths)
     sizes = (inputs, *widths, outputs)
-    parameters = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+    parameters = sum((a + 1) * b for a, b in itertools.pairwise(sizes))
     itemsize = _itemsize(settings)
     return [Allocation(f"{name}.widths", f"{parameters:,} network parameters with gradients and Adam state",
                        parameters * itemsize * _PARAMETER_COPIES),

@@ -10,23 +10,41 @@ import logging
 import platform
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import torch
 
 from poissonfp import __version__
 from poissonfp.diagnostics.base import ExperimentResult, load_experiment, make_settings
-from poissonfp.diagnostics.verdicts import (EXIT_EVIDENCE_FAILED, EXIT_HELD, EXIT_INTERRUPTED, EXIT_SANITY_FAILED,
-                                           SuiteResult, aggregate_claims, claim_counts, exit_status)
+from poissonfp.diagnostics.verdicts import (
+    EXIT_EVIDENCE_FAILED,
+    EXIT_HELD,
+    EXIT_INTERRUPTED,
+    EXIT_SANITY_FAILED,
+    SuiteResult,
+    aggregate_claims,
+    claim_counts,
+    exit_status,
+)
 from poissonfp.interrupts import interrupt_exit_code
 from poissonfp.results import save_figure, write_json, write_text
 
-__all__ = ["run_suite", "summary_dict",
-           # defined in poissonfp.diagnostics.verdicts (the report reads them too), kept here
-           "SuiteResult", "aggregate_claims", "claim_counts", "exit_status", "EXIT_HELD", "EXIT_EVIDENCE_FAILED",
-           "EXIT_SANITY_FAILED", "EXIT_INTERRUPTED"]
+__all__ = [
+    "EXIT_EVIDENCE_FAILED",
+    "EXIT_HELD",
+    "EXIT_INTERRUPTED",
+    "EXIT_SANITY_FAILED",
+    # defined in poissonfp.diagnostics.verdicts (the report reads them too), kept here
+    "SuiteResult",
+    "aggregate_claims",
+    "claim_counts",
+    "exit_status",
+    "run_suite",
+    "summary_dict",
+]
 
 logger = logging.getLogger(__name__)
 

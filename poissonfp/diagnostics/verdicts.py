@@ -3,13 +3,22 @@ grouped over seeds, counts per kind, the exit status. Read by the suite and by t
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from poissonfp.diagnostics.base import KINDS, ExperimentResult
 
-__all__ = ["SuiteResult", "aggregate_claims", "claim_counts", "exit_status", "EXIT_HELD", "EXIT_EVIDENCE_FAILED",
-           "EXIT_SANITY_FAILED", "EXIT_INTERRUPTED"]
+__all__ = [
+    "EXIT_EVIDENCE_FAILED",
+    "EXIT_HELD",
+    "EXIT_INTERRUPTED",
+    "EXIT_SANITY_FAILED",
+    "SuiteResult",
+    "aggregate_claims",
+    "claim_counts",
+    "exit_status",
+]
 
 #: Exit statuses of a suite: every claim held, an evidence claim failed, a sanity check failed (a bug),
 #: interrupted.

@@ -16,8 +16,8 @@ Parameters are float64 by default; ``device="cuda"`` puts the network on the GPU
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -175,7 +175,7 @@ def _numpy_body(body: nn.Sequential):
     return layers
 
 
-def _numpy_features(model: "BoundaryNet", x: np.ndarray, grid: Grid | None = None) -> np.ndarray:
+def _numpy_features(model: BoundaryNet, x: np.ndarray, grid: Grid | None = None) -> np.ndarray:
     lower, upper = model.lower.numpy(), model.upper.numpy()
     t = 2.0 * (x - lower) / (upper - lower) - 1.0
     layers = _numpy_body(model.body)
@@ -215,7 +215,7 @@ def _numpy_features(model: "BoundaryNet", x: np.ndarray, grid: Grid | None = Non
 _RIDGE_LIMIT = 8.0
 
 
-def _tanh_ridge_features(grid: Grid, model: "BoundaryNet", weight: np.ndarray, bias: np.ndarray,
+def _tanh_ridge_features(grid: Grid, model: BoundaryNet, weight: np.ndarray, bias: np.ndarray,
                          extra: bool) -> np.ndarray | None:
     """``tanh(w . t + b)`` on a tensor grid from 1D tanh values and the addition formula
     ``tanh(a + c) = (tanh a + tanh c) / (1 + tanh a tanh c)``: one multiply-add and a division per entry

@@ -12,14 +12,14 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
 from poissonfp.solvers.base import DivergenceError
 
-__all__ = ["TrainingDivergence", "Trainer", "BLOW_UP"]
+__all__ = ["BLOW_UP", "Trainer", "TrainingDivergence"]
 
 logger = logging.getLogger(__name__)
 

@@ -10,15 +10,22 @@
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.colors import LogNorm
 
 from poissonfp.plotting.axes import panel_axes
 
-__all__ = ["plot_error_vs_time", "plot_mode_heatmap", "plot_switch_mode_errors", "plot_tradeoff", "plot_seed_study",
-           "mode_label"]
+__all__ = [
+    "mode_label",
+    "plot_error_vs_time",
+    "plot_mode_heatmap",
+    "plot_seed_study",
+    "plot_switch_mode_errors",
+    "plot_tradeoff",
+]
 
 METRIC_LABELS = {
     "rel_residual": r"$\|b - Au\|_2 / \|b\|_2$",

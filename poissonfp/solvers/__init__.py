@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from poissonfp.methods import REGISTRY
 from poissonfp.solvers.base import HISTORY_KEYS, DivergenceError, Monitor, SolveResult, StoppingCriterion
@@ -15,8 +16,18 @@ from poissonfp.solvers.base import HISTORY_KEYS, DivergenceError, Monitor, Solve
 if TYPE_CHECKING:
     from poissonfp.problem import Problem
 
-__all__ = ["solve", "SOLVERS", "BOX_ONLY", "applicable_methods", "SolveResult", "StoppingCriterion", "Monitor", "DivergenceError", "HISTORY_KEYS",
-           "method_options"]
+__all__ = [
+    "BOX_ONLY",
+    "HISTORY_KEYS",
+    "SOLVERS",
+    "DivergenceError",
+    "Monitor",
+    "SolveResult",
+    "StoppingCriterion",
+    "applicable_methods",
+    "method_options",
+    "solve",
+]
 
 class _Registry(MutableMapping[str, Callable[..., SolveResult]]):
     """method -> solver function, importing a solver's module on first access; a solver function can

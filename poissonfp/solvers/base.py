@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from poissonfp.settings import CRITERIA, CRITERION_METRICS
 if TYPE_CHECKING:
     from poissonfp.problem import Problem
 
-__all__ = ["StopSolve", "norm2", "require_box", "SolveResult", "StoppingCriterion", "Monitor", "DivergenceError", "HISTORY_KEYS"]
+__all__ = ["HISTORY_KEYS", "DivergenceError", "Monitor", "SolveResult", "StopSolve", "StoppingCriterion", "norm2", "require_box"]
 
 logger = logging.getLogger(__name__)
 

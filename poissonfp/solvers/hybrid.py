@@ -40,7 +40,7 @@ from poissonfp.solvers.base import Monitor, SolveResult, check_finite, require_b
 from poissonfp.solvers.hybrid_record import TwoLevelRecord
 from poissonfp.solvers.jacobi import jacobi_iteration, run_jacobi
 
-__all__ = ["solve_hybrid", "LowModeTracker", "default_sweeps_per_correction", "smoothing_omega"]
+__all__ = ["LowModeTracker", "default_sweeps_per_correction", "smoothing_omega", "solve_hybrid"]
 
 
 def smoothing_omega(ndim: int) -> float:
@@ -131,7 +131,7 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
             points = model.grid_points(grid)
             times["network_s"] = monitor.elapsed() - clock
             if problem.on_box or switch != "auto":
-                space, u, trainer = _dnn_phase(problem, monitor, model, points, training, hybrid, switch,
+                space, u, _trainer = _dnn_phase(problem, monitor, model, points, training, hybrid, switch,
                                                times, record, state)
             else:
                 space, u = _untrained_phase(problem, monitor, model, points, training, hybrid, times, record)
@@ -224,7 +224,7 @@ class _AutoSwitch:
     over the current features) by its low sine modes; stop when they converged, stopped changing, or (with
     Galerkin) a doubling of the steps gained less than ``min_gain`` (then hand over the best iterate)."""
 
-    def __init__(self, phase: _Phase, tracker: "LowModeTracker", decision: _SwitchDecision, space: Any,
+    def __init__(self, phase: _Phase, tracker: LowModeTracker, decision: _SwitchDecision, space: Any,
                  u: np.ndarray) -> None:
         self.phase, self.tracker, self.decision = phase, tracker, decision
         self.last = {"step": 0, "low": tracker.coefficients(u), "next": 1, "space": space, "u": u,

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from poissonfp.solvers.jacobi_price import PRICE_SWEEPS, JacobiPrice, measure_pr
 from poissonfp.solvers.multilevel import DEFAULT_COARSEST_POINTS, ExactCoarse, Multilevel
 from poissonfp.solvers.multilevel import warm_up as warm_up_multilevel
 
-__all__ = ["HybridBackend", "JacobiRun", "Cycles", "NumpyBackend", "make_multilevel", "PLAIN_SWEEPS"]
+__all__ = ["PLAIN_SWEEPS", "Cycles", "HybridBackend", "JacobiRun", "NumpyBackend", "make_multilevel"]
 
 #: (measure, step): ``measure()`` gives (residual norm, criterion value) of the fine iterate, ``step()`` runs
 #: one V-cycle.

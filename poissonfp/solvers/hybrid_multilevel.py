@@ -20,12 +20,11 @@
 """
 from __future__ import annotations
 
+import itertools
 import math
-import time
+from typing import Any
 
 import numpy as np
-
-from typing import Any
 
 from poissonfp.problem import Problem
 from poissonfp.solvers.base import Monitor, SolveResult, check_finite
@@ -34,8 +33,19 @@ from poissonfp.solvers.jacobi import JacobiIteration
 from poissonfp.solvers.jacobi_price import PRICE_SWEEPS, JacobiPrice, jacobi_seconds, measure_price
 from poissonfp.solvers.multilevel import DEFAULT_COARSEST_POINTS, CoarseIteration, boundary_lift
 
-__all__ = ["solve_multilevel_hybrid", "run_hybrid", "coarse_network", "coarse_solver", "decide", "run_cycles",
-           "cycle_summary", "make_multilevel", "predicted_cycle_work", "SETUP_SECONDS_PER_FLOP", "PLAIN_SWEEPS"]
+__all__ = [
+    "PLAIN_SWEEPS",
+    "SETUP_SECONDS_PER_FLOP",
+    "coarse_network",
+    "coarse_solver",
+    "cycle_summary",
+    "decide",
+    "make_multilevel",
+    "predicted_cycle_work",
+    "run_cycles",
+    "run_hybrid",
+    "solve_multilevel_hybrid",
+]
 
 #: Seconds per floating-point operation of the coarse set-up (features, ΦᵀAΦ, eigh), single thread:
 #: galerkin_s measured 1.5 ms (minimum of 15 solves of 2d_high_frequency at 255², fallback off) for 129
@@ -105,7 +115,7 @@ def run_cycles(monitor: Monitor, measure, step, solution, residuals: list, dnn_s
 
 def cycle_summary(residuals: list[float], cycles: int, multilevel) -> dict:
     """The ``info`` entries of a finished run of cycles: counts, work, mean factor per cycle."""
-    factors = [b / a for a, b in zip(residuals[:-1], residuals[1:]) if a > 0]
+    factors = [b / a for a, b in itertools.pairwise(residuals) if a > 0]
     return {"cycles": cycles, "work_sweep_equivalents": multilevel.work,
             "cycle_factor": float(np.exp(np.mean(np.log(factors)))) if factors else None,
             "cycle_residuals": residuals, "jacobi_sweeps": 0,

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,12 +17,22 @@ from poissonfp.operators import diagonal
 from poissonfp.problem import Problem
 from poissonfp.solvers.base import DivergenceError, Monitor, SolveResult, require_box
 from poissonfp.solvers.jacobi_kernels import KERNELS, warm_up
-from poissonfp.solvers.jacobi_schedule import (KERNEL_CALL_S, BufferedIterate, check_batch, next_batch,
-                                              working_unit)
+from poissonfp.solvers.jacobi_schedule import KERNEL_CALL_S, BufferedIterate, check_batch, next_batch, working_unit
 
-__all__ = ["JacobiIteration", "jacobi_iteration", "solve_jacobi", "run_jacobi", "jacobi_factor",
-           # defined in jacobi_kernels and jacobi_schedule (shared with the CSR and torch iterations), kept here
-           "KERNEL_CALL_S", "BufferedIterate", "working_unit", "warm_up", "check_batch", "next_batch"]
+__all__ = [
+    # defined in jacobi_kernels and jacobi_schedule (shared with the CSR and torch iterations), kept here
+    "KERNEL_CALL_S",
+    "BufferedIterate",
+    "JacobiIteration",
+    "check_batch",
+    "jacobi_factor",
+    "jacobi_iteration",
+    "next_batch",
+    "run_jacobi",
+    "solve_jacobi",
+    "warm_up",
+    "working_unit",
+]
 
 if TYPE_CHECKING:
     from poissonfp.solvers.csr_jacobi import CsrJacobiIteration
@@ -90,7 +99,7 @@ class JacobiIteration(BufferedIterate):
 
 
 def jacobi_iteration(problem: Problem, omega: float = 1.0,
-                     initial_guess: np.ndarray | None = None) -> Union[JacobiIteration, "CsrJacobiIteration"]:
+                     initial_guess: np.ndarray | None = None) -> JacobiIteration | CsrJacobiIteration:
     """The Jacobi iteration for ``problem``: the stencil kernels on the box, the CSR kernel elsewhere."""
     if problem.on_box:
         return JacobiIteration(problem, omega, initial_guess)
@@ -99,7 +108,7 @@ def jacobi_iteration(problem: Problem, omega: float = 1.0,
     return CsrJacobiIteration(problem.operator, problem.rhs, omega, initial_guess)
 
 
-def _sweep_bounded(iteration: Union[JacobiIteration, "CsrJacobiIteration"], count: int, reference: np.ndarray | None,
+def _sweep_bounded(iteration: JacobiIteration | CsrJacobiIteration, count: int, reference: np.ndarray | None,
                    pace: list[float]) -> dict[str, float]:
     """Run ``count`` sweeps in kernel calls of about :data:`KERNEL_CALL_S` seconds at most (``pace``
     holds the last measured seconds per sweep); return the statistics of the last sweep."""
@@ -115,7 +124,7 @@ def _sweep_bounded(iteration: Union[JacobiIteration, "CsrJacobiIteration"], coun
 
 
 def run_jacobi(
-    iteration: Union[JacobiIteration, "CsrJacobiIteration"],
+    iteration: JacobiIteration | CsrJacobiIteration,
     monitor: Monitor,
     max_sweeps: int,
     *,

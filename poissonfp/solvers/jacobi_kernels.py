@@ -20,7 +20,7 @@ import functools
 import numpy as np
 from numba import njit
 
-__all__ = ["sweeps_1d", "sweeps_2d", "sweeps_3d", "KERNELS", "warm_up"]
+__all__ = ["KERNELS", "sweeps_1d", "sweeps_2d", "sweeps_3d", "warm_up"]
 
 
 @njit(cache=True)

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-__all__ = ["working_unit", "BufferedIterate", "check_batch", "next_batch", "KERNEL_CALL_S"]
+__all__ = ["KERNEL_CALL_S", "BufferedIterate", "check_batch", "next_batch", "working_unit"]
 
 
 def working_unit(rhs: np.ndarray) -> float:

@@ -62,9 +62,7 @@ def solve_dnn(problem: Problem, monitor: Monitor, *, network: NetworkSettings | 
             def on_step(step: int, _loss: float) -> bool:
                 return step % every == 0 and record(step)
 
-            if record(0):
-                reason = "converged"
-            elif trainer.adam(training.adam_steps, on_step) or trainer.lbfgs(training.lbfgs_steps, on_step):
+            if record(0) or trainer.adam(training.adam_steps, on_step) or trainer.lbfgs(training.lbfgs_steps, on_step):
                 reason = "converged"
             if training.galerkin and reason != "converged":
                 start = time.perf_counter()

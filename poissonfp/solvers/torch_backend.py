@@ -22,8 +22,19 @@ from poissonfp.neural.galerkin import truncated_inverse
 from poissonfp.operators import diagonal
 from poissonfp.solvers.multilevel import coarse_grids, interpolation_1d
 
-__all__ = ["TorchLevel", "TorchMultilevel", "TorchGalerkinSpace", "TorchExactCoarse", "jacobi_sweeps",
-           "criterion_value", "as_tensor", "residual_norm", "synchronise", "sweep_seconds", "lowest_factor"]
+__all__ = [
+    "TorchExactCoarse",
+    "TorchGalerkinSpace",
+    "TorchLevel",
+    "TorchMultilevel",
+    "as_tensor",
+    "criterion_value",
+    "jacobi_sweeps",
+    "lowest_factor",
+    "residual_norm",
+    "sweep_seconds",
+    "synchronise",
+]
 
 DTYPE = torch.float64
 
@@ -101,7 +112,7 @@ class TorchGalerkinSpace:
         self.grid = grid
         self.phi = features.to(DTYPE).contiguous()
         m = self.phi.shape[1]
-        columns = self.phi.T.reshape((m,) + tuple(grid.shape))
+        columns = self.phi.T.reshape((m, *tuple(grid.shape)))
         padded = torch.nn.functional.pad(columns, [1, 1] * grid.ndim)
         coefficients = [1.0 / h**2 for h in grid.spacing]
         applied = torch.stack([diagonal(grid) * p[_interior(grid.ndim)] - _neighbours(p, coefficients) for p in padded])

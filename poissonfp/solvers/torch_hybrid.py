@@ -9,8 +9,17 @@ import torch
 from poissonfp.grid import Grid
 from poissonfp.problem import Problem
 from poissonfp.solvers.base import Monitor
-from poissonfp.solvers.torch_backend import (DTYPE, TorchExactCoarse, TorchGalerkinSpace, TorchMultilevel, as_tensor,
-                                             criterion_value, residual_norm, sweep_seconds, synchronise)
+from poissonfp.solvers.torch_backend import (
+    DTYPE,
+    TorchExactCoarse,
+    TorchGalerkinSpace,
+    TorchMultilevel,
+    as_tensor,
+    criterion_value,
+    residual_norm,
+    sweep_seconds,
+    synchronise,
+)
 from poissonfp.solvers.torch_jacobi import run_jacobi_torch
 
 __all__ = ["TorchBackend"]

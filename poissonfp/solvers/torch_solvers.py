@@ -11,7 +11,7 @@ from poissonfp.problem import Problem
 from poissonfp.solvers.base import Monitor, SolveResult
 from poissonfp.solvers.torch_jacobi import solve_jacobi_torch
 
-__all__ = ["solve_jacobi_torch", "solve_hybrid_torch"]
+__all__ = ["solve_hybrid_torch", "solve_jacobi_torch"]
 
 
 def solve_hybrid_torch(problem: Problem, monitor: Monitor, *, device: str, **options) -> SolveResult:

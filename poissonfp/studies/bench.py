@@ -35,23 +35,34 @@ import math
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from poissonfp.api import criterion_of, solve_case
-from poissonfp.studies.bench_kernel import kernel_bandwidth, sweep_time
 from poissonfp.case import Case, load_case
 from poissonfp.jacobi_theory import predicted_sweeps
 from poissonfp.methods import BENCH_METHODS as METHODS
 from poissonfp.methods import BENCH_OPTIONAL as OPTIONAL_METHODS
 from poissonfp.methods import BENCH_VARIANTS as VARIANTS
 from poissonfp.problem import Problem, build_problem
-from poissonfp.solvers import SOLVERS, DivergenceError, applicable_methods, Monitor, SolveResult, StoppingCriterion
+from poissonfp.solvers import SOLVERS, DivergenceError, Monitor, SolveResult, StoppingCriterion, applicable_methods
 from poissonfp.solvers.jacobi import JacobiIteration, check_batch, jacobi_factor
+from poissonfp.studies.bench_kernel import kernel_bandwidth, sweep_time
 
-__all__ = ["METHODS", "OPTIONAL_METHODS", "ProblemPlan", "FULL_PLAN", "QUICK_PLAN", "BenchConfig", "quick_config",
-           "run_bench", "machine_info", "CASES_DIR"]
+__all__ = [
+    "CASES_DIR",
+    "FULL_PLAN",
+    "METHODS",
+    "OPTIONAL_METHODS",
+    "QUICK_PLAN",
+    "BenchConfig",
+    "ProblemPlan",
+    "machine_info",
+    "quick_config",
+    "run_bench",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +93,7 @@ _BUMP = (("criterion", "discrete"), ("tol", 1e-4))
 #: Methods of the rows a new user would write (not the shipped cases): the solvers that scale.
 _NEW = ("jacobi", "hybrid", "hybrid-exact", "hybrid-none", "multigrid", "dst")
 #: Methods of the rows off the box: the box-only ones stay in the list so that their rows say why not.
-_OFF_BOX = _NEW + ("direct",)
+_OFF_BOX = (*_NEW, "direct")
 FULL_PLAN = (
     ProblemPlan("1d_article", (1000, 4000, 16000)),
     ProblemPlan("2d_square", (255, 511, 1023)),
@@ -90,7 +101,7 @@ FULL_PLAN = (
     ProblemPlan("2d_rectangle", ((511, 255), (1023, 511)), (), _NEW),
     ProblemPlan("2d_high_frequency", (255, 511), (), _NEW),
     ProblemPlan("2d_boundary", (255, 511), (), _NEW),
-    ProblemPlan("3d_cube", (31, 63, 127), (), _NEW + ("dnn",)),
+    ProblemPlan("3d_cube", (31, 63, 127), (), (*_NEW, "dnn")),
     ProblemPlan("2d_lshape", (127, 255), (), _OFF_BOX),
     ProblemPlan("2d_disk", (127, 255), (), _OFF_BOX),
 )
@@ -170,7 +181,7 @@ def run_bench(config: BenchConfig = BenchConfig(), callback: Event | None = None
             "check", ...}``.
     """
     notify = callback or (lambda event: None)
-    started, clock = datetime.datetime.now(datetime.timezone.utc), time.perf_counter()
+    started, clock = datetime.datetime.now(datetime.UTC), time.perf_counter()
     machine = machine_info()
     methods = _registered(config.methods, notify)
     rows, checks, interrupted = [], [], False

@@ -11,7 +11,7 @@ measured too: it tells a cache-capacity effect from a slow kernel.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from numba import njit
@@ -19,7 +19,7 @@ from numba import njit
 from poissonfp.problem import Problem
 from poissonfp.solvers.jacobi import jacobi_iteration
 
-__all__ = ["BYTES_PER_UNKNOWN_SWEEP", "sweep_time", "copy_bandwidth", "kernel_bandwidth"]
+__all__ = ["BYTES_PER_UNKNOWN_SWEEP", "copy_bandwidth", "kernel_bandwidth", "sweep_time"]
 
 BYTES_PER_UNKNOWN_SWEEP = 3 * 8
 

@@ -25,22 +25,33 @@ import dataclasses
 import logging
 import math
 import statistics
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from poissonfp.api import criterion_of, solve_case
-from poissonfp.jacobi_theory import NotOnBox
 from poissonfp.case import Case
+from poissonfp.jacobi_theory import NotOnBox
+from poissonfp.methods import ALONE_1D_ONLY, METHODS, SWITCHED_METHODS, compare_defaults, iteration_unit
 from poissonfp.outputs import result_record
 from poissonfp.problem import Problem, build_problem
-from poissonfp.studies.bench import work_of
-from poissonfp.methods import ALONE_1D_ONLY, METHODS, SWITCHED_METHODS, compare_defaults, iteration_unit
 from poissonfp.solvers import SOLVERS, DivergenceError, SolveResult
+from poissonfp.studies.bench import work_of
 from poissonfp.studies.switch_seeds import STUDY_SEEDS, panel_switches, seed_study, study_switches
 from poissonfp.studies.switch_study import switch_study
 
-__all__ = ["DEFAULT_METHODS", "ALONE_1D_ONLY", "default_methods", "Run", "ComparisonEntry", "Comparison",
-           "plan_runs", "compare_methods", "format_table", "format_speedup"]
+__all__ = [
+    "ALONE_1D_ONLY",
+    "DEFAULT_METHODS",
+    "Comparison",
+    "ComparisonEntry",
+    "Run",
+    "compare_methods",
+    "default_methods",
+    "format_speedup",
+    "format_table",
+    "plan_runs",
+]
 
 logger = logging.getLogger(__name__)
 
