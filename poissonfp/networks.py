@@ -44,7 +44,7 @@ def _initialise(layer: nn.Linear, init: str, activation: str, generator: torch.G
             nn.init.uniform_(layer.weight, -bound, bound, generator=generator)
             nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
         elif init == "xavier":
-            gain = nn.init.calculate_gain(_GAINS[activation])
+            gain = nn.init.calculate_gain(_GAINS[activation])  # type: ignore[arg-type]  # the keys are torch's names
             nn.init.xavier_uniform_(layer.weight, gain=gain, generator=generator)
             nn.init.zeros_(layer.bias)
         else:

@@ -65,6 +65,7 @@ def laplacian_matrix(grid: Grid, format: str = "csr") -> sp.spmatrix:
         for f in factors[1:]:
             term = sp.kron(term, f, format="csr")
         total = term if total is None else total + term
+    assert total is not None  # a grid has at least one dimension
     return total.asformat(format)
 
 

@@ -118,7 +118,7 @@ def _write_set(folder: Path, case: Case, problem: Problem, result: SolveResult, 
     if problem.exact is not None:
         figures["error.png"] = plot_field(grid, np.abs(u - problem.exact), f"|u - u_exact| ({label})",
                                           label="|error|", log=True, mask=mask)
-    metric = CRITERION_METRICS.get(result.info.get("criterion"), CRITERION_METRICS["residual"])
+    metric = CRITERION_METRICS.get(str(result.info.get("criterion")), CRITERION_METRICS["residual"])
     figures["convergence.png"] = plot_convergence(result.history, metric, result.info.get("threshold"),
                                                   f"Convergence ({label})")
     if result.modes:

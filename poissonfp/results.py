@@ -144,7 +144,7 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
     """Write arrays to a compressed ``.npz`` file atomically."""
     with atomic_path(path, suffix=".npz") as tmp:
-        np.savez_compressed(tmp, **arrays)
+        np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]  # numpy's stub types allow_pickle only
     return Path(path)
 
 

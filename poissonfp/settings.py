@@ -178,7 +178,7 @@ class _Settings:
     """Validates and converts every field after construction (``SettingError`` on a bad value)."""
 
     def __post_init__(self) -> None:
-        for spec in dataclasses.fields(self):
+        for spec in dataclasses.fields(self):  # type: ignore[arg-type]  # subclasses are dataclasses
             value = check_setting(type(self), spec.name, getattr(self, spec.name))
             object.__setattr__(self, spec.name, value)
 

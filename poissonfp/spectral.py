@@ -94,7 +94,7 @@ def _norm(values: np.ndarray) -> float:
     return largest * float(np.sqrt(np.sum((magnitude / largest) ** 2)))
 
 
-def relative_mode_errors(approx_coeffs: np.ndarray, target_coeffs: np.ndarray, modes: Sequence) -> np.ndarray:
+def relative_mode_errors(approx_coeffs: np.ndarray, target_coeffs: np.ndarray, modes: Sequence | np.ndarray) -> np.ndarray:
     """``Delta_F(k) = |approx(k) - target(k)| / |target(k)|`` for each mode.
 
     A mode the target does not have (``target(k) = 0``) has error 0 where the approximation lacks it

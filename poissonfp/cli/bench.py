@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import shlex
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -90,7 +91,7 @@ def bench(quick: bool, out: Path, problems, methods, jacobi_budget, device, quie
         return
 
     config = quick_config() if quick else BenchConfig()
-    changes = {}
+    changes: dict[str, Any] = {}
     if problems:
         known = tuple(p.case for p in config.plan)  # the plan (full or quick) decides which are known
         unknown = [name for name in problems if name not in known]

@@ -38,7 +38,7 @@ def _prepare_out(out_dir: str) -> Path:
 
 
 @click.command()  # usage errors print one line: see poissonfp.cli.common.OneLineErrors
-@click.argument("experiments", nargs=-1, type=NamedChoice(EXPERIMENTS, "experiment"))
+@click.argument("experiments", nargs=-1, type=NamedChoice(tuple(EXPERIMENTS), "experiment"))
 @click.option("--quick", is_flag=True, help="Smaller sizes and shorter runs with the same thresholds.")
 @click.option(
     "--control", is_flag=True,
@@ -141,4 +141,4 @@ def _print_summary(suite, progress: StepProgress, quiet: bool, control: bool, ou
         click.echo(f"interrupted: the {len(suite.results)} runs that finished are in {out}", err=True)
 
 
-diagnose.help = f"{inspect.cleandoc(diagnose.help)}\n\nExperiments, in run order: {', '.join(EXPERIMENTS)}."
+diagnose.help = f"{inspect.cleandoc(diagnose.help or '')}\n\nExperiments, in run order: {', '.join(EXPERIMENTS)}."

@@ -65,7 +65,7 @@ def run(settings: FPrinciple1DSettings, seed: int, on_progress: ProgressCallback
     dtype = getattr(torch, settings.dtype)
     n = settings.points
     x = -np.pi + 2 * np.pi * np.arange(n) / n
-    y = sum(np.sin(k * x) for k in settings.wavenumbers)
+    y = np.sum([np.sin(k * x) for k in settings.wavenumbers], axis=0)
     target_spectrum = spectral.dft(y)
     peaks = spectral.dft_peaks(y, order="frequency")
     errors, outputs = [], []

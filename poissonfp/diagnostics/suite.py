@@ -94,7 +94,9 @@ def torch_threads(threads: int | None) -> Iterator[None]:
 
 
 def _run(experiments, settings, seeds, quick, control, out_dir, on_progress) -> SuiteResult:
-    results, runtime, figures = [], {}, defaultdict(dict)
+    results: list[ExperimentResult] = []
+    runtime: dict[str, float] = {}
+    figures: defaultdict[str, dict] = defaultdict(dict)
     suite = SuiteResult(results, list(seeds), quick, {n: dataclasses.asdict(s) for n, s in settings.items()},
                         runtime, figures, torch.get_num_threads(), control)
     suite_start = time.perf_counter()

@@ -38,7 +38,7 @@ def _slices(grid: Grid, values: np.ndarray) -> list[tuple[str, str, np.ndarray, 
     panels = []
     for drop in range(3):
         keep = [d for d in range(3) if d != drop]
-        index = [slice(None)] * 3
+        index: list[slice | int] = [slice(None)] * 3
         index[drop] = grid.shape[drop] // 2
         where = f"{names[drop]} = {grid.axes[drop][grid.shape[drop] // 2]:.3g}"
         panels.append((f"{names[keep[0]]} ({where})", names[keep[1]], values[tuple(index)],

@@ -235,7 +235,7 @@ class SolveResult:
         from poissonfp.plotting.solution import plot_convergence
         from poissonfp.settings import CRITERION_METRICS
 
-        metric = CRITERION_METRICS.get(self.info.get("criterion"), "rel_residual")
+        metric = CRITERION_METRICS.get(str(self.info.get("criterion")), "rel_residual")
         return plot_convergence(self.history, metric, self.info.get("threshold"),
                                 title or f"Convergence ({self.method})", ax=ax)
 
@@ -345,7 +345,7 @@ class Monitor:
             now = paused_at - self._start - self._paused
             check_finite(u, f"{phase or 'solver'} iterate at iteration {iteration}")
             values = self.metrics(u)
-            entry = {"time_s": now, "iteration": iteration, "dnn_steps": dnn_steps, **values}
+            entry: dict[str, Any] = {"time_s": now, "iteration": iteration, "dnn_steps": dnn_steps, **values}
             mode_errors = self._mode_errors(u) if self.modes else None
             self._append(entry, mode_errors)
             entry["phase"] = phase

@@ -116,7 +116,7 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
     reference, norm = criterion.reference(problem), criterion.scale(problem)
     record = TwoLevelRecord(switch_setting=switch)
     times = record.times_s
-    state = {"u": None, "sweeps": 0, "steps": 0, "phase": "dnn"}
+    state: dict[str, Any] = {"u": None, "sweeps": 0, "steps": 0, "phase": "dnn"}
     reason = "max_iterations"
     from poissonfp.neural.galerkin import warm_up
     from poissonfp.neural.model import build_model, single_threaded
@@ -159,8 +159,8 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
     except KeyboardInterrupt:
         reason = "interrupted"
         if state["u"] is None:
-            model = state.get("model")
-            state["u"] = model.grid_values(grid) if model is not None else np.zeros(grid.shape)
+            trained = state.get("model")
+            state["u"] = trained.grid_values(grid) if trained is not None else np.zeros(grid.shape)
         u_switch = None
     u = state["u"]
     check_finite(u, "hybrid solution")
@@ -277,6 +277,8 @@ def _dnn_phase(problem, monitor, model, points, training, hybrid, switch, times,
     phase = _Phase(problem, monitor, model, points, training, hybrid, times, record, state)
     auto = switch == "auto"
     budget = training.adam_steps + training.lbfgs_steps if auto else int(switch)
+    space: Any
+    u: Any
     space, u = phase.galerkin() if training.galerkin or budget == 0 else (None, None)
     decision = _SwitchDecision("budget" if auto else "fixed")
     tracker = LowModeTracker(problem, hybrid.low_modes) if auto else None
@@ -386,7 +388,7 @@ def _cycles(problem, monitor, space, u, hybrid, reference, norm, record, state) 
     omega = hybrid.smoothing_omega or 1.0
     iteration = jacobi_iteration(problem, omega, u)
     rhs = problem.rhs
-    corrections, residuals, stop = 0, [], "cap"
+    corrections, residuals, stop = 0, list[float](), "cap"
     reason = "continue"
     next_record = 1
     max_sweeps = monitor.criterion.max_iterations

@@ -282,7 +282,7 @@ def run_hybrid(problem: Problem, monitor: Monitor, backend: HybridBackend, *, ne
         info["decision"]["reason"] = "the cycles are predicted cheaper than pure Jacobi"
     else:
         info["decision"] = {"method": "multilevel", "reason": "fallback off or a fixed switch"}
-    reason, cycles, residuals = "max_iterations", 0, []
+    reason, cycles, residuals = "max_iterations", 0, list[float]()
     try:
         multilevel.coarse = coarse_solver(problem, monitor, backend, multilevel, hybrid=hybrid, network=network,
                                           training=training, seed=seed, device=device, switch=switch, info=info,

@@ -184,7 +184,9 @@ def run_bench(config: BenchConfig = BenchConfig(), callback: Event | None = None
     started, clock = datetime.datetime.now(datetime.UTC), time.perf_counter()
     machine = machine_info()
     methods = _registered(config.methods, notify)
-    rows, checks, interrupted = [], [], False
+    rows: list[dict[str, Any]] = []
+    checks: list[Any] = []
+    interrupted = False
     try:
         for plan in config.plan:
             case = _load(config, plan)
@@ -321,7 +323,8 @@ def _bench_row(config: BenchConfig, case: Case, size, methods: tuple[str, ...], 
     criterion = criterion_of(case)
     where = {"problem": case.name, "size": _size_label(size), "shape": list(problem.grid.shape),
              "unknowns": _unknowns(problem)}
-    results, checks = {}, []
+    results: dict[str, Any] = {}
+    checks: list[Any] = []
     row = {**where, "criterion": criterion.kind, "metric": criterion.metric,
            "threshold": criterion.threshold(problem), "discretization_error_inf": problem.discretization_error_inf,
            "results": results, "ratios": _ratios(results), "kernel": None, "checks": checks, "partial": True}
@@ -342,7 +345,7 @@ def _bench_row(config: BenchConfig, case: Case, size, methods: tuple[str, ...], 
         else:
             record = _budgeted(config, case, problem, method, past.get(method, []))
         if record.get("wall_time_s"):
-            past.setdefault(method, []).append((problem.grid.size, record["wall_time_s"]))
+            past.setdefault(method, []).append((problem.grid.size, float(record["wall_time_s"])))  # type: ignore[arg-type]  # a number in every record
         results[method] = record
         row["ratios"] = _ratios(results)
         notify({"event": "done", "method": method, "record": record, **where})
@@ -556,7 +559,7 @@ def _ratios(results: dict[str, dict]) -> dict[str, Any]:
     """Speed-ups from times of this run: hybrid over Jacobi (t_jacobi / t_hybrid), hybrid over the DNN
     alone (t_dnn / t_hybrid), multigrid over hybrid (t_hybrid / t_multigrid) and the network's share
     (t_hybrid-exact / t_hybrid: above 1 when the network beats an exact coarsest solve)."""
-    times = {m: r.get("time_s") for m, r in results.items()}
+    times: dict[str, Any] = {m: r.get("time_s") for m, r in results.items()}
 
     def ratio(slow: str, fast: str) -> float | None:
         return times[slow] / times[fast] if times.get(slow) and times.get(fast) else None

@@ -38,7 +38,7 @@ def _copy_loop(a, b, count):  # pragma: no cover - compiled
     return a[0] + b[n - 1]
 
 
-def _best_rate(run: Callable[[int], None], min_time_s: float, repeats: int) -> float:
+def _best_rate(run: Callable[[int], object], min_time_s: float, repeats: int) -> float:
     """Seconds per unit of ``run(count)``: grow ``count`` until one call takes ``min_time_s``, then the
     fastest of ``repeats`` calls."""
     count = 1

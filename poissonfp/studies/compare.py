@@ -366,7 +366,7 @@ def _add_speedups(entries: list[ComparisonEntry]) -> None:
     for entry in entries:
         wall = entry.record.get("wall_time_s")
         usable = baseline is not None and entry.record["reached"] and wall
-        entry.record["speedup_vs_jacobi"] = baseline / wall if usable else None
+        entry.record["speedup_vs_jacobi"] = baseline / wall if usable and baseline is not None else None
         spread = entry.record.get("wall_time_spread")
         entry.record["speedup_spread"] = (0.5 * (spread + base_spread) if usable and spread is not None
                                           and base_spread is not None else None)
