@@ -102,6 +102,7 @@ def solve(
     Example:
         >>> import numpy as np
         >>> from poissonfp.grid import Grid
+        >>> from poissonfp.problem import Problem
         >>> grid = Grid((0.0,), (1.0,), (31,))
         >>> problem = Problem.from_functions(grid, lambda x: np.pi**2 * np.sin(np.pi * x),
         ...                                  exact=lambda x: np.sin(np.pi * x))
