@@ -17,7 +17,6 @@ from poissonfp.operators import diagonal
 from poissonfp.problem import Problem
 from poissonfp.solvers.base import DivergenceError, Monitor, SolveResult, require_box
 from poissonfp.solvers.jacobi_kernels import KERNELS, warm_up
-
 from poissonfp.solvers.jacobi_schedule import KERNEL_CALL_S, BufferedIterate, check_batch, next_batch, working_unit
 
 _KERNELS = KERNELS  # the name tests and older callers use
