@@ -23,25 +23,40 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "solve_case": "poissonfp.api",
     "Case": "poissonfp.case", "CaseError": "poissonfp.case", "load_case": "poissonfp.case",
-    "find_case": "poissonfp.catalog", "load_result": "poissonfp.outputs",
+    "find_case": "poissonfp.catalog", "load_result": "poissonfp.loading",
     "Problem": "poissonfp.problem", "build_problem": "poissonfp.problem",
     "SolveResult": "poissonfp.solvers", "StoppingCriterion": "poissonfp.solvers", "solve": "poissonfp.arrays",
     "solve_grid": "poissonfp.arrays", "solve_matrix": "poissonfp.arrays", "Grid": "poissonfp.grid",
-    "StopSolve": "poissonfp.solvers.base", "ResultError": "poissonfp.outputs",
+    "StopSolve": "poissonfp.solvers.base", "ResultError": "poissonfp.loading",
 }
-__all__ = ["Case", "CaseError", "Grid", "Problem", "ResultError", "SolveResult", "StopSolve", "StoppingCriterion",
-           "build_problem", "find_case", "load_case", "load_result", "solve", "solve_case", "solve_grid",
-           "solve_matrix", "__version__"]
+__all__ = [
+    "Case",
+    "CaseError",
+    "Grid",
+    "Problem",
+    "ResultError",
+    "SolveResult",
+    "StopSolve",
+    "StoppingCriterion",
+    "__version__",
+    "build_problem",
+    "find_case",
+    "load_case",
+    "load_result",
+    "solve",
+    "solve_case",
+    "solve_grid",
+    "solve_matrix",
+]
 
 if TYPE_CHECKING:
     from poissonfp.api import solve_case
+    from poissonfp.arrays import solve, solve_grid, solve_matrix
     from poissonfp.case import Case, CaseError, load_case
     from poissonfp.catalog import find_case
-    from poissonfp.outputs import load_result
-    from poissonfp.problem import Problem, build_problem
-    from poissonfp.arrays import solve, solve_grid, solve_matrix
     from poissonfp.grid import Grid
-    from poissonfp.outputs import ResultError
+    from poissonfp.loading import ResultError, load_result
+    from poissonfp.problem import Problem, build_problem
     from poissonfp.solvers import SolveResult, StoppingCriterion
     from poissonfp.solvers.base import StopSolve
 

@@ -7,7 +7,8 @@
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -16,7 +17,7 @@ from poissonfp.problem import Problem, build_problem
 from poissonfp.settings import default_criterion
 from poissonfp.solvers import SOLVERS, SolveResult, StoppingCriterion, method_options, solve
 
-__all__ = ["criterion_of", "solver_options", "tracked_modes", "solve_case"]
+__all__ = ["criterion_of", "solve_case", "solver_options", "tracked_modes"]
 
 
 def criterion_of(case: Case) -> StoppingCriterion:

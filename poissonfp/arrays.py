@@ -14,15 +14,16 @@ same :class:`~poissonfp.solvers.SolveResult` as every other solve (history, verd
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from poissonfp.grid import Grid
 from poissonfp.problem import Problem
-from poissonfp.solvers.base import HISTORY_KEYS, SolveResult, StopSolve, StoppingCriterion, norm2
+from poissonfp.solvers.base import HISTORY_KEYS, SolveResult, StoppingCriterion, StopSolve, norm2
 
-__all__ = ["solve", "solve_matrix", "solve_grid", "MATRIX_METHODS", "GRID_METHODS"]
+__all__ = ["GRID_METHODS", "MATRIX_METHODS", "solve", "solve_grid", "solve_matrix"]
 
 #: Methods :func:`solve_matrix` offers.
 MATRIX_METHODS = ("direct", "multigrid", "jacobi")

@@ -18,9 +18,9 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
-from poissonfp.case import CaseError
+from poissonfp.case_schema import CaseError
 
-__all__ = ["find_case", "shipped_cases", "case_summary"]
+__all__ = ["case_summary", "find_case", "shipped_cases"]
 
 _SUFFIX = ".toml"
 

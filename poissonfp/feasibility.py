@@ -12,17 +12,26 @@ at 1024², of which ``Φ`` is 0.27 and 1.08 GiB and the interpreter with torch ~
 """
 from __future__ import annotations
 
+import itertools
 import math
 import os
-from typing import TYPE_CHECKING, Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, NamedTuple
 
-from poissonfp.case import CaseError
+from poissonfp.case_schema import CaseError
 
 if TYPE_CHECKING:
     from poissonfp.case import Case
 
-__all__ = ["WORKING_ARRAYS", "Allocation", "physical_memory_bytes", "solve_allocations", "check_memory",
-           "check_device", "check_feasible"]
+__all__ = [
+    "WORKING_ARRAYS",
+    "Allocation",
+    "check_device",
+    "check_feasible",
+    "check_memory",
+    "physical_memory_bytes",
+    "solve_allocations",
+]
 
 #: Float64 arrays of the grid's size a solve may hold at once.
 WORKING_ARRAYS = 16
@@ -63,7 +72,7 @@ def solve_allocations(case: Case, method: str | None = None) -> list[Allocation]
         network, training = case.network, case.training
         itemsize = 4 if network.dtype == "float32" else 8
         sizes = (len(shape), *network.widths, 1)
-        parameters = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+        parameters = sum((a + 1) * b for a, b in itertools.pairwise(sizes))
         found.append(Allocation("widths", f"{parameters:,} network parameters with gradients and Adam state",
                                 parameters * itemsize * _PARAMETER_COPIES))
         steps = training.adam_steps + training.lbfgs_steps

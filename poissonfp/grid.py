@@ -67,7 +67,7 @@ class Grid:
         full = np.meshgrid(*self.axes, indexing="ij")
         return np.stack([c.ravel() for c in full], axis=1)
 
-    def with_shape(self, shape: tuple[int, ...]) -> "Grid":
+    def with_shape(self, shape: tuple[int, ...]) -> Grid:
         """The same box with another number of interior points."""
         return Grid(self.lower, self.upper, tuple(shape))
 

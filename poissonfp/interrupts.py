@@ -39,12 +39,20 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any, Iterator
+from typing import Any
 
-__all__ = ["SignalGuard", "shielded", "finish_solving", "raise_pending", "interrupt_exit_code", "EXIT_SIGINT",
-           "EXIT_SIGTERM"]
+__all__ = [
+    "EXIT_SIGINT",
+    "EXIT_SIGTERM",
+    "SignalGuard",
+    "finish_solving",
+    "interrupt_exit_code",
+    "raise_pending",
+    "shielded",
+]
 
 EXIT_SIGINT = 128 + signal.SIGINT     # 130
 EXIT_SIGTERM = 128 + signal.SIGTERM   # 143
@@ -74,7 +82,7 @@ class SignalGuard:
         self._previous: dict[int, Any] = {}
 
     # -- context ------------------------------------------------------------------------------
-    def __enter__(self) -> "SignalGuard":
+    def __enter__(self) -> SignalGuard:
         if _main_thread():
             for number in _SIGNALS:
                 self._previous[number] = signal.signal(number, self._handle)
@@ -98,7 +106,7 @@ class SignalGuard:
 
     # -- what callers use ---------------------------------------------------------------------
     @contextmanager
-    def deferred(self) -> Iterator["SignalGuard"]:
+    def deferred(self) -> Iterator[SignalGuard]:
         """Record signals without raising inside the block (saving, printing the summary)."""
         self._defer += 1
         try:
@@ -107,7 +115,7 @@ class SignalGuard:
             self._defer -= 1
 
     @contextmanager
-    def solving(self) -> Iterator["SignalGuard"]:
+    def solving(self) -> Iterator[SignalGuard]:
         """Mark one solve: once its result exists (:func:`finish_solving`, called by the solver's
         monitor) signals are only recorded until the block ends, so the solver's own post-processing
         completes. Check :attr:`received` after the block. Solves outside such a block (warm-ups)

@@ -24,8 +24,9 @@ True
 """
 from __future__ import annotations
 
+import itertools
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import scipy.fft
@@ -34,7 +35,7 @@ from poissonfp.operators import diagonal, laplacian_eigenvalues
 from poissonfp.problem import Problem
 from poissonfp.solvers.base import StoppingCriterion
 
-__all__ = ["NotOnBox", "jacobi_multipliers", "predicted_sweeps", "error_after", "estimated_sweeps"]
+__all__ = ["NotOnBox", "error_after", "estimated_sweeps", "jacobi_multipliers", "predicted_sweeps"]
 
 #: Sweep counts beyond this are treated as "never" (the criterion cannot be met).
 MAX_SWEEPS = 2**44
@@ -165,7 +166,7 @@ def _discretization_sweeps(problem: Problem, coefficients: np.ndarray, mu: np.nd
 def _attenuation(grids, d: int, k: np.ndarray) -> np.ndarray:
     """Factor by which full weighting down ``grids`` multiplies fine sine mode ``k`` along axis ``d``."""
     factor = np.ones(k.shape)
-    for fine, coarse in zip(grids[:-1], grids[1:]):
+    for fine, coarse in itertools.pairwise(grids):
         if fine.shape[d] != coarse.shape[d]:
             factor *= np.cos(k * np.pi * fine.spacing[d] / (2.0 * (fine.upper[d] - fine.lower[d]))) ** 2
     return factor
@@ -237,16 +238,17 @@ def estimated_sweeps(problem: Problem, kind: str, target: float, omega: float = 
         tail = math.sqrt(tail_sq) / lam_tail * (lam_tail if weights is None else weights)
         modes += 1
     goal = target / math.sqrt(max(modes, 1))
-    sweeps, slowest = 0, None
+    sweeps = 0
+    slowest: list[int] | str | None = None  # the mode (1-based indices), or why none
     with np.errstate(divide="ignore"):
         rates = -np.log(np.maximum(mu, 1e-300))
         needed = np.where(content > goal, np.log(np.maximum(content, 1e-300) / goal) / rates, 0.0)
     if needed.size and needed.max() > 0:
-        sweeps = int(math.ceil(needed.max()))
+        sweeps = math.ceil(needed.max())
         slowest = [int(i) + 1 for i in np.unravel_index(int(np.argmax(needed)), needed.shape)]
     if tail > goal:
         mu_tail = max(abs(1.0 - omega * eigenvalue(m) / diag) for m in unresolved)
-        tail_sweeps = int(math.ceil(math.log(tail / goal) / -math.log(max(mu_tail, 1e-300))))
+        tail_sweeps = math.ceil(math.log(tail / goal) / -math.log(max(mu_tail, 1e-300)))
         if tail_sweeps > sweeps:
             sweeps, slowest = tail_sweeps, "unresolved by the probe"
     return {"sweeps": sweeps, "probe_shape": list(probe.shape), "modes": modes,

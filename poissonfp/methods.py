@@ -15,9 +15,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Method", "BenchVariant", "REGISTRY", "METHODS", "SWITCHED_METHODS", "ALONE_1D_ONLY",
-           "compare_defaults", "iteration_unit", "BENCH_VARIANTS", "BENCH_METHODS", "BENCH_OPTIONAL", "COARSE_SPACES",
-           "DEVICES"]
+__all__ = [
+    "ALONE_1D_ONLY",
+    "BENCH_METHODS",
+    "BENCH_OPTIONAL",
+    "BENCH_VARIANTS",
+    "COARSE_SPACES",
+    "DEVICES",
+    "METHODS",
+    "REGISTRY",
+    "SWITCHED_METHODS",
+    "BenchVariant",
+    "Method",
+    "compare_defaults",
+    "iteration_unit",
+]
 
 #: Where the neural methods (and the torch solvers) run (``[training] device``, ``--device``).
 DEVICES = ("cpu", "cuda")

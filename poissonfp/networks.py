@@ -9,6 +9,7 @@ initialised from an explicit ``torch.Generator``:
 """
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -36,14 +37,14 @@ _GAINS = {"tanh": "tanh", "relu": "relu", "sin": "linear", "gelu": "relu", "soft
 
 
 def _initialise(layer: nn.Linear, init: str, activation: str, generator: torch.Generator) -> None:
-    fan_out, fan_in = layer.weight.shape
+    _fan_out, fan_in = layer.weight.shape
     with torch.no_grad():
         if init == "uniform":
             bound = 1.0 / math.sqrt(fan_in)
             nn.init.uniform_(layer.weight, -bound, bound, generator=generator)
             nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
         elif init == "xavier":
-            gain = nn.init.calculate_gain(_GAINS[activation])
+            gain = nn.init.calculate_gain(_GAINS[activation])  # type: ignore[arg-type]  # the keys are torch's names
             nn.init.xavier_uniform_(layer.weight, gain=gain, generator=generator)
             nn.init.zeros_(layer.bias)
         else:
@@ -84,7 +85,7 @@ def make_mlp(
         generator = torch.Generator().manual_seed(int(seed))
     sizes = [int(input_dim), *map(int, widths), int(output_dim)]
     layers: list[nn.Module] = []
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
         linear = nn.utils.skip_init(nn.Linear, fan_in, fan_out, dtype=dtype)
         _initialise(linear, init, activation, generator)
         layers.append(linear)

@@ -7,7 +7,8 @@ inverted exactly by the discrete sine transform (:func:`solve_dst`), which diago
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,10 +19,10 @@ if TYPE_CHECKING:  # scipy is imported where it is used: importing this module s
 
 __all__ = [
     "apply_laplacian",
-    "laplacian_matrix",
-    "laplacian_eigenvalues",
     "diagonal",
     "fold_boundary",
+    "laplacian_eigenvalues",
+    "laplacian_matrix",
     "residual",
     "solve_dst",
 ]
@@ -64,6 +65,7 @@ def laplacian_matrix(grid: Grid, format: str = "csr") -> sp.spmatrix:
         for f in factors[1:]:
             term = sp.kron(term, f, format="csr")
         total = term if total is None else total + term
+    assert total is not None  # a grid has at least one dimension
     return total.asformat(format)
 
 

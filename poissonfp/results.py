@@ -12,14 +12,27 @@ import math
 import os
 import shutil
 import tempfile
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
-__all__ = ["read_limited", "atomic_path", "to_jsonable", "write_json", "write_npz", "write_text", "save_figure", "read_json",
-           "OutputError", "OutputLock", "check_output_folder", "staged_folder"]
+__all__ = [
+    "OutputError",
+    "OutputLock",
+    "atomic_path",
+    "check_output_folder",
+    "read_json",
+    "read_limited",
+    "save_figure",
+    "staged_folder",
+    "to_jsonable",
+    "write_json",
+    "write_npz",
+    "write_text",
+]
 
 
 def read_limited(path: str | os.PathLike, limit: int) -> bytes:
@@ -131,7 +144,7 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
     """Write arrays to a compressed ``.npz`` file atomically."""
     with atomic_path(path, suffix=".npz") as tmp:
-        np.savez_compressed(tmp, **arrays)
+        np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]  # numpy's stub types allow_pickle only
     return Path(path)
 
 
@@ -192,7 +205,7 @@ class OutputLock:
         self.path = self.out.parent / f".{self.out.name}.lock"
         self._fd: int | None = None
 
-    def __enter__(self) -> "OutputLock":
+    def __enter__(self) -> OutputLock:
         try:
             import fcntl
         except ImportError:  # pragma: no cover - Windows
@@ -219,10 +232,8 @@ class OutputLock:
 
     def __exit__(self, *exc) -> None:
         if self._fd is not None:
-            try:
+            with suppress(FileNotFoundError):
                 self.path.unlink()
-            except FileNotFoundError:
-                pass
             os.close(self._fd)
             self._fd = None
 
@@ -261,7 +272,5 @@ def staged_folder(out: str | os.PathLike, first_out: str = "", last_in: str = ""
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         if created and not moved:
-            try:
+            with suppress(OSError):
                 target.rmdir()
-            except OSError:
-                pass

@@ -23,9 +23,23 @@ from typing import Any
 
 from poissonfp.methods import COARSE_SPACES, DEVICES, METHODS
 
-__all__ = ["check_switch", "OperatorSettings", "METHODS", "CRITERIA", "CRITERION_METRICS", "default_criterion", "SettingError", "setting",
-           "check_setting", "describe_setting", "SolverSettings", "NetworkSettings", "TrainingSettings",
-           "HybridSettings", "MultigridSettings"]
+__all__ = [
+    "CRITERIA",
+    "CRITERION_METRICS",
+    "METHODS",
+    "HybridSettings",
+    "MultigridSettings",
+    "NetworkSettings",
+    "OperatorSettings",
+    "SettingError",
+    "SolverSettings",
+    "TrainingSettings",
+    "check_setting",
+    "check_switch",
+    "default_criterion",
+    "describe_setting",
+    "setting",
+]
 
 #: Each stopping criterion and the history key (metric) it reads: the one table of criterion -> metric.
 CRITERION_METRICS = {
@@ -164,7 +178,7 @@ class _Settings:
     """Validates and converts every field after construction (``SettingError`` on a bad value)."""
 
     def __post_init__(self) -> None:
-        for spec in dataclasses.fields(self):
+        for spec in dataclasses.fields(self):  # type: ignore[arg-type]  # subclasses are dataclasses
             value = check_setting(type(self), spec.name, getattr(self, spec.name))
             object.__setattr__(self, spec.name, value)
 

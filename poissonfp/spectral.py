@@ -15,7 +15,7 @@ Conventions (exact, no hidden scaling):
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.fft
@@ -23,16 +23,16 @@ import scipy.fft
 __all__ = [
     "dft",
     "dft_peaks",
-    "relative_mode_errors",
     "dst_coefficients",
     "dst_peaks",
-    "mode_errors_dst",
-    "projected_nudft",
-    "spectrum_peaks",
     "first_principal_component",
     "gaussian_filter_matrix",
     "gaussian_filter_split",
+    "mode_errors_dst",
     "parity_spectrum_exact",
+    "projected_nudft",
+    "relative_mode_errors",
+    "spectrum_peaks",
     "walsh_coefficients",
     "walsh_degree_energy",
 ]
@@ -94,7 +94,7 @@ def _norm(values: np.ndarray) -> float:
     return largest * float(np.sqrt(np.sum((magnitude / largest) ** 2)))
 
 
-def relative_mode_errors(approx_coeffs: np.ndarray, target_coeffs: np.ndarray, modes: Sequence) -> np.ndarray:
+def relative_mode_errors(approx_coeffs: np.ndarray, target_coeffs: np.ndarray, modes: Sequence | np.ndarray) -> np.ndarray:
     """``Delta_F(k) = |approx(k) - target(k)| / |target(k)|`` for each mode.
 
     A mode the target does not have (``target(k) = 0``) has error 0 where the approximation lacks it

@@ -7,8 +7,8 @@ appended raw data); 1D and 2D grids are written as one-point-thick 3D grids, as 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

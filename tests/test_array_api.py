@@ -4,7 +4,7 @@ import pytest
 import scipy.sparse as sp
 
 import poissonfp
-from poissonfp import Grid, StopSolve, StoppingCriterion, solve, solve_grid
+from poissonfp import Grid, StoppingCriterion, StopSolve, solve, solve_grid
 
 
 def _laplacian_1d(n):

@@ -6,10 +6,10 @@ import pytest
 from click.testing import CliRunner
 from matplotlib.figure import Figure
 
+from poissonfp.cli import main
 from poissonfp.plotting import bench as bench_plots
 from poissonfp.studies.bench import _estimate, quick_config, run_bench
 from poissonfp.studies.bench_report import format_csv, format_markdown, time_series
-from poissonfp.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -82,11 +82,11 @@ def test_budget_extrapolation():
 
 @pytest.mark.parametrize("kind, tol", [("discretization", 1e-8), ("discrete", 1e-5), ("residual", 1e-6)])
 def test_exact_check_confirms_the_prediction_and_rejects_a_wrong_count(kind, tol):
-    from poissonfp.studies.bench import _exact_check
     from poissonfp.case import load_case
     from poissonfp.jacobi_theory import predicted_sweeps
     from poissonfp.problem import build_problem
     from poissonfp.solvers import StoppingCriterion
+    from poissonfp.studies.bench import _exact_check
 
     problem = build_problem(load_case("cases/2d_square.toml").with_overrides(size=40))
     criterion = StoppingCriterion(kind, tol=tol)
@@ -180,9 +180,9 @@ def test_unwritable_output_folder_is_refused_before_any_work(tmp_path, monkeypat
 
 
 def test_device_sweep_time_runs_through_torch():
-    from poissonfp.studies.bench import _device_sweep_time
     from poissonfp.case import load_case
     from poissonfp.problem import build_problem
+    from poissonfp.studies.bench import _device_sweep_time
 
     problem = build_problem(load_case("cases/2d_square.toml").with_overrides(size=15))
     assert 0 < _device_sweep_time(problem, 1.0, 1e-4, device="cpu") < 1

@@ -10,8 +10,15 @@ import sympy
 from poissonfp import case as case_module
 from poissonfp import feasibility
 from poissonfp.case import CaseError, load_case
-from poissonfp.settings import (HybridSettings, NetworkSettings, SettingError, SolverSettings, TrainingSettings,
-                                describe_setting, setting)
+from poissonfp.settings import (
+    HybridSettings,
+    NetworkSettings,
+    SettingError,
+    SolverSettings,
+    TrainingSettings,
+    describe_setting,
+    setting,
+)
 
 CASES = sorted((Path(__file__).parents[1] / "cases").glob("*.toml"))
 
@@ -300,5 +307,5 @@ def test_shipped_cases_are_found_by_name_from_any_folder(tmp_path, monkeypatch):
     assert find_case("2d_square").read_bytes() == CASES[[p.stem for p in CASES].index("2d_square")].read_bytes()
     (tmp_path / "2d_square").write_text("a local file wins")
     assert find_case("2d_square") == Path("2d_square")
-    with pytest.raises(CaseError, match="no shipped case of that name .did you mean '3d_cube'.*shipped cases: "):
+    with pytest.raises(CaseError, match=r"no shipped case of that name .did you mean '3d_cube'.*shipped cases: "):
         find_case("3d_cub")

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from poissonfp import load_case
 from poissonfp.cli import main
-from poissonfp.studies.compare import compare_methods, default_methods, format_speedup, plan_runs
 from poissonfp.solvers import SOLVERS
+from poissonfp.studies.compare import compare_methods, default_methods, format_speedup, plan_runs
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 REQUIRED_KEYS = {"label", "case", "method", "grid_shape", "converged", "stop_reason", "wall_time_s", "iterations",
@@ -48,7 +48,7 @@ def test_compare_writes_one_entry_per_method(tmp_path, case_name, size):
     assert labels == _expected_labels(list(default_methods(data["grid"]["shape"].__len__())), [3])
     assert ("dnn" in labels) == (case_name.startswith("1d"))  # the DNN alone only by default in 1D
     for entry in data["entries"]:
-        assert REQUIRED_KEYS <= set(entry), REQUIRED_KEYS - set(entry)
+        assert set(entry) >= REQUIRED_KEYS, REQUIRED_KEYS - set(entry)
         assert entry["reached"] or entry["note"].startswith(("never reached", "diverged"))
     jacobi = data["entries"][0]
     assert jacobi["reached"] and jacobi["speedup_vs_jacobi"] == 1.0

@@ -1,6 +1,7 @@
 """Domains inside the box, Neumann and mixed sides, variable coefficients: orders of convergence on
 manufactured solutions that poissonfp does not ship, agreement of every applicable solver with the sparse
 direct solve, and bad input refused in one line (exit 2)."""
+import itertools
 import math
 
 import numpy as np
@@ -132,9 +133,9 @@ def test_lshape_corner_singularity_rates():
         max_errors.append(error.max())
         rms_errors.append(math.sqrt(np.sum(error**2) / problem.operator.inside.sum()))
         far_errors.append(error[far & problem.operator.inside].max())
-    rate = [math.log2(a / b) for a, b in zip(max_errors, max_errors[1:])]
-    rms = [math.log2(a / b) for a, b in zip(rms_errors, rms_errors[1:])]
-    far_rate = [math.log2(a / b) for a, b in zip(far_errors, far_errors[1:])]
+    rate = [math.log2(a / b) for a, b in itertools.pairwise(max_errors)]
+    rms = [math.log2(a / b) for a, b in itertools.pairwise(rms_errors)]
+    far_rate = [math.log2(a / b) for a, b in itertools.pairwise(far_errors)]
     assert abs(rate[-1] - 2 / 3) < 0.06, rate
     assert abs(rms[-1] - 4 / 3) < 0.1, rms
     assert abs(far_rate[-1] - 4 / 3) < 0.15, far_rate

@@ -9,7 +9,7 @@ import pytest
 from poissonfp.case import load_case
 from poissonfp.problem import build_problem
 from poissonfp.settings import HybridSettings, NetworkSettings, TrainingSettings
-from poissonfp.solvers import DivergenceError, HISTORY_KEYS, StoppingCriterion, solve
+from poissonfp.solvers import HISTORY_KEYS, DivergenceError, StoppingCriterion, solve
 from poissonfp.solvers.hybrid import LowModeTracker
 
 CASES = Path(__file__).resolve().parents[1] / "cases"

@@ -77,7 +77,7 @@ def _readme_api_block_runs_from_the_wheel(wheel, tmp_path):
     zipfile.ZipFile(wheel).extractall(site)
     readme = (ROOT / "README.md").read_text()
     block = readme.split("## Python API", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
-    block = block.replace("size=127", "size=31") + "\nimport poissonfp\nassert poissonfp.__file__.startswith(%r)\n" % str(site)
+    block = block.replace("size=127", "size=31") + f"\nimport poissonfp\nassert poissonfp.__file__.startswith({str(site)!r})\n"
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {**os.environ, "PYTHONPATH": str(site), "MPLBACKEND": "Agg"}

@@ -238,11 +238,10 @@ def default_sigint():
 
 def test_shielded_holds_a_sigint_back_until_the_block_ends(default_sigint):
     ran = []
-    with pytest.raises(KeyboardInterrupt):
-        with shielded():
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.01)
-            ran.append("whole block")
+    with pytest.raises(KeyboardInterrupt), shielded():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)
+        ran.append("whole block")
     assert ran == ["whole block"]
 
 

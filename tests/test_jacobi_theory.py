@@ -60,7 +60,7 @@ def test_prediction_matches_real_runs_2d_unequal_spacing(kind, tol):
 
 
 def test_prediction_matches_real_run_2d_discretization_from_a_guess(rng):
-    exact = lambda x, y: np.sin(np.pi * x) * np.sin(np.pi * y) + 0.1 * np.sin(9 * np.pi * x) * np.sin(7 * np.pi * y)  # noqa: E731,E501
+    exact = lambda x, y: np.sin(np.pi * x) * np.sin(np.pi * y) + 0.1 * np.sin(9 * np.pi * x) * np.sin(7 * np.pi * y)  # noqa: E731
     source = lambda x, y: 2 * np.pi**2 * np.sin(np.pi * x) * np.sin(np.pi * y) + 0.1 * 130 * np.pi**2 * (  # noqa: E731
         np.sin(9 * np.pi * x) * np.sin(7 * np.pi * y))
     problem = Problem.from_functions(Grid((0.0, 0.0), (1.0, 1.0), (31, 31)), source, exact=exact)

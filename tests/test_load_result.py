@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from poissonfp.case import case_from_text
-from poissonfp.outputs import ResultError, load_result, save_solve_outputs
+from poissonfp.loading import ResultError, load_result
+from poissonfp.outputs import save_solve_outputs
 from poissonfp.problem import build_problem
 from poissonfp.solvers import Monitor, StoppingCriterion, solve
 
@@ -97,7 +98,7 @@ FILE_DAMAGE = {
     "solution.npz truncated": lambda f: (f / "solution.npz").write_bytes((f / "solution.npz").read_bytes()[:300]),
     "solution.npz text": lambda f: (f / "solution.npz").write_text("not a zip"),
     "solution.npz a FIFO": lambda f: ((f / "solution.npz").unlink(), os.mkfifo(f / "solution.npz")),
-    "solution.npz a .npy": lambda f: np.save(open(f / "solution.npz", "wb"), np.zeros(3)),
+    "solution.npz a .npy": lambda f: np.save(f / "solution.npy", np.zeros(3)) or (f / "solution.npy").replace(f / "solution.npz"),
     "solution of another shape": lambda f: np.savez(f / "solution.npz", solution=np.zeros((3, 3)), rhs=np.zeros((3, 3))),
     "solution of strings": lambda f: np.savez(f / "solution.npz", solution=np.full((15, 15), "a"), rhs=np.zeros((15, 15))),
     "no rhs": lambda f: np.savez(f / "solution.npz", solution=np.zeros((15, 15))),

@@ -47,7 +47,7 @@ def test_a_boundary_contradicting_exact_off_the_box_is_refused():
 @pytest.mark.parametrize("formula", ["tan(pi*x)", "1/tan(pi*x - pi/2)", "tan(3*pi*y)"])
 def test_a_tan_pole_at_a_grid_point_is_not_finite(formula):
     """tan(pi/2) is 1.6e16 in float64; the grid point x = 0.5 (points = 15) must be refused."""
-    with pytest.raises(CaseError, match="not finite|non-finite"):
+    with pytest.raises(CaseError, match=r"not finite|non-finite"):
         build_problem(_case(f'source = "{formula}"\nboundary = "0"', points=15))
 
 

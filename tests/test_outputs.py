@@ -12,7 +12,7 @@ from click.testing import CliRunner
 import poissonfp
 from poissonfp.cli import main
 from poissonfp.grid import Grid
-from poissonfp.outputs import load_result
+from poissonfp.loading import load_result
 from poissonfp.problem import Problem
 from poissonfp.results import OutputError, OutputLock, check_output_folder
 from poissonfp.solvers import Monitor, StoppingCriterion, solve
@@ -48,9 +48,8 @@ def test_two_runs_never_write_one_folder(tmp_path):
     out = tmp_path / "out"
     with OutputLock(out):
         result = run("solve", SQUARE, "--n", "15", "--method", "dst", "--out", out)
-        with pytest.raises(OutputError):
-            with OutputLock(out):
-                pass
+        with pytest.raises(OutputError), OutputLock(out):
+            pass
     assert result.exit_code == 2 and "another poissonfp run" in result.output
     assert not out.exists()
     assert run("solve", SQUARE, "--n", "15", "--method", "dst", "--out", out, "--quiet").exit_code == 0

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from poissonfp.case import load_case
 from poissonfp.cli import main
-from poissonfp.outputs import load_result
+from poissonfp.loading import load_result
 from poissonfp.problem import build_problem
 
 HAVE_STACK = all(importlib.util.find_spec(name) is not None for name in ("petsc4py", "mpi4py"))

@@ -6,8 +6,16 @@ import pytest
 
 from poissonfp.cli import main
 from poissonfp.cli.params import CommaList, switch_point
-from poissonfp.methods import (BENCH_METHODS, BENCH_OPTIONAL, BENCH_VARIANTS, COARSE_SPACES, METHODS, REGISTRY,
-                               SWITCHED_METHODS, compare_defaults)
+from poissonfp.methods import (
+    BENCH_METHODS,
+    BENCH_OPTIONAL,
+    BENCH_VARIANTS,
+    COARSE_SPACES,
+    METHODS,
+    REGISTRY,
+    SWITCHED_METHODS,
+    compare_defaults,
+)
 from poissonfp.settings import CRITERIA, HybridSettings, SolverSettings
 from poissonfp.solvers import SOLVERS
 
@@ -17,7 +25,7 @@ def option(command: str, name: str) -> click.Parameter:
 
 
 def test_solvers_and_case_loader_know_exactly_the_registered_methods():
-    assert set(SOLVERS) == set(METHODS) and METHODS == tuple(REGISTRY)  # other tests may re-register one
+    assert set(SOLVERS) == set(METHODS) and tuple(REGISTRY) == METHODS  # other tests may re-register one
     choices = {f.name: f.metadata["choices"] for f in dataclasses.fields(SolverSettings)}
     assert choices["method"] == METHODS
     assert {f.name: f.metadata["choices"] for f in dataclasses.fields(HybridSettings)}["coarse"] == COARSE_SPACES

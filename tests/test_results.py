@@ -10,10 +10,9 @@ from poissonfp.results import atomic_path, write_json, write_npz
 
 def test_failed_write_leaves_nothing_behind(tmp_path):
     target = tmp_path / "result.json"
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("{half")
-            raise RuntimeError("interrupted while writing")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("{half")
+        raise RuntimeError("interrupted while writing")
     assert list(tmp_path.iterdir()) == []
 
 

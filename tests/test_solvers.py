@@ -8,7 +8,6 @@ from poissonfp.grid import Grid
 from poissonfp.problem import Problem
 from poissonfp.solvers import DivergenceError, StoppingCriterion, solve
 from poissonfp.solvers.jacobi import JacobiIteration, jacobi_factor
-
 from tests.test_operators import manufactured_problem
 
 
@@ -97,4 +96,4 @@ def test_interrupt_keeps_the_state_reached():
 
     result = solve(problem, "jacobi", StoppingCriterion("discretization"), callback=interrupt_on_third_record)
     assert result.stop_reason == "interrupted" and not result.converged
-    assert 0 < result.iterations and np.all(np.isfinite(result.solution))
+    assert result.iterations > 0 and np.all(np.isfinite(result.solution))

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from poissonfp.case import load_case
-from poissonfp.outputs import load_result, save_solve_outputs
+from poissonfp.loading import load_result
+from poissonfp.outputs import save_solve_outputs
 from poissonfp.problem import build_problem
 from poissonfp.results import staged_folder
 from poissonfp.solvers import StoppingCriterion, solve
@@ -53,7 +54,7 @@ def test_a_set_saves_into_a_mount_point_and_replaces_the_old_one(mount_point):
     save_solve_outputs(mount_point, case, problem, result, figures=False)
     first = json.loads((mount_point / "result.json").read_text())["created"]
     save_solve_outputs(mount_point, case, problem, result, figures=False)  # the second run replaces the set in place
-    loaded_problem, loaded = load_result(mount_point)
+    _loaded_problem, loaded = load_result(mount_point)
     np.testing.assert_array_equal(loaded.solution, result.solution)
     assert first and not [p for p in mount_point.iterdir() if p.name.startswith(".")]
 

@@ -12,8 +12,14 @@ from poissonfp.cli.params import integer_range
 from poissonfp.problem import build_problem
 from poissonfp.solvers import StoppingCriterion, solve
 from poissonfp.solvers.jacobi import JacobiIteration
-from poissonfp.studies.switch_seeds import (article_trajectory, coarse_start, panel_switches, seed_study,
-                                            sine_start, slow_mode_bound)
+from poissonfp.studies.switch_seeds import (
+    article_trajectory,
+    coarse_start,
+    panel_switches,
+    seed_study,
+    sine_start,
+    slow_mode_bound,
+)
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 CRITERION = StoppingCriterion("discrete", tol=1e-3)
@@ -69,7 +75,7 @@ def test_study_counts_sweeps_exactly_and_reports_the_spread_over_seeds(article):
 
 
 def test_classical_stand_ins_solve_what_they_span(article):
-    case, problem = article
+    _case, problem = article
     # a coarse grid equal to the problem's own is the discrete solution itself: no sweep left
     np.testing.assert_allclose(coarse_start(problem, 64), problem.discrete_solution, atol=1e-12)
     coarse = coarse_start(problem, 16)

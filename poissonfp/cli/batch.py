@@ -16,7 +16,7 @@ import click
 from poissonfp.cli.common import EXIT_INTERRUPTED, EXIT_NOT_REACHED, EXIT_USAGE
 from poissonfp.interrupts import SignalGuard
 
-__all__ = ["run_batch_command", "batch_methods"]
+__all__ = ["batch_methods", "run_batch_command"]
 
 
 def batch_methods(requested: tuple[str, ...] | None, method: str, on_box: bool, model: Path | None) -> tuple[str, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import shlex
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -90,7 +91,7 @@ def bench(quick: bool, out: Path, problems, methods, jacobi_budget, device, quie
         return
 
     config = quick_config() if quick else BenchConfig()
-    changes = {}
+    changes: dict[str, Any] = {}
     if problems:
         known = tuple(p.case for p in config.plan)  # the plan (full or quick) decides which are known
         unknown = [name for name in problems if name not in known]
@@ -106,7 +107,7 @@ def bench(quick: bool, out: Path, problems, methods, jacobi_budget, device, quie
         changes["jacobi_real_budget_s"] = jacobi_budget
     if device is not None:
         _check_device(device)
-        changes["case_overrides"] = config.case_overrides + (("device", device),)
+        changes["case_overrides"] = (*config.case_overrides, ("device", device))
     _check_writable(out)
     flags = ["--quick"] * quick + ["--out", str(out)] + ["--problems", ",".join(problems or ())] * bool(problems) \
         + ["--methods", ",".join(methods or ())] * bool(methods) + ["--jacobi-budget", str(jacobi_budget)] * (jacobi_budget is not None) \
@@ -132,8 +133,12 @@ def bench(quick: bool, out: Path, problems, methods, jacobi_budget, device, quie
 def _hierarchy(quick: bool, out: Path, problems, quiet: bool) -> None:
     """``bench --hierarchy``: the rows of :mod:`poissonfp.studies.bench_hierarchy`."""
     from poissonfp.results import write_json, write_text
-    from poissonfp.studies.bench_hierarchy import (HIERARCHY_PLAN, QUICK_HIERARCHY_PLAN, format_hierarchy_markdown,
-                                                   run_hierarchy_bench)
+    from poissonfp.studies.bench_hierarchy import (
+        HIERARCHY_PLAN,
+        QUICK_HIERARCHY_PLAN,
+        format_hierarchy_markdown,
+        run_hierarchy_bench,
+    )
 
     plan = QUICK_HIERARCHY_PLAN if quick else HIERARCHY_PLAN
     if problems:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import functools
 import logging
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -17,8 +18,18 @@ from poissonfp.interrupts import EXIT_SIGINT, EXIT_SIGTERM
 from poissonfp.results import OutputError
 from poissonfp.solvers.base import DivergenceError
 
-__all__ = ["guarded", "configure_logging", "LOG_LEVELS", "OneLineErrors", "with_flags", "EXIT_USAGE",
-           "EXIT_FAILED", "EXIT_NOT_REACHED", "EXIT_INTERRUPTED", "EXIT_TERMINATED"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_NOT_REACHED",
+    "EXIT_TERMINATED",
+    "EXIT_USAGE",
+    "LOG_LEVELS",
+    "OneLineErrors",
+    "configure_logging",
+    "guarded",
+    "with_flags",
+]
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2

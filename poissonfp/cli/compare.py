@@ -98,7 +98,7 @@ def compare(case_file: Path, methods, switches, coarses, size, criterion, tol, d
             click.echo("interrupted before anything was measured: nothing written", err=True)
             raise click.exceptions.Exit(guard.exit_code or EXIT_INTERRUPTED) from None
         with OutputLock(out):
-            comparison, problem = _compare_locked(case, out, methods, switches, coarses, repeat, quiet, guard, seeds,
+            comparison, _problem = _compare_locked(case, out, methods, switches, coarses, repeat, quiet, guard, seeds,
                                                  model is not None)
     if comparison.interrupted:
         click.echo("interrupted: the methods measured so far were saved (compare.json: interrupted = true)",

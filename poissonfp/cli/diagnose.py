@@ -15,7 +15,6 @@ from poissonfp.diagnostics.base import EXPERIMENTS, parse_override
 from poissonfp.interrupts import SignalGuard
 from poissonfp.settings import SettingError
 
-
 #: Bounds of --seeds and --threads: each seed repeats every experiment; torch refuses absurd thread counts.
 MAX_SEEDS = 64
 MAX_SEED = 2**32 - 1
@@ -39,7 +38,7 @@ def _prepare_out(out_dir: str) -> Path:
 
 
 @click.command()  # usage errors print one line: see poissonfp.cli.common.OneLineErrors
-@click.argument("experiments", nargs=-1, type=NamedChoice(EXPERIMENTS, "experiment"))
+@click.argument("experiments", nargs=-1, type=NamedChoice(tuple(EXPERIMENTS), "experiment"))
 @click.option("--quick", is_flag=True, help="Smaller sizes and shorter runs with the same thresholds.")
 @click.option(
     "--control", is_flag=True,
@@ -84,8 +83,8 @@ def diagnose(experiments, quick, control, seeds, out_dir, settings, threads, qui
             overrides[name][key] = value
         from poissonfp.diagnostics.base import load_experiment, make_settings
 
-        for name in names:  # every setting is checked before the output folder is touched
-            make_settings(load_experiment(name), quick, overrides.get(name), control)
+        chosen = {name: make_settings(load_experiment(name), quick, overrides.get(name), control) for name in names}
+        _check_memory(chosen, len(seed_list), threads)  # every setting is checked before the output folder is touched
         out = _prepare_out(out_dir)
         progress = StepProgress(quiet)
         guard = SignalGuard()  # SIGINT and SIGTERM: stop, report the runs that finished, exit 130 / 143
@@ -104,6 +103,22 @@ def diagnose(experiments, quick, control, seeds, out_dir, settings, threads, qui
     with guard, guard.deferred():  # a later signal never cuts the summary short
         _print_summary(suite, progress, quiet, control, out)
     raise SystemExit(exit_status(suite))
+
+
+def _check_memory(settings: dict, seeds: int, threads: int) -> None:
+    """Refuse (a usage error, exit 2) a run whose estimated memory exceeds this machine's; warn when it exceeds
+    the memory available now (:mod:`poissonfp.diagnostics.memory`)."""
+    from poissonfp.diagnostics.memory import available_memory_bytes, describe, suite_allocations
+    from poissonfp.feasibility import physical_memory_bytes
+
+    total, allocations = suite_allocations(settings, seeds, threads)
+    physical, available = physical_memory_bytes(), available_memory_bytes()
+    if physical and total > physical:
+        raise _usage_error(f"these settings need {describe(total, allocations)}, more than this machine's "
+                           f"{physical / 2**30:.1f} GiB of memory; lower that setting (--set), --seeds or --threads")
+    if available and total > available:
+        click.echo(f"warning: these settings need {describe(total, allocations)}, more than the "
+                   f"{available / 2**30:.1f} GiB of memory available now; the run may swap or be killed", err=True)
 
 
 def _print_summary(suite, progress: StepProgress, quiet: bool, control: bool, out: Path) -> None:
@@ -126,4 +141,4 @@ def _print_summary(suite, progress: StepProgress, quiet: bool, control: bool, ou
         click.echo(f"interrupted: the {len(suite.results)} runs that finished are in {out}", err=True)
 
 
-diagnose.help = f"{inspect.cleandoc(diagnose.help)}\n\nExperiments, in run order: {', '.join(EXPERIMENTS)}."
+diagnose.help = f"{inspect.cleandoc(diagnose.help or '')}\n\nExperiments, in run order: {', '.join(EXPERIMENTS)}."

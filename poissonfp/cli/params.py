@@ -5,12 +5,13 @@ that names the option, the value and what is allowed.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import click
 from click.shell_completion import CompletionItem
 
-__all__ = ["NamedChoice", "CommaList", "integer_range", "switch_point", "non_negative_integer"]
+__all__ = ["CommaList", "NamedChoice", "integer_range", "non_negative_integer", "switch_point"]
 
 
 class NamedChoice(click.Choice):
@@ -94,7 +95,7 @@ def integer_range(text: str) -> list[str]:
     parts = text.split(":")
     if len(parts) not in (2, 3):
         raise ValueError(text)
-    start, stop, step = (non_negative_integer(part.strip()) for part in (parts + ["1"])[:3])
+    start, stop, step = (non_negative_integer(part.strip()) for part in ([*parts, "1"])[:3])
     if step < 1 or stop < start:
         raise ValueError(text)
     return [str(m) for m in range(start, stop + 1, step)]

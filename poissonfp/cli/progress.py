@@ -21,7 +21,7 @@ def format_duration(seconds: float) -> str:
     """``"42.0s"``, ``"3m07s"`` or ``"1h02m"``."""
     if seconds < 60:
         return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     if minutes < 60:
         return f"{minutes}m{secs:02d}s"
     return f"{minutes // 60}h{minutes % 60:02d}m"

@@ -20,6 +20,8 @@ import click
 from poissonfp.cli.common import EXIT_INTERRUPTED, EXIT_NOT_REACHED, guarded, with_flags
 from poissonfp.cli.params import CommaList, NamedChoice
 from poissonfp.cli.progress import SolveProgress
+from poissonfp.cli.summary import compile_clock
+from poissonfp.cli.summary import print_summary as _print_summary
 from poissonfp.interrupts import SignalGuard
 from poissonfp.methods import COARSE_SPACES, DEVICES, METHODS
 from poissonfp.petsc_backend import BACKENDS, PRECONDITIONERS
@@ -30,10 +32,6 @@ from poissonfp.studies.batch import BATCH_METHODS
 __all__ = ["solve"]
 
 logger = logging.getLogger(__name__)
-
-
-def _fmt(value) -> str:
-    return "n/a" if value is None else f"{value:.3e}"
 
 
 @click.command()
@@ -192,8 +190,11 @@ def _solve_and_save(case, out: Path, vtk: bool, quiet: bool, guard: SignalGuard,
         logger.info("solving %s with %s on %s (outputs: %s)", case.name, case.solver.method,
                     problem.grid.describe(), out)
         started = time.perf_counter()
+        _import_solver(case.solver.method)
+        timings["imports"] = time.perf_counter() - started
+        started = time.perf_counter()
         with SolveProgress(f"{case.solver.method} {problem.grid.describe()}", _training_budget(case),
-                           quiet=quiet) as progress, guard.solving():
+                           quiet=quiet) as progress, guard.solving(), compile_clock(timings):
             _, result = solve_case(case, problem=problem, callback=progress)
         timings["solve"] = time.perf_counter() - started
     except KeyboardInterrupt:
@@ -207,6 +208,19 @@ def _solve_and_save(case, out: Path, vtk: bool, quiet: bool, guard: SignalGuard,
                            timings=timings)
         _print_summary(case, problem, result, out, timings)
     return result
+
+
+def _import_solver(method: str) -> None:
+    """Import ``method``'s solver module (and torch for the methods that take a network), so that the summary
+    tells their import apart from the solve (torch alone takes ~1-3 s on a busy machine)."""
+    import importlib
+
+    from poissonfp.solvers import SOLVERS, method_options
+
+    if method in SOLVERS:
+        SOLVERS[method]
+        if "network" in method_options(method):
+            importlib.import_module("poissonfp.neural.model")
 
 
 def _check_operator_model(case) -> None:
@@ -255,35 +269,3 @@ def _training_budget(case) -> int | None:
     if case.solver.method == "hybrid" and isinstance(case.hybrid.switch, int) and case.hybrid.switch > 0:
         return case.hybrid.switch
     return None
-
-
-def _print_summary(case, problem, result, out: Path, timings: dict | None = None) -> None:
-    f = result.final
-    verdict = "reached" if result.converged else "NOT reached"
-    click.echo(f"case        {case.name} ({case.path})")
-    click.echo(f"method      {result.method}   grid {problem.grid.describe()} ({problem.grid.size:,} unknowns)")
-    click.echo(f"criterion   {result.info['criterion']} <= {result.info['threshold']:.3e}: {verdict} "
-               f"({result.stop_reason}{', interrupted' if result.interrupted and result.stop_reason != 'interrupted' else ''})")
-    from poissonfp.methods import iteration_unit
-
-    unit = iteration_unit(result.method, result.info)
-    work = result.info.get("work_sweep_equivalents")
-    click.echo(f"iterations  {result.iterations:,}{' ' + unit if unit else ''}"
-               + (f" ({work:,.0f} sweep-equivalents)" if work is not None and unit != "sweeps" else "")
-               + f"   dnn steps {result.dnn_steps:,}   wall time {result.wall_time_s:.3f} s")
-    if result.method == "operator":
-        info = result.info
-        click.echo(f"network     {info['network_calls']:,} calls ({info['model_use']}, model {info['model_grid']} "
-                   f"{info['model_fingerprint']}), {info['call_sweep_equivalents']:,.0f} sweeps per call"
-                   + (f"; fallback: {info['fallback']}" if info.get("fallback") else ""))
-    click.echo(f"residual    {_fmt(f['rel_residual'])} (relative)")
-    click.echo(f"error       vs exact: {_fmt(f['error_vs_exact_inf'])} (max), {_fmt(f['error_vs_exact_rel_l2'])} "
-               f"(rel l2); vs discrete: {_fmt(f['error_vs_discrete_rel_l2'])} (rel l2)")
-    if problem.discretization_error_inf is not None:
-        click.echo(f"             discretization error (best possible, max): {problem.discretization_error_inf:.3e}")
-    if timings:
-        stages = [(name, timings[key]) for name, key in (("load", "load"), ("build", "build"), ("solve", "solve"),
-                                                         ("figures", "figures"), ("writing", "write")) if key in timings]
-        click.echo("time        " + ", ".join(f"{name} {seconds:.3g} s" for name, seconds in stages)
-                   + f" (solver clock {result.wall_time_s:.3g} s)")
-    click.echo(f"outputs     {out}/")

@@ -14,19 +14,20 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from poissonfp.settings import SettingError
 
 __all__ = [
-    "Claim",
-    "Observation",
-    "ExperimentResult",
-    "Experiment",
-    "PaperSetting",
     "EXPERIMENTS",
     "KINDS",
+    "Claim",
+    "Experiment",
+    "ExperimentResult",
+    "Observation",
+    "PaperSetting",
     "load_experiment",
     "make_settings",
     "parse_override",

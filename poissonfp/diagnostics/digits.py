@@ -32,13 +32,13 @@ import torch
 from sklearn.datasets import load_digits
 
 from poissonfp import spectral
-from poissonfp.plotting import diagnostics as plots
 from poissonfp.diagnostics.base import Experiment, ExperimentResult, PaperSetting, ProgressCallback
 from poissonfp.diagnostics.fitting import fit_full_batch
 from poissonfp.diagnostics.learners import LEARNERS, make_learner
 from poissonfp.diagnostics.ordering import ORDER_MARGIN, halving_steps, settled_crossings, smoothed
 from poissonfp.diagnostics.rules import DTYPES, setting
 from poissonfp.networks import ACTIVATIONS
+from poissonfp.plotting import diagnostics as plots
 
 NAME = "digits"
 

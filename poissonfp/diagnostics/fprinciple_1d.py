@@ -19,13 +19,13 @@ import numpy as np
 import torch
 
 from poissonfp import spectral
-from poissonfp.plotting import diagnostics as plots
 from poissonfp.diagnostics.base import Experiment, ExperimentResult, PaperSetting, ProgressCallback
 from poissonfp.diagnostics.fitting import fit_full_batch
 from poissonfp.diagnostics.learners import LEARNERS, make_learner
 from poissonfp.diagnostics.ordering import ordered_with_margin, ordering_rule, settled_crossings, smoothed
 from poissonfp.diagnostics.rules import DTYPES, setting
 from poissonfp.networks import ACTIVATIONS
+from poissonfp.plotting import diagnostics as plots
 
 NAME = "fprinciple-1d"
 #: Where the paper's settings of this experiment were read: the authors' code (the paper's text was not
@@ -65,7 +65,7 @@ def run(settings: FPrinciple1DSettings, seed: int, on_progress: ProgressCallback
     dtype = getattr(torch, settings.dtype)
     n = settings.points
     x = -np.pi + 2 * np.pi * np.arange(n) / n
-    y = sum(np.sin(k * x) for k in settings.wavenumbers)
+    y = np.sum([np.sin(k * x) for k in settings.wavenumbers], axis=0)
     target_spectrum = spectral.dft(y)
     peaks = spectral.dft_peaks(y, order="frequency")
     errors, outputs = [], []

@@ -6,13 +6,21 @@ that is a fixed fraction of the run (the same fraction in quick and full runs).
 """
 from __future__ import annotations
 
-from typing import Sequence
+import itertools
+from collections.abc import Sequence
 
 import numpy as np
 from scipy.ndimage import median_filter
 
-__all__ = ["ORDER_MARGIN", "SMOOTHING_FRACTION", "smoothed", "settled_crossings", "ordered_with_margin",
-           "ordering_rule", "halving_steps"]
+__all__ = [
+    "ORDER_MARGIN",
+    "SMOOTHING_FRACTION",
+    "halving_steps",
+    "ordered_with_margin",
+    "ordering_rule",
+    "settled_crossings",
+    "smoothed",
+]
 
 #: A later crossing must come at least this many times later than the one before it.
 ORDER_MARGIN = 1.5
@@ -64,7 +72,7 @@ def ordered_with_margin(crossings: Sequence[int | None], increasing: bool = True
     if len(times) < len(crossings):
         return False
     times = times if increasing else times[::-1]
-    return all(b > a and b >= margin * a for a, b in zip(times, times[1:]))
+    return all(b > a and b >= margin * a for a, b in itertools.pairwise(times))
 
 
 def ordering_rule(threshold: float, quantity: str = "Delta_F", direction: str = "increases with k") -> str:

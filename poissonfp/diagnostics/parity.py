@@ -28,12 +28,12 @@ import numpy as np
 import torch
 
 from poissonfp import spectral
-from poissonfp.plotting import diagnostics as plots
 from poissonfp.diagnostics.base import Experiment, ExperimentResult, PaperSetting, ProgressCallback
 from poissonfp.diagnostics.fitting import fit_full_batch
-from poissonfp.diagnostics.rules import DTYPES, setting
 from poissonfp.diagnostics.learners import make_learner
+from poissonfp.diagnostics.rules import DTYPES, setting
 from poissonfp.networks import ACTIVATIONS
+from poissonfp.plotting import diagnostics as plots
 
 NAME = "parity"
 UNVERIFIED = ("not verified: no parity script in github.com/xuzhiqin1990/F-Principle and the paper's text was not "
@@ -77,7 +77,7 @@ def hypercube(d: int, bits: int | None = None) -> tuple[np.ndarray, np.ndarray]:
 
 def _train_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     permutation = np.random.default_rng(seed).permutation(n)
-    n_train = int(round(fraction * n))
+    n_train = round(fraction * n)
     return np.sort(permutation[:n_train]), np.sort(permutation[n_train:])
 
 
@@ -150,7 +150,7 @@ def transition_bracket(fractions, accuracies, level: float) -> tuple[float, floa
     (0.3, 0.9)
     """
     pairs = list(zip(fractions, accuracies))
-    for (f0, a0), (f1, a1) in zip(pairs, pairs[1:]):
+    for (f0, a0), (f1, a1) in itertools.pairwise(pairs):
         if a0 < level <= a1:
             return (f0, f1)
     return None

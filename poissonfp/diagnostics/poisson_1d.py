@@ -29,12 +29,12 @@ import numpy as np
 
 from poissonfp import spectral
 from poissonfp.case import load_case
-from poissonfp.plotting import diagnostics as plots
 from poissonfp.diagnostics.base import Experiment, ExperimentResult, PaperSetting, ProgressCallback
 from poissonfp.diagnostics.learners import LEARNERS
 from poissonfp.diagnostics.ordering import ordered_with_margin, ordering_rule, settled_crossings, smoothed
 from poissonfp.diagnostics.rules import DTYPES, setting
 from poissonfp.networks import ACTIVATIONS
+from poissonfp.plotting import diagnostics as plots
 from poissonfp.problem import Problem, build_problem
 from poissonfp.settings import SettingError
 

@@ -2,13 +2,14 @@
 paper's, observations and figures."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from poissonfp.diagnostics.base import load_experiment
-from poissonfp.diagnostics.suite import SuiteResult, aggregate_claims, claim_counts, exit_status
+from poissonfp.diagnostics.verdicts import SuiteResult, aggregate_claims, claim_counts, exit_status
 from poissonfp.results import to_jsonable
 
-__all__ = ["write_report", "paper_settings_table"]
+__all__ = ["paper_settings_table", "write_report"]
 
 
 def _format(value: Any) -> str:
@@ -61,7 +62,7 @@ def _paper_table(name: str, settings: Mapping[str, Any]) -> list[str]:
     for row in experiment.paper:
         ours = "; ".join(f"{key} = {_format(settings[key])}" for key in row.keys)
         lines.append(f"| {row.label} | {row.paper} ({row.source}) | {ours} | {row.deviation or 'none'} |")
-    return lines + [""]
+    return [*lines, ""]
 
 
 def paper_settings_table() -> str:

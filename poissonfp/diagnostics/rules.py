@@ -14,7 +14,7 @@ from typing import Any
 
 from poissonfp.settings import SettingError
 
-__all__ = ["setting", "check_settings", "DTYPES"]
+__all__ = ["DTYPES", "check_settings", "setting"]
 
 #: Floating-point types the experiments support (float16 lacks the precision the spectra need).
 DTYPES = ("float32", "float64")

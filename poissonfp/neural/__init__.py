@@ -4,7 +4,16 @@ as the coarse space of a two-level correction."""
 from poissonfp.neural.galerkin import GalerkinSpace, galerkin_output_layer
 from poissonfp.neural.losses import GridLoss, QuadratureLoss, make_loss
 from poissonfp.neural.model import BoundaryNet, build_model
-from poissonfp.neural.training import TrainingDivergence, Trainer
+from poissonfp.neural.training import Trainer, TrainingDivergence
 
-__all__ = ["BoundaryNet", "build_model", "GridLoss", "QuadratureLoss", "make_loss", "GalerkinSpace",
-           "galerkin_output_layer", "Trainer", "TrainingDivergence"]
+__all__ = [
+           "BoundaryNet",
+           "GalerkinSpace",
+           "GridLoss",
+           "QuadratureLoss",
+           "Trainer",
+           "TrainingDivergence",
+           "build_model",
+           "galerkin_output_layer",
+           "make_loss",
+]

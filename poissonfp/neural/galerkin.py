@@ -23,7 +23,7 @@ from numba import njit
 
 from poissonfp.grid import Grid
 
-__all__ = ["GalerkinSpace", "OperatorGalerkinSpace", "galerkin_space", "galerkin_output_layer", "apply_laplacian_columns", "truncated_inverse", "warm_up"]
+__all__ = ["GalerkinSpace", "OperatorGalerkinSpace", "apply_laplacian_columns", "galerkin_output_layer", "galerkin_space", "truncated_inverse", "warm_up"]
 
 
 @functools.cache
@@ -31,7 +31,7 @@ def warm_up(ndim: int) -> None:
     """Compile (or load from numba's cache) the compiled kernels of the feature pipeline for ``ndim``
     once per process, so that no solve's wall time includes compilation (as for Jacobi's kernels)."""
     from poissonfp.neural.model import _ridge_2d, _ridge_3d
-    from poissonfp.solvers.jacobi import warm_up as warm_up_jacobi
+    from poissonfp.solvers.jacobi_kernels import warm_up as warm_up_jacobi
 
     warm_up_jacobi(ndim)
     grid = Grid((0.0,) * ndim, (1.0,) * ndim, (2,) * ndim)
@@ -47,7 +47,7 @@ def apply_laplacian_columns(grid: Grid, columns: np.ndarray) -> np.ndarray:
     """``A`` applied to every column of ``columns`` (shape ``(size, m)``, C-ordered rows); one compiled pass."""
     columns = np.ascontiguousarray(columns, dtype=np.float64)
     m = columns.shape[1]
-    shape = tuple(grid.shape) + (m,)
+    shape = (*tuple(grid.shape), m)
     out = np.empty(shape)
     coefficients = np.array([1.0 / h**2 for h in grid.spacing])
     _COLUMN_KERNELS[grid.ndim](columns.reshape(shape), out, coefficients)
@@ -129,8 +129,8 @@ def _stiffness(grid: Grid, phi: np.ndarray, rows: int = 0) -> np.ndarray:
     for start in range(0, n0, rows):
         stop = min(n0, start + rows)
         lo, hi = max(0, start - 1), min(n0, stop + 1)
-        upper = (grid.lower[0] + grid.spacing[0] * (hi - lo + 1),) + tuple(grid.upper[1:])  # same spacing
-        slab = Grid(grid.lower, upper, (hi - lo,) + tuple(grid.shape[1:]))
+        upper = (grid.lower[0] + grid.spacing[0] * (hi - lo + 1), *grid.upper[1:])  # same spacing
+        slab = Grid(grid.lower, upper, (hi - lo, *tuple(grid.shape[1:])))
         applied = apply_laplacian_columns(slab, cube[lo:hi].reshape(-1, m)).reshape(hi - lo, rest, m)
         own = applied[start - lo:stop - lo].reshape(-1, m)
         stiffness += cube[start:stop].reshape(-1, m).T @ own

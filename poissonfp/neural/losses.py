@@ -25,7 +25,7 @@ import torch
 
 from poissonfp.problem import Problem
 
-__all__ = ["GridLoss", "QuadratureLoss", "make_loss", "laplacian_torch", "QUADRATURE_RTOL"]
+__all__ = ["QUADRATURE_RTOL", "GridLoss", "QuadratureLoss", "laplacian_torch", "make_loss"]
 
 logger = logging.getLogger(__name__)
 

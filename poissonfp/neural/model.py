@@ -17,8 +17,9 @@ Parameters are float64 by default; ``device="cuda"`` puts the network on the GPU
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -82,32 +83,36 @@ class BoundaryNet(nn.Module):
             that it vanishes on the domain's boundary and outside.
     """
 
+    body: nn.Sequential
+    lower: torch.Tensor  # buffers
+    upper: torch.Tensor
+
     def __init__(self, lower, upper, body: nn.Sequential, lifting: Callable | None = None, domain=None) -> None:
         super().__init__()
         self.body = body
         self.domain = domain
-        dtype = body[-1].weight.dtype
-        device = body[-1].weight.device
+        dtype = cast(nn.Linear, body[-1]).weight.dtype
+        device = cast(nn.Linear, body[-1]).weight.device
         self.register_buffer("lower", torch.as_tensor(lower, dtype=dtype, device=device))
         self.register_buffer("upper", torch.as_tensor(upper, dtype=dtype, device=device))
         self.lifting = lifting
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.body[-1].weight.dtype
+        return self.output_layer.weight.dtype
 
     @property
     def device(self) -> torch.device:
-        return self.body[-1].weight.device
+        return self.output_layer.weight.device
 
     @property
     def output_layer(self) -> nn.Linear:
-        return self.body[-1]
+        return cast(nn.Linear, self.body[-1])
 
     @property
     def width(self) -> int:
         """Number of hidden features feeding the output layer."""
-        return self.body[-1].weight.shape[1]
+        return self.output_layer.weight.shape[1]
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         """Map the box onto ``[-1, 1]^d``."""
@@ -171,7 +176,7 @@ class BoundaryNet(nn.Module):
         return np.ascontiguousarray(self.features(points).to("cpu", torch.float64).numpy())
 
 
-_NUMPY_ACTIVATIONS = {"Tanh": np.tanh, "Sine": np.sin, "ReLU": lambda a, out: np.maximum(a, 0.0, out=out)}
+_NUMPY_ACTIVATIONS: dict[str, Callable[..., Any]] = {"Tanh": np.tanh, "Sine": np.sin, "ReLU": lambda a, out: np.maximum(a, 0.0, out=out)}
 
 
 def _numpy_body(body: nn.Sequential):
@@ -183,7 +188,7 @@ def _numpy_body(body: nn.Sequential):
     return layers
 
 
-def _numpy_features(model: "BoundaryNet", x: np.ndarray, grid: Grid | None = None) -> np.ndarray:
+def _numpy_features(model: BoundaryNet, x: np.ndarray, grid: Grid | None = None) -> np.ndarray:
     lower, upper = model.lower.numpy(), model.upper.numpy()
     t = 2.0 * (x - lower) / (upper - lower) - 1.0
     layers = _numpy_body(model.body)
@@ -223,7 +228,7 @@ def _numpy_features(model: "BoundaryNet", x: np.ndarray, grid: Grid | None = Non
 _RIDGE_LIMIT = 8.0
 
 
-def _tanh_ridge_features(grid: Grid, model: "BoundaryNet", weight: np.ndarray, bias: np.ndarray,
+def _tanh_ridge_features(grid: Grid, model: BoundaryNet, weight: np.ndarray, bias: np.ndarray,
                          extra: bool) -> np.ndarray | None:
     """``tanh(w . t + b)`` on a tensor grid from 1D tanh values and the addition formula
     ``tanh(a + c) = (tanh a + tanh c) / (1 + tanh a tanh c)``: one multiply-add and a division per entry
@@ -287,8 +292,9 @@ def build_model(problem, network=None, seed: int = 0, device: str | None = None)
     generator = torch.Generator().manual_seed(int(seed))
     body = make_mlp(grid.ndim, network.widths, 1, network.activation, dtype=dtype, generator=generator)
     with torch.no_grad():
-        body[0].weight.mul_(network.scale)
-        body[0].bias.mul_(network.scale)
+        first = cast(nn.Linear, body[0])
+        first.weight.mul_(network.scale)
+        first.bias.mul_(network.scale)
     body = body.to(resolve_device(device or network.device))
     boundary = problem.functions.get("boundary") if problem.functions else None
     if not problem.on_box:  # the box's transfinite lift is not the domain's: the discrete loss carries g

@@ -12,14 +12,15 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any
 
 import torch
 
 from poissonfp.solvers.base import DivergenceError
 
-__all__ = ["TrainingDivergence", "Trainer", "BLOW_UP"]
+__all__ = ["BLOW_UP", "Trainer", "TrainingDivergence"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class Trainer:
     """
 
     model: torch.nn.Module
-    loss: Callable
+    loss: Any  # a loss callable (make_loss), with points, check and grid_loss where it has them
     learning_rate: float = 1e-3
     history_size: int = 50
     guard_every: int = 10
@@ -61,7 +62,7 @@ class Trainer:
     time_s: float = 0.0
     _scale: float | None = None
     _adam: torch.optim.Optimizer | None = None
-    _lbfgs: torch.optim.Optimizer | None = None
+    _lbfgs: Any = None  # torch.optim.LBFGS once L-BFGS starts
 
     def _evaluate(self, optimiser: str) -> torch.Tensor:
         value, u = self.loss()

@@ -89,7 +89,7 @@ def _termination_notice(guard) -> Iterator[None]:
 
 def _solve_and_save(mpi: Any, case, folder: Path, vtk: bool, quiet: bool, pc: str | None, guard) -> Any:
     from poissonfp.cli.progress import SolveProgress
-    from poissonfp.cli.solve import _print_summary
+    from poissonfp.cli.summary import print_summary as _print_summary
     from poissonfp.petsc_backend.distributed import solve_distributed
     from poissonfp.petsc_backend.saving import save_distributed
 

@@ -1,11 +1,11 @@
 """Figures of the benchmark: ``plot_*(data) -> Figure``; they draw what they are given, never compute."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from matplotlib.figure import Figure
 
-__all__ = ["plot_time_vs_unknowns", "plot_scaling", "plot_bandwidth"]
+__all__ = ["plot_bandwidth", "plot_scaling", "plot_time_vs_unknowns"]
 
 _STYLE = {"jacobi": ("C0", "o"), "hybrid": ("C3", "s"), "dnn": ("C1", "^"), "multigrid": ("C2", "D"),
           "dst": ("C4", "v"), "direct": ("C5", "P"), "hybrid-exact": ("C6", "X"), "hybrid-none": ("C7", "*")}

@@ -10,15 +10,22 @@
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.colors import LogNorm
 
 from poissonfp.plotting.axes import panel_axes
 
-__all__ = ["plot_error_vs_time", "plot_mode_heatmap", "plot_switch_mode_errors", "plot_tradeoff", "plot_seed_study",
-           "mode_label"]
+__all__ = [
+    "mode_label",
+    "plot_error_vs_time",
+    "plot_mode_heatmap",
+    "plot_seed_study",
+    "plot_switch_mode_errors",
+    "plot_tradeoff",
+]
 
 METRIC_LABELS = {
     "rel_residual": r"$\|b - Au\|_2 / \|b\|_2$",
@@ -96,15 +103,15 @@ def plot_mode_heatmap(steps: Sequence[float], modes: Sequence, relative_error: S
         log_x: logarithmic step axis (records at geometric sweep counts); steps <= 0 are not drawn.
         ax: the axes to draw on (default: a new figure's).
     """
-    steps, errors = _floats(steps), np.asarray(relative_error, dtype=float).reshape(len(steps), len(modes))
-    keep = steps > 0 if log_x else np.isfinite(steps)
-    steps, errors = steps[keep], np.maximum(errors[keep], _FLOOR)
+    points, errors = _floats(steps), np.asarray(relative_error, dtype=float).reshape(len(steps), len(modes))
+    keep = points > 0 if log_x else np.isfinite(points)
+    points, errors = points[keep], np.maximum(errors[keep], _FLOOR)
     (ax,) = panel_axes(ax, 1, (7.2, 0.6 * len(modes) + 2.2))
     fig = ax.figure
-    if steps.size:
+    if points.size:
         finite = errors[np.isfinite(errors)]
         norm = LogNorm(vmin=max(finite.min(), finite.max() * 1e-12), vmax=finite.max())
-        image = ax.pcolormesh(steps, np.arange(len(modes)), errors.T, shading="nearest", cmap="RdYlBu", norm=norm)
+        image = ax.pcolormesh(points, np.arange(len(modes)), errors.T, shading="nearest", cmap="RdYlBu", norm=norm)
         fig.colorbar(image, ax=ax, label=r"relative error $\Delta_F(k)$")
     ax.set_yticks(np.arange(len(modes)), [mode_label(m) for m in modes])
     ax.set(xlabel=xlabel, ylabel=r"peak $k$, basis $\sin(k\pi(x-a)/L)$", title=title)
@@ -218,9 +225,9 @@ def plot_seed_study(study: dict, title: str, ax: Any = None):
     ax_sweeps.axhline(study["jacobi_sweeps"], color="k", ls="--", lw=1.0, label="pure Jacobi from zero")
     ax_time.axhline(study["jacobi_time_s"], color="k", ls="--", lw=1.0, label="pure Jacobi from zero")
     for j, stand_in in enumerate(study.get("classical") or []):
-        style = dict(color="0.4", ls=(0, (1, 2 + j)), lw=1.2, label=stand_in["label"])
-        ax_sweeps.axhline(max(stand_in["sweeps"], 1), **style)
-        ax_time.axhline(stand_in["time_s"], **style)
+        lines: dict[str, Any] = dict(color="0.4", ls=(0, (1, 2 + j)), lw=1.2, label=stand_in["label"])
+        ax_sweeps.axhline(max(stand_in["sweeps"], 1), **lines)
+        ax_time.axhline(stand_in["time_s"], **lines)
     threshold = study.get("threshold")
     if study.get("criterion") == "discrete" and threshold:
         ax_modes.axhline(threshold, color="k", ls=":", lw=1.0, label=f"criterion {threshold:.0e}")

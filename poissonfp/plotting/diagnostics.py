@@ -1,7 +1,8 @@
 """Figures of the F-Principle diagnostics: ``plot_*(data..., ax=None) -> Figure``; they never compute."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -9,13 +10,13 @@ from matplotlib.figure import Figure
 from poissonfp.plotting.axes import panel_axes
 
 __all__ = [
+    "plot_accuracy_sweep",
+    "plot_degree_profiles",
     "plot_delta_f_heatmap",
+    "plot_filter_errors",
     "plot_fit_snapshots",
     "plot_projected_spectra",
-    "plot_accuracy_sweep",
     "plot_spectrum_peaks",
-    "plot_filter_errors",
-    "plot_degree_profiles",
 ]
 
 
@@ -50,7 +51,7 @@ def plot_delta_f_heatmap(
     ax.set_xlabel(xlabel)
     ax.set_ylabel("peak frequency")
     ax.set_title(title)
-    fig.colorbar(image, ax=ax, label=r"$\Delta_F(k)$ (relative error, clipped at %g)" % vmax)
+    fig.colorbar(image, ax=ax, label=rf"$\Delta_F(k)$ (relative error, clipped at {vmax:g})")
     return fig
 
 

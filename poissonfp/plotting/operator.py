@@ -1,7 +1,8 @@
 """Figures of the ``operator`` diagnostic: they draw what they are given, never compute a measurement."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure

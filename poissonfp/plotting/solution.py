@@ -8,7 +8,8 @@ method's handful of records) get markers, so two records do not pass for a measu
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.colors import LogNorm
@@ -16,7 +17,7 @@ from matplotlib.colors import LogNorm
 from poissonfp.grid import Grid
 from poissonfp.plotting.axes import panel_axes
 
-__all__ = ["plot_field", "plot_convergence", "plot_mode_errors", "work_axis"]
+__all__ = ["plot_convergence", "plot_field", "plot_mode_errors", "work_axis"]
 
 #: Curves with at most this many points are drawn with markers.
 FEW_POINTS = 25
@@ -37,7 +38,7 @@ def _slices(grid: Grid, values: np.ndarray) -> list[tuple[str, str, np.ndarray, 
     panels = []
     for drop in range(3):
         keep = [d for d in range(3) if d != drop]
-        index = [slice(None)] * 3
+        index: list[slice | int] = [slice(None)] * 3
         index[drop] = grid.shape[drop] // 2
         where = f"{names[drop]} = {grid.axes[drop][grid.shape[drop] // 2]:.3g}"
         panels.append((f"{names[keep[0]]} ({where})", names[keep[1]], values[tuple(index)],

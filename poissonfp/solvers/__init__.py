@@ -7,14 +7,27 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from typing import Any, Callable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from poissonfp.methods import REGISTRY
-from poissonfp.problem import Problem
-from poissonfp.solvers.base import DivergenceError, HISTORY_KEYS, Monitor, SolveResult, StoppingCriterion
+from poissonfp.solvers.base import HISTORY_KEYS, DivergenceError, Monitor, SolveResult, StoppingCriterion
 
-__all__ = ["solve", "SOLVERS", "BOX_ONLY", "applicable_methods", "SolveResult", "StoppingCriterion", "Monitor", "DivergenceError", "HISTORY_KEYS",
-           "method_options"]
+if TYPE_CHECKING:
+    from poissonfp.problem import Problem
+
+__all__ = [
+    "BOX_ONLY",
+    "HISTORY_KEYS",
+    "SOLVERS",
+    "DivergenceError",
+    "Monitor",
+    "SolveResult",
+    "StoppingCriterion",
+    "applicable_methods",
+    "method_options",
+    "solve",
+]
 
 class _Registry(MutableMapping[str, Callable[..., SolveResult]]):
     """method -> solver function, importing a solver's module on first access; a solver function can
@@ -89,6 +102,7 @@ def solve(
     Example:
         >>> import numpy as np
         >>> from poissonfp.grid import Grid
+        >>> from poissonfp.problem import Problem
         >>> grid = Grid((0.0,), (1.0,), (31,))
         >>> problem = Problem.from_functions(grid, lambda x: np.pi**2 * np.sin(np.pi * x),
         ...                                  exact=lambda x: np.sin(np.pi * x))

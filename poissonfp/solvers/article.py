@@ -18,10 +18,9 @@ monitor clock at the hand-over.
 """
 from __future__ import annotations
 
-from typing import Any
-
 import dataclasses
 import math
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +29,7 @@ from poissonfp.settings import HybridSettings, NetworkSettings, TrainingSettings
 from poissonfp.solvers.base import Monitor, SolveResult
 from poissonfp.solvers.jacobi import jacobi_iteration, run_jacobi
 
-__all__ = ["ARTICLE_NETWORK", "solve_article", "article_network", "plain_network", "lowest_mode_at_switch"]
+__all__ = ["ARTICLE_NETWORK", "article_network", "lowest_mode_at_switch", "plain_network", "solve_article"]
 
 #: The article's network as ``diagnose poisson-1d`` trains it: tanh, two hidden layers of 64, no scaling.
 ARTICLE_NETWORK = NetworkSettings(widths=(64, 64), activation="tanh", scale=1.0)

@@ -1,4 +1,5 @@
-"""What every solver shares: the result type, the stopping criterion and the monitor.
+"""What every solver shares: the result type and the monitor (the stopping criterion is
+:mod:`poissonfp.solvers.criterion`'s, re-exported here).
 
 A :class:`Monitor` is created per solve. It owns the stopwatch (pausing it while it records
 diagnostics, so that recording never inflates a solver's wall time), decides when the stopping
@@ -10,16 +11,21 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from poissonfp.case_schema import CaseError
 from poissonfp.interrupts import finish_solving, raise_pending, shielded
-from poissonfp.problem import Problem
-from poissonfp.settings import CRITERIA, CRITERION_METRICS
+from poissonfp.settings import CRITERION_METRICS
+from poissonfp.solvers.criterion import StoppingCriterion, _relative, norm2
 
-__all__ = ["StopSolve", "norm2", "require_box", "SolveResult", "StoppingCriterion", "Monitor", "DivergenceError", "HISTORY_KEYS"]
+if TYPE_CHECKING:
+    from poissonfp.problem import Problem
+
+__all__ = ["HISTORY_KEYS", "DivergenceError", "Monitor", "SolveResult", "StopSolve", "StoppingCriterion", "norm2", "require_box"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +48,7 @@ class StopSolve(KeyboardInterrupt):
 
     >>> import numpy as np
     >>> from poissonfp.grid import Grid
+    >>> from poissonfp.problem import Problem
     >>> from poissonfp.solvers import solve
     >>> problem = Problem.from_functions(Grid((0.0,), (1.0,), (63,)), lambda x: np.ones_like(x))
     >>> def stop_after_one(entry):
@@ -52,34 +59,6 @@ class StopSolve(KeyboardInterrupt):
     """
 
 
-def norm2(values: np.ndarray) -> float:
-    """The Euclidean norm of ``values`` without underflow or overflow: the entries are divided by their
-    largest magnitude before squaring (``np.linalg.norm`` squares them as they are, so a vector of size
-    1e-200 has norm 0 and one of size 1e300 norm inf). NaN when an entry is NaN, inf when one is inf.
-
-    >>> norm2(np.array([3e-200, 4e-200])), norm2(np.array([3e300, 4e300]))
-    (5e-200, 5e+300)
-    """
-    values = np.asarray(values)
-    if values.size == 0:
-        return 0.0
-    largest = float(np.max(np.abs(values)))
-    if largest == 0.0 or not math.isfinite(largest):
-        return largest if not np.isnan(values).any() else math.nan
-    return largest * float(np.linalg.norm(values / largest))
-
-
-def _relative(numerator: float, denominator: float) -> float:
-    """``numerator / denominator``, the denominator taken as 1 where it is 0."""
-    return numerator / (denominator or 1.0)
-
-
-def _case_error() -> type:
-    from poissonfp.case import CaseError
-
-    return CaseError
-
-
 def require_box(problem: Problem, what: str) -> None:
     """Refuse ``what`` unless ``problem`` is the constant-coefficient Dirichlet box.
 
@@ -88,107 +67,12 @@ def require_box(problem: Problem, what: str) -> None:
     """
     if not problem.on_box:
         assert problem.general is not None
-        raise _case_error()(problem.name, "method", f"{what} applies only to the constant-coefficient "
+        raise CaseError(problem.name, "method", f"{what} applies only to the constant-coefficient "
                             f"Dirichlet box; this problem has {problem.general.why_not_box}")
 
 
 class DivergenceError(RuntimeError):
     """A solver produced a non-finite value (NaN or inf)."""
-
-
-@dataclass(frozen=True)
-class StoppingCriterion:
-    """When a solve has reached its goal.
-
-    Args:
-        kind: ``"residual"`` (``||b - Au|| / ||b|| <= tol``), ``"discretization"``
-            (``||u - u_exact||_inf <= 1.5 ||u_h - u_exact||_inf``) or ``"discrete"``
-            (``||u - u_h|| / ||u_h|| <= tol``).
-        tol: tolerance of the residual and discrete criteria.
-        max_iterations: sweeps (or cycles) after which an iterative solver gives up.
-        factor: the multiple of the discretization error accepted by ``"discretization"``.
-    """
-
-    kind: str = "residual"
-    tol: float = 1e-8
-    max_iterations: int = 5_000_000
-    factor: float = 1.5
-
-    def __post_init__(self) -> None:
-        if self.kind not in CRITERIA:
-            raise ValueError(f"unknown stopping criterion {self.kind!r}; expected one of {', '.join(CRITERIA)}")
-        uses_tol = self.kind != "discretization"  # which ignores tol: 0 is accepted there
-        for name, value, low in (("tol", self.tol, 0.0), ("factor", self.factor, 1.0)):
-            number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-            strict = name == "tol" and uses_tol
-            if not number or value < low or (strict and value == low):
-                relation = ">" if strict else ">="
-                raise ValueError(f"{name} must be a finite number {relation} {low:g} for the {self.kind} "
-                                 f"criterion, got {value!r}")
-        if isinstance(self.max_iterations, bool) or not isinstance(self.max_iterations, int) \
-                or self.max_iterations < 1:
-            raise ValueError(f"max_iterations must be a positive integer, got {self.max_iterations!r}")
-
-    def threshold(self, problem: Problem) -> float:
-        """The value the criterion's metric must reach on ``problem``."""
-        if self.kind == "discretization":
-            error = problem.discretization_error_inf
-            if error is None:
-                raise ValueError("the discretization criterion needs an exact solution")
-            return self.factor * error
-        return self.tol
-
-    @property
-    def metric(self) -> str:
-        """The history key the criterion reads."""
-        return CRITERION_METRICS[self.kind]
-
-    def reference(self, problem: Problem) -> np.ndarray | None:
-        """The array the metric measures the iterate against (C-contiguous, for the sweep kernels):
-        the exact solution (``"discretization"``), the discrete solution (``"discrete"``) or None."""
-        if self.kind == "discretization":
-            return np.ascontiguousarray(problem.exact)
-        if self.kind == "discrete":
-            return np.ascontiguousarray(problem.discrete_solution)
-        return None
-
-    def scale(self, problem: Problem) -> float:
-        """The norm the metric divides by: ``||b||`` (residual), ``||u_h||`` (discrete) or 1 (discretization,
-        an absolute max-norm); 1 where that norm is zero."""
-        if self.kind == "residual":
-            return norm2(problem.rhs) or 1.0
-        if self.kind == "discrete":
-            return norm2(problem.discrete_solution) or 1.0
-        return 1.0
-
-    def from_norms(self, *, residual_norm: float, error_max: float, error_l2: float, scale: float) -> float:
-        """The metric from the norms a sweep kernel returns: ``||b - Au||_2``, ``max|u - reference|`` and
-        ``||u - reference||_2`` (only the one the criterion reads needs to be meaningful)."""
-        if self.kind == "discretization":
-            return float(error_max)
-        return float(residual_norm if self.kind == "residual" else error_l2) / scale
-
-    def from_sweep(self, stats: dict[str, float], scale: float) -> float:
-        """The metric from a sweep's statistics (keys ``residual_norm``, ``error_max``, ``error_sq``
-        and optionally ``unit``: the squared error is of the iterate divided by ``unit``)."""
-        return self.from_norms(residual_norm=stats["residual_norm"], error_max=stats["error_max"],
-                               error_l2=math.sqrt(stats["error_sq"]) * stats.get("unit", 1.0), scale=scale)
-
-    def evaluate(self, problem: Problem, u: np.ndarray, reference: np.ndarray | None = None,
-                 scale: float | None = None) -> float:
-        """The metric of iterate ``u``, computed directly (``reference`` and ``scale`` may be passed in
-        when already at hand)."""
-        scale = self.scale(problem) if scale is None else scale
-        if self.kind == "residual":
-            norm = norm2(problem.rhs - problem.operator.apply(u))
-            return self.from_norms(residual_norm=norm, error_max=math.nan, error_l2=math.nan, scale=scale)
-        u = problem.operator.project(u)  # all-Neumann problems: compare the solution of zero mean
-        diff = u - (self.reference(problem) if reference is None else reference)
-        return self.from_norms(residual_norm=math.nan, error_max=float(np.max(np.abs(diff))),
-                               error_l2=norm2(diff), scale=scale)
-
-    def describe(self, problem: Problem) -> str:
-        return f"{self.metric} <= {self.threshold(problem):.3e}"
 
 
 @dataclass
@@ -235,9 +119,8 @@ class SolveResult:
         metric and threshold marked); ``ax``: two axes, or one for the time panel alone. Returns the Figure.
         """
         from poissonfp.plotting.solution import plot_convergence
-        from poissonfp.settings import CRITERION_METRICS
 
-        metric = CRITERION_METRICS.get(self.info.get("criterion"), "rel_residual")
+        metric = CRITERION_METRICS.get(str(self.info.get("criterion")), "rel_residual")
         return plot_convergence(self.history, metric, self.info.get("threshold"),
                                 title or f"Convergence ({self.method})", ax=ax)
 
@@ -347,7 +230,7 @@ class Monitor:
             now = paused_at - self._start - self._paused
             check_finite(u, f"{phase or 'solver'} iterate at iteration {iteration}")
             values = self.metrics(u)
-            entry = {"time_s": now, "iteration": iteration, "dnn_steps": dnn_steps, **values}
+            entry: dict[str, Any] = {"time_s": now, "iteration": iteration, "dnn_steps": dnn_steps, **values}
             mode_errors = self._mode_errors(u) if self.modes else None
             self._append(entry, mode_errors)
             entry["phase"] = phase

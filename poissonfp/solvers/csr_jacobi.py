@@ -17,7 +17,7 @@ from numba import njit
 
 from poissonfp.discrete_operator import DiscreteOperator
 from poissonfp.solvers.base import DivergenceError
-from poissonfp.solvers.jacobi import BufferedIterate, working_unit
+from poissonfp.solvers.jacobi_schedule import BufferedIterate, working_unit
 
 __all__ = ["CsrJacobiIteration", "csr_sweeps", "warm_up"]
 

@@ -20,18 +20,32 @@
 """
 from __future__ import annotations
 
+import itertools
 import math
-import time
+from typing import Any
 
 import numpy as np
 
 from poissonfp.problem import Problem
 from poissonfp.solvers.base import Monitor, SolveResult, check_finite
-from poissonfp.solvers.jacobi import JacobiIteration, run_jacobi
+from poissonfp.solvers.hybrid_backend import PLAIN_SWEEPS, HybridBackend, NumpyBackend, make_multilevel
+from poissonfp.solvers.jacobi import JacobiIteration
 from poissonfp.solvers.jacobi_price import PRICE_SWEEPS, JacobiPrice, jacobi_seconds, measure_price
-from poissonfp.solvers.multilevel import DEFAULT_COARSEST_POINTS, boundary_lift, CoarseIteration, ExactCoarse, Multilevel, warm_up
+from poissonfp.solvers.multilevel import DEFAULT_COARSEST_POINTS, CoarseIteration, boundary_lift
 
-__all__ = ["solve_multilevel_hybrid", "coarse_network", "coarse_solver", "decide", "run_cycles", "cycle_summary", "make_multilevel", "predicted_cycle_work", "SETUP_SECONDS_PER_FLOP"]
+__all__ = [
+    "PLAIN_SWEEPS",
+    "SETUP_SECONDS_PER_FLOP",
+    "coarse_network",
+    "coarse_solver",
+    "cycle_summary",
+    "decide",
+    "make_multilevel",
+    "predicted_cycle_work",
+    "run_cycles",
+    "run_hybrid",
+    "solve_multilevel_hybrid",
+]
 
 #: Seconds per floating-point operation of the coarse set-up (features, ΦᵀAΦ, eigh), single thread:
 #: galerkin_s measured 1.5 ms (minimum of 15 solves of 2d_high_frequency at 255², fallback off) for 129
@@ -58,22 +72,6 @@ def predicted_cycle_work(multilevel_grids, kind: str, tol: float, pre: int, post
     return (cycles + 1) * per_cycle
 
 
-
-
-#: Sweeps :func:`_plain_seconds` runs.
-PLAIN_SWEEPS = 3
-
-
-def _plain_seconds(level, omega: float) -> float:
-    """Seconds of one plain sweep on ``level`` (the cycles' kernel, no statistics): the faster of two timed
-    sweeps after an untimed one (which pays the page faults of fresh buffers)."""
-    level.smooth(1, omega)
-    best = math.inf
-    for _ in range(2):
-        start = time.perf_counter()
-        level.smooth(1, omega)
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 #: Cycles without progress that end a run (``"stalled"``): V-cycles cut the residual by 0.06-0.2 each, so
@@ -117,7 +115,7 @@ def run_cycles(monitor: Monitor, measure, step, solution, residuals: list, dnn_s
 
 def cycle_summary(residuals: list[float], cycles: int, multilevel) -> dict:
     """The ``info`` entries of a finished run of cycles: counts, work, mean factor per cycle."""
-    factors = [b / a for a, b in zip(residuals[:-1], residuals[1:]) if a > 0]
+    factors = [b / a for a, b in itertools.pairwise(residuals) if a > 0]
     return {"cycles": cycles, "work_sweep_equivalents": multilevel.work,
             "cycle_factor": float(np.exp(np.mean(np.log(factors)))) if factors else None,
             "cycle_residuals": residuals, "jacobi_sweeps": 0,
@@ -191,33 +189,28 @@ def coarse_network(problem, monitor, network, training, seed, device, switch, in
     return model
 
 
-def _coarse_solver(problem, monitor, hybrid, network, training, seed, device, switch, coarse_grid, info, times,
-                   level=None):
+def backend_coarse_solver(problem: Problem, monitor: Monitor, backend: HybridBackend, hierarchy, *, hybrid, network,
+                  training, seed: int, device, switch, info: dict, times: dict):
     """The coarsest-level solver; builds (and trains) the network for ``coarsest = "space"``, or spans the
     classical basis ``hybrid.coarse`` (``polynomial``, ``sine``) with as many functions as the network has
-    features. ``level``: the coarsest :class:`~poissonfp.solvers.multilevel_galerkin.MatrixLevel` of a
-    general operator (the space is then the Galerkin space of its matrix), None on the box."""
+    features, in the backend's arrays (on a general operator the space is the Galerkin space of the coarsest
+    matrix)."""
     if hybrid.coarsest == "exact":
-        return ExactCoarse()
+        return backend.exact_coarse()
     if hybrid.coarsest == "smoothing":
         return CoarseIteration(None, sweeps=4, reduction=hybrid.coarsest_reduction)
-
     start = monitor.elapsed()
-    kind = hybrid.coarse
-    info["coarse"] = kind
-    if kind != "network":  # a classical basis of as many functions as the network has features
+    coarse_grid = hierarchy.grids[-1]
+    if hybrid.coarse != "network":  # a classical basis of as many functions as the network has features
         from poissonfp.neural.bases import classical_features
 
-        space = _space(coarse_grid, classical_features(coarse_grid, kind, network.widths[-1] + 1),
-                       training.rcond, level)
-        times["galerkin_s"] = times["network_s"] = monitor.elapsed() - start
-        info.update({"galerkin_features": space.size, "galerkin_rank": space.rank,
-                     "galerkin_condition": space.condition})
-        return CoarseIteration(space, sweeps=4, reduction=hybrid.coarsest_reduction)
-    model = coarse_network(problem, monitor, network, training, seed, device, switch, info, times)
-    clock = monitor.elapsed()
-    # the coarse space: any GalerkinSpace on the coarsest grid plugs in here
-    space = _space(coarse_grid, model.grid_features(coarse_grid), training.rcond, level)
+        features = backend.classical_features(classical_features(coarse_grid, hybrid.coarse, network.widths[-1] + 1))
+        clock = start
+    else:
+        model = coarse_network(problem, monitor, network, training, seed, device, switch, info, times)
+        clock = monitor.elapsed()
+        features = backend.network_features(model, coarse_grid)
+    space = backend.space(hierarchy, features, training.rcond)
     times["galerkin_s"] = monitor.elapsed() - clock
     times["network_s"] = monitor.elapsed() - start
     info.update({"galerkin_features": space.size, "galerkin_rank": space.rank, "galerkin_condition": space.condition})
@@ -226,138 +219,107 @@ def _coarse_solver(problem, monitor, hybrid, network, training, seed, device, sw
 
 def coarse_solver(problem: Problem, monitor: Monitor, options: dict, coarse_grid, info: dict, times: dict,
                   level=None):
-    """The hybrid's coarsest-level solver for a caller that builds its own hierarchy (the batch solves of
-    :mod:`poissonfp.studies.batch_hybrid`; ``--backend petsc`` on a gathered coarse grid, where ``problem``
-    needs only ``grid``, ``functions`` and ``on_box``): ``options`` are :func:`solve_multilevel_hybrid`'s
-    (``hybrid``, ``network``, ``training``, ``seed``, ``device``, optional ``switch``); ``info`` and ``times``
-    (``network_s``, ``train_s``, ``galerkin_s``) receive what the set-up did and took."""
-    return _coarse_solver(problem, monitor, options["hybrid"], options["network"], options["training"],
-                          options["seed"], options.get("device") or options["network"].device,
-                          options.get("switch", options["hybrid"].switch), coarse_grid, info, times, level)
+    """The hybrid's coarsest-level solver (numpy backend) for a caller that builds its own hierarchy (the batch
+    solves of :mod:`poissonfp.studies.batch_hybrid`; ``--backend petsc`` on a gathered coarse grid, where
+    ``problem`` needs only ``grid``, ``functions`` and ``on_box``): ``options`` are
+    :func:`solve_multilevel_hybrid`'s (``hybrid``, ``network``, ``training``, ``seed``, ``device``, optional
+    ``switch``); ``level`` the coarsest :class:`~poissonfp.solvers.multilevel_galerkin.MatrixLevel` of a general
+    operator (None on the box); ``info`` and ``times`` (``network_s``, ``train_s``, ``galerkin_s``) receive what
+    the set-up did and took."""
+    from types import SimpleNamespace
 
-
-def _space(coarse_grid, features, rcond: float, level):
-    from poissonfp.neural.galerkin import GalerkinSpace
-
-    if level is None:
-        return GalerkinSpace(coarse_grid, features, rcond)
-    from poissonfp.solvers.multilevel_galerkin import MatrixGalerkinSpace
-
-    return MatrixGalerkinSpace(level, features, rcond)
+    hybrid = options["hybrid"]
+    hierarchy = SimpleNamespace(grids=[coarse_grid], levels=[level],
+                                hierarchy="rediscretised" if level is None else "galerkin")
+    info["coarse"] = hybrid.coarse
+    return backend_coarse_solver(problem, monitor, NumpyBackend(), hierarchy, hybrid=hybrid,
+                                 network=options["network"], training=options["training"], seed=options["seed"],
+                                 device=options.get("device") or options["network"].device,
+                                 switch=options.get("switch", hybrid.switch), info=info, times=times)
 
 
 def solve_multilevel_hybrid(problem: Problem, monitor: Monitor, **options) -> SolveResult:
     """See the module docstring. Options: ``network``, ``training``, ``hybrid``, ``seed``, ``device``,
-    ``switch``; ``omega`` and ``check_every`` serve a pure-Jacobi fallback. BLAS and torch run on one
-    thread (see :func:`poissonfp.neural.model.single_threaded`)."""
+    ``switch``; ``omega`` and ``check_every`` serve a pure-Jacobi fallback. On the CPU BLAS and torch run on
+    one thread (see :func:`poissonfp.neural.model.single_threaded`); ``cuda`` runs the same orchestration
+    on torch tensors (:class:`~poissonfp.solvers.torch_hybrid.TorchBackend`, the box only)."""
     from poissonfp.neural.model import resolve_device, single_threaded
 
     if resolve_device(options.get("device") or options["network"].device).type == "cuda":
         from poissonfp.solvers.base import require_box
-        from poissonfp.solvers.torch_solvers import solve_hybrid_torch
+        from poissonfp.solvers.torch_hybrid import TorchBackend
 
         require_box(problem, "the multilevel hybrid on cuda (the torch stencil hierarchy)")
-
-        return solve_hybrid_torch(problem, monitor, **{**options, "device": "cuda"})
+        return run_hybrid(problem, monitor, TorchBackend("cuda"), **{**options, "device": "cuda"})
     with single_threaded():
-        return _solve(problem, monitor, **options)
+        return run_hybrid(problem, monitor, NumpyBackend(), **options)
 
 
-def _solve(problem: Problem, monitor: Monitor, *, network, training, hybrid, seed: int, device: str | None,
-           omega: float, check_every: int, switch) -> SolveResult:
+def run_hybrid(problem: Problem, monitor: Monitor, backend: HybridBackend, *, network, training, hybrid, seed: int,
+               device: str | None, omega: float, check_every: int, switch) -> SolveResult:
+    """The multilevel hybrid on ``backend`` (numpy or torch): the decision, the coarse space, the cycles
+    (see the module docstring); every backend returns the same ``info`` keys."""
     grid = problem.grid
     points = hybrid.coarsest_points or DEFAULT_COARSEST_POINTS[grid.ndim]
     smoothing = hybrid.smoothing_omega or 2.0 * grid.ndim / (2.0 * grid.ndim + 1.0)
-    criterion = monitor.criterion
-    reference, norm = criterion.reference(problem), criterion.scale(problem)
-    warm_up(grid.ndim)
-    if hybrid.coarsest == "space":
-        from poissonfp.neural.galerkin import warm_up as warm_up_features
-
-        warm_up_features(grid.ndim)
+    backend.warm_up(grid.ndim, hybrid.coarsest == "space")
     times = {"decision_s": 0.0, "hierarchy_s": 0.0, "network_s": 0.0, "train_s": 0.0, "galerkin_s": 0.0,
              "cycles_s": 0.0}
     monitor.restart()
-    multilevel = make_multilevel(problem, None, smoothing, hybrid.smoothing_sweeps, points)
+    multilevel = backend.hierarchy(problem, smoothing, hybrid.smoothing_sweeps, points)
     grids = multilevel.grids
     times["hierarchy_s"] = monitor.elapsed()
-    info: dict = {"cycle": "multilevel", "hierarchy": multilevel.hierarchy, "coarsest": hybrid.coarsest,
-                  "coarse": hybrid.coarse, "levels": len(grids), "coarsest_shape": list(grids[-1].shape),
-                  "smoothing_omega": smoothing, "smoothing_sweeps": hybrid.smoothing_sweeps,
-                  "switch_setting": switch, "dnn_steps": 0, "times_s": times}
+    info: dict[str, Any] = {
+        "cycle": "multilevel", "device": backend.device, "hierarchy": multilevel.hierarchy,
+        "coarsest": hybrid.coarsest, "coarse": hybrid.coarse, "levels": len(grids),
+        "coarsest_shape": list(grids[-1].shape), "smoothing_omega": smoothing,
+        "smoothing_sweeps": hybrid.smoothing_sweeps, "switch_setting": switch, "dnn_steps": 0, "times_s": times}
     if hybrid.fallback and switch == "auto" and not problem.on_box:
         info["decision"] = {"method": "multilevel", "reason": "off the box: pure Jacobi's sweeps have no "
                             "estimate there (jacobi_theory needs the sine modes of the box), the decision is skipped"}
     elif hybrid.fallback and switch == "auto":
         clock = monitor.elapsed()
-        multilevel.restrict_rhs(problem.rhs)  # the decision's probe reads a coarse level's right-hand side
-        probe = next(i for i, g in enumerate(grids) if max(g.shape) <= max(31, max(grids[-1].shape)))
-        restricted = (grids[:probe + 1], multilevel.levels[probe].rhs)
-        multilevel.fine.zero()
-        plain = _plain_seconds(multilevel.fine, omega)  # a lower bound of every Jacobi sweep's price
-        multilevel.work += PLAIN_SWEEPS
+        restricted = backend.restricted(multilevel, problem)
+        plain = backend.plain_seconds(multilevel, problem, omega)  # a lower bound of every Jacobi sweep's price
         decision = decide(problem, monitor, hybrid, network, omega, grids, JacobiPrice(plain, plain), restricted,
                           batch=check_every)
         decision["priced"] = "plain sweeps (a lower bound of pure Jacobi's time)"
-        if decision["method"] == "jacobi":  # close: price pure Jacobi as run_jacobi will run it
-            iteration = JacobiIteration(problem, omega)  # pure Jacobi continues from the priced sweeps
-            price = measure_price(iteration, monitor, reference, norm)
-            decision = decide(problem, monitor, hybrid, network, omega, grids, price, restricted, batch=check_every)
-            decision["priced"] = "run_jacobi's kernel calls"
+        if decision["method"] == "jacobi":  # close: price pure Jacobi as it will run, where the backend can
+            jacobi = backend.jacobi(problem, multilevel, omega)
+            price = jacobi.price(monitor)
+            if price is not None:
+                decision = decide(problem, monitor, hybrid, network, omega, grids, price, restricted,
+                                  batch=check_every)
+                decision["priced"] = "run_jacobi's kernel calls"
             if decision["method"] == "jacobi":
                 times["decision_s"] = monitor.elapsed() - clock
                 info["decision"] = decision
-                done, reason = run_jacobi(iteration, monitor, monitor.criterion.max_iterations - PRICE_SWEEPS,
-                                          sweeps_done=PRICE_SWEEPS, batch=check_every)
-                done += PRICE_SWEEPS + PLAIN_SWEEPS
+                u, reason, done = jacobi.run(monitor, check_every)
                 info.update(cycle="jacobi (decision)", work_sweep_equivalents=float(done), cycles=0)
-                return monitor.result("hybrid", iteration.solution.copy(), reason, done, info=info)
-            multilevel.work += PRICE_SWEEPS  # the decision's timed sweeps are work done
+                return monitor.result("hybrid", u, reason, done, info=info)
+            multilevel.work += PRICE_SWEEPS if price is not None else 0  # the decision's timed sweeps are work done
         times["decision_s"] = monitor.elapsed() - clock
         info["decision"] = decision
         info["decision"]["reason"] = "the cycles are predicted cheaper than pure Jacobi"
     else:
         info["decision"] = {"method": "multilevel", "reason": "fallback off or a fixed switch"}
-    reason, cycles, residuals = "max_iterations", 0, []
+    reason, cycles, residuals = "max_iterations", 0, list[float]()
     try:
-        level = multilevel.levels[-1] if multilevel.hierarchy == "galerkin" else None
-        multilevel.coarse = _coarse_solver(problem, monitor, hybrid, network, training, seed, device, switch,
-                                           grids[-1], info, times, level)
+        multilevel.coarse = backend_coarse_solver(problem, monitor, backend, multilevel, hybrid=hybrid, network=network,
+                                          training=training, seed=seed, device=device, switch=switch, info=info,
+                                          times=times)
         start = monitor.elapsed()
         lift = boundary_lift(problem)
         info["boundary_lift"] = lift is not None
-        restricted = info["decision"].get("method") == "multilevel" and "jacobi_sweeps_estimated" in info["decision"]
-        state = {"stats": multilevel.full_cycle(None if restricted and lift is None else problem.rhs, reference, lift)}
-
-        def measure() -> tuple[float, float]:
-            residual, error_l2, error_max = multilevel.measures(state["stats"], reference)
-            return residual, criterion.from_norms(residual_norm=residual, error_max=error_max,
-                                                  error_l2=error_l2, scale=norm)
-
-        def step() -> None:
-            state["stats"] = multilevel.cycle(0, reference)
-
-        reason, cycles = run_cycles(monitor, measure, step, lambda: multilevel.fine.solution, residuals,
+        on_levels = info["decision"].get("method") == "multilevel" and "jacobi_sweeps_estimated" in info["decision"]
+        measure, step = backend.cycles(multilevel, problem, monitor, lift, on_levels)
+        reason, cycles = run_cycles(monitor, measure, step, lambda: backend.solution(multilevel), residuals,
                                     info["dnn_steps"])
         times["cycles_s"] = monitor.elapsed() - start
     except KeyboardInterrupt:
         reason = "interrupted"
-    u = multilevel.fine.solution.copy()
+    u = backend.solution(multilevel).copy()
     check_finite(u, "hybrid solution")
     info.update(cycle_summary(residuals, cycles, multilevel))
     info.update(switch_step=info["dnn_steps"], training_time_s=times["train_s"], galerkin_time_s=times["galerkin_s"])
     return monitor.result("hybrid", u, reason, cycles, info["dnn_steps"], info=info)
-
-
-def make_multilevel(problem: Problem, coarse, omega: float | None = None, sweeps: int = 2,
-                    coarsest_points: int | None = None):
-    """The hierarchy for ``problem``'s operator, built once: the rediscretised box hierarchy
-    (:class:`~poissonfp.solvers.multilevel.Multilevel`) on the constant-coefficient Dirichlet box, the
-    Galerkin one (:class:`~poissonfp.solvers.multilevel_galerkin.GalerkinMultilevel`) elsewhere. Reuse it
-    for any right-hand side: ``hierarchy.solve_rhs(rhs, tol)`` (or ``full_cycle(rhs)`` then ``cycle()``)."""
-    points = coarsest_points or DEFAULT_COARSEST_POINTS[problem.grid.ndim]
-    if problem.on_box:
-        return Multilevel(problem.grid, coarse, omega, sweeps, sweeps, points)
-    from poissonfp.solvers.multilevel_galerkin import GalerkinMultilevel
-
-    return GalerkinMultilevel(problem.operator, coarse, omega, sweeps, sweeps, points)

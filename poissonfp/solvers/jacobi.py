@@ -7,35 +7,37 @@ criterion is evaluated at the end of each batch from statistics the last sweep g
 """
 from __future__ import annotations
 
-import functools
 import math
 import time
-
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from poissonfp.operators import diagonal
 from poissonfp.problem import Problem
 from poissonfp.solvers.base import DivergenceError, Monitor, SolveResult, require_box
-from poissonfp.solvers.jacobi_kernels import sweeps_1d, sweeps_2d, sweeps_3d
+from poissonfp.solvers.jacobi_kernels import KERNELS, warm_up
+from poissonfp.solvers.jacobi_schedule import KERNEL_CALL_S, BufferedIterate, check_batch, next_batch, working_unit
 
-__all__ = ["JacobiIteration", "working_unit", "jacobi_iteration", "solve_jacobi", "run_jacobi", "jacobi_factor", "warm_up", "check_batch", "next_batch"]
+_KERNELS = KERNELS  # the name tests and older callers use
+
+__all__ = [
+    # defined in jacobi_kernels and jacobi_schedule (shared with the CSR and torch iterations), kept here
+    "KERNEL_CALL_S",
+    "BufferedIterate",
+    "JacobiIteration",
+    "check_batch",
+    "jacobi_factor",
+    "jacobi_iteration",
+    "next_batch",
+    "run_jacobi",
+    "solve_jacobi",
+    "warm_up",
+    "working_unit",
+]
 
 if TYPE_CHECKING:
     from poissonfp.solvers.csr_jacobi import CsrJacobiIteration
-
-_KERNELS = {1: sweeps_1d, 2: sweeps_2d, 3: sweeps_3d}
-
-
-@functools.cache
-def warm_up(ndim: int) -> None:
-    """Compile (or load from numba's cache) the kernel for ``ndim`` once per process, so that no
-    solve's wall time includes compilation."""
-    shape = (1,) * ndim
-    _KERNELS[ndim](np.zeros(tuple(3 for _ in shape)), np.zeros(tuple(3 for _ in shape)), np.zeros(shape),
-                   np.ones(ndim), 0.5, 1.0, 1, np.zeros((0,) * ndim), np.zeros(1, dtype=np.int64))
-
 
 def jacobi_factor(problem: Problem, omega: float = 1.0, mode: tuple[int, ...] | None = None) -> float | None:
     """Per-sweep amplification of sine mode ``mode`` (default: the lowest) by weighted Jacobi; None off
@@ -47,55 +49,6 @@ def jacobi_factor(problem: Problem, omega: float = 1.0, mode: tuple[int, ...] | 
     weights = [2.0 / h**2 for h in grid.spacing]
     mean_cos = sum(w * math.cos(k * math.pi / (n + 1)) for w, k, n in zip(weights, mode, grid.shape)) / sum(weights)
     return 1.0 - omega + omega * mean_cos
-
-
-def working_unit(rhs: np.ndarray) -> float:
-    """The power of two a Jacobi iteration divides its data by: 1 for a right-hand side whose largest
-    entry lies within 2^±400, else that entry rounded to a power of two. The compiled sweeps sum squared
-    residuals; on data of size 1e-200 they would underflow to 0 (a "converged" first sweep) and on 1e300
-    overflow. Dividing by a power of two is exact, so results are the same bits either way."""
-    largest = float(np.max(np.abs(rhs))) if rhs.size else 0.0
-    if largest == 0.0 or not math.isfinite(largest) or 2.0**-400 <= largest <= 2.0**400:
-        return 1.0
-    return math.ldexp(1.0, math.frexp(largest)[1])
-
-
-class BufferedIterate:
-    """Two buffers and a sweep counter (incremented by the compiled kernel after each sweep) whose parity
-    names the buffer holding the current iterate; subclasses say which part of a buffer is the grid
-    (:meth:`_view`). The buffers hold the iterate divided by :attr:`_unit` (see :func:`working_unit`)."""
-
-    _buffers: list[np.ndarray]
-    _done: np.ndarray
-    _unit: float = 1.0
-
-    def _view(self, buffer: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    @property
-    def sweeps(self) -> int:
-        """Sweeps run so far."""
-        return int(self._done[0])
-
-    @property
-    def solution(self) -> np.ndarray:
-        """The current iterate (a view of the grid's shape; a copy when the data is rescaled)."""
-        view = self._view(self._buffers[self.sweeps % 2])
-        return view if self._unit == 1.0 else view * self._unit
-
-    def set(self, u: np.ndarray) -> None:
-        """Overwrite the current iterate."""
-        self._view(self._buffers[self.sweeps % 2])[...] = u if self._unit == 1.0 else np.asarray(u) / self._unit
-
-    def _scaled_stats(self, residual_norm: float, error_sq: float, error_max: float) -> dict[str, float]:
-        """A sweep's statistics in the problem's units (``error_sq`` stays of the rescaled iterate)."""
-        return {"residual_norm": residual_norm * self._unit, "error_sq": error_sq,
-                "error_max": error_max * self._unit, "unit": self._unit}
-
-    def _scaled_reference(self, reference: np.ndarray | None) -> np.ndarray | None:
-        if reference is None or self._unit == 1.0:
-            return reference
-        return np.ascontiguousarray(reference / self._unit)
 
 
 class JacobiIteration(BufferedIterate):
@@ -115,7 +68,7 @@ class JacobiIteration(BufferedIterate):
         grid = problem.grid
         self.problem = problem
         self.omega = float(omega)
-        self._kernel = _KERNELS[grid.ndim]
+        self._kernel = KERNELS[grid.ndim]
         warm_up(grid.ndim)
         self._unit = working_unit(problem.rhs)
         self._rhs = np.ascontiguousarray(problem.rhs / self._unit, dtype=np.float64)
@@ -148,7 +101,7 @@ class JacobiIteration(BufferedIterate):
 
 
 def jacobi_iteration(problem: Problem, omega: float = 1.0,
-                     initial_guess: np.ndarray | None = None) -> Union[JacobiIteration, "CsrJacobiIteration"]:
+                     initial_guess: np.ndarray | None = None) -> JacobiIteration | CsrJacobiIteration:
     """The Jacobi iteration for ``problem``: the stencil kernels on the box, the CSR kernel elsewhere."""
     if problem.on_box:
         return JacobiIteration(problem, omega, initial_guess)
@@ -157,29 +110,7 @@ def jacobi_iteration(problem: Problem, omega: float = 1.0,
     return CsrJacobiIteration(problem.operator, problem.rhs, omega, initial_guess)
 
 
-def check_batch(grid_size: int, sweeps_done: int, batch: int = 0) -> int:
-    """Sweeps between two checks of the stopping criterion after ``sweeps_done`` sweeps.
-
-    At least ``batch`` (or, when 0, enough sweeps to amortise a kernel call: 64, more on tiny grids),
-    and ``sweeps_done // 512`` later on, so a run overshoots its criterion by at most 0.2%.
-    """
-    base = batch or max(64, math.ceil(2**18 / grid_size))
-    return max(base, sweeps_done // 512)
-
-
-def next_batch(grid_size: int, sweeps_done: int, batch: int = 0) -> int:
-    """The batch :func:`run_jacobi` runs next: :func:`check_batch`, and while ``batch`` is automatic
-    (0) also at most ``max(1, sweeps_done // 8)``, so a solve that needs few sweeps reports close to
-    the sweeps it needed (at most 12.5% more), not a whole first batch (2**18 sweeps on one unknown)."""
-    count = check_batch(grid_size, sweeps_done, batch)
-    return count if batch else min(count, max(1, sweeps_done // 8))
-
-
-#: Longest kernel call in seconds: bounds how late a Ctrl-C is seen whatever ``check_every`` is.
-KERNEL_CALL_S = 0.05
-
-
-def _sweep_bounded(iteration: Union[JacobiIteration, "CsrJacobiIteration"], count: int, reference: np.ndarray | None,
+def _sweep_bounded(iteration: JacobiIteration | CsrJacobiIteration, count: int, reference: np.ndarray | None,
                    pace: list[float]) -> dict[str, float]:
     """Run ``count`` sweeps in kernel calls of about :data:`KERNEL_CALL_S` seconds at most (``pace``
     holds the last measured seconds per sweep); return the statistics of the last sweep."""
@@ -195,7 +126,7 @@ def _sweep_bounded(iteration: Union[JacobiIteration, "CsrJacobiIteration"], coun
 
 
 def run_jacobi(
-    iteration: Union[JacobiIteration, "CsrJacobiIteration"],
+    iteration: JacobiIteration | CsrJacobiIteration,
     monitor: Monitor,
     max_sweeps: int,
     *,
@@ -237,10 +168,10 @@ def solve_jacobi(problem: Problem, monitor: Monitor, *, omega: float = 1.0,
                  initial_guess: np.ndarray | None = None, check_every: int = 0, device: str | None = None,
                  **_: object) -> SolveResult:
     """Solve ``A u = b`` by weighted Jacobi from ``initial_guess`` (default zero); ``device="cuda"``
-    sweeps on the GPU through torch (:mod:`poissonfp.solvers.torch_solvers`, from zero)."""
+    sweeps on the GPU through torch (:mod:`poissonfp.solvers.torch_jacobi`, from zero)."""
     if device == "cuda":
         require_box(problem, "jacobi on cuda (the torch stencil)")
-        from poissonfp.solvers.torch_solvers import solve_jacobi_torch
+        from poissonfp.solvers.torch_jacobi import solve_jacobi_torch
 
         return solve_jacobi_torch(problem, monitor, device=device, omega=omega, check_every=check_every)
     iteration, reason = None, "interrupted"

@@ -15,10 +15,12 @@ kernel returned.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numba import njit
 
-__all__ = ["sweeps_1d", "sweeps_2d", "sweeps_3d"]
+__all__ = ["KERNELS", "sweeps_1d", "sweeps_2d", "sweeps_3d", "warm_up"]
 
 
 @njit(cache=True)
@@ -98,3 +100,16 @@ def sweeps_3d(u, v, b, coefficients, inv_diag, omega, count, reference, done):  
         u, v = v, u
         done[0] += 1
     return stats
+
+
+#: The sweep kernel per dimension.
+KERNELS = {1: sweeps_1d, 2: sweeps_2d, 3: sweeps_3d}
+
+
+@functools.cache
+def warm_up(ndim: int) -> None:
+    """Compile (or load from numba's cache) the kernel for ``ndim`` once per process, so that no
+    solve's wall time includes compilation."""
+    shape = (1,) * ndim
+    KERNELS[ndim](np.zeros(tuple(3 for _ in shape)), np.zeros(tuple(3 for _ in shape)), np.zeros(shape),
+                   np.ones(ndim), 0.5, 1.0, 1, np.zeros((0,) * ndim), np.zeros(1, dtype=np.int64))

@@ -35,7 +35,7 @@ from poissonfp.grid import Grid
 from poissonfp.operators import diagonal
 from poissonfp.solvers import multilevel_kernels as kernels
 from poissonfp.solvers import nested_kernels
-from poissonfp.solvers.jacobi import warm_up as warm_up_jacobi
+from poissonfp.solvers.jacobi_kernels import warm_up as warm_up_jacobi
 
 __all__ = ["boundary_lift", "coarse_grids", "interpolation_1d", "restriction_chain", "Level", "Multilevel", "CoarseIteration",
            "ExactCoarse", "warm_up", "DEFAULT_COARSEST_POINTS"]

@@ -11,6 +11,7 @@ is the final network; ``info`` reports the best criterion value seen on the way 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +40,7 @@ def solve_dnn(problem: Problem, monitor: Monitor, *, network: NetworkSettings | 
     from poissonfp.neural.training import Trainer
 
     galerkin_time, rank, model, trainer, u = 0.0, None, None, None, None
-    best = {"metric": None, "step": 0}
+    best: dict[str, Any] = {"metric": None, "step": 0}
     reason = "max_iterations"
     try:
         warm_up(problem.grid.ndim)  # compilation is not part of any solve's time
@@ -62,13 +63,11 @@ def solve_dnn(problem: Problem, monitor: Monitor, *, network: NetworkSettings | 
             def on_step(step: int, _loss: float) -> bool:
                 return step % every == 0 and record(step)
 
-            if record(0):
-                reason = "converged"
-            elif trainer.adam(training.adam_steps, on_step) or trainer.lbfgs(training.lbfgs_steps, on_step):
+            if record(0) or trainer.adam(training.adam_steps, on_step) or trainer.lbfgs(training.lbfgs_steps, on_step):
                 reason = "converged"
             if training.galerkin and reason != "converged":
                 start = time.perf_counter()
-                space, _ = galerkin_output_layer(model, problem, training.rcond, points)
+                space, _grid_values = galerkin_output_layer(model, problem, training.rcond, points)
                 galerkin_time, rank = time.perf_counter() - start, space.rank
             u = model.grid_values(problem.grid, points)
     except KeyboardInterrupt:

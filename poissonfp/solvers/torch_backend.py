@@ -13,6 +13,7 @@ against the numpy path.
 from __future__ import annotations
 
 import math
+from typing import overload
 
 import numpy as np
 import torch
@@ -22,8 +23,19 @@ from poissonfp.neural.galerkin import truncated_inverse
 from poissonfp.operators import diagonal
 from poissonfp.solvers.multilevel import coarse_grids, interpolation_1d
 
-__all__ = ["TorchLevel", "TorchMultilevel", "TorchGalerkinSpace", "TorchExactCoarse",
-           "jacobi_sweeps"]
+__all__ = [
+    "TorchExactCoarse",
+    "TorchGalerkinSpace",
+    "TorchLevel",
+    "TorchMultilevel",
+    "as_tensor",
+    "criterion_value",
+    "jacobi_sweeps",
+    "lowest_factor",
+    "residual_norm",
+    "sweep_seconds",
+    "synchronise",
+]
 
 DTYPE = torch.float64
 
@@ -42,6 +54,7 @@ def _neighbours(u: torch.Tensor, coefficients: list[float]) -> torch.Tensor:
         lo[d], hi[d] = slice(0, -2), slice(2, None)
         term = c * (u[tuple(lo)] + u[tuple(hi)])
         total = term if total is None else total + term
+    assert total is not None  # at least one dimension
     return total
 
 
@@ -101,13 +114,14 @@ class TorchGalerkinSpace:
         self.grid = grid
         self.phi = features.to(DTYPE).contiguous()
         m = self.phi.shape[1]
-        columns = self.phi.T.reshape((m,) + tuple(grid.shape))
+        columns = self.phi.T.reshape((m, *tuple(grid.shape)))
         padded = torch.nn.functional.pad(columns, [1, 1] * grid.ndim)
         coefficients = [1.0 / h**2 for h in grid.spacing]
         applied = torch.stack([diagonal(grid) * p[_interior(grid.ndim)] - _neighbours(p, coefficients) for p in padded])
         stiffness = self.phi.T @ applied.reshape(m, -1).T
         stiffness = 0.5 * (stiffness + stiffness.T)
-        self.inverse, self.rank, self.condition = truncated_inverse(*torch.linalg.eigh(stiffness), rcond)
+        values, vectors = torch.linalg.eigh(stiffness)
+        self.inverse, self.rank, self.condition = truncated_inverse(values, vectors, rcond)
 
     @property
     def size(self) -> int:
@@ -127,7 +141,7 @@ class TorchExactCoarse:
     """Dense Cholesky of the coarsest matrix (the coarsest grid has a few hundred points)."""
 
     def __init__(self) -> None:
-        self._factor = None
+        self._factor: torch.Tensor | None = None
         self.passes = 0
 
     def solve(self, level: TorchLevel, omega: float, from_zero: bool = True) -> float:  # exact: any start
@@ -136,6 +150,7 @@ class TorchExactCoarse:
         if self._factor is None:
             dense = torch.as_tensor(laplacian_matrix(level.grid).toarray(), dtype=DTYPE, device=level.rhs.device)
             self._factor = torch.linalg.cholesky(dense)
+        assert self._factor is not None
         level.zero()
         solution = torch.cholesky_solve(level.rhs.reshape(-1, 1), self._factor)
         level.solution.copy_(solution.reshape(level.grid.shape))
@@ -145,6 +160,8 @@ class TorchExactCoarse:
 
 class TorchMultilevel:
     """:class:`~poissonfp.solvers.multilevel.Multilevel` on a torch device (same grids, transfers, work count)."""
+
+    hierarchy = "rediscretised"
 
     def __init__(self, grid: Grid, coarse, device, omega: float | None = None, pre: int = 2, post: int = 2,
                  coarsest_points: int = 31) -> None:
@@ -215,6 +232,10 @@ class TorchMultilevel:
 def criterion_value(kind: str, level: TorchLevel, reference: torch.Tensor | None, norm: float) -> float:
     """The stopping criterion's metric of the fine iterate (one scalar to the host)."""
     u = level.solution
+    if kind == "residual":
+        return float(torch.linalg.vector_norm(level.compute_residual())) / norm
+    if reference is None:
+        raise ValueError(f"the {kind} criterion needs a reference solution")
     if kind == "discretization":
         return float((u - reference).abs().max())
     if kind == "discrete":
@@ -222,6 +243,10 @@ def criterion_value(kind: str, level: TorchLevel, reference: torch.Tensor | None
     return float(torch.linalg.vector_norm(level.compute_residual())) / norm
 
 
+@overload
+def as_tensor(array: np.ndarray, device) -> torch.Tensor: ...
+@overload
+def as_tensor(array: None, device) -> None: ...
 def as_tensor(array: np.ndarray | None, device) -> torch.Tensor | None:
     return None if array is None else torch.as_tensor(np.ascontiguousarray(array), dtype=DTYPE, device=device)
 
@@ -254,3 +279,4 @@ def lowest_factor(grid: Grid, omega: float) -> float:
     weights = [2.0 / h**2 for h in grid.spacing]
     mean_cos = sum(w * math.cos(math.pi / (n + 1)) for w, n in zip(weights, grid.shape)) / sum(weights)
     return 1.0 - omega + omega * mean_cos
+

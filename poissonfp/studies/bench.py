@@ -35,28 +35,37 @@ import math
 import os
 import platform
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from poissonfp.api import criterion_of, solve_case
-from poissonfp.studies.bench_kernel import kernel_bandwidth, sweep_time
 from poissonfp.case import Case, load_case
 from poissonfp.jacobi_theory import predicted_sweeps
 from poissonfp.methods import BENCH_METHODS as METHODS
 from poissonfp.methods import BENCH_OPTIONAL as OPTIONAL_METHODS
 from poissonfp.methods import BENCH_VARIANTS as VARIANTS
 from poissonfp.problem import Problem, build_problem
-from poissonfp.solvers import SOLVERS, DivergenceError, applicable_methods, Monitor, SolveResult, StoppingCriterion
+from poissonfp.solvers import SOLVERS, DivergenceError, Monitor, SolveResult, StoppingCriterion, applicable_methods
 from poissonfp.solvers.jacobi import JacobiIteration, check_batch, jacobi_factor
+from poissonfp.studies.bench_kernel import kernel_bandwidth, sweep_time
+from poissonfp.studies.bench_plan import CASES_DIR, FULL_PLAN, QUICK_PLAN, BenchConfig, ProblemPlan, quick_config
 
-__all__ = ["METHODS", "OPTIONAL_METHODS", "ProblemPlan", "FULL_PLAN", "QUICK_PLAN", "BenchConfig", "quick_config",
-           "run_bench", "machine_info", "CASES_DIR"]
+__all__ = [
+    "CASES_DIR",
+    "FULL_PLAN",
+    "METHODS",
+    "OPTIONAL_METHODS",
+    "QUICK_PLAN",
+    "BenchConfig",
+    "ProblemPlan",
+    "machine_info",
+    "quick_config",
+    "run_bench",
+]
 
 logger = logging.getLogger(__name__)
 
-#: Where the case files are looked up; None: the shipped cases (:func:`poissonfp.catalog.find_case`).
-CASES_DIR: Path | None = None
 #: Cases only the benchmark runs (problems a new user would write, not tuned on): looked up here when
 #: ``cases_dir`` has no file of that name.
 BENCH_CASES_DIR = Path(__file__).resolve().parent / "bench_cases"
@@ -64,80 +73,6 @@ BENCH_CASES_DIR = Path(__file__).resolve().parent / "bench_cases"
 MAX_ITERATIONS = 10**9
 
 Event = Callable[[dict], None]
-
-
-@dataclass(frozen=True)
-class ProblemPlan:
-    """One problem of the matrix: a case file name (without ``.toml``), its sizes in the case's grid
-    unit (intervals for ``1d_article``, points per dimension otherwise; a tuple gives every axis its own
-    count), settings overrides, and optionally the only methods to run on it."""
-
-    case: str
-    sizes: tuple[int | tuple[int, ...], ...]
-    overrides: tuple[tuple[str, Any], ...] = ()
-    methods: tuple[str, ...] = ()
-
-
-_BUMP = (("criterion", "discrete"), ("tol", 1e-4))
-#: Methods of the rows a new user would write (not the shipped cases): the solvers that scale.
-_NEW = ("jacobi", "hybrid", "hybrid-exact", "hybrid-none", "multigrid", "dst")
-#: Methods of the rows off the box: the box-only ones stay in the list so that their rows say why not.
-_OFF_BOX = _NEW + ("direct",)
-FULL_PLAN = (
-    ProblemPlan("1d_article", (1000, 4000, 16000)),
-    ProblemPlan("2d_square", (255, 511, 1023)),
-    ProblemPlan("2d_bump", (255, 511), _BUMP),
-    ProblemPlan("2d_rectangle", ((511, 255), (1023, 511)), (), _NEW),
-    ProblemPlan("2d_high_frequency", (255, 511), (), _NEW),
-    ProblemPlan("2d_boundary", (255, 511), (), _NEW),
-    ProblemPlan("3d_cube", (31, 63, 127), (), _NEW + ("dnn",)),
-    ProblemPlan("2d_lshape", (127, 255), (), _OFF_BOX),
-    ProblemPlan("2d_disk", (127, 255), (), _OFF_BOX),
-)
-QUICK_PLAN = (ProblemPlan("1d_article", (64, 128)), ProblemPlan("2d_bump", (16, 24), _BUMP))
-
-
-@dataclass(frozen=True)
-class BenchConfig:
-    """What to run and the time budgets.
-
-    Attributes:
-        plan: the problems and sizes.
-        methods: the methods, baseline (``jacobi``) first.
-        cases_dir: a folder of case files; None: the shipped cases (found by name).
-        jacobi_real_budget_s: pure Jacobi runs for real up to this estimated time, computed beyond.
-        method_budget_s: other methods are skipped where their extrapolated time exceeds this.
-        repeat_below_s: solves faster than this are repeated, the fastest counts.
-        max_repeats: at most this many solves per entry.
-        warm_repeat_below_s: a first solve faster than this is repeated at least once (the first solve at
-            a new size pays first-touch page faults and caches; the fastest counts).
-        kernel_min_time_s: minimum duration of one timed batch of sweeps or copies.
-        check_tolerance: allowed relative difference of predicted and real sweep counts.
-        case_overrides: settings overrides applied to every case (e.g. shorter training for ``--quick``).
-    """
-
-    plan: tuple[ProblemPlan, ...] = FULL_PLAN
-    methods: tuple[str, ...] = METHODS
-    cases_dir: Path | None = CASES_DIR
-    jacobi_real_budget_s: float = 30.0
-    method_budget_s: float = 150.0
-    repeat_below_s: float = 1.0
-    max_repeats: int = 3
-    warm_repeat_below_s: float = 10.0
-    kernel_min_time_s: float = 0.1
-    check_tolerance: float = 0.01
-    case_overrides: tuple[tuple[str, Any], ...] = ()
-
-
-def quick_config(**changes: Any) -> BenchConfig:
-    """A tiny benchmark that keeps the harness working: two problems, two small sizes each, the second
-    size's Jacobi time computed (budget 0), short network training. Jacobi checks its criterion in its
-    usual batches, so real and computed times share one per-sweep cost (the predictor check confirms
-    tiny counts sweep by sweep)."""
-    quick = BenchConfig(plan=QUICK_PLAN, jacobi_real_budget_s=0.0, method_budget_s=30.0, repeat_below_s=0.0,
-                        max_repeats=2, kernel_min_time_s=0.01, warm_repeat_below_s=1.0,
-                        case_overrides=(("adam_steps", 10), ("lbfgs_steps", 0)))
-    return dataclasses.replace(quick, **changes)
 
 
 def machine_info() -> dict[str, Any]:
@@ -161,19 +96,22 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
-def run_bench(config: BenchConfig = BenchConfig(), callback: Event | None = None) -> dict[str, Any]:
+def run_bench(config: BenchConfig | None = None, callback: Event | None = None) -> dict[str, Any]:
     """Run the benchmark; return the content of ``bench.json``.
 
     Args:
-        config: what to run.
+        config: what to run (default: the full plan, :class:`BenchConfig`).
         callback: receives progress events ``{"event": "problem" | "start" | "done" | "skipped" |
             "check", ...}``.
     """
+    config = config if config is not None else BenchConfig()
     notify = callback or (lambda event: None)
-    started, clock = datetime.datetime.now(datetime.timezone.utc), time.perf_counter()
+    started, clock = datetime.datetime.now(datetime.UTC), time.perf_counter()
     machine = machine_info()
     methods = _registered(config.methods, notify)
-    rows, checks, interrupted = [], [], False
+    rows: list[dict[str, Any]] = []
+    checks: list[Any] = []
+    interrupted = False
     try:
         for plan in config.plan:
             case = _load(config, plan)
@@ -310,7 +248,8 @@ def _bench_row(config: BenchConfig, case: Case, size, methods: tuple[str, ...], 
     criterion = criterion_of(case)
     where = {"problem": case.name, "size": _size_label(size), "shape": list(problem.grid.shape),
              "unknowns": _unknowns(problem)}
-    results, checks = {}, []
+    results: dict[str, Any] = {}
+    checks: list[Any] = []
     row = {**where, "criterion": criterion.kind, "metric": criterion.metric,
            "threshold": criterion.threshold(problem), "discretization_error_inf": problem.discretization_error_inf,
            "results": results, "ratios": _ratios(results), "kernel": None, "checks": checks, "partial": True}
@@ -331,7 +270,7 @@ def _bench_row(config: BenchConfig, case: Case, size, methods: tuple[str, ...], 
         else:
             record = _budgeted(config, case, problem, method, past.get(method, []))
         if record.get("wall_time_s"):
-            past.setdefault(method, []).append((problem.grid.size, record["wall_time_s"]))
+            past.setdefault(method, []).append((problem.grid.size, float(record["wall_time_s"])))  # type: ignore[arg-type]  # a number in every record
         results[method] = record
         row["ratios"] = _ratios(results)
         notify({"event": "done", "method": method, "record": record, **where})
@@ -545,7 +484,7 @@ def _ratios(results: dict[str, dict]) -> dict[str, Any]:
     """Speed-ups from times of this run: hybrid over Jacobi (t_jacobi / t_hybrid), hybrid over the DNN
     alone (t_dnn / t_hybrid), multigrid over hybrid (t_hybrid / t_multigrid) and the network's share
     (t_hybrid-exact / t_hybrid: above 1 when the network beats an exact coarsest solve)."""
-    times = {m: r.get("time_s") for m, r in results.items()}
+    times: dict[str, Any] = {m: r.get("time_s") for m, r in results.items()}
 
     def ratio(slow: str, fast: str) -> float | None:
         return times[slow] / times[fast] if times.get(slow) and times.get(fast) else None

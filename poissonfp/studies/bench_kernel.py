@@ -11,7 +11,7 @@ measured too: it tells a cache-capacity effect from a slow kernel.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from numba import njit
@@ -19,7 +19,7 @@ from numba import njit
 from poissonfp.problem import Problem
 from poissonfp.solvers.jacobi import jacobi_iteration
 
-__all__ = ["BYTES_PER_UNKNOWN_SWEEP", "sweep_time", "copy_bandwidth", "kernel_bandwidth"]
+__all__ = ["BYTES_PER_UNKNOWN_SWEEP", "copy_bandwidth", "kernel_bandwidth", "sweep_time"]
 
 BYTES_PER_UNKNOWN_SWEEP = 3 * 8
 
@@ -38,7 +38,7 @@ def _copy_loop(a, b, count):  # pragma: no cover - compiled
     return a[0] + b[n - 1]
 
 
-def _best_rate(run: Callable[[int], None], min_time_s: float, repeats: int) -> float:
+def _best_rate(run: Callable[[int], object], min_time_s: float, repeats: int) -> float:
     """Seconds per unit of ``run(count)``: grow ``count`` until one call takes ``min_time_s``, then the
     fastest of ``repeats`` calls."""
     count = 1

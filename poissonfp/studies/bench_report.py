@@ -8,7 +8,7 @@ from typing import Any
 
 from poissonfp.results import save_figure, write_json, write_text
 
-__all__ = ["format_header", "format_markdown", "format_csv", "time_series", "save_bench"]
+__all__ = ["format_csv", "format_header", "format_markdown", "save_bench", "time_series"]
 
 CSV_COLUMNS = ("problem", "size", "shape", "unknowns", "criterion", "threshold", "method", "status", "computed",
                "time_s", "wall_time_s", "iterations", "dnn_steps", "work_sweeps", "work_how",
@@ -85,7 +85,7 @@ def format_markdown(data: dict[str, Any]) -> str:
     lines += _check_table(data) + _bandwidth_table(data)
     notes = [f"- {row['problem']} {_grid(row)} {m}: {r['note']}" for row in data["rows"]
              for m, r in row["results"].items() if r.get("note") and r["status"] not in ("computed", "measured")]
-    return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
+    return "\n".join(lines + (["", *notes] if notes else [])) + "\n"
 
 
 def _check_table(data: dict[str, Any]) -> list[str]:
@@ -104,7 +104,7 @@ def _check_table(data: dict[str, Any]) -> list[str]:
                      f"{ {None: '-', True: 'yes', False: 'NO'}[c.get('exact_check')]} | "
                      f"{_num(c['model_sweep_time_s'])} | {_num(c['real_sweep_time_s'])} | "
                      f"{'yes' if c['passed'] else 'NO'} |")
-    return lines + [""]
+    return [*lines, ""]
 
 
 def _bandwidth_table(data: dict[str, Any]) -> list[str]:
@@ -147,7 +147,7 @@ def _work_table(data: dict[str, Any]) -> list[str]:
             mark = "~" if r.get("work_how") == "estimated" else ""
             cells.append("-" if work is None else f"{mark}{work:,.0f} / {_factor(r.get('factor_per_iteration'))}")
         lines.append(f"| {row['problem']} | {_grid(row)} | " + " | ".join(cells) + " |")
-    return lines + [""]
+    return [*lines, ""]
 
 
 def _sweep_cost_table(data: dict[str, Any]) -> list[str]:
@@ -162,7 +162,7 @@ def _sweep_cost_table(data: dict[str, Any]) -> list[str]:
     for row, r in timed:
         lines.append(f"| {row['problem']} | {_grid(row)} | {row['unknowns']:,} | {r['sweep_time_s']:.3g} | "
                      f"{r['box_sweep_time_s']:.3g} | {r['sweep_time_s'] / r['box_sweep_time_s']:.1f}x |")
-    return lines + [""]
+    return [*lines, ""]
 
 
 def _scaling_table(data: dict[str, Any]) -> list[str]:
@@ -177,7 +177,7 @@ def _scaling_table(data: dict[str, Any]) -> list[str]:
         for method, fit in methods.items():
             lines.append(f"| {problem} | {method} | {_num(fit['time_exponent'], '.2f')} | "
                          f"{_num(fit['work_exponent'], '.2f')} |")
-    return lines + [""]
+    return [*lines, ""]
 
 
 def format_csv(data: dict[str, Any]) -> str:

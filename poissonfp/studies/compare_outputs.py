@@ -17,15 +17,14 @@ the peaks of the discrete solution's sine spectrum that each solve recorded):
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from pathlib import Path
-
-from poissonfp.studies.compare import Comparison, format_table
 from poissonfp.results import save_figure, write_json, write_text
+from poissonfp.studies.compare import Comparison, format_table
 from poissonfp.studies.switch_study import SWITCHED_METHODS
 
-__all__ = ["save_comparison", "handover_index"]
+__all__ = ["handover_index", "save_comparison"]
 
 _NAMES = {"article": "the article's scheme (train M steps, then plain Jacobi)",
           "hybrid": "network Galerkin two-level hybrid"}
@@ -100,7 +99,7 @@ def _seed_study_figures(data: dict, where: str, out: Path) -> list[Path]:
     metric = "error_vs_exact_inf"
     if any(metric in (r.get("history") or {}) for r in timed):
         reference = max(r.get("discretization_error_inf") or 0.0 for r in timed) or study["threshold"]
-        curves = _curves(timed, metric) + [dnn_alone_curve(study)]
+        curves = [*_curves(timed, metric), dnn_alone_curve(study)]
         paths.append(save_figure(plots.plot_error_vs_time(
             curves, metric, reference, f"Article's panel d: DNN alone, pure Jacobi, DNN -> Jacobi ({where})",
             threshold_label=f"discretization error {reference:.2e}"), out / "switch_article_panel.png"))

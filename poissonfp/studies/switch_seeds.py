@@ -32,14 +32,15 @@ import logging
 import math
 import statistics
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from poissonfp.problem import Problem
 from poissonfp.solvers.base import StoppingCriterion
 
-__all__ = ["STUDY_SEEDS", "PANEL_SIZE", "panel_switches", "study_switches", "article_trajectory", "seed_study", "coarse_start", "sine_start", "time_per_sweep", "slow_mode_bound"]
+__all__ = ["PANEL_SIZE", "STUDY_SEEDS", "article_trajectory", "coarse_start", "panel_switches", "seed_study", "sine_start", "slow_mode_bound", "study_switches", "time_per_sweep"]
 
 logger = logging.getLogger(__name__)
 

@@ -18,11 +18,12 @@ Pure data: records in, a dict out.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from poissonfp.methods import SWITCHED_METHODS
 
-__all__ = ["SWITCHED_METHODS", "switch_study", "phase_times"]
+__all__ = ["SWITCHED_METHODS", "phase_times", "switch_study"]
 
 
 
