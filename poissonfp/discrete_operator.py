@@ -18,9 +18,10 @@ form of the ghost-point closure). On the constant-coefficient Dirichlet box this
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 

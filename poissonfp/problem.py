@@ -1,9 +1,10 @@
 """The discrete Poisson problem ``A u = b`` on a grid, built from a case or from plain functions."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -90,7 +91,7 @@ class Problem:
         boundary: Function | None = None,
         exact: Function | None = None,
         name: str = "problem",
-    ) -> "Problem":
+    ) -> Problem:
         """Build a problem from numpy callables of the coordinates (``f(x, y)`` etc.)."""
         coords = grid.coordinates()
         boundary = boundary or (lambda *c: np.zeros(np.broadcast_shapes(*(a.shape for a in c))))

@@ -48,7 +48,7 @@ def test_galerkin_cycles_reach_the_direct_solution_in_a_grid_independent_count(t
     counts = []
     for n in sizes:
         problem = problem_of(tmp_path, kind, n)
-        hierarchy, solution, cycles = cycles_to(problem)
+        _hierarchy, solution, cycles = cycles_to(problem)
         direct = problem.operator.project(problem.discrete_solution)
         scale = np.abs(direct).max()
         assert np.abs(problem.operator.project(solution) - direct).max() <= 1e-7 * scale, (kind, n)

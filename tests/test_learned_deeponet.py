@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from poissonfp.cli import main
 from poissonfp.discrete_operator import box_operator
 from poissonfp.grid import Grid
-from poissonfp.learned.architectures import ARCHITECTURES, ACROSS_SIZES, DEFAULTS, DIMENSIONS, build_network
+from poissonfp.learned.architectures import ACROSS_SIZES, ARCHITECTURES, DEFAULTS, DIMENSIONS, build_network
 from poissonfp.learned.store import load_model, save_model
 from poissonfp.learned.training import train_operator
 from poissonfp.problem import Problem

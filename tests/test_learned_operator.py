@@ -196,7 +196,7 @@ def test_interrupted_training_saves_a_checkpoint_that_resume_continues(tmp_path)
     save_model(model, tmp_path / "m")
     checkpoint = load_checkpoint(tmp_path / "m")
     assert checkpoint is not None and checkpoint["step"] == 20
-    resumed, report = train_operator(operator, settings=TINY, samples=32, held_out=8, steps=60, seed=2,
+    _resumed, report = train_operator(operator, settings=TINY, samples=32, held_out=8, steps=60, seed=2,
                                      resume=checkpoint, out=str(tmp_path / "m"))
     assert report["steps_done"] == 60 and not report["interrupted"] and len(report["loss"]) == 60
     assert load_checkpoint(tmp_path / "m") is None and not load_model(tmp_path / "m").meta["interrupted"]
@@ -270,7 +270,7 @@ def test_train_resume_continues_an_interrupted_model_folder(tmp_path):
         if record["step"] >= 10:
             raise KeyboardInterrupt
 
-    model, _ = train_operator(operator, case="1d_article", samples=8, held_out=4, steps=30, batch=4, seed=3,
+    _model, _ = train_operator(operator, case="1d_article", samples=8, held_out=4, steps=30, batch=4, seed=3,
                               callback=stop, out=str(tmp_path / "m"))
     assert json.loads((tmp_path / "m" / "model.json").read_text())["interrupted"]
     result = _cli("train", "1d_article", "--out", tmp_path / "m", "--resume", "--quiet")

@@ -31,7 +31,7 @@ def test_every_laplacian_matches_the_assembled_matrix(grid):
     from poissonfp.solvers.torch_backend import TorchGalerkinSpace, TorchLevel, jacobi_sweeps
 
     rng = np.random.default_rng(grid.ndim)
-    operator, rhs = assemble(grid, np.zeros(grid.shape), _zero)
+    operator, _rhs = assemble(grid, np.zeros(grid.shape), _zero)
     general, _ = assemble(grid, np.zeros(grid.shape), _zero, coefficient=lambda *c: 1.0 + 0 * c[0])
     matrix = operator.matrix
     assert operator.box and not general.box

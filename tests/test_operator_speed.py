@@ -20,11 +20,11 @@ def test_block_kernel_is_omega_jacobi_and_measures_every_residual(shape, rng):
     from poissonfp.solvers import operator_kernels as kernels
 
     grid = Grid((0.0,) * len(shape), (1.0,) * len(shape), shape)
-    b = rng.standard_normal((3,) + shape)
-    padded = (3,) + tuple(n + 2 for n in shape)
+    b = rng.standard_normal((3, *shape))
+    padded = (3, *tuple(n + 2 for n in shape))
     u, v = np.zeros(padded), np.zeros(padded)
     inner = (slice(None),) + (slice(1, -1),) * len(shape)
-    u[inner] = rng.standard_normal((3,) + shape)
+    u[inner] = rng.standard_normal((3, *shape))
     start = u[inner].copy()
     c = np.array([1.0 / h**2 for h in grid.spacing])
     diag, omega, count = diagonal(grid), 0.9, 5

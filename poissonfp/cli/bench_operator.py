@@ -33,7 +33,12 @@ def _check_models(models: tuple[Path, ...]) -> None:
 def run_operator_bench_command(models: tuple[Path, ...], out: Path, quick: bool, quiet: bool) -> None:
     """Run the operator rows (``quick``: the smallest size per dimension, GRF and bump sources only)."""
     from poissonfp.results import staged_folder, write_json, write_text
-    from poissonfp.studies.bench_operator import SIZES, OperatorBenchConfig, format_operator_markdown, run_operator_bench
+    from poissonfp.studies.bench_operator import (
+        SIZES,
+        OperatorBenchConfig,
+        format_operator_markdown,
+        run_operator_bench,
+    )
 
     _check_models(models)
     config = OperatorBenchConfig(tuple(str(m) for m in models))

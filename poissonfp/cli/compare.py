@@ -81,9 +81,8 @@ def compare(case_file: Path, methods, switches, coarses, size, criterion, tol, d
     the trade-off in M, per-peak error heat maps, errors at the hand-over). Ctrl-C (SIGTERM) saves what was
     measured, marked interrupted, and exits with 130 (143); a second signal never cuts the saving short."""
     from poissonfp.case import load_case
-    from poissonfp.results import OutputLock, check_output_folder
-
     from poissonfp.cli.solve import _check_backend
+    from poissonfp.results import OutputLock, check_output_folder
 
     _check_backend(backend, None, ())
     if backend == "petsc":

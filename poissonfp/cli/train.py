@@ -18,7 +18,7 @@ from poissonfp.interrupts import SignalGuard
 from poissonfp.methods import DEVICES
 from poissonfp.results import OutputLock, check_output_folder
 
-__all__ = ["train", "DEFAULT_POINTS"]
+__all__ = ["DEFAULT_POINTS", "train"]
 
 #: Default training grid (interior points per axis): a coarse level of the finer grids it serves.
 DEFAULT_POINTS = {1: 63, 2: 63, 3: 15}

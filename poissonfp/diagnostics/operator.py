@@ -25,6 +25,7 @@ amplification factor. ``--control`` saves the untrained network (``steps = 0``):
 """
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -189,7 +190,7 @@ def _run(settings: OperatorSettings, seed: int, on_progress: ProgressCallback | 
     result = ExperimentResult(NAME, seed, asdict(settings))
     bands = report["held_out"]["bands"]
     errors = [b["error"] for b in bands]
-    rising = None not in errors and all(b >= a for a, b in zip(errors[:-1], errors[1:]))  # GRF: every band has signal
+    rising = None not in errors and all(b >= a for a, b in itertools.pairwise(errors))  # GRF: every band has signal
     result.claim("the network's held-out error rises with frequency: low bands accurate, high bands not",
                  rising and errors[0] <= settings.low_tol and errors[-1] >= settings.high_min,
                  rule=f"per-band relative error (DST bands {', '.join(b['band'] for b in bands)}) non-decreasing, "
@@ -208,7 +209,7 @@ def _run(settings: OperatorSettings, seed: int, on_progress: ProgressCallback | 
                  rule=f"geometric-mean error reduction (DST norm after / before) in the lowest band: call <= "
                       f"{settings.reduction:g} and < a block of {settings.sweeps} sweeps; in the highest band: sweeps "
                       f"<= {settings.reduction:g} and < a call",
-                 bands=[f"{a:g}-{b:g}" for a, b in zip(EDGES[:-1], EDGES[1:])], per_call=call,
+                 bands=[f"{a:g}-{b:g}" for a, b in itertools.pairwise(EDGES)], per_call=call,
                  per_sweep_block=sweeps, per_sweep=sweeps ** (1.0 / settings.sweeps))
     measured, theory = _sanity_sweep_factor(problem, omega)
     result.claim("the instrument: one measured sweep reduces a sine mode by Jacobi's amplification factor",

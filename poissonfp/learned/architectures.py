@@ -12,13 +12,14 @@ coordinate (its trunk net): it serves that grid only. Construction is seeded loc
 """
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["ARCHITECTURES", "DEFAULTS", "DIMENSIONS", "UNet", "FNO", "DeepONet", "build_network", "parameter_count"]
+__all__ = ["ARCHITECTURES", "DEFAULTS", "DIMENSIONS", "FNO", "DeepONet", "UNet", "build_network", "parameter_count"]
 
 #: Architecture names (``--arch``).
 ARCHITECTURES = ("unet", "fno", "deeponet")
@@ -62,7 +63,7 @@ class UNet(nn.Module):
             raise ValueError(f"U-Net needs ndim in 1..3, width >= 1, depth >= 1; got {ndim}, {width}, {depth}")
         self.ndim = ndim
         channels = [width * 2**level for level in range(depth)]
-        self.down = nn.ModuleList(_DoubleConv(ndim, c_in, c_out) for c_in, c_out in zip([1] + channels[:-1], channels))
+        self.down = nn.ModuleList(_DoubleConv(ndim, c_in, c_out) for c_in, c_out in zip([1, *channels[:-1]], channels))
         self.up = nn.ModuleList(_DoubleConv(ndim, channels[i + 1] + channels[i], channels[i])
                                 for i in reversed(range(depth - 1)))
         self.out = _CONV[ndim](channels[0], 1, 1)
@@ -156,7 +157,7 @@ class FNO(nn.Module):
 
 def _mlp(sizes: list[int], activation: type[nn.Module]) -> nn.Sequential:
     layers: list[nn.Module] = []
-    for index, (inputs, outputs) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for index, (inputs, outputs) in enumerate(itertools.pairwise(sizes)):
         if index:
             layers.append(activation())
         layers.append(nn.Linear(inputs, outputs))

@@ -24,8 +24,15 @@ import scipy.fft
 from ..expressions import Expression, parse_expression
 from ..grid import Grid
 
-__all__ = ["grf_sources", "grf_spectrum", "FamilyError", "SourceParameters", "source_parameters", "case_sources",
-           "DEFAULT_SPREAD"]
+__all__ = [
+    "DEFAULT_SPREAD",
+    "FamilyError",
+    "SourceParameters",
+    "case_sources",
+    "grf_sources",
+    "grf_spectrum",
+    "source_parameters",
+]
 
 #: Default spread of the ``case`` family: each number drawn within ±25% of its value.
 DEFAULT_SPREAD = 0.25

@@ -10,8 +10,8 @@ folder without it is not a model.
 from __future__ import annotations
 
 import hashlib
-import os
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,17 @@ import numpy as np
 from ..discrete_operator import DiscreteOperator
 from ..grid import Grid
 
-__all__ = ["ModelError", "OperatorModel", "operator_fingerprint", "save_model", "load_model", "load_checkpoint",
-           "MODEL_FILE", "WEIGHTS_FILE", "CHECKPOINT_FILE"]
+__all__ = [
+    "CHECKPOINT_FILE",
+    "MODEL_FILE",
+    "WEIGHTS_FILE",
+    "ModelError",
+    "OperatorModel",
+    "load_checkpoint",
+    "load_model",
+    "operator_fingerprint",
+    "save_model",
+]
 
 MODEL_FILE, WEIGHTS_FILE, CHECKPOINT_FILE = "model.json", "weights.pt", "checkpoint.pt"
 _REQUIRED = ("format", "arch", "settings", "grid", "fingerprint", "scale", "case")
@@ -186,7 +195,7 @@ def load_model(path: str | os.PathLike, *, device: str = "cpu") -> OperatorModel
         inside = state["inside"].numpy().astype(bool)
     except FileNotFoundError:
         raise ModelError(f"model folder {folder}: no {WEIGHTS_FILE} (expected the network's weights)") from None
-    except Exception as err:  # noqa: BLE001 - torch raises many kinds for a corrupt file
+    except Exception as err:  # torch raises many kinds for a corrupt file
         text = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ModelError(f"model folder {folder}: {WEIGHTS_FILE} does not hold weights of the recorded "
                          f"{meta['arch']} ({text[:120]})") from None
@@ -206,5 +215,5 @@ def load_checkpoint(path: str | Path) -> dict | None:
         return None
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         raise ModelError(f"model folder {path}: {CHECKPOINT_FILE} is not a readable checkpoint ({err})") from None

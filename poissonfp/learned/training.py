@@ -12,15 +12,24 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..discrete_operator import DiscreteOperator
 from .family import DEFAULT_SPREAD, case_sources, grf_sources, source_parameters
 
-__all__ = ["BAND_EDGES", "band_errors", "band_energy", "energy_errors", "family_record", "family_sources",
-           "train_operator", "FAMILIES"]
+__all__ = [
+    "BAND_EDGES",
+    "FAMILIES",
+    "band_energy",
+    "band_errors",
+    "energy_errors",
+    "family_record",
+    "family_sources",
+    "train_operator",
+]
 
 #: Frequency bands (fractions of the modes per axis): ``(0, 1/8]`` is "the lowest 1/8 of the modes".
 BAND_EDGES = (0.0, 0.125, 0.25, 0.5, 1.0)

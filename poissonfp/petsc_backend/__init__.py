@@ -11,8 +11,15 @@ from __future__ import annotations
 import importlib.util
 import os
 
-__all__ = ["BACKENDS", "PETSC_METHODS", "PRECONDITIONERS", "INSTALL_HINT", "missing_stack", "launcher_size",
-           "launcher_rank"]
+__all__ = [
+    "BACKENDS",
+    "INSTALL_HINT",
+    "PETSC_METHODS",
+    "PRECONDITIONERS",
+    "launcher_rank",
+    "launcher_size",
+    "missing_stack",
+]
 
 #: ``solve --backend`` choices: ``local`` (one process, poissonfp's own solvers) or ``petsc``.
 BACKENDS = ("local", "petsc")

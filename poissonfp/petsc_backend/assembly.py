@@ -20,7 +20,7 @@ import numpy as np
 
 from poissonfp.petsc_backend.layout import Block, BoxLayout
 
-__all__ = ["LocalData", "check_supported", "assemble_local", "SLAB_POINTS"]
+__all__ = ["SLAB_POINTS", "LocalData", "assemble_local", "check_supported"]
 
 #: Points per assembled slab (bounds the one-process assembly's temporaries to a few hundred MB).
 SLAB_POINTS = 1 << 18

@@ -9,8 +9,9 @@ from __future__ import annotations
 import pickle
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from poissonfp.petsc_backend import PETSC_METHODS
 from poissonfp.petsc_backend.assembly import LocalData, assemble_local, check_supported
 from poissonfp.petsc_backend.layout import BoxLayout
 
-__all__ = ["collective", "solve_distributed", "Distributed"]
+__all__ = ["Distributed", "collective", "solve_distributed"]
 
 
 def collective(comm: Any, work: Callable[[], Any]) -> Any:
@@ -26,7 +27,7 @@ def collective(comm: Any, work: Callable[[], Any]) -> Any:
     (a CaseError stays a CaseError: one line and exit 2 on the command line)."""
     try:
         value, error = work(), None
-    except Exception as err:  # noqa: BLE001 - re-raised below on every rank
+    except Exception as err:  # re-raised below on every rank
         value, error = None, err
     errors = comm.allgather(None if error is None else _portable(error))
     first = next((e for e in errors if e is not None), None)
@@ -48,7 +49,7 @@ def _portable(error: Exception) -> bytes:
         data = pickle.dumps(error)
         pickle.loads(data)
         return data
-    except Exception:  # noqa: BLE001 - an unpicklable error travels as its text
+    except Exception:  # an unpicklable error travels as its text
         return pickle.dumps(RuntimeError(str(error)))
 
 
@@ -133,8 +134,14 @@ def solve_distributed(case, pc: str | None, interrupted: Callable[[], bool],
     phases["assembled"] = _memory_mb()
     rhs = _vector(da, local.rhs)
     exact = None if local.exact is None else _vector(da, local.exact)
-    from poissonfp.petsc_backend.krylov import (CriterionTest, DistributedState, configure, direct_reference,
-                                                reference_solve, shared_reference)
+    from poissonfp.petsc_backend.krylov import (
+        CriterionTest,
+        DistributedState,
+        configure,
+        direct_reference,
+        reference_solve,
+        shared_reference,
+    )
 
     criterion = criterion_of(case)
     ksp = PETSc.KSP().create(comm=comm)
@@ -257,11 +264,10 @@ def _hybrid(case, layout: BoxLayout, levels_possible: int, info: dict) -> tuple[
         _refuse(case, "--n", f"the hybrid's hierarchy cannot coarsen {layout.grid.describe()} to at most {points} "
                 f"points per axis on {mpi_size()} rank(s) (it stops at {'x'.join(map(str, coarse))})",
                 expected="n = 2^k (m + 1) - 1 with m <= the coarsest points, or fewer ranks")
-    if model is not None:
-        if not model.across_sizes and tuple(model.grid.shape) != coarse:
-            _refuse(case, "--model", f"the model's grid {model.grid.describe()} is not the coarsest level's "
-                    f"{'x'.join(map(str, coarse))} interior points ({levels} levels)",
-                    expected="a model trained on the coarsest grid, or an fno model")
+    if model is not None and not model.across_sizes and tuple(model.grid.shape) != coarse:
+        _refuse(case, "--model", f"the model's grid {model.grid.describe()} is not the coarsest level's "
+                f"{'x'.join(map(str, coarse))} interior points ({levels} levels)",
+                expected="a model trained on the coarsest grid, or an fno model")
     return hybrid_options(case, levels, layout.grid.ndim), GatheredCoarse(case, layout, model, info)
 
 

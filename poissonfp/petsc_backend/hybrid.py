@@ -30,7 +30,7 @@ import numpy as np
 
 from poissonfp.grid import Grid
 
-__all__ = ["check_hybrid", "hybrid_levels", "hybrid_options", "GatheredCoarse", "ModelDirection"]
+__all__ = ["GatheredCoarse", "ModelDirection", "check_hybrid", "hybrid_levels", "hybrid_options"]
 
 
 def check_hybrid(case) -> None:
@@ -117,7 +117,7 @@ class GatheredCoarse:
         self.passes = 0
         self.seconds = 0.0
 
-    def setUp(self, pc: Any) -> None:  # noqa: N802 - petsc4py's name
+    def setUp(self, pc: Any) -> None:  # petsc4py's name
         import scipy.sparse as sp
         from petsc4py import PETSc
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from poissonfp.solvers.base import HISTORY_KEYS, StoppingCriterion
 
-__all__ = ["configure", "reference_solve", "shared_reference", "direct_reference", "CriterionTest", "DistributedState"]
+__all__ = ["CriterionTest", "DistributedState", "configure", "direct_reference", "reference_solve", "shared_reference"]
 
 
 @contextmanager

@@ -22,7 +22,7 @@ import numpy as np
 from poissonfp.discrete_operator import computational_grid
 from poissonfp.grid import Grid
 
-__all__ = ["BoxLayout", "Block"]
+__all__ = ["Block", "BoxLayout"]
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class BoxLayout:
     offset: tuple[int, ...]
 
     @classmethod
-    def of_case(cls, case) -> "BoxLayout":
+    def of_case(cls, case) -> BoxLayout:
         """The layout of a loaded case (its size overrides already applied)."""
         interior = tuple(case.interior_shape())
         sides = case.side_types

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PARTS_MANIFEST", "gather_fits", "gather_arrays", "save_distributed", "read_parts"]
+__all__ = ["PARTS_MANIFEST", "gather_arrays", "gather_fits", "read_parts", "save_distributed"]
 
 #: The manifest of a set written per rank.
 PARTS_MANIFEST = "parts.json"
@@ -31,10 +31,7 @@ def gather_fits(size: int) -> bool:
     from petsc4py import PETSc
 
     limit_mb = PETSc.Options().getReal("poissonfp_gather_limit_mb", -1.0)
-    if limit_mb >= 0:
-        limit = limit_mb * 2**20
-    else:
-        limit = 0.5 * _available_bytes()
+    limit = limit_mb * 2 ** 20 if limit_mb >= 0 else 0.5 * _available_bytes()
     return _GATHERED_ARRAYS * 8 * size <= limit
 
 

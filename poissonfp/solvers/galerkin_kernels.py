@@ -16,7 +16,7 @@ import functools
 import numpy as np
 from numba import njit
 
-__all__ = ["split_diagonal", "row_scale", "diagonal_first", "power_estimate", "kron_rows", "chebyshev_smooth", "warm_up"]
+__all__ = ["chebyshev_smooth", "diagonal_first", "kron_rows", "power_estimate", "row_scale", "split_diagonal", "warm_up"]
 
 
 @njit(cache=True)

@@ -19,7 +19,7 @@ import numpy as np
 
 from poissonfp.solvers.jacobi import KERNEL_CALL_S, next_batch
 
-__all__ = ["JacobiPrice", "measure_price", "jacobi_seconds", "PRICE_SWEEPS"]
+__all__ = ["PRICE_SWEEPS", "JacobiPrice", "jacobi_seconds", "measure_price"]
 
 #: Sweeps of the timed call of several sweeps.
 PRICE_BATCH = 4

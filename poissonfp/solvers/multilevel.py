@@ -25,6 +25,7 @@ correction ``2 m N_c / ((2d+1) N)``; a triangular solve ``nnz(L + U) / ((2d+1) N
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from typing import Any
 
@@ -37,8 +38,18 @@ from poissonfp.solvers import multilevel_kernels as kernels
 from poissonfp.solvers import nested_kernels
 from poissonfp.solvers.jacobi_kernels import warm_up as warm_up_jacobi
 
-__all__ = ["boundary_lift", "coarse_grids", "interpolation_1d", "restriction_chain", "Level", "Multilevel", "CoarseIteration",
-           "ExactCoarse", "warm_up", "DEFAULT_COARSEST_POINTS"]
+__all__ = [
+    "DEFAULT_COARSEST_POINTS",
+    "CoarseIteration",
+    "ExactCoarse",
+    "Level",
+    "Multilevel",
+    "boundary_lift",
+    "coarse_grids",
+    "interpolation_1d",
+    "restriction_chain",
+    "warm_up",
+]
 
 #: Points per axis of the coarsest level when the settings leave it automatic (0).
 DEFAULT_COARSEST_POINTS = {1: 31, 2: 15, 3: 7}
@@ -209,7 +220,7 @@ def _interpolation(fine: Grid, coarse: Grid) -> _Transfer:
 def restriction_chain(grid: Grid, coarsest_points: int) -> tuple[list[Grid], list[_Transfer]]:
     """The hierarchy's grids and the restrictions between consecutive ones (finest first)."""
     grids = coarse_grids(grid, coarsest_points)
-    return grids, [_restriction(f, c) for f, c in zip(grids[:-1], grids[1:])]
+    return grids, [_restriction(f, c) for f, c in itertools.pairwise(grids)]
 
 
 class Level:

@@ -35,12 +35,12 @@ import scipy.sparse as sp
 
 from poissonfp.discrete_operator import DiscreteOperator
 from poissonfp.grid import Grid
-from poissonfp.solvers.csr_jacobi import csr_sweeps
 from poissonfp.solvers import galerkin_kernels as kernels
+from poissonfp.solvers.csr_jacobi import csr_sweeps
 from poissonfp.solvers.csr_jacobi import warm_up as warm_up_csr
 from poissonfp.solvers.multilevel import ReusableHierarchy
 
-__all__ = ["axis_positions", "interpolation_from_positions", "MatrixLevel", "GalerkinMultilevel"]
+__all__ = ["GalerkinMultilevel", "MatrixLevel", "axis_positions", "interpolation_from_positions"]
 
 
 def axis_positions(positions: np.ndarray, lower_dirichlet: bool, upper_dirichlet: bool) -> np.ndarray:

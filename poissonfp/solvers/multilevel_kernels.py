@@ -14,8 +14,23 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["smooth_1d", "smooth_2d", "smooth_3d", "measured_sweep_1d", "measured_sweep_2d", "measured_sweep_3d", "restrict_1d", "restrict_2d", "restrict_3d", "interpolate_add_1d", "interpolate_add_2d",
-           "interpolate_add_3d", "residual_1d", "residual_2d", "residual_3d"]
+__all__ = [
+    "interpolate_add_1d",
+    "interpolate_add_2d",
+    "interpolate_add_3d",
+    "measured_sweep_1d",
+    "measured_sweep_2d",
+    "measured_sweep_3d",
+    "residual_1d",
+    "residual_2d",
+    "residual_3d",
+    "restrict_1d",
+    "restrict_2d",
+    "restrict_3d",
+    "smooth_1d",
+    "smooth_2d",
+    "smooth_3d",
+]
 
 
 @njit(cache=True)

@@ -12,8 +12,14 @@ from __future__ import annotations
 
 from numba import njit
 
-__all__ = ["restrict_nested_1d", "restrict_nested_2d", "restrict_nested_3d", "interpolate_nested_1d",
-           "interpolate_nested_2d", "interpolate_nested_3d"]
+__all__ = [
+    "interpolate_nested_1d",
+    "interpolate_nested_2d",
+    "interpolate_nested_3d",
+    "restrict_nested_1d",
+    "restrict_nested_2d",
+    "restrict_nested_3d",
+]
 
 
 @njit(cache=True)

@@ -40,12 +40,12 @@ from typing import Any
 import numpy as np
 
 from poissonfp.problem import Problem
-from poissonfp.solvers.base import Monitor, SolveResult, StoppingCriterion, check_finite
 from poissonfp.solvers import operator_kernels as kernels
+from poissonfp.solvers.base import Monitor, SolveResult, StoppingCriterion, check_finite
 from poissonfp.solvers.operator_network import NetworkCall
 from poissonfp.solvers.operator_transfer import make_correction
 
-__all__ = ["solve_operator", "solve_operator_batch", "OperatorSolveError", "ACCELERATIONS", "TRIGGERS"]
+__all__ = ["ACCELERATIONS", "TRIGGERS", "OperatorSolveError", "solve_operator", "solve_operator_batch"]
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ class _BoxFine:
         self.ndim = grid.ndim
         self.coefficients = np.array([1.0 / h**2 for h in grid.spacing])
         self.diagonal = diagonal(grid)
-        padded = (b.shape[0],) + tuple(n + 2 for n in grid.shape)
+        padded = (b.shape[0], *tuple(n + 2 for n in grid.shape))
         self.iterates = [np.zeros(padded), np.zeros(padded)]
         self.b = np.ascontiguousarray(b, dtype=float)
         self.r = self.b.copy()
@@ -146,10 +146,10 @@ class _BoxFine:
         self.everything = np.arange(b.shape[0], dtype=np.int64)
 
     def solution(self, k: int) -> np.ndarray:
-        return self.iterates[0][(k,) + self.interior]
+        return self.iterates[0][(k, *self.interior)]
 
     def solutions(self) -> np.ndarray:
-        return self.iterates[0][(slice(None),) + self.interior]
+        return self.iterates[0][(slice(None), *self.interior)]
 
     def block(self, rows: np.ndarray, count: int, omega: float, target: np.ndarray, norms: np.ndarray,
               done: np.ndarray) -> None:
@@ -161,13 +161,13 @@ class _BoxFine:
 
     def apply(self, d: np.ndarray) -> np.ndarray:
         m = d.shape[0]
-        self.scratch[(slice(None, m),) + self.interior] = d
+        self.scratch[(slice(None, m), *self.interior)] = d
         kernels.RESIDUAL[self.ndim](self.scratch, self.zero, self.everything[:m], self.coefficients, self.diagonal,
                                     self.product)
         return -self.product[:m]
 
     def add(self, rows: np.ndarray, d: np.ndarray) -> None:
-        self.iterates[0][(rows,) + self.interior] += d
+        self.iterates[0][(rows, *self.interior)] += d
 
 
 class _GeneralFine:
@@ -341,10 +341,7 @@ class _Iteration:
         if self.trigger == "always" or self.accel == "fcg":
             return np.ones(len(rows), dtype=bool)
         work = self.call_work()
-        if self.patience > 0:
-            retired = self.useless[rows] >= self.patience
-        else:
-            retired = np.zeros(len(rows), dtype=bool)
+        retired = self.useless[rows] >= self.patience if self.patience > 0 else np.zeros(len(rows), dtype=bool)
         rate = np.clip(self.rate[rows], 1e-300, 1.0)
         expected = np.minimum(self.factor[rows], PRIOR_CALL_FACTOR)
         return (work * np.log(rate) >= np.log(expected)) & ~retired
@@ -547,7 +544,7 @@ def _fall_back(problem: Problem, monitor: Monitor, iteration: _Iteration, how: s
     info["work_sweep_equivalents"] = before + float(result.info.get("work_sweep_equivalents") or result.iterations)
     result.method = "operator"
     result.wall_time_s += spent
-    result.iterations = int(round(info["work_sweep_equivalents"]))  # sweeps: the unit of the method
+    result.iterations = round(info["work_sweep_equivalents"])  # sweeps: the unit of the method
     result.info.update(info)
     return result
 

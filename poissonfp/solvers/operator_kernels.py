@@ -16,13 +16,30 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from poissonfp.solvers.multilevel_kernels import (interpolate_add_1d, interpolate_add_2d, interpolate_add_3d,
-                                                  residual_1d, residual_2d, residual_3d, restrict_1d, restrict_2d,
-                                                  restrict_3d, smooth_1d, smooth_2d, smooth_3d)
-from poissonfp.solvers.nested_kernels import (interpolate_nested_1d, interpolate_nested_2d, interpolate_nested_3d,
-                                              restrict_nested_1d, restrict_nested_2d, restrict_nested_3d)
+from poissonfp.solvers.multilevel_kernels import (
+    interpolate_add_1d,
+    interpolate_add_2d,
+    interpolate_add_3d,
+    residual_1d,
+    residual_2d,
+    residual_3d,
+    restrict_1d,
+    restrict_2d,
+    restrict_3d,
+    smooth_1d,
+    smooth_2d,
+    smooth_3d,
+)
+from poissonfp.solvers.nested_kernels import (
+    interpolate_nested_1d,
+    interpolate_nested_2d,
+    interpolate_nested_3d,
+    restrict_nested_1d,
+    restrict_nested_2d,
+    restrict_nested_3d,
+)
 
-__all__ = ["BLOCK", "SMOOTH", "RESIDUAL", "RESTRICT", "INTERPOLATE", "compile_for"]
+__all__ = ["BLOCK", "INTERPOLATE", "RESIDUAL", "RESTRICT", "SMOOTH", "compile_for"]
 
 
 @njit(cache=True, fastmath=True)
@@ -226,23 +243,23 @@ INTERPOLATE: dict[int, Any] = {1: interpolate_batch_1d, 2: interpolate_batch_2d,
 
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def compile_for(ndim: int) -> None:
     """Run every kernel of dimension ``ndim`` once on a 3-point grid (numba compiles, or loads its cache, at
     the first call: seconds that must not fall into a timed solve)."""
     fine, coarse = (3,) * ndim, (1,) * ndim
     rows = np.zeros(1, dtype=np.int64)
     c = np.ones(ndim)
-    padded = np.zeros((1,) + tuple(n + 2 for n in fine))
-    b = np.zeros((1,) + fine)
+    padded = np.zeros((1, *tuple(n + 2 for n in fine)))
+    b = np.zeros((1, *fine))
     BLOCK[ndim](padded, padded.copy(), b, rows, c, 0.25, 1.0, 2, np.zeros(1), np.zeros((1, 2)), np.zeros(1, dtype=np.int64))
     SMOOTH[ndim](padded, padded.copy(), b, rows, c, 0.25, 1.0, 1)
     RESIDUAL[ndim](padded, b, rows, c, 4.0, b.copy())
     taps = [a for _ in range(ndim) for a in (np.zeros((1, 1), dtype=np.int64), np.zeros((1, 1)))]
     buffer = np.zeros(fine[1:] if ndim > 1 else (1,))
-    RESTRICT[ndim](b, np.zeros((1,) + coarse), rows, True, 1.0, buffer, *taps)
-    RESTRICT[ndim](b, np.zeros((1,) + coarse), rows, False, 1.0, buffer, *taps)
-    small = np.zeros((1,) + tuple(n + 2 for n in coarse))
+    RESTRICT[ndim](b, np.zeros((1, *coarse)), rows, True, 1.0, buffer, *taps)
+    RESTRICT[ndim](b, np.zeros((1, *coarse)), rows, False, 1.0, buffer, *taps)
+    small = np.zeros((1, *tuple(n + 2 for n in coarse)))
     row = np.zeros(tuple(n + 2 for n in coarse[1:]) if ndim > 1 else (1,))
     INTERPOLATE[ndim](small, padded, rows, True, row, *taps)
     taps = [a for _ in range(ndim) for a in (np.zeros((3, 1), dtype=np.int64), np.zeros((3, 1)))]

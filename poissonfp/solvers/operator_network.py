@@ -27,9 +27,9 @@ class NetworkCall:
             import torch
 
             dtype = next(model.network.parameters()).dtype
-            self.input = torch.zeros((capacity, 1) + self.shape, dtype=dtype)
+            self.input = torch.zeros((capacity, 1, *self.shape), dtype=dtype)
             self.values = self.input.numpy()[:, 0]
-            self.output = np.zeros((capacity,) + self.shape)
+            self.output = np.zeros((capacity, *self.shape))
             self.scale = float(model.meta["scale"])
             self.outside = ~np.asarray(model.inside, dtype=bool)
 
@@ -59,7 +59,7 @@ class NetworkCall:
     def warm_up(self, rows: int) -> float:
         """Three untimed calls on ``rows`` rows (torch's first calls at a shape allocate and pick kernels);
         the faster of the last two, in seconds."""
-        probe = np.ones((rows,) + self.shape)
+        probe = np.ones((rows, *self.shape))
         for _ in range(3):
             self(probe)
         measured = self.seconds[-2:]

@@ -6,7 +6,8 @@ is added by the caller).
 """
 from __future__ import annotations
 
-from typing import Callable
+import itertools
+from collections.abc import Callable
 
 import numpy as np
 
@@ -35,7 +36,7 @@ def _apply_axes(values: np.ndarray, matrices: list, transpose: bool) -> np.ndarr
         moved = np.moveaxis(out, axis + 1, 0)
         shape = moved.shape
         product = matrix @ np.ascontiguousarray(moved).reshape(shape[0], -1)
-        out = np.moveaxis(product.reshape((matrix.shape[0],) + shape[1:]), 0, axis + 1)
+        out = np.moveaxis(product.reshape((matrix.shape[0], *shape[1:])), 0, axis + 1)
     return out
 
 
@@ -89,11 +90,11 @@ class VCycle:
         self.rows = np.arange(capacity, dtype=np.int64)
         self.coefficients = [np.array([1.0 / h**2 for h in g.spacing]) for g in grids]
         self.diagonals = [float(diagonal(g)) for g in grids]
-        self.iterates = [[np.zeros((capacity,) + tuple(n + 2 for n in g.shape)) for _ in range(2)] for g in grids]
-        self.rhs = [np.zeros((capacity,) + g.shape) for g in grids]
-        self.residual = [np.zeros((capacity,) + g.shape) for g in grids]
+        self.iterates = [[np.zeros((capacity, *tuple(n + 2 for n in g.shape))) for _ in range(2)] for g in grids]
+        self.rhs = [np.zeros((capacity, *g.shape)) for g in grids]
+        self.residual = [np.zeros((capacity, *g.shape)) for g in grids]
         self.transfers: list[tuple] = []
-        for fine, coarse_grid in zip(grids[:-1], grids[1:]):
+        for fine, coarse_grid in itertools.pairwise(grids):
             nested = all(nf == 2 * nc + 1 for nf, nc in zip(fine.shape, coarse_grid.shape))
             scale = float(np.prod([hf / hc for hf, hc in zip(fine.spacing, coarse_grid.spacing)]))
             restrict = [a for nf, nc, hf, hc in zip(fine.shape, coarse_grid.shape, fine.spacing, coarse_grid.spacing)

@@ -14,7 +14,7 @@ from poissonfp.problem import Problem
 from poissonfp.settings import MultigridSettings
 from poissonfp.solvers.base import Monitor, SolveResult, check_finite, require_box
 
-__all__ = ["solve_direct", "solve_dst", "solve_multigrid", "multigrid_hierarchy", "multigrid_cycles", "one_step"]
+__all__ = ["multigrid_cycles", "multigrid_hierarchy", "one_step", "solve_direct", "solve_dst", "solve_multigrid"]
 
 
 def one_step(problem: Problem, monitor: Monitor, method: str, compute) -> SolveResult:

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,7 @@ from poissonfp.interrupts import SignalGuard
 from poissonfp.problem import Problem
 from poissonfp.solvers.base import Monitor, SolveResult, StoppingCriterion
 
-__all__ = ["BATCH_METHODS", "MethodBatch", "batch_criterion", "prepare", "run_method", "REUSE"]
+__all__ = ["BATCH_METHODS", "REUSE", "MethodBatch", "batch_criterion", "prepare", "run_method"]
 
 #: Methods a batch runs (``dnn`` and ``article`` train on the case's continuous source: a grid source has none).
 BATCH_METHODS = ("jacobi", "hybrid", "multigrid", "dst", "direct", "operator")

@@ -8,7 +8,8 @@ set-up (coarse network and Galerkin space, the pure-Jacobi decision).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from poissonfp.problem import Problem
 from poissonfp.solvers.base import Monitor, SolveResult, StoppingCriterion, check_finite

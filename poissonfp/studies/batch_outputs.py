@@ -15,7 +15,7 @@ import numpy as np
 
 from poissonfp.studies.batch import MethodBatch, break_even
 
-__all__ = ["batch_record", "save_batch", "BATCH_FILES"]
+__all__ = ["BATCH_FILES", "batch_record", "save_batch"]
 
 #: The files of a batch output set (an older set's files are replaced or removed).
 BATCH_FILES = ("batch.json", "batch.png")

@@ -18,7 +18,7 @@ import numpy as np
 
 from poissonfp.problem import Problem
 
-__all__ = ["SourcesError", "load_sources", "family_sources", "problems_for", "source_weights", "FAMILIES"]
+__all__ = ["FAMILIES", "SourcesError", "family_sources", "load_sources", "problems_for", "source_weights"]
 
 #: Families of right-hand sides ``--family`` draws from.
 FAMILIES = ("grf",)

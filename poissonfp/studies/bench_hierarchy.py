@@ -20,18 +20,26 @@ Each entry is the fastest of ``repeats`` runs. Ratios ``x_over_hybrid`` > 1 mean
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from poissonfp.case import load_case
 from poissonfp.problem import Problem, build_problem
 
-__all__ = ["HIERARCHY_PLAN", "QUICK_HIERARCHY_PLAN", "run_hierarchy_bench", "hierarchy_row", "format_hierarchy_markdown",
-           "with_reuse"]
+__all__ = [
+    "HIERARCHY_PLAN",
+    "QUICK_HIERARCHY_PLAN",
+    "format_hierarchy_markdown",
+    "hierarchy_row",
+    "run_hierarchy_bench",
+    "with_reuse",
+]
 
 _CASES = Path(__file__).resolve().parent / "bench_cases"
 _2D, _3D = (127, 255, 511, 1023), (31, 63, 127)
@@ -81,10 +89,8 @@ def _pyamg(problem: Problem, kind: str, threshold: float, repeats: int, max_cycl
         if _error(problem, x) <= threshold:
             raise Reached
 
-    try:
+    with contextlib.suppress(Reached):
         solver.solve(rhs, x0=np.zeros(rhs.size), tol=1e-300, maxiter=max_cycles, callback=count)
-    except Reached:
-        pass
     setup_s, solver = _fastest(lambda: build(matrix), repeats)
     solve_s, x = _fastest(lambda: solver.solve(rhs, x0=np.zeros(rhs.size), tol=1e-300, maxiter=cycles[0]), repeats)
     return {"setup_s": setup_s, "solve_s": solve_s, "total_s": setup_s + solve_s, "cycles": cycles[0],

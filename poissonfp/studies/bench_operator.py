@@ -23,14 +23,15 @@ run on one thread.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from poissonfp.problem import Problem
 
-__all__ = ["OperatorBenchConfig", "SOURCES", "run_operator_bench", "format_operator_markdown", "source_array"]
+__all__ = ["SOURCES", "OperatorBenchConfig", "format_operator_markdown", "run_operator_bench", "source_array"]
 
 #: Sources of the rows, in distribution first.
 SOURCES = ("grf", "bump", "step", "mode", "case")

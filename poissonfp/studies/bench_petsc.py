@@ -15,11 +15,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-__all__ = ["ScalingConfig", "quick_scaling", "run_scaling", "format_scaling"]
+__all__ = ["ScalingConfig", "format_scaling", "quick_scaling", "run_scaling"]
 
 TOL = 1e-10
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ExactCoarseModel", "measure", "main"]
+__all__ = ["ExactCoarseModel", "main", "measure"]
 
 
 class ExactCoarseModel:
