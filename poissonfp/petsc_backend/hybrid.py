@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -172,7 +172,8 @@ class GatheredCoarse:
         times: dict[str, float] = {}
         options = {"hybrid": hybrid, "network": self.case.network, "training": self.case.training,
                    "seed": self.case.seed, "device": "cpu", "switch": hybrid.switch}
-        solver = coarse_solver(proxy, _Clock(), options, grid, self.info, times, self.level)
+        # the coarse set-up reads only the proxy's grid, functions and on_box, and the clock's elapsed()
+        solver = coarse_solver(cast(Any, proxy), cast(Any, _Clock()), options, grid, self.info, times, self.level)
         self.info["coarse_times_s"] = times
         return solver
 

@@ -127,10 +127,9 @@ def interpolation_taps(fine: int, coarse: int) -> tuple[np.ndarray, np.ndarray]:
     return _frozen(indices, weights)
 
 
-def _frozen(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
-    for array in arrays:
-        array.flags.writeable = False
-    return arrays
+def _frozen(indices: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    indices.flags.writeable = weights.flags.writeable = False
+    return indices, weights
 
 
 def interpolation_1d(fine: int, coarse: int) -> sp.csr_matrix:
@@ -174,8 +173,8 @@ class _Transfer:
         self.shape = tuple(shape)
         self.restrict = restrict
         ndim = len(shape)
-        self._kernel = _RESTRICT[ndim] if restrict else _INTERPOLATE[ndim]
-        self.out = np.empty(self.shape) if restrict else None
+        self._kernel: Any = _RESTRICT[ndim] if restrict else _INTERPOLATE[ndim]
+        self.out: np.ndarray | None = np.empty(self.shape) if restrict else None
         self.nested = nested is not None
         if nested is not None:
             other, scale = nested  # the other grid's shape (fine for a restriction, coarse padded otherwise)
@@ -188,6 +187,7 @@ class _Transfer:
         interpolation of the zero-padded coarse ``source`` to the interior of the zero-padded ``target``;
         returns ``target``."""
         target = self.out if target is None else target
+        assert target is not None, "an interpolation adds into a target"
         if self.nested:
             if self.restrict:
                 self._kernel(source, self._scale, self._row, target)
@@ -326,7 +326,7 @@ class ExactCoarse:
     """Sparse LU (SuperLU) of the coarsest level's matrix, factorised on first use."""
 
     def __init__(self) -> None:
-        self._lu = None
+        self._lu: Any = None
         self.passes = 0
 
     def solve(self, level: Level, omega: float, from_zero: bool = True) -> float:  # exact: any start

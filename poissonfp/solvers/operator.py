@@ -142,7 +142,7 @@ class _BoxFine:
         self.scratch = np.zeros(padded)
         self.zero = np.zeros_like(self.b)
         self.product = np.zeros_like(self.b)
-        self.interior = (slice(1, -1),) * self.ndim
+        self.interior: tuple[Any, ...] = (slice(1, -1),) * self.ndim
         self.everything = np.arange(b.shape[0], dtype=np.int64)
 
     def solution(self, k: int) -> np.ndarray:
