@@ -109,6 +109,16 @@ def test_batch_cli_writes_batch_json_and_figure(tmp_path):
     assert (out / "batch.png").stat().st_size > 0
 
 
+def test_batch_hybrid_takes_a_numeric_switch(tmp_path):
+    # --switch's callback gives an int; the batch path once called str methods on it (AttributeError)
+    out = tmp_path / "batch"
+    result = run("solve", "2d_square", "--n", "15", "--family", "grf", "--count", "2", "--methods", "hybrid",
+                 "--switch", "5", "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "batch.json").read_text())["methods"]["hybrid"]
+    assert data["solves_done"] == 2 and data["all_converged"]
+
+
 def test_sources_file_is_solved(tmp_path, square):
     _, problem = square
     f = family_sources("grf", problem, 2, seed=5)

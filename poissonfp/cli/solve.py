@@ -89,7 +89,6 @@ def solve(case_file: Path, petsc_options, method, size, tol, criterion, switch, 
     if sources is not None or family is not None or count is not None or methods is not None:
         from poissonfp.cli.batch import run_batch_command
 
-        switch = int(switch) if switch is not None and switch.isascii() and switch.isdigit() else switch
         case = with_flags(load_case(case_file), method=method, size=size, tol=tol, criterion=criterion,
                           switch=switch, coarse=coarse, seed=seed, device=device,
                           model=None if model is None else str(model))
