@@ -412,7 +412,7 @@ def reference_solution(operator: DiscreteOperator, rhs: np.ndarray, max_cycles: 
     pass: the caller then factorises.
     """
     from poissonfp.solvers.base import norm2
-    from poissonfp.solvers.jacobi import working_unit
+    from poissonfp.solvers.jacobi_schedule import working_unit
     from poissonfp.solvers.multilevel import DEFAULT_COARSEST_POINTS, ExactCoarse
 
     unit = working_unit(np.asarray(rhs))
