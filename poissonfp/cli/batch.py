@@ -126,8 +126,13 @@ def _run_and_save(case, problem, array, described, methods, model, out: Path, qu
 
 
 def _options(method: str, defaults: dict[str, Any], method_options, model) -> dict[str, Any]:
-    if method == "operator":
-        return {"model": model}
+    if method == "operator":  # the case's [operator] options (sweeps, accel, trigger, ...), the loaded model
+        import inspect
+
+        from poissonfp.solvers.operator import solve_operator_batch
+
+        takes = set(inspect.signature(solve_operator_batch).parameters) - {"problem", "rhs", "model", "criterion", "device"}
+        return {**{key: value for key, value in defaults.items() if key in takes}, "model": model}
     takes = set(method_options(method))
     return {key: value for key, value in defaults.items() if key in takes}
 
