@@ -57,3 +57,16 @@ def test_bench_operator_cli_writes_and_refuses_a_bad_model(tmp_path, tiny_operat
     assert not (tmp_path / "o").exists()
     result = CliRunner().invoke(main, ["bench", "--operator"])
     assert result.exit_code == 2, result.output
+
+
+def test_a_model_whose_control_cannot_be_built_keeps_its_rows_with_a_note(tiny_operator_model, monkeypatch):
+    from poissonfp.studies import bench_operator
+
+    def refuse(model, case):
+        raise ValueError("case does not give the model's operator")
+
+    monkeypatch.setattr(bench_operator, "untrained_control", refuse)
+    data = run_operator_bench(OperatorBenchConfig((str(tiny_operator_model),), ("mode",), ((2, (15,)),),
+                                                  jacobi_budget_s=5.0))
+    row = data["rows"][0]
+    assert "untrained" not in row and "model's operator" in row["untrained_note"] and row["operator"]["converged"]

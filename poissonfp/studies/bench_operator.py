@@ -211,7 +211,12 @@ def run_operator_bench(config: OperatorBenchConfig, callback: Callable[[dict], N
             for folder in config.models:
                 model = load_model(folder)
                 case = load_case(model.meta["case"])
-                control = untrained_control(model, case) if config.untrained else None
+                control, control_note = None, None
+                if config.untrained:
+                    try:
+                        control = untrained_control(model, case)
+                    except ValueError as err:  # the case no longer gives the model's operator: rows without it
+                        control_note = str(err)
                 for points in (s for s in sizes.get(model.grid.ndim, ()) if s >= max(model.grid.shape)):
                     base = build_problem(case, size=points + (case.grid_unit == "intervals"))
                     hierarchy, setup_s = _hierarchy(base)
@@ -224,6 +229,8 @@ def run_operator_bench(config: OperatorBenchConfig, callback: Callable[[dict], N
                         row.update(case=case.name, grid=base.grid.describe(), model=str(folder),
                                    model_grid=model.grid.describe(), training_s=model.meta.get("training_s"),
                                    multigrid_setup_s=setup_s)
+                        if control_note:
+                            row["untrained_note"] = control_note
                         rows.append(row)
                         notify({"event": "done", "row": row})
         except KeyboardInterrupt:
