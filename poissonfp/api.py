@@ -41,6 +41,9 @@ def solver_options(case: Case) -> dict[str, Any]:
         "model": case.operator.model or None,
         "sweeps": case.operator.sweeps,
         "accel": case.operator.accel,
+        "trigger": case.operator.trigger,
+        "coarse_sweeps": case.operator.coarse_sweeps,
+        "cycle_sweeps": case.operator.cycle_sweeps,
     }
 
 

@@ -313,9 +313,16 @@ class OperatorSettings(_Settings):
 
     ``model`` is the folder of a network trained by ``poissonfp train`` (relative paths from the working
     directory; ``--model`` overrides it); ``sweeps`` the ω-Jacobi sweeps between network calls; ``accel``
-    ``"none"`` (corrections with the energy-optimal step) or ``"fcg"`` (flexible CG preconditioned by them).
+    ``"none"`` (corrections with the energy-optimal step) or ``"fcg"`` (flexible CG preconditioned by them);
+    ``trigger`` ``"stall"`` (call the network when the sweeps stall) or ``"always"`` (after every block);
+    ``coarse_sweeps`` the sweeps around the call at the model's own level; ``cycle_sweeps`` the sweeps before
+    and after each finer level's coarse correction in the V-cycle. The choices and defaults are those of
+    :func:`poissonfp.solvers.operator.solve_operator` (a test keeps them equal).
     """
 
     model: str = setting("")
     sweeps: int = setting(10, minimum=1)
     accel: str = setting("none", choices=("none", "fcg"))
+    trigger: str = setting("stall", choices=("stall", "always"))
+    coarse_sweeps: int = setting(3, minimum=0)
+    cycle_sweeps: int = setting(8, minimum=0)

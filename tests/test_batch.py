@@ -247,3 +247,46 @@ def test_a_real_signal_stops_the_batch_and_saves_the_solves_done(tmp_path, signa
     record = json.loads((out / "batch.json").read_text())
     assert record["interrupted"] and record["methods"]["jacobi"]["interrupted"]
     assert 1 <= record["methods"]["jacobi"]["solves_done"] < 60 and "direct" not in record["methods"]
+
+
+def test_case_family_draws_the_case_source_with_random_parameters_seeded():
+    from poissonfp.learned.family import case_sources, source_parameters
+
+    case = load_case("1d_article").with_overrides(size=64)
+    problem = build_problem(case)
+    f = family_sources("case", problem, 4, seed=3, source=case.source)
+    assert f.shape == (4, *problem.grid.shape) and f.dtype == np.float64 and np.isfinite(f).all()
+    assert np.array_equal(f, family_sources("case", problem, 4, seed=3, source=case.source))
+    assert not np.allclose(f, family_sources("case", problem, 4, seed=4, source=case.source))
+    assert all(not np.allclose(f[i], f[j]) for i in range(4) for j in range(i))
+    # The formula varied is the case's source (at its nominal numbers it is problem.source); no draw is that.
+    parameters = source_parameters(case.source)
+    nominal = parameters.evaluate(problem.grid.coordinates(), np.array([parameters.nominal]))[0]
+    assert np.allclose(nominal, problem.source) and all(not np.allclose(row, problem.source) for row in f)
+    # The same draws as train --family case with that seed, up to its unit-RMS scaling.
+    trained, _ = case_sources(parameters, problem.grid, 4, 3)
+    for row, scaled in zip(f, trained):
+        assert np.allclose(row / np.sqrt(np.mean(row**2)), scaled)
+
+
+def test_batch_cli_solves_the_case_family(tmp_path):
+    out = tmp_path / "batch"
+    result = run("solve", "1d_article", "--n", "64", "--family", "case", "--count", "3",
+                 "--methods", "direct,jacobi", "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "batch.json").read_text())
+    sources = record["sources"]
+    assert sources["family"] == "case" and sources["seed"] == 0 and sources["spread"] == 0.25
+    assert sources["template"].count("p") >= 6
+    for data in record["methods"].values():
+        assert data["solves_done"] == 3 and data["all_converged"]
+
+
+def test_case_family_without_numbers_to_vary_is_one_line_exit_2(tmp_path):
+    path = tmp_path / "plain.toml"
+    path.write_text('[domain]\nlower = [0.0]\nupper = [1.0]\n[grid]\npoints = 15\n[problem]\nexact = "sin(pi*x)"\n')
+    out = tmp_path / "out"
+    result = run("solve", path, "--family", "case", "--count", "2", "--methods", "direct", "--out", out, "--quiet")
+    assert result.exit_code == 2, result.output
+    assert len(result.output.strip().splitlines()) == 1 and "--family case" in result.output, result.output
+    assert not out.exists()

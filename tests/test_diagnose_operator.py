@@ -31,3 +31,16 @@ def test_trained_network_passes_and_untrained_control_fails(tmp_path, control):
     assert all(c["passed"] for c in claims if c["kind"] == "sanity")
     figures = {p.name for p in tmp_path.rglob("*.png")}
     assert any("band_errors" in name for name in figures) and any("reduction_per_mode" in name for name in figures)
+
+
+def test_settings_rows_state_the_full_preset_and_what_quick_changes():
+    from poissonfp.diagnostics.base import load_experiment
+
+    experiment = load_experiment("operator")
+    full, quick = experiment.settings_type(), experiment.quick
+    rows = {row.label: row.deviation for row in experiment.paper}
+    network, work = rows["network"], rows["work"]
+    assert f"{full.n}²" in network and str(full.steps) in network and str(full.samples) in network
+    assert f"quick: {quick['n']}²" in network and str(quick["steps"]) in network
+    assert f"{full.solve_n}²" in work and f"{full.work_ratio:g}x" in work and f"quick: solved at {quick['solve_n']}²" in work
+    assert f"{full.probes} GRF" in rows["iteration"] and f"quick: {quick['probes']} sources" in rows["iteration"]

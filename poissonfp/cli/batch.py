@@ -1,4 +1,4 @@
-"""``poissonfp solve CASE --sources FILE.npz`` / ``--family grf --count K``: many right-hand sides, one set-up.
+"""``poissonfp solve CASE --sources FILE.npz`` / ``--family grf|case --count K``: many right-hand sides, one set-up.
 
 Order of work: the case is read and its problem built, the sources read and checked (one line naming the
 file and what was expected, exit 2, nothing written), the output folder checked and locked; then each
@@ -43,7 +43,7 @@ def batch_methods(requested: tuple[str, ...] | None, method: str, on_box: bool, 
 
 def _sources(problem, case, sources: Path | None, family: str | None, count: int | None):
     """(the sources array, their description for batch.json); one line and exit 2 on bad input."""
-    from poissonfp.studies.batch_sources import SourcesError, family_sources, load_sources
+    from poissonfp.studies.batch_sources import SourcesError, case_family_sources, family_sources, load_sources
 
     try:
         if sources is not None:
@@ -52,6 +52,10 @@ def _sources(problem, case, sources: Path | None, family: str | None, count: int
             return load_sources(sources, problem.grid.shape), {"file": str(sources)}
         if family is None or count is None:
             raise SourcesError("--family and --count go together (e.g. --family grf --count 64)")
+        if family == "case":
+            array, record = case_family_sources(problem, case.source, count, case.seed,
+                                                None if problem.general is None else problem.operator.inside)
+            return array, {"family": family, "seed": case.seed, **record}
         return family_sources(family, problem, count, case.seed), {"family": family, "seed": case.seed}
     except SourcesError as err:
         click.echo(f"error: {err}", err=True)
@@ -126,8 +130,13 @@ def _run_and_save(case, problem, array, described, methods, model, out: Path, qu
 
 
 def _options(method: str, defaults: dict[str, Any], method_options, model) -> dict[str, Any]:
-    if method == "operator":
-        return {"model": model}
+    if method == "operator":  # the case's [operator] options (sweeps, accel, trigger, ...), the loaded model
+        import inspect
+
+        from poissonfp.solvers.operator import solve_operator_batch
+
+        takes = set(inspect.signature(solve_operator_batch).parameters) - {"problem", "rhs", "model", "criterion", "device"}
+        return {**{key: value for key, value in defaults.items() if key in takes}, "model": model}
     takes = set(method_options(method))
     return {key: value for key, value in defaults.items() if key in takes}
 

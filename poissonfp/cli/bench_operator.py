@@ -1,5 +1,7 @@
 """``poissonfp bench --operator --model DIR [--model DIR ...]``: the operator rows of the benchmark
-(:mod:`poissonfp.studies.bench_operator`); writes bench_operator.json and bench_operator.md into --out.
+(:mod:`poissonfp.studies.bench_operator`): each trained model beside its untrained control (the same architecture
+trained 0 steps, built in seconds), pure Jacobi and PyAMG, from one run; writes bench_operator.json and
+bench_operator.md into --out.
 
 A model folder that cannot be used is one line naming it (exit 2) before any work; Ctrl-C (SIGTERM) saves
 the rows measured so far, marked interrupted, and exits 130 (143).
@@ -52,7 +54,8 @@ def run_operator_bench_command(models: tuple[Path, ...], out: Path, quick: bool,
             lines["now"].update("running", force=True)
         elif "now" in lines:
             row = event["row"]
-            lines.pop("now").finish(f"operator {row['operator']['time_s']:.3g} s, multigrid "
+            untrained = f", untrained {row['untrained']['time_s']:.3g} s" if "untrained" in row else ""
+            lines.pop("now").finish(f"operator {row['operator']['time_s']:.3g} s{untrained}, multigrid "
                                     f"{row['multigrid']['time_s']:.3g} s, jacobi {row['jacobi']['time_s']:.3g} s")
 
     with SignalGuard() as guard:

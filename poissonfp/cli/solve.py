@@ -60,7 +60,8 @@ logger = logging.getLogger(__name__)
 @click.option("--sources", type=click.Path(path_type=Path),
               help="Batch: an .npz with array f (K, *grid) of float64 sources on the case's grid (its boundary "
                    "data apply); solves all K, writes batch.json.")
-@click.option("--family", type=click.Choice(["grf"]), help="Batch: draw the sources from this family (with --count).")
+@click.option("--family", type=click.Choice(["grf", "case"]), help="Batch: draw the sources from this family (with "
+              "--count): grf (Gaussian random fields) or case (the case's source, its numbers drawn within ±25%).")
 @click.option("--count", type=click.IntRange(min=1), help="Batch: how many sources --family draws (>= 1).")
 @click.option("--methods", type=CommaList("method", (*BATCH_METHODS, "all"), distinct=True),
               help="Batch: the methods to run (default: --method or the case's; all: every one that applies).")

@@ -18,10 +18,14 @@ import numpy as np
 
 from poissonfp.problem import Problem
 
-__all__ = ["FAMILIES", "SourcesError", "family_sources", "load_sources", "problems_for", "source_weights"]
+__all__ = ["FAMILIES", "SourcesError", "case_family_sources", "family_sources", "load_sources", "problems_for",
+           "source_weights"]
 
-#: Families of right-hand sides ``--family`` draws from.
-FAMILIES = ("grf",)
+#: Families of right-hand sides ``--family`` draws from: Gaussian random fields (unit RMS,
+#: :func:`~poissonfp.learned.family.grf_sources`) and the case's own source with random parameters (every number
+#: of its formula drawn uniformly within ±:data:`~poissonfp.learned.family.DEFAULT_SPREAD` of its value, as
+#: ``poissonfp train --family case`` draws them, but not rescaled: each draw is the formula's own values).
+FAMILIES = ("grf", "case")
 
 
 class SourcesError(ValueError):
@@ -77,20 +81,47 @@ def check_sources(f: np.ndarray, shape: tuple[int, ...], where: str, expected: s
     return f
 
 
-def family_sources(family: str, problem: Problem, count: int, seed: int) -> np.ndarray:
+def family_sources(family: str, problem: Problem, count: int, seed: int, source=None) -> np.ndarray:
     """``count`` sources of ``family`` on ``problem``'s grid (zero outside its domain), seeded.
 
+    ``family = "case"`` needs ``source``, the case's source (an :class:`~poissonfp.expressions.Expression` or its
+    formula): the draws are those of :func:`~poissonfp.learned.family.case_sources` with the same seed and the
+    default spread, evaluated at the drawn parameters without the unit-RMS scaling training applies.
+
     Raises:
-        SourcesError: For an unknown family or ``count`` < 1.
+        SourcesError: For an unknown family, ``count`` < 1, or a case source the family cannot vary (no number
+            in it, only a factor, not finite on the grid).
     """
     if family not in FAMILIES:
         raise SourcesError(f"--family: unknown family {family!r}; expected one of {', '.join(FAMILIES)}")
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise SourcesError(f"--count: {count!r} sources; expected a positive integer")
-    from poissonfp.learned.family import grf_sources
-
     mask = None if problem.general is None else problem.operator.inside
-    return grf_sources(problem.grid, count, seed, mask=mask)
+    if family == "grf":
+        from poissonfp.learned.family import grf_sources
+
+        return grf_sources(problem.grid, count, seed, mask=mask)
+    return case_family_sources(problem, source, count, seed, mask)[0]
+
+
+def case_family_sources(problem: Problem, source, count: int, seed: int,
+                        mask: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+    """The ``case`` family's draws on ``problem``'s grid, unscaled, and the family's record (source, template,
+    nominal values, spread, draw rule); :class:`SourcesError` when the source cannot be varied."""
+    from poissonfp.learned.family import DEFAULT_SPREAD, FamilyError, case_sources, source_parameters
+
+    if source is None:
+        raise SourcesError("--family case: the case has no source formula to vary; use --family grf")
+    variables = ("x", "y", "z")[: problem.grid.ndim]
+    try:
+        parameters = source_parameters(source, variables)
+        _, values = case_sources(parameters, problem.grid, count, seed, spread=DEFAULT_SPREAD, mask=mask)
+    except FamilyError as err:
+        raise SourcesError(f"--family case: {err}") from None
+    fields = parameters.evaluate(problem.grid.coordinates(), values)
+    if mask is not None:
+        fields[:, ~np.asarray(mask, dtype=bool)] = 0.0
+    return np.ascontiguousarray(fields, dtype=np.float64), parameters.describe(DEFAULT_SPREAD)
 
 
 def source_weights(problem: Problem) -> np.ndarray:
