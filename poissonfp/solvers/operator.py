@@ -54,9 +54,18 @@ logger = logging.getLogger(__name__)
 ACCELERATIONS = ("none", "fcg")
 #: ``[operator] trigger`` values.
 TRIGGERS = ("stall", "always")
-#: Sweeps per block (between two looks at the rate) and sweeps around the call on the model's grid.
+#: Sweeps per block (between two looks at the rate).
 DEFAULT_SWEEPS = 10
-DEFAULT_COARSE_SWEEPS = 3
+#: ω_s-Jacobi sweeps on the model's grid before and after the call. They keep the network's input in its
+#: training distribution: once the smooth error is gone the coarse residual is dominated by its middle band
+#: (wavenumbers 8-32 of a 63² grid), which 3 sweeps barely touch; the network's error is relative to its whole
+#: input, so it then missed even the lowest band (314 % at the 5th call of a 255² solve, measured against the
+#: exact coarse solve) and two useless calls in a row sent the in-distribution 255² solves to 1e-10 to the
+#: fallback at a relative residual of 3e-6 (not round-off: the floor there is 1.6e-13). With 20 every call of
+#: those solves reduced the residual by 0.01-0.035 (a 63² sweep is 1/4 of a 127² sweep, 1/16 of a 255² one).
+#: On the model's own grid (no coarser level) they are full-price fine sweeps: 3 there.
+DEFAULT_COARSE_SWEEPS = 20
+SAME_GRID_COARSE_SWEEPS = 3
 #: Sweeps before and after each finer level's coarse correction in the V-cycle.
 DEFAULT_CYCLE_SWEEPS = 8
 
@@ -245,7 +254,7 @@ class _Iteration:
     """
 
     def __init__(self, problem: Problem, model, how: str, b: np.ndarray, sweeps: int, omega: float, accel: str,
-                 patience: int, trigger: str = "stall", cycle_sweeps: int | None = None, coarse_sweeps: int = 0,
+                 patience: int, trigger: str = "stall", cycle_sweeps: int | None = None, coarse_sweeps: int | None = 0,
                  smooth_omega: float | None = None) -> None:
         k = b.shape[0]
         if problem.on_box:
@@ -254,6 +263,8 @@ class _Iteration:
         smooth_omega = smooth_omega or 2.0 * problem.grid.ndim / (2.0 * problem.grid.ndim + 1.0)
         self.omega_after = smooth_omega
         cycle = max(1, sweeps // 2) if cycle_sweeps is None else cycle_sweeps
+        if coarse_sweeps is None:
+            coarse_sweeps = SAME_GRID_COARSE_SWEEPS if how == "same grid" else DEFAULT_COARSE_SWEEPS
         self.transfer = make_correction(problem, model, how, cycle, smooth_omega, k, coarse_sweeps)
         coarse_shape = model.grid.shape if how == "coarse level" or (how == "same grid") else problem.grid.shape
         self.network = NetworkCall(model, tuple(coarse_shape), k)
@@ -442,12 +453,13 @@ def _resolve(model, device: str | None):
     return model
 
 
-def _check_options(sweeps: int, accel: str, trigger: str, coarse_sweeps: int, cycle_sweeps: int | None) -> None:
+def _check_options(sweeps: int, accel: str, trigger: str, coarse_sweeps: int | None,
+                   cycle_sweeps: int | None) -> None:
     if accel not in ACCELERATIONS:
         raise ValueError(f"unknown accel {accel!r}; expected one of {', '.join(ACCELERATIONS)}")
     if trigger not in TRIGGERS:
         raise ValueError(f"unknown trigger {trigger!r}; expected one of {', '.join(TRIGGERS)}")
-    for name, value, low in (("sweeps", sweeps, 1), ("coarse_sweeps", coarse_sweeps, 0),
+    for name, value, low in (("sweeps", sweeps, 1), ("coarse_sweeps", 0 if coarse_sweeps is None else coarse_sweeps, 0),
                              ("cycle_sweeps", 1 if cycle_sweeps is None else cycle_sweeps, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -476,7 +488,7 @@ def _targets(problem: Problem, monitor_threshold: float, criterion: StoppingCrit
 
 def solve_operator(problem: Problem, monitor: Monitor, *, model=None, sweeps: int = DEFAULT_SWEEPS,
                    accel: str = "none", omega: float | None = None, patience: int = 2, fallback: bool = True,
-                   device: str | None = None, trigger: str = "stall", coarse_sweeps: int = DEFAULT_COARSE_SWEEPS,
+                   device: str | None = None, trigger: str = "stall", coarse_sweeps: int | None = None,
                    cycle_sweeps: int | None = DEFAULT_CYCLE_SWEEPS, **_: object) -> SolveResult:
     """Solve ``A u = b`` by the operator iteration (see the module docstring) to ``monitor``'s criterion.
 
@@ -484,8 +496,9 @@ def solve_operator(problem: Problem, monitor: Monitor, *, model=None, sweeps: in
     (ω-Jacobi sweeps per block: between two looks at the rate), ``accel`` (``"none"`` or ``"fcg"``),
     ``omega`` (of those sweeps, default 1: pure Jacobi's), ``trigger`` (``"stall"``: call the network when the
     sweeps stall; ``"always"``: after every block), ``cycle_sweeps`` (sweeps before and after the V-cycle's
-    coarse correction on each finer level, default 8; None: ``sweeps // 2``), ``coarse_sweeps`` (sweeps around the call
-    on the model's grid), ``patience`` (useless calls in a row before the fallback), ``fallback`` (False: keep
+    coarse correction on each finer level, default 8; None: ``sweeps // 2``), ``coarse_sweeps`` (sweeps around
+    the call on the model's grid; None: 20 where it is coarser than the problem's, 3 on the problem's own grid),
+    ``patience`` (useless calls in a row before the fallback), ``fallback`` (False: keep
     sweeping), ``device`` (where a model loaded from a folder runs).
 
     ``iterations`` counts sweeps; ``info`` holds ``network_calls``, ``sweeps``, ``work_sweep_equivalents``,
@@ -599,7 +612,7 @@ def _fall_back(problem: Problem, monitor: Monitor, iteration: _Iteration, how: s
 
 def solve_operator_batch(problem: Problem, rhs: np.ndarray, model, criterion: StoppingCriterion | None = None, *,
                          sweeps: int = DEFAULT_SWEEPS, accel: str = "none", omega: float | None = None,
-                         device: str | None = None, trigger: str = "stall", coarse_sweeps: int = DEFAULT_COARSE_SWEEPS,
+                         device: str | None = None, trigger: str = "stall", coarse_sweeps: int | None = None,
                          cycle_sweeps: int | None = DEFAULT_CYCLE_SWEEPS, patience: int = 2) -> list[SolveResult]:
     """Solve ``A u_k = rhs[k]`` for K right-hand sides with ONE network call per pass for all rows that call.
 
