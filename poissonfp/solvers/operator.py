@@ -14,7 +14,7 @@ correction, one call per step.
 Trigger (``trigger = "stall"``). Each block measures, for free, the residual of every sweep (on the box
 ``u_new − u_old = ω D⁻¹ r_old``); its second half gives the sweeps' rate ρ per sweep. A call costs P
 sweep-equivalents (its measured seconds per row over a sweep's, the V-cycle's smoothing and transfers, a
-residual and ``A d``) and is expected to reduce the residual by a factor γ (the prior :data:`PRIOR_CALL_FACTOR`,
+residual and ``A d``) and is expected to reduce the residual by a factor γ (the prior :func:`prior_call_factor`,
 then the smaller of it and the last call's measured factor). The network is called when ``ρ^P ≥ γ``: when P
 more sweeps would do no better. A source the sweeps handle well (a single high mode) never stalls and is
 solved by sweeps alone at pure Jacobi's work; a smooth remainder stalls them and is passed to the network.
@@ -112,6 +112,21 @@ def check_model(problem: Problem, model) -> tuple[str, str]:
 #: The reduction of the residual a network call is expected to bring before any was measured (the trigger's
 #: prior): a call is made once the sweeps' own rate, over the call's price in sweeps, does no better.
 PRIOR_CALL_FACTOR = 0.5
+#: The prior never goes below this (a held-out error near 0 would call at the first sign of a stall).
+MIN_PRIOR_CALL_FACTOR = 1e-3
+
+
+def prior_call_factor(model) -> float:
+    """The reduction expected of the first call: the model's held-out relative energy error (its training
+    record, ``meta["held_out"]["energy"]``) where it has one, clipped to [:data:`MIN_PRIOR_CALL_FACTOR`,
+    :data:`PRIOR_CALL_FACTOR`]; else :data:`PRIOR_CALL_FACTOR`. An untrained network (error ~1) keeps 0.5."""
+    held_out = (getattr(model, "meta", None) or {}).get("held_out") or {}
+    energy = held_out.get("energy") if isinstance(held_out, dict) else None
+    if not isinstance(energy, (int, float)) or not np.isfinite(energy):
+        return PRIOR_CALL_FACTOR
+    return float(np.clip(energy, MIN_PRIOR_CALL_FACTOR, PRIOR_CALL_FACTOR))
+
+
 #: A call whose own reduction factor is at or above this (and no better than the sweeps it displaced) is
 #: useless: ``patience`` of them in a row make the solve fall back.
 USELESS = 0.9
@@ -275,7 +290,7 @@ class _Iteration:
         self.calls = np.zeros(k, dtype=np.int64)
         self.applications = np.zeros(k, dtype=np.int64)
         self.call_share_s = np.zeros(k)
-        self.factor = np.full(k, PRIOR_CALL_FACTOR)
+        self.factor = np.full(k, prior_call_factor(model))
         self.useless = np.zeros(k, dtype=np.int64)
         self.rate = np.ones(k)
         self.norm2 = _dot(self.fine.r, self.fine.r)  # ‖b - A u‖² of the current iterate (u = 0)
