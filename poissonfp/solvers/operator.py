@@ -15,7 +15,7 @@ Trigger (``trigger = "stall"``). Each block measures, for free, the residual of 
 ``u_new − u_old = ω D⁻¹ r_old``); its second half gives the sweeps' rate ρ per sweep. A call costs P
 sweep-equivalents (its measured seconds per row over a sweep's, the V-cycle's smoothing and transfers, a
 residual and ``A d``) and is expected to reduce the residual by a factor γ (the prior :func:`prior_call_factor`,
-then the smaller of it and the last call's measured factor). The network is called when ``ρ^P ≥ γ``: when P
+then the last call's measured factor, never above :data:`PRIOR_CALL_FACTOR`). The network is called when ``ρ^P ≥ γ``: when P
 more sweeps would do no better. A source the sweeps handle well (a single high mode) never stalls and is
 solved by sweeps alone at pure Jacobi's work; a smooth remainder stalls them and is passed to the network.
 ``trigger = "always"``: a call after every block (the plain alternation, for comparison).

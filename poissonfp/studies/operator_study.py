@@ -10,7 +10,8 @@ count (:func:`poissonfp.jacobi_theory.predicted_sweeps`) times its compiled kern
 PyAMG's solve with its hierarchy reused (set-up excluded, BLAS pinned to one thread); out-of-distribution
 sources. torch and BLAS run on one thread; every ratio comes from one run. Each operator solve is timed as
 the median of ``repeats`` solves after one untimed solve of the same problem (the first solve at a grid
-compiles kernels: 2.6 s of a 127² solve on a fresh checkout), as PyAMG's is.
+compiles kernels: 2.6 s of a 127² solve on a fresh checkout), as PyAMG's is; ``paired`` holds the ratios
+measured round by round (operator, Jacobi's probe, PyAMG back to back; median over at least 5 rounds).
 """
 from __future__ import annotations
 
@@ -92,6 +93,37 @@ def _pyamg(problem, tol: float) -> dict[str, Any]:
     return {"cycles": len(residuals) - 1, "wall_s": float(np.median(times))}
 
 
+def _paired(problem, criterion, model, sweeps: int, rounds: int) -> dict[str, Any]:
+    """Ratios that survive a shared machine's load: ``rounds`` rounds of an operator solve, pure Jacobi's
+    2,000-sweep probe and a PyAMG solve (hierarchy reused) back to back; the median over rounds of each
+    round's ratios (a load spike hits one round's three timings alike)."""
+    import pyamg
+    from threadpoolctl import threadpool_limits
+
+    from poissonfp.jacobi_theory import predicted_sweeps
+    from poissonfp.solvers import StoppingCriterion, solve
+
+    jacobi_sweeps = predicted_sweeps(problem, criterion, omega=1.0)
+    probe = StoppingCriterion("residual", 1e-300, max_iterations=2000)
+    b = problem.rhs.ravel()
+    with threadpool_limits(1):
+        hierarchy = pyamg.ruge_stuben_solver(problem.operator.matrix.tocsr())
+        hierarchy.solve(b, tol=criterion.tol, maxiter=200)
+        solve(problem, "operator", criterion, model=model, sweeps=sweeps)
+        rows = []
+        for _ in range(max(1, rounds)):
+            operator = solve(problem, "operator", criterion, model=model, sweeps=sweeps).wall_time_s
+            sweep = solve(problem, "jacobi", probe, omega=1.0)
+            jacobi = jacobi_sweeps * sweep.wall_time_s / sweep.iterations
+            start = time.perf_counter()
+            hierarchy.solve(b, tol=criterion.tol, maxiter=200)
+            rows.append((operator, jacobi, time.perf_counter() - start))
+    operator_s, jacobi_s, pyamg_s = (np.array(column) for column in zip(*rows))
+    return {"rounds": len(rows), "operator_s": float(np.median(operator_s)), "jacobi_s": float(np.median(jacobi_s)),
+            "pyamg_s": float(np.median(pyamg_s)), "jacobi_over_operator": float(np.median(jacobi_s / operator_s)),
+            "operator_over_pyamg": float(np.median(operator_s / pyamg_s))}
+
+
 def _sources(grid) -> dict[str, np.ndarray]:
     x, y = grid.coordinates()
     return {"bump": np.exp(-((x - 0.3) ** 2 + (y - 0.6) ** 2) / (2 * 0.03**2)) + 0 * y,
@@ -133,6 +165,7 @@ def measure(model_dir: str, control_dir: str | None, sizes: list[int], tol: floa
             row["untrained_safeguarded"] = _row(solve(problem, "operator", criterion, model=control, sweeps=sweeps))
         row["jacobi"] = _jacobi(problem, criterion)
         row["pyamg"] = _pyamg(problem, tol)
+        row["paired"] = _paired(problem, criterion, model, sweeps, max(5, repeats))
         out["rows"].append(row)
         print(row, flush=True)
     for n in ood_sizes:
