@@ -121,3 +121,24 @@ def test_batch_rows_report_their_own_work(model15):
     assert works[0] >= results[0].info["sweeps"] > 0
     assert sum(works) == pytest.approx(results[0].info["batch_work_sweep_equivalents"])
     assert works[0] == pytest.approx(works[2])  # equal rows, equal shares
+
+
+def test_the_network_call_runs_a_cached_channels_last_copy_equal_to_apply(model15, rng):
+    """The call's channels-last U-Net gives apply's corrections (to float32 rounding); the copy is made once
+    and again only after the weights change."""
+    import torch
+
+    from poissonfp.solvers.operator_network import NetworkCall
+
+    first = model15.inference_network()
+    assert first is not model15.network and first is model15.inference_network()
+    weights = [p for p in first.parameters() if p.dim() == 4]
+    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)
+    assert not all(w.is_contiguous() for w in weights)  # the layout did change
+    call = NetworkCall(model15, model15.grid.shape, 3)
+    r = rng.standard_normal((3, *model15.grid.shape))
+    expected = model15.apply(r)
+    np.testing.assert_allclose(call(r), expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+    with torch.no_grad():
+        next(model15.network.parameters()).mul_(1.0)  # an in-place update: a new version
+    assert model15.inference_network() is not first

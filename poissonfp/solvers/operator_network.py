@@ -29,16 +29,13 @@ class NetworkCall:
         self.seconds: list[float] = []
         self.fast = isinstance(model, OperatorModel) and model.device == "cpu" and tuple(model.grid.shape) == self.shape
         if self.fast:
-            import copy
-
             import torch
 
             dtype = next(model.network.parameters()).dtype
-            self.network = model.network
+            self.network = model.inference_network()
             self.input = torch.zeros((capacity, 1, *self.shape), dtype=dtype)
-            layout = {2: torch.channels_last, 3: torch.channels_last_3d}.get(len(self.shape))
-            if layout is not None and model.meta.get("arch") == "unet":
-                self.network = copy.deepcopy(model.network).to(memory_format=layout).eval()
+            if self.network is not model.network:  # channels last: the input in that layout too
+                layout = torch.channels_last if len(self.shape) == 2 else torch.channels_last_3d
                 self.input = self.input.contiguous(memory_format=layout)
             self.values = self.input.numpy()[:, 0]
             self.output = np.zeros((capacity, *self.shape))
