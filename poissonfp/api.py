@@ -44,6 +44,7 @@ def solver_options(case: Case) -> dict[str, Any]:
         "trigger": case.operator.trigger,
         "coarse_sweeps": case.operator.coarse_sweeps,
         "cycle_sweeps": case.operator.cycle_sweeps,
+        "call_price": case.operator.call_price,
     }
 
 

@@ -315,8 +315,11 @@ class OperatorSettings(_Settings):
     directory; ``--model`` overrides it); ``sweeps`` the ω-Jacobi sweeps between network calls; ``accel``
     ``"none"`` (corrections with the energy-optimal step) or ``"fcg"`` (flexible CG preconditioned by them);
     ``trigger`` ``"stall"`` (call the network when the sweeps stall) or ``"always"`` (after every block);
-    ``coarse_sweeps`` the sweeps around the call at the model's own level; ``cycle_sweeps`` the sweeps before
-    and after each finer level's coarse correction in the V-cycle. The choices and defaults are those of
+    ``coarse_sweeps`` the sweeps around the call at the model's own level (unset: 20 when that level is coarser
+    than the problem's grid, 3 when it is the problem's own); ``cycle_sweeps`` the sweeps before
+    and after each finer level's coarse correction in the V-cycle; ``call_price`` a call's price in
+    sweep-equivalents for the trigger and the safeguard (unset: measured, so the calls a solve makes vary with
+    the machine's load; a number makes them repeatable). The choices and defaults are those of
     :func:`poissonfp.solvers.operator.solve_operator` (a test keeps them equal).
     """
 
@@ -324,5 +327,6 @@ class OperatorSettings(_Settings):
     sweeps: int = setting(10, minimum=1)
     accel: str = setting("none", choices=("none", "fcg"))
     trigger: str = setting("stall", choices=("stall", "always"))
-    coarse_sweeps: int = setting(3, minimum=0)
+    coarse_sweeps: int | None = setting(None, minimum=0)
     cycle_sweeps: int = setting(8, minimum=0)
+    call_price: float | None = setting(None, minimum=0)

@@ -144,6 +144,42 @@ def test_safeguard_falls_back_on_a_useless_model(trained_1d):
     assert kept.converged and kept.info["fallback"] is None
 
 
+class _SourModel(_HighModeModel):
+    """Good, then useless: its first ``good`` calls (three of them the warm-up's) are the exact inverse rounded to
+    float32 (a residual reduction of ~1e-7), every later one the highest sine mode."""
+
+    def __init__(self, model, good):
+        super().__init__(model)
+        self.good, self.calls = good, 0
+
+    def apply(self, residuals):
+        from poissonfp.operators import solve_dst
+
+        self.calls += 1
+        r = np.asarray(residuals)
+        if self.calls > self.good:
+            return super().apply(r)
+        return np.stack([solve_dst(self.grid, row) for row in r]).astype(np.float32).astype(float)
+
+
+def test_the_fallback_continues_from_the_iterate_and_adds_less_work_than_a_restart(trained_1d):
+    """After a good call the iterate is near the solution; the hybrid then solves only for the correction of its
+    residual: its added work is below the hybrid's own from zero (the old fallback's), the answer the same."""
+    model, _ = trained_1d
+    problem, criterion = _problem(31), StoppingCriterion("residual", 1e-11)
+    result = solve(problem, "operator", criterion, model=_SourModel(model, 4), patience=1)
+    restart = solve(problem, "hybrid", criterion)
+    info = result.info
+    assert result.converged and restart.converged and info["fallback_start"] == "iterate"
+    assert info["network_calls"] >= 2 and info["residual_factor_per_call"][0] < 1e-3  # one good call, then useless
+    added = info["work_sweep_equivalents"] - info["work_before_fallback"]
+    assert 0 < added < 0.8 * restart.info["work_sweep_equivalents"]
+    assert result.iterations == round(info["work_sweep_equivalents"])
+    exact = problem.discrete_solution
+    assert np.linalg.norm(result.solution - exact) <= 1e-8 * np.linalg.norm(exact)
+    assert np.linalg.norm(result.solution - restart.solution) <= 1e-8 * np.linalg.norm(exact)
+
+
 def test_batch_solves_all_rows_with_one_network_call_per_pass(trained_1d, rng):
     model, _ = trained_1d
     problem = _problem(63)

@@ -63,6 +63,7 @@ def test_settings_defaults_and_choices_are_the_solvers():
     assert settings.trigger == defaults["trigger"].default
     assert settings.coarse_sweeps == defaults["coarse_sweeps"].default
     assert settings.cycle_sweeps == defaults["cycle_sweeps"].default
+    assert settings.call_price == defaults["call_price"].default
     assert settings.sweeps == defaults["sweeps"].default
     from dataclasses import fields
 
@@ -73,7 +74,7 @@ def test_settings_defaults_and_choices_are_the_solvers():
 def test_case_options_reach_the_solver(tmp_path, model_dir):
     infos = {}
     for label, extra in (("default", ""), ("always", 'trigger = "always"'),
-                         ("cheap", "coarse_sweeps = 0\ncycle_sweeps = 1"), ("dear", "coarse_sweeps = 6\ncycle_sweeps = 12")):
+                         ("cheap", "coarse_sweeps = 0\ncycle_sweeps = 1"), ("dear", "coarse_sweeps = 30\ncycle_sweeps = 12")):
         case = load_case(_case(tmp_path, model_dir, extra))
         assert {"trigger", "coarse_sweeps", "cycle_sweeps"} <= set(solver_options(case))
         _, result = solve_case(case, track_modes=False)
@@ -110,6 +111,8 @@ def test_the_batch_path_passes_the_case_options(tmp_path, model_dir):
     ("coarse_sweeps = -1", "[operator] coarse_sweeps", "a non-negative integer"),
     ("cycle_sweeps = 1.5", "[operator] cycle_sweeps", "a non-negative integer"),
     ('cycle_sweeps = "8"', "[operator] cycle_sweeps", "a non-negative integer"),
+    ("call_price = -5", "[operator] call_price", "non-negative"),
+    ('call_price = "cheap"', "[operator] call_price", "non-negative"),
 ])
 def test_bad_values_are_one_line_naming_file_key_and_expected(tmp_path, model_dir, extra, key, expected):
     path = _case(tmp_path, model_dir, extra)

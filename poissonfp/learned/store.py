@@ -78,6 +78,7 @@ class OperatorModel:
         self.device = device
         self.call_seconds: list[float] = []
         self.checkpoint = checkpoint
+        self._inference: tuple[tuple, Any] | None = None  # (the weights' versions, the channels-last copy)
 
     @property
     def grid(self) -> Grid:
@@ -126,6 +127,22 @@ class OperatorModel:
             out[:, ~inside] = 0.0
         self.call_seconds.append(time.perf_counter() - start)
         return out[0] if single else out
+
+    def inference_network(self):
+        """The network for inference: a U-Net in 2D or 3D as a channels-last copy (oneDNN's convolutions
+        without layout reorders; see :mod:`poissonfp.solvers.operator_network`), made once and again only when
+        the weights changed (their in-place versions); any other network as it is."""
+        import copy
+
+        import torch
+
+        layout = {2: torch.channels_last, 3: torch.channels_last_3d}.get(self.grid.ndim)
+        if layout is None or self.meta.get("arch") != "unet":
+            return self.network
+        versions = tuple(p._version for p in self.network.parameters())
+        if self._inference is None or self._inference[0] != versions:
+            self._inference = (versions, copy.deepcopy(self.network).to(memory_format=layout).eval())
+        return self._inference[1]
 
     def warm_up(self, batch: int = 1, shape: tuple[int, ...] | None = None) -> None:
         """One untimed call (torch's first call allocates and dispatches: ~100x a later one)."""

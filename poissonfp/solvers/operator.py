@@ -14,15 +14,16 @@ correction, one call per step.
 Trigger (``trigger = "stall"``). Each block measures, for free, the residual of every sweep (on the box
 ``u_new − u_old = ω D⁻¹ r_old``); its second half gives the sweeps' rate ρ per sweep. A call costs P
 sweep-equivalents (its measured seconds per row over a sweep's, the V-cycle's smoothing and transfers, a
-residual and ``A d``) and is expected to reduce the residual by a factor γ (the prior :data:`PRIOR_CALL_FACTOR`,
-then the smaller of it and the last call's measured factor). The network is called when ``ρ^P ≥ γ``: when P
+residual and ``A d``) and is expected to reduce the residual by a factor γ (the prior :func:`prior_call_factor`,
+then the last call's measured factor, never above :data:`PRIOR_CALL_FACTOR`). The network is called when ``ρ^P ≥ γ``: when P
 more sweeps would do no better. A source the sweeps handle well (a single high mode) never stalls and is
 solved by sweeps alone at pure Jacobi's work; a smooth remainder stalls them and is passed to the network.
 ``trigger = "always"``: a call after every block (the plain alternation, for comparison).
 
 Safeguard: a call is useless when its measured factor is no better than ``ρ^P``; after ``patience`` useless
 calls in a row the solve falls back to the multilevel hybrid (:func:`~poissonfp.solvers.hybrid.solve_hybrid`,
-from zero, its work added) and records why. In a batch a row whose calls became useless stops calling.
+which solves for the correction of the current residual: the iteration's work is kept, the hybrid's added)
+and records why. In a batch a row whose calls became useless stops calling.
 
 Work is counted in sweep-equivalents per right-hand side: a sweep 1, a residual or ``A d`` 1, the correction's
 smoothing and transfers by their points relative to the fine grid, a call its measured seconds (shared equally
@@ -53,9 +54,18 @@ logger = logging.getLogger(__name__)
 ACCELERATIONS = ("none", "fcg")
 #: ``[operator] trigger`` values.
 TRIGGERS = ("stall", "always")
-#: Sweeps per block (between two looks at the rate) and sweeps around the call on the model's grid.
+#: Sweeps per block (between two looks at the rate).
 DEFAULT_SWEEPS = 10
-DEFAULT_COARSE_SWEEPS = 3
+#: ω_s-Jacobi sweeps on the model's grid before and after the call. They keep the network's input in its
+#: training distribution: once the smooth error is gone the coarse residual is dominated by its middle band
+#: (wavenumbers 8-32 of a 63² grid), which 3 sweeps barely touch; the network's error is relative to its whole
+#: input, so it then missed even the lowest band (314 % at the 5th call of a 255² solve, measured against the
+#: exact coarse solve) and two useless calls in a row sent the in-distribution 255² solves to 1e-10 to the
+#: fallback at a relative residual of 3e-6 (not round-off: the floor there is 1.6e-13). With 20 every call of
+#: those solves reduced the residual by 0.01-0.035 (a 63² sweep is 1/4 of a 127² sweep, 1/16 of a 255² one).
+#: On the model's own grid (no coarser level) they are full-price fine sweeps: 3 there.
+DEFAULT_COARSE_SWEEPS = 20
+SAME_GRID_COARSE_SWEEPS = 3
 #: Sweeps before and after each finer level's coarse correction in the V-cycle.
 DEFAULT_CYCLE_SWEEPS = 8
 
@@ -102,6 +112,21 @@ def check_model(problem: Problem, model) -> tuple[str, str]:
 #: The reduction of the residual a network call is expected to bring before any was measured (the trigger's
 #: prior): a call is made once the sweeps' own rate, over the call's price in sweeps, does no better.
 PRIOR_CALL_FACTOR = 0.5
+#: The prior never goes below this (a held-out error near 0 would call at the first sign of a stall).
+MIN_PRIOR_CALL_FACTOR = 1e-3
+
+
+def prior_call_factor(model) -> float:
+    """The reduction expected of the first call: the model's held-out relative energy error (its training
+    record, ``meta["held_out"]["energy"]``) where it has one, clipped to [:data:`MIN_PRIOR_CALL_FACTOR`,
+    :data:`PRIOR_CALL_FACTOR`]; else :data:`PRIOR_CALL_FACTOR`. An untrained network (error ~1) keeps 0.5."""
+    held_out = (getattr(model, "meta", None) or {}).get("held_out") or {}
+    energy = held_out.get("energy") if isinstance(held_out, dict) else None
+    if not isinstance(energy, (int, float)) or not np.isfinite(energy):
+        return PRIOR_CALL_FACTOR
+    return float(np.clip(energy, MIN_PRIOR_CALL_FACTOR, PRIOR_CALL_FACTOR))
+
+
 #: A call whose own reduction factor is at or above this (and no better than the sweeps it displaced) is
 #: useless: ``patience`` of them in a row make the solve fall back.
 USELESS = 0.9
@@ -244,8 +269,8 @@ class _Iteration:
     """
 
     def __init__(self, problem: Problem, model, how: str, b: np.ndarray, sweeps: int, omega: float, accel: str,
-                 patience: int, trigger: str = "stall", cycle_sweeps: int | None = None, coarse_sweeps: int = 0,
-                 smooth_omega: float | None = None) -> None:
+                 patience: int, trigger: str = "stall", cycle_sweeps: int | None = None, coarse_sweeps: int | None = 0,
+                 smooth_omega: float | None = None, call_price: float | None = None) -> None:
         k = b.shape[0]
         if problem.on_box:
             kernels.compile_for(problem.grid.ndim)
@@ -253,17 +278,20 @@ class _Iteration:
         smooth_omega = smooth_omega or 2.0 * problem.grid.ndim / (2.0 * problem.grid.ndim + 1.0)
         self.omega_after = smooth_omega
         cycle = max(1, sweeps // 2) if cycle_sweeps is None else cycle_sweeps
+        if coarse_sweeps is None:
+            coarse_sweeps = SAME_GRID_COARSE_SWEEPS if how == "same grid" else DEFAULT_COARSE_SWEEPS
         self.transfer = make_correction(problem, model, how, cycle, smooth_omega, k, coarse_sweeps)
         coarse_shape = model.grid.shape if how == "coarse level" or (how == "same grid") else problem.grid.shape
         self.network = NetworkCall(model, tuple(coarse_shape), k)
         self.model = model
+        self.call_price = call_price
         self.sweeps_per_block, self.omega, self.accel, self.patience, self.trigger = sweeps, omega, accel, patience, trigger
         self.counters = _Counters()
         self.sweeps = np.zeros(k, dtype=np.int64)
         self.calls = np.zeros(k, dtype=np.int64)
         self.applications = np.zeros(k, dtype=np.int64)
         self.call_share_s = np.zeros(k)
-        self.factor = np.full(k, PRIOR_CALL_FACTOR)
+        self.factor = np.full(k, prior_call_factor(model))
         self.useless = np.zeros(k, dtype=np.int64)
         self.rate = np.ones(k)
         self.norm2 = _dot(self.fine.r, self.fine.r)  # ‖b - A u‖² of the current iterate (u = 0)
@@ -296,9 +324,11 @@ class _Iteration:
         return self.call_seconds_per_row() / sweep
 
     def call_work(self) -> float:
-        """What one call costs a row in sweep-equivalents: the price, the transfers and smoothing of the
-        correction, the residual before it and ``A d``."""
-        return self.price() + self.transfer.work + 2.0
+        """What one call costs a row in sweep-equivalents as the trigger and the safeguard judge it: the price
+        (the fixed ``call_price`` when given, else measured), the transfers and smoothing of the correction,
+        the residual before it and ``A d``."""
+        price = self.price() if self.call_price is None else self.call_price
+        return price + self.transfer.work + 2.0
 
     def work(self) -> np.ndarray:
         """Per row: sweeps + applications + calls x the correction's work + its share of the calls' time."""
@@ -441,15 +471,19 @@ def _resolve(model, device: str | None):
     return model
 
 
-def _check_options(sweeps: int, accel: str, trigger: str, coarse_sweeps: int, cycle_sweeps: int | None) -> None:
+def _check_options(sweeps: int, accel: str, trigger: str, coarse_sweeps: int | None,
+                   cycle_sweeps: int | None, call_price: float | None = None) -> None:
     if accel not in ACCELERATIONS:
         raise ValueError(f"unknown accel {accel!r}; expected one of {', '.join(ACCELERATIONS)}")
     if trigger not in TRIGGERS:
         raise ValueError(f"unknown trigger {trigger!r}; expected one of {', '.join(TRIGGERS)}")
-    for name, value, low in (("sweeps", sweeps, 1), ("coarse_sweeps", coarse_sweeps, 0),
+    for name, value, low in (("sweeps", sweeps, 1), ("coarse_sweeps", 0 if coarse_sweeps is None else coarse_sweeps, 0),
                              ("cycle_sweeps", 1 if cycle_sweeps is None else cycle_sweeps, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    if call_price is not None and (isinstance(call_price, bool) or not isinstance(call_price, (int, float))
+                                   or not np.isfinite(call_price) or call_price < 0):
+        raise ValueError(f"call_price must be a finite number >= 0 (sweep-equivalents) or None, got {call_price!r}")
 
 
 def _info(iteration: _Iteration, row: int, how: str, note: str) -> dict[str, Any]:
@@ -457,7 +491,8 @@ def _info(iteration: _Iteration, row: int, how: str, note: str) -> dict[str, Any
     return {"model": model.meta.get("folder"), "model_fingerprint": model.meta["fingerprint"],
             "model_arch": model.meta["arch"], "model_grid": model.grid.describe(), "model_use": how,
             "model_note": note, "sweeps_per_call": iteration.sweeps_per_block, "accel": iteration.accel,
-            "trigger": iteration.trigger, "omega": iteration.omega, "sweeps": int(iteration.sweeps[row]),
+            "trigger": iteration.trigger, "call_price": iteration.call_price, "omega": iteration.omega,
+            "sweeps": int(iteration.sweeps[row]),
             "network_calls": int(iteration.calls[row]), "call_s": iteration.network.median_seconds(),
             "sweep_s": iteration.sweep_seconds(), "call_sweep_equivalents": iteration.price(),
             "correction_sweep_equivalents": iteration.transfer.work,
@@ -475,16 +510,20 @@ def _targets(problem: Problem, monitor_threshold: float, criterion: StoppingCrit
 
 def solve_operator(problem: Problem, monitor: Monitor, *, model=None, sweeps: int = DEFAULT_SWEEPS,
                    accel: str = "none", omega: float | None = None, patience: int = 2, fallback: bool = True,
-                   device: str | None = None, trigger: str = "stall", coarse_sweeps: int = DEFAULT_COARSE_SWEEPS,
-                   cycle_sweeps: int | None = DEFAULT_CYCLE_SWEEPS, **_: object) -> SolveResult:
+                   device: str | None = None, trigger: str = "stall", coarse_sweeps: int | None = None,
+                   cycle_sweeps: int | None = DEFAULT_CYCLE_SWEEPS, call_price: float | None = None,
+                   **_: object) -> SolveResult:
     """Solve ``A u = b`` by the operator iteration (see the module docstring) to ``monitor``'s criterion.
 
     Options: ``model`` (a model folder or an :class:`~poissonfp.learned.store.OperatorModel`), ``sweeps``
     (ω-Jacobi sweeps per block: between two looks at the rate), ``accel`` (``"none"`` or ``"fcg"``),
     ``omega`` (of those sweeps, default 1: pure Jacobi's), ``trigger`` (``"stall"``: call the network when the
     sweeps stall; ``"always"``: after every block), ``cycle_sweeps`` (sweeps before and after the V-cycle's
-    coarse correction on each finer level, default 8; None: ``sweeps // 2``), ``coarse_sweeps`` (sweeps around the call
-    on the model's grid), ``patience`` (useless calls in a row before the fallback), ``fallback`` (False: keep
+    coarse correction on each finer level, default 8; None: ``sweeps // 2``), ``coarse_sweeps`` (sweeps around
+    the call on the model's grid; None: 20 where it is coarser than the problem's, 3 on the problem's own grid),
+    ``call_price`` (a call's price in sweep-equivalents for the trigger and the safeguard; None: measured, so
+    the calls a solve makes depend on the machine's speed and load; a number makes them repeatable),
+    ``patience`` (useless calls in a row before the fallback), ``fallback`` (False: keep
     sweeping), ``device`` (where a model loaded from a folder runs).
 
     ``iterations`` counts sweeps; ``info`` holds ``network_calls``, ``sweeps``, ``work_sweep_equivalents``,
@@ -492,7 +531,7 @@ def solve_operator(problem: Problem, monitor: Monitor, *, model=None, sweeps: in
     """
     from poissonfp.neural.model import single_threaded
 
-    _check_options(sweeps, accel, trigger, coarse_sweeps, cycle_sweeps)
+    _check_options(sweeps, accel, trigger, coarse_sweeps, cycle_sweeps, call_price)
     model = _resolve(model, device)
     how, note = check_model(problem, model)
     if note:
@@ -500,7 +539,7 @@ def solve_operator(problem: Problem, monitor: Monitor, *, model=None, sweeps: in
     b = problem.rhs[None].astype(float)
     with single_threaded():
         iteration = _Iteration(problem, model, how, b, sweeps, float(omega or 1.0), accel, patience, trigger,
-                               cycle_sweeps, coarse_sweeps)
+                               cycle_sweeps, coarse_sweeps, call_price=call_price)
         target = _targets(problem, monitor.threshold, monitor.criterion, b)
         rows = np.array([0], dtype=np.int64)
         reason = "interrupted"
@@ -530,29 +569,77 @@ def solve_operator(problem: Problem, monitor: Monitor, *, model=None, sweeps: in
                               iterations=int(iteration.sweeps[0]), info=_info(iteration, 0, how, note))
 
 
+def _correction_problem(problem: Problem, criterion: StoppingCriterion, u: np.ndarray
+                        ) -> tuple[Problem, StoppingCriterion] | None:
+    """``A e = b − A u`` (homogeneous boundary data, no continuous data) and the criterion that makes
+    ``u + e`` meet ``criterion`` on ``problem``: the same kind, its tolerance scaled by the norms (``‖b‖ / ‖r‖``
+    for the residual, ``‖u_h‖ / ‖u_h − u‖`` for the discrete error). None for the discretization criterion
+    (its exact solution has no counterpart for the correction)."""
+    from poissonfp.solvers.criterion import norm2
+
+    if criterion.kind not in ("residual", "discrete"):
+        return None
+    r = problem.rhs - problem.operator.apply(u)
+    inner = dataclasses.replace(problem, source=r, rhs=r, exact=None, functions={})
+    now = norm2(r) if criterion.kind == "residual" else norm2(problem.discrete_solution - u)
+    if not now > 0:
+        return None
+    tol = min(criterion.tol * criterion.scale(problem) / now, 0.5)
+    return inner, dataclasses.replace(criterion, tol=tol)
+
+
+#: Corrections the fallback may solve in a row (a second one only where round-off left ``u + e`` a hair above
+#: the threshold).
+FALLBACK_ROUNDS = 3
+
+
 def _fall_back(problem: Problem, monitor: Monitor, iteration: _Iteration, how: str, note: str) -> SolveResult:
-    """Solve again with the multilevel hybrid; the work and time spent so far are added to its own."""
+    """Continue with the multilevel hybrid from the operator iteration's iterate ``u``: it solves for the
+    correction ``e`` of the current residual (``A e = b − A u``, to the tolerance that makes ``u + e`` meet the
+    criterion); the work and time spent so far are added to its own. Under the discretization criterion (no
+    exact solution of the correction) it solves the problem again from zero, as before."""
+    from poissonfp.settings import HybridSettings
     from poissonfp.solvers.hybrid import solve_hybrid
 
     logger.warning("operator: falling back to the multilevel hybrid: %s", iteration.counters.fallback)
     spent, before = monitor.elapsed(), float(iteration.work()[0])
-    inner = Monitor(problem, monitor.criterion, monitor.callback)
-    result = solve_hybrid(problem, inner)
+    u = iteration.fine.solution(0).copy()
     info = _info(iteration, 0, how, note)
     info["work_before_fallback"] = before
-    info["fallback_result"] = {k: v for k, v in result.info.items() if isinstance(v, (int, float, str, type(None)))}
-    info["work_sweep_equivalents"] = before + float(result.info.get("work_sweep_equivalents") or result.iterations)
-    result.method = "operator"
-    result.wall_time_s += spent
-    result.iterations = round(info["work_sweep_equivalents"])  # sweeps: the unit of the method
-    result.info.update(info)
-    return result
+    work, wall, reason, results = before, spent, "max_iterations", []
+    for _ in range(FALLBACK_ROUNDS):
+        correction = _correction_problem(problem, monitor.criterion, u)
+        if correction is None:  # from zero: the hybrid's answer replaces the iterate
+            inner = Monitor(problem, monitor.criterion, monitor.callback)
+            result = solve_hybrid(problem, inner)
+            u = result.solution
+        else:
+            inner = Monitor(correction[0], correction[1])
+            # its cycles, without the pure-Jacobi decision (which reads the sine spectrum of a smooth right-hand
+            # side: a residual's is rough, and the estimate picked thousands of sweeps for a 1e-4 reduction)
+            result = solve_hybrid(correction[0], inner, hybrid=dataclasses.replace(HybridSettings(), fallback=False))
+            u = u + result.solution
+        results.append(result)
+        work += float(result.info.get("work_sweep_equivalents") or result.iterations)
+        wall += result.wall_time_s
+        reason = result.stop_reason
+        if correction is None or not result.converged \
+                or monitor.criterion.evaluate(problem, u) <= monitor.threshold:
+            break
+    info["fallback_start"] = "zero" if correction is None else "iterate"
+    info["fallback_result"] = {k: v for k, v in results[-1].info.items() if isinstance(v, (int, float, str, type(None)))}
+    info["fallback_rounds"] = len(results)
+    info["work_sweep_equivalents"] = work
+    final = monitor.result("operator", u, reason, iterations=round(work), info=info)  # sweeps: the method's unit
+    final.wall_time_s = wall
+    return final
 
 
 def solve_operator_batch(problem: Problem, rhs: np.ndarray, model, criterion: StoppingCriterion | None = None, *,
                          sweeps: int = DEFAULT_SWEEPS, accel: str = "none", omega: float | None = None,
-                         device: str | None = None, trigger: str = "stall", coarse_sweeps: int = DEFAULT_COARSE_SWEEPS,
-                         cycle_sweeps: int | None = DEFAULT_CYCLE_SWEEPS, patience: int = 2) -> list[SolveResult]:
+                         device: str | None = None, trigger: str = "stall", coarse_sweeps: int | None = None,
+                         cycle_sweeps: int | None = DEFAULT_CYCLE_SWEEPS, patience: int = 2,
+                         call_price: float | None = None) -> list[SolveResult]:
     """Solve ``A u_k = rhs[k]`` for K right-hand sides with ONE network call per pass for all rows that call.
 
     Args:
@@ -560,7 +647,7 @@ def solve_operator_batch(problem: Problem, rhs: np.ndarray, model, criterion: St
         rhs: right-hand sides ``b`` (boundary data folded in), shape ``(K, *grid.shape)``.
         model: a model folder or :class:`~poissonfp.learned.store.OperatorModel`.
         criterion: ``"residual"`` or ``"discrete"`` (default relative residual 1e-8).
-        sweeps, accel, omega, device, trigger, coarse_sweeps, cycle_sweeps, patience: as
+        sweeps, accel, omega, device, trigger, coarse_sweeps, cycle_sweeps, patience, call_price: as
             :func:`solve_operator`, without the fallback: a row whose calls stopped helping keeps sweeping
             (up to ``max_iterations``).
 
@@ -572,7 +659,7 @@ def solve_operator_batch(problem: Problem, rhs: np.ndarray, model, criterion: St
     """
     from poissonfp.neural.model import single_threaded
 
-    _check_options(sweeps, accel, trigger, coarse_sweeps, cycle_sweeps)
+    _check_options(sweeps, accel, trigger, coarse_sweeps, cycle_sweeps, call_price)
     criterion = criterion or StoppingCriterion()
     b = np.asarray(rhs, dtype=float)
     if b.ndim != problem.grid.ndim + 1 or b.shape[1:] != problem.grid.shape:
@@ -584,7 +671,7 @@ def solve_operator_batch(problem: Problem, rhs: np.ndarray, model, criterion: St
     threshold = monitors[0].threshold
     with single_threaded():
         iteration = _Iteration(problem, model, how, b.copy(), sweeps, float(omega or 1.0), accel, patience, trigger,
-                               cycle_sweeps, coarse_sweeps)
+                               cycle_sweeps, coarse_sweeps, call_price=call_price)
         target = _targets(problem, threshold, criterion, b)
         start = time.perf_counter()
         active = np.ones(len(b), dtype=bool)

@@ -1,6 +1,11 @@
 """One network call of the operator iteration: :meth:`~poissonfp.learned.store.OperatorModel.apply`'s map
 (each residual divided by its root-mean-square, the network, rescaled by ``rms * scale``, masked) under
 ``torch.inference_mode`` with the input tensor allocated once for the largest batch and written in place.
+The network runs in its own precision (float32, as trained: the correction is rescaled by the energy-optimal
+α anyway). A U-Net in 2D or 3D runs as a channels-last copy (oneDNN's convolutions without layout
+reorders): 1.47 instead of 1.81 ms per 63² call, 3.1 instead of 7.1 ms for 4 rows (one thread, median of
+200, the outputs equal to 3e-7; interleaved with the plain layout under load 4: 1.7x faster at K = 1,
+2.0x at K = 4).
 
 Objects that only offer ``apply`` (the exact-coarse control, test doubles, a model on another device) are
 called through it. Every call's wall time is recorded in ``seconds``.
@@ -27,7 +32,11 @@ class NetworkCall:
             import torch
 
             dtype = next(model.network.parameters()).dtype
+            self.network = model.inference_network()
             self.input = torch.zeros((capacity, 1, *self.shape), dtype=dtype)
+            if self.network is not model.network:  # channels last: the input in that layout too
+                layout = torch.channels_last if len(self.shape) == 2 else torch.channels_last_3d
+                self.input = self.input.contiguous(memory_format=layout)
             self.values = self.input.numpy()[:, 0]
             self.output = np.zeros((capacity, *self.shape))
             self.scale = float(model.meta["scale"])
@@ -45,7 +54,7 @@ class NetworkCall:
             safe = np.where(rms > 0, rms, 1.0).reshape((-1,) + (1,) * len(self.shape))
             np.divide(residuals, safe, out=self.values[:m], casting="same_kind")
             with torch.inference_mode():
-                y = self.model.network(self.input[:m])
+                y = self.network(self.input[:m])
             out = self.output[:m]
             np.multiply(y.numpy()[:, 0], safe * self.scale, out=out)
             out[rms == 0] = 0.0

@@ -8,7 +8,10 @@ work (sweep-equivalents) and wall time to relative residual ``tol``; the same lo
 budget: the control that must fail); pure Jacobi (ω = 1, the project's baseline) priced as its exact sweep
 count (:func:`poissonfp.jacobi_theory.predicted_sweeps`) times its compiled kernel's measured sweep time;
 PyAMG's solve with its hierarchy reused (set-up excluded, BLAS pinned to one thread); out-of-distribution
-sources. torch and BLAS run on one thread; every ratio comes from one run.
+sources. torch and BLAS run on one thread; every ratio comes from one run. Each operator solve is timed as
+the median of ``repeats`` solves after one untimed solve of the same problem (the first solve at a grid
+compiles kernels: 2.6 s of a 127² solve on a fresh checkout), as PyAMG's is; ``paired`` holds the ratios
+measured round by round (operator, Jacobi's probe, PyAMG back to back; median over at least 5 rounds).
 """
 from __future__ import annotations
 
@@ -54,6 +57,15 @@ def _row(result) -> dict[str, Any]:
             "fallback": info.get("fallback")}
 
 
+def _timed(run, repeats: int):
+    """``run()`` once untimed, then ``repeats`` times: the last result with the median wall time of those."""
+    run()
+    results = [run() for _ in range(max(1, repeats))]
+    result = results[-1]
+    result.wall_time_s = float(np.median([r.wall_time_s for r in results]))
+    return result
+
+
 def _jacobi(problem, criterion) -> dict[str, Any]:
     from poissonfp.jacobi_theory import predicted_sweeps
     from poissonfp.solvers import StoppingCriterion, solve
@@ -81,6 +93,37 @@ def _pyamg(problem, tol: float) -> dict[str, Any]:
     return {"cycles": len(residuals) - 1, "wall_s": float(np.median(times))}
 
 
+def _paired(problem, criterion, model, sweeps: int, rounds: int) -> dict[str, Any]:
+    """Ratios that survive a shared machine's load: ``rounds`` rounds of an operator solve, pure Jacobi's
+    2,000-sweep probe and a PyAMG solve (hierarchy reused) back to back; the median over rounds of each
+    round's ratios (a load spike hits one round's three timings alike)."""
+    import pyamg
+    from threadpoolctl import threadpool_limits
+
+    from poissonfp.jacobi_theory import predicted_sweeps
+    from poissonfp.solvers import StoppingCriterion, solve
+
+    jacobi_sweeps = predicted_sweeps(problem, criterion, omega=1.0)
+    probe = StoppingCriterion("residual", 1e-300, max_iterations=2000)
+    b = problem.rhs.ravel()
+    with threadpool_limits(1):
+        hierarchy = pyamg.ruge_stuben_solver(problem.operator.matrix.tocsr())
+        hierarchy.solve(b, tol=criterion.tol, maxiter=200)
+        solve(problem, "operator", criterion, model=model, sweeps=sweeps)
+        rows = []
+        for _ in range(max(1, rounds)):
+            operator = solve(problem, "operator", criterion, model=model, sweeps=sweeps).wall_time_s
+            sweep = solve(problem, "jacobi", probe, omega=1.0)
+            jacobi = jacobi_sweeps * sweep.wall_time_s / sweep.iterations
+            start = time.perf_counter()
+            hierarchy.solve(b, tol=criterion.tol, maxiter=200)
+            rows.append((operator, jacobi, time.perf_counter() - start))
+    operator_s, jacobi_s, pyamg_s = (np.array(column) for column in zip(*rows))
+    return {"rounds": len(rows), "operator_s": float(np.median(operator_s)), "jacobi_s": float(np.median(jacobi_s)),
+            "pyamg_s": float(np.median(pyamg_s)), "jacobi_over_operator": float(np.median(jacobi_s / operator_s)),
+            "operator_over_pyamg": float(np.median(operator_s / pyamg_s))}
+
+
 def _sources(grid) -> dict[str, np.ndarray]:
     x, y = grid.coordinates()
     return {"bump": np.exp(-((x - 0.3) ** 2 + (y - 0.6) ** 2) / (2 * 0.03**2)) + 0 * y,
@@ -89,7 +132,7 @@ def _sources(grid) -> dict[str, np.ndarray]:
 
 
 def measure(model_dir: str, control_dir: str | None, sizes: list[int], tol: float = 1e-10, sweeps: int = 10,
-            ood_sizes: tuple[int, ...] = (127, 255)) -> dict[str, Any]:
+            ood_sizes: tuple[int, ...] = (127, 255), repeats: int = 3) -> dict[str, Any]:
     """The measurements described in the module docstring, as a JSON-able dict."""
     import dataclasses
 
@@ -105,12 +148,14 @@ def measure(model_dir: str, control_dir: str | None, sizes: list[int], tol: floa
     case = load_case(model.meta["case"])
     criterion = StoppingCriterion("residual", tol, max_iterations=50_000)  # sweeps: a budget, never reached here
     out: dict[str, Any] = {"model": model_dir, "model_meta": {k: v for k, v in model.meta.items() if k != "folder"},
-                           "tol": tol, "sweeps_per_call": sweeps, "rows": [], "out_of_distribution": []}
+                           "tol": tol, "sweeps_per_call": sweeps, "repeats": repeats, "rows": [],
+                           "out_of_distribution": []}
     for n in sizes:
         problem = build_problem(case, size=n)
         row: dict[str, Any] = {"n": n, "source": "case"}
         for name, accel in (("trained", "none"), ("trained_fcg", "fcg")):
-            row[name] = _row(solve(problem, "operator", criterion, model=model, sweeps=sweeps, accel=accel))
+            row[name] = _row(_timed(lambda p=problem, a=accel: solve(p, "operator", criterion, model=model,
+                                                                     sweeps=sweeps, accel=a), repeats))
         row["exact_coarse"] = _row(solve(problem, "operator", criterion, model=ExactCoarseModel(model),
                                          sweeps=sweeps, fallback=False))
         if control_dir:
@@ -120,6 +165,7 @@ def measure(model_dir: str, control_dir: str | None, sizes: list[int], tol: floa
             row["untrained_safeguarded"] = _row(solve(problem, "operator", criterion, model=control, sweeps=sweeps))
         row["jacobi"] = _jacobi(problem, criterion)
         row["pyamg"] = _pyamg(problem, tol)
+        row["paired"] = _paired(problem, criterion, model, sweeps, max(5, repeats))
         out["rows"].append(row)
         print(row, flush=True)
     for n in ood_sizes:
@@ -127,8 +173,9 @@ def measure(model_dir: str, control_dir: str | None, sizes: list[int], tol: floa
         for name, f in {**_sources(base.grid), "article": base.source}.items():
             problem = dataclasses.replace(Problem(base.grid, f, f, name=case.name), general=None) \
                 if name != "article" else base
-            entry = {"n": n, "source": name, "trained": _row(solve(problem, "operator", criterion, model=model,
-                                                                   sweeps=sweeps)),
+            entry = {"n": n, "source": name,
+                     "trained": _row(_timed(lambda p=problem: solve(p, "operator", criterion, model=model,
+                                                                    sweeps=sweeps), repeats)),
                      "jacobi": _jacobi(problem, criterion)}
             out["out_of_distribution"].append(entry)
             print(entry, flush=True)
@@ -145,10 +192,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ood-sizes", default="127,255")
     parser.add_argument("--tol", type=float, default=1e-10)
     parser.add_argument("--sweeps", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     data = measure(args.model, args.control, [int(s) for s in args.sizes.split(",")], args.tol, args.sweeps,
-                   tuple(int(s) for s in args.ood_sizes.split(",") if s))
+                   tuple(int(s) for s in args.ood_sizes.split(",") if s), args.repeats)
     write_json(args.out, data)
 
 
