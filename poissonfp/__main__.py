@@ -53,18 +53,24 @@ def run() -> None:
     """Run the ``poissonfp`` command group (:func:`poissonfp.cli.main`)."""
     previous = _previous if _previous is not None else _take_signals()
     _running[0] = True
+    loaded = False
     try:
         if _received:  # arrived between this module's import and now
             raise KeyboardInterrupt
         from poissonfp.cli import main
 
+        loaded = True
         main()
+    except SystemExit as done:
+        if done.code in _EXIT_CODES.values():  # a command stopped by a signal has written what it will
+            _exit_promptly(int(done.code))  # type: ignore[arg-type]  # an int, checked just above
+        raise
     except KeyboardInterrupt:
-        _exit_interrupted()
+        _exit_interrupted(loaded)
     except Exception as error:
         if not _caused_by_interrupt(error):
             raise
-        _exit_interrupted()  # e.g. RuntimeError("Error calling __set_name__"): a Ctrl-C inside a class body
+        _exit_interrupted(loaded)  # e.g. RuntimeError("Error calling __set_name__"): a Ctrl-C inside a class body
     finally:
         _running[0] = False
         for number, handler in previous.items():
@@ -84,9 +90,20 @@ def _caused_by_interrupt(error: BaseException) -> bool:
     return False
 
 
-def _exit_interrupted() -> None:
-    sys.stderr.write("interrupted\n")
-    sys.exit(_EXIT_CODES.get(_received[0], EXIT_INTERRUPTED) if _received else EXIT_INTERRUPTED)
+def _exit_interrupted(loaded: bool) -> None:
+    """One line and 130 / 143; before the command line was loaded no command had run: nothing written."""
+    sys.stderr.write("interrupted\n" if loaded else "interrupted while loading: nothing written\n")
+    _exit_promptly(_EXIT_CODES.get(_received[0], EXIT_INTERRUPTED) if _received else EXIT_INTERRUPTED)
+
+
+def _exit_promptly(code: int) -> None:
+    """Exit without the interpreter's teardown (:func:`poissonfp.interrupts.exit_promptly`) when this
+    process is the command line; called from elsewhere (a test), the normal ``SystemExit``."""
+    if _is_entry_point():
+        from poissonfp.interrupts import exit_promptly
+
+        exit_promptly(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

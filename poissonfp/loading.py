@@ -124,7 +124,6 @@ MAX_NPZ_BYTES = 4 << 30
 def _read_arrays(path: Path, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
     """solution.npz without pickles; the grid arrays of the recorded shape and finite-or-NaN floats."""
     import io
-    import zipfile
 
     from poissonfp.results import read_limited
 
@@ -142,8 +141,11 @@ def _read_arrays(path: Path, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
             arrays = {key: data[key] for key in data.files}
     except FileNotFoundError:
         raise ResultError(f"{path}: missing; expected the solution.npz of a poissonfp output set") from None
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as err:
-        raise ResultError(f"{path}: not a readable NPZ archive ({err})") from None
+    except ResultError:
+        raise
+    except Exception as err:  # the bytes are the user's: zlib.error, tokenize errors of a damaged header,
+        # NotImplementedError for a zip version, as well as the ValueError / BadZipFile of the usual damage
+        raise ResultError(f"{path}: not a readable NPZ archive ({type(err).__name__}: {err})") from None
     for key in ("solution", "rhs"):
         if key not in arrays:
             raise ResultError(f"{path}: the array {key!r} is missing")

@@ -8,8 +8,9 @@ from matplotlib.figure import Figure
 
 from poissonfp.cli import main
 from poissonfp.plotting import bench as bench_plots
-from poissonfp.studies.bench import _estimate, quick_config, run_bench
+from poissonfp.studies.bench import quick_config, run_bench
 from poissonfp.studies.bench_report import format_csv, format_markdown, time_series
+from poissonfp.studies.bench_runs import extrapolate as _estimate
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +87,7 @@ def test_exact_check_confirms_the_prediction_and_rejects_a_wrong_count(kind, tol
     from poissonfp.jacobi_theory import predicted_sweeps
     from poissonfp.problem import build_problem
     from poissonfp.solvers import StoppingCriterion
-    from poissonfp.studies.bench import _exact_check
+    from poissonfp.studies.bench_jacobi import exact_check as _exact_check
 
     problem = build_problem(load_case("cases/2d_square.toml").with_overrides(size=40))
     criterion = StoppingCriterion(kind, tol=tol)
@@ -116,7 +117,7 @@ def test_scaling_exponents_fit_a_power_law():
 
 
 def test_ctrl_c_saves_the_rows_so_far_marked_interrupted(tmp_path, monkeypatch):
-    from poissonfp.studies import bench
+    from poissonfp.studies import bench_jacobi as bench
 
     calls = []
     real = bench.kernel_bandwidth
@@ -138,7 +139,7 @@ def test_ctrl_c_saves_the_rows_so_far_marked_interrupted(tmp_path, monkeypatch):
 
 
 def test_an_interrupted_solve_stops_the_bench(monkeypatch):
-    from poissonfp.studies import bench
+    from poissonfp.studies import bench_runs as bench
 
     real = bench.solve_case
 
@@ -154,7 +155,7 @@ def test_an_interrupted_solve_stops_the_bench(monkeypatch):
 
 def test_a_signal_during_a_warm_up_stops_the_bench(monkeypatch):
     """The solver returns an interrupted warm-up solve (it caught the signal): the bench must stop, not run on."""
-    from poissonfp.studies import bench
+    from poissonfp.studies import bench_runs as bench
 
     real = bench.solve_case
 
@@ -182,7 +183,7 @@ def test_unwritable_output_folder_is_refused_before_any_work(tmp_path, monkeypat
 def test_device_sweep_time_runs_through_torch():
     from poissonfp.case import load_case
     from poissonfp.problem import build_problem
-    from poissonfp.studies.bench import _device_sweep_time
+    from poissonfp.studies.bench_jacobi import device_sweep_time as _device_sweep_time
 
     problem = build_problem(load_case("cases/2d_square.toml").with_overrides(size=15))
     assert 0 < _device_sweep_time(problem, 1.0, 1e-4, device="cpu") < 1
@@ -197,7 +198,7 @@ def test_first_solves_are_repeated_and_the_fastest_counts(quick_run):
 
 
 def test_warm_up_runs_at_the_first_real_size(monkeypatch):
-    from poissonfp.studies import bench
+    from poissonfp.studies import bench_runs as bench
 
     seen = []
     real = bench.solve_case
