@@ -593,18 +593,21 @@ def _correction_problem(problem: Problem, criterion: StoppingCriterion, u: np.nd
 FALLBACK_ROUNDS = 3
 
 
-def _fall_back(problem: Problem, monitor: Monitor, iteration: _Iteration, how: str, note: str) -> SolveResult:
-    """Continue with the multilevel hybrid from the operator iteration's iterate ``u``: it solves for the
-    correction ``e`` of the current residual (``A e = b − A u``, to the tolerance that makes ``u + e`` meet the
-    criterion); the work and time spent so far are added to its own. Under the discretization criterion (no
-    exact solution of the correction) it solves the problem again from zero, as before."""
+def _fall_back(problem: Problem, monitor: Monitor, iteration: _Iteration, how: str, note: str, row: int = 0,
+               spent: float | None = None) -> SolveResult:
+    """Continue with the multilevel hybrid from the operator iteration's iterate ``u`` (of ``row``): it solves
+    for the correction ``e`` of the current residual (``A e = b − A u``, to the tolerance that makes ``u + e``
+    meet the criterion); the work and time spent so far (``spent``: default the monitor's clock) are added to its
+    own. Under the discretization criterion (no exact solution of the correction) it solves the problem again
+    from zero, as before."""
     from poissonfp.settings import HybridSettings
     from poissonfp.solvers.hybrid import solve_hybrid
 
     logger.warning("operator: falling back to the multilevel hybrid: %s", iteration.counters.fallback)
-    spent, before = monitor.elapsed(), float(iteration.work()[0])
-    u = iteration.fine.solution(0).copy()
-    info = _info(iteration, 0, how, note)
+    spent = monitor.elapsed() if spent is None else spent
+    before = float(iteration.work()[row])
+    u = iteration.fine.solution(row).copy()
+    info = _info(iteration, row, how, note)
     info["work_before_fallback"] = before
     work, wall, reason, results = before, spent, "max_iterations", []
     for _ in range(FALLBACK_ROUNDS):
@@ -639,7 +642,7 @@ def solve_operator_batch(problem: Problem, rhs: np.ndarray, model, criterion: St
                          sweeps: int = DEFAULT_SWEEPS, accel: str = "none", omega: float | None = None,
                          device: str | None = None, trigger: str = "stall", coarse_sweeps: int | None = None,
                          cycle_sweeps: int | None = DEFAULT_CYCLE_SWEEPS, patience: int = 2,
-                         call_price: float | None = None) -> list[SolveResult]:
+                         call_price: float | None = None, fallback: bool = True) -> list[SolveResult]:
     """Solve ``A u_k = rhs[k]`` for K right-hand sides with ONE network call per pass for all rows that call.
 
     Args:
@@ -648,8 +651,10 @@ def solve_operator_batch(problem: Problem, rhs: np.ndarray, model, criterion: St
         model: a model folder or :class:`~poissonfp.learned.store.OperatorModel`.
         criterion: ``"residual"`` or ``"discrete"`` (default relative residual 1e-8).
         sweeps, accel, omega, device, trigger, coarse_sweeps, cycle_sweeps, patience, call_price: as
-            :func:`solve_operator`, without the fallback: a row whose calls stopped helping keeps sweeping
-            (up to ``max_iterations``).
+            :func:`solve_operator`.
+        fallback: a row whose last ``patience`` calls were useless leaves the batch and continues alone with
+            the multilevel hybrid from its iterate, as :func:`solve_operator` does (False: it keeps sweeping in
+            the batch, without calls, up to ``max_iterations``).
 
     Returns:
         One :class:`~poissonfp.solvers.base.SolveResult` per row. Its ``info`` counts the row's OWN sweeps,
@@ -675,9 +680,16 @@ def solve_operator_batch(problem: Problem, rhs: np.ndarray, model, criterion: St
         target = _targets(problem, threshold, criterion, b)
         start = time.perf_counter()
         active = np.ones(len(b), dtype=bool)
+        left = np.zeros(len(b), dtype=bool)  # rows that left the batch for the fallback
         for k in range(len(b)):  # a zero right-hand side is solved by u = 0
             active[k] = criterion.evaluate(problems[k], iteration.fine.solution(k)) > threshold
         while active.any():
+            if fallback and patience > 0:
+                leaving = active & (iteration.useless >= patience)
+                left |= leaving
+                active &= ~leaving
+                if not active.any():
+                    break
             rows = np.flatnonzero(active).astype(np.int64)
             iteration.pass_(rows, target)
             check_finite(iteration.fine.solutions()[rows], f"operator batch iterate after "
@@ -696,12 +708,21 @@ def solve_operator_batch(problem: Problem, rhs: np.ndarray, model, criterion: St
             finished |= iteration.sweeps[rows] >= criterion.max_iterations
             active[rows[finished]] = False
         wall = time.perf_counter() - start
+    batch = {"batch_size": len(b), "batch_wall_s": wall, "batch_network_calls": iteration.counters.calls,
+             "batch_work_sweep_equivalents": float(iteration.work().sum()), "batch_fallbacks": int(left.sum())}
     results = []
     for k, monitor in enumerate(monitors):
+        if left[k]:
+            iteration.counters.fallback = (f"row {k}: {patience} network calls in a row reduced the residual less "
+                                           f"than the {iteration.call_work():.0f} sweeps they cost would have")
+            result = _fall_back(problems[k], monitor, iteration, how, note, row=k, spent=wall / len(b))
+            result.info.update(batch)
+            results.append(result)
+            continue
         reason = "converged" if int(iteration.sweeps[k]) < criterion.max_iterations else "max_iterations"
         info = _info(iteration, k, how, note)
-        info.update(batch_size=len(b), batch_wall_s=wall, batch_network_calls=iteration.counters.calls,
-                    batch_work_sweep_equivalents=float(iteration.work().sum()))
+        info.update(batch)
+        info["fallback"] = None
         result = monitor.result("operator", iteration.fine.solution(k).copy(), reason,
                                 iterations=int(iteration.sweeps[k]), info=info)
         result.wall_time_s = wall / len(b)
