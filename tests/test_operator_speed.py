@@ -89,9 +89,11 @@ def test_single_high_mode_is_left_to_the_sweeps_at_pure_jacobis_work(model15):
     assert operator.converged and jacobi.converged
     assert operator.info["network_calls"] == 0
     assert operator.info["work_sweep_equivalents"] <= 1.2 * jacobi.iterations
-    # the control: the plain alternation (a call after every block) costs far more than pure Jacobi here
+    # the control: the plain alternation (a call after every block) does call here, so the stall trigger is what
+    # keeps the calls at 0. (Its work in sweep-equivalents, ~300 against 41 when idle, prices the call by measured
+    # time: under load a sweep slows more than the call and the ratio fell to 35 / 41 once; not asserted.)
     always = solve(problem, "operator", criterion, model=model15, trigger="always", fallback=False)
-    assert always.info["network_calls"] >= 1 and always.info["work_sweep_equivalents"] > 1.2 * jacobi.iterations
+    assert always.converged and always.info["network_calls"] >= 1
 
 
 def test_smooth_source_stalls_the_sweeps_and_the_calls_pay(model15):
