@@ -226,7 +226,8 @@ def solve_distributed(case, pc: str | None, interrupted: Callable[[], bool],
             "memory_mb_per_rank_by_phase": {name: [[round(v, 1) for v in p[name]] for p in phase_memory]
                                             for name in phases}}
     if hybrid is not None:
-        info.update({"cycle": "multilevel (PCMG V-cycles)", "hybrid_levels": hybrid[0]["pc_mg_levels"],
+        # "cycles" as the one-process hybrid records them: the summary and compare count V-cycles, not sweeps
+        info.update({"cycle": "multilevel (PCMG V-cycles)", "cycles": int(iterations), "hybrid_levels": hybrid[0]["pc_mg_levels"],
                      "smoothing_omega": hybrid[0]["mg_levels_ksp_richardson_scale"],
                      "smoothing_sweeps": hybrid[0]["mg_levels_ksp_max_it"], "coarsest": case.hybrid.coarsest,
                      "decision": {"method": "multilevel", "reason": "not made on --backend petsc (pure Jacobi "
