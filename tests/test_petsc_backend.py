@@ -294,3 +294,23 @@ def test_hybrid_summary_under_mpirun_counts_cycles(tmp_path):
     assert record["info"]["cycles"] == record["iterations"] >= 1
     petsc = next(line for line in done.stdout.splitlines() if line.startswith("petsc"))
     assert "2 rank(s), richardson + mg" in petsc and "peak memory per rank" in petsc, petsc
+
+
+@needs_mpi
+def test_bench_petsc_has_hybrid_rows_beside_multigrid_and_jacobi():
+    """``bench --backend petsc``'s harness measures the hybrid beside CG + PCMG and the capped Jacobi
+    baseline: all measured, the two multigrid methods reach 1e-10 in few iterations, Jacobi does not."""
+    from poissonfp.studies.bench_petsc import JACOBI_SWEEPS, ScalingConfig, format_scaling, run_scaling
+
+    config = ScalingConfig(ranks=(2,), strong=(("2d_square", (31, 31)),), weak=(),
+                           solvers=(("multigrid", "mg"), ("hybrid", None), ("jacobi", None)))
+    data = run_scaling(config)
+    rows = {row["method"]: row for row in data["rows"]}
+    assert set(rows) == {"multigrid", "hybrid", "jacobi"}
+    assert all(row["status"] == "measured" and len(row["peak_memory_mb_per_rank"]) == 2 for row in rows.values()), rows
+    assert rows["hybrid"]["reached"] and rows["hybrid"]["pc_type"] == "mg" and rows["hybrid"]["iterations"] <= 20
+    assert rows["multigrid"]["reached"] and rows["multigrid"]["iterations"] <= 20
+    assert not rows["jacobi"]["reached"] and rows["jacobi"]["iterations"] == JACOBI_SWEEPS
+    assert rows["hybrid"]["rel_residual"] <= 1e-10 < rows["jacobi"]["rel_residual"]
+    table = format_scaling(data)
+    assert "| hybrid | 2 |" in table and "| multigrid (mg) | 2 |" in table and "| jacobi | 2 |" in table
