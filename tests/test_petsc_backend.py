@@ -275,5 +275,42 @@ def test_compare_under_mpirun_runs_the_petsc_methods_beside_each_other(tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     record = json.loads((out / "compare.json").read_text())
     assert record["ranks"] == 2 and [row["method"] for row in record["methods"]] == ["multigrid", "hybrid"]
+    assert [row["iteration_unit"] for row in record["methods"]] == ["V-cycles", "cycles"]
     assert all(row["converged"] and row["final"]["error_vs_discrete_rel_l2"] <= TOL for row in record["methods"])
     assert done.stdout.count("written:") == 1  # rank 0 alone prints
+
+
+@needs_mpi
+def test_hybrid_summary_under_mpirun_counts_cycles(tmp_path):
+    """The PETSc hybrid's iterations are V-cycles (as the one-process hybrid's summary says), not sweeps; the
+    summary names the ranks, the KSP and the peak memory per rank."""
+    out = tmp_path / "out"
+    done = mpirun(*cli("solve", "2d_square", "--n", "31", "--backend", "petsc", "--method", "hybrid",
+                       "--criterion", "discrete", "--tol", str(TOL), "--out", str(out), "--quiet"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = json.loads((out / "result.json").read_text())
+    line = next(line for line in done.stdout.splitlines() if line.startswith("iterations"))
+    assert line.split()[1:3] == [str(record["iterations"]), "cycles"], line
+    assert record["info"]["cycles"] == record["iterations"] >= 1
+    petsc = next(line for line in done.stdout.splitlines() if line.startswith("petsc"))
+    assert "2 rank(s), richardson + mg" in petsc and "peak memory per rank" in petsc, petsc
+
+
+@needs_mpi
+def test_bench_petsc_has_hybrid_rows_beside_multigrid_and_jacobi():
+    """``bench --backend petsc``'s harness measures the hybrid beside CG + PCMG and the capped Jacobi
+    baseline: all measured, the two multigrid methods reach 1e-10 in few iterations, Jacobi does not."""
+    from poissonfp.studies.bench_petsc import JACOBI_SWEEPS, ScalingConfig, format_scaling, run_scaling
+
+    config = ScalingConfig(ranks=(2,), strong=(("2d_square", (31, 31)),), weak=(),
+                           solvers=(("multigrid", "mg"), ("hybrid", None), ("jacobi", None)))
+    data = run_scaling(config)
+    rows = {row["method"]: row for row in data["rows"]}
+    assert set(rows) == {"multigrid", "hybrid", "jacobi"}
+    assert all(row["status"] == "measured" and len(row["peak_memory_mb_per_rank"]) == 2 for row in rows.values()), rows
+    assert rows["hybrid"]["reached"] and rows["hybrid"]["pc_type"] == "mg" and rows["hybrid"]["iterations"] <= 20
+    assert rows["multigrid"]["reached"] and rows["multigrid"]["iterations"] <= 20
+    assert not rows["jacobi"]["reached"] and rows["jacobi"]["iterations"] == JACOBI_SWEEPS
+    assert rows["hybrid"]["rel_residual"] <= 1e-10 < rows["jacobi"]["rel_residual"]
+    table = format_scaling(data)
+    assert "| hybrid | 2 |" in table and "| multigrid (mg) | 2 |" in table and "| jacobi | 2 |" in table

@@ -55,6 +55,11 @@ def print_summary(case, problem, result, out: Path, timings: dict | None = None)
     click.echo(f"iterations  {result.iterations:,}{' ' + unit if unit else ''}"
                + (f" ({work:,.0f} sweep-equivalents)" if work is not None and unit != "sweeps" else "")
                + f"   dnn steps {result.dnn_steps:,}   wall time {result.wall_time_s:.3f} s")
+    if result.info.get("backend") == "petsc":
+        info = result.info
+        click.echo(f"petsc       {info['ranks']} rank(s), {info['ksp_type']} + {info['pc_type']}"
+                   + (f" ({info['mg_levels']} levels)" if "mg_levels" in info else "") + ", peak memory per rank "
+                   + " / ".join(f"{m:,.0f}" for m in info["peak_memory_mb_per_rank"]) + " MB")
     if result.method == "operator":
         info = result.info
         click.echo(f"network     {info['network_calls']:,} calls ({info['model_use']}, model {info['model_grid']} "

@@ -59,18 +59,17 @@ def assemble_local(case, layout: BoxLayout, da: Any, matrix: Any) -> LocalData:
     rhs = np.zeros(block.shape)
     source = np.zeros(block.shape)
     exact = None if case.exact is None else np.zeros(block.shape)
-    ao = da.getAO()
     vpart, gpart = layout.grid_part(block)
     unknown = np.zeros(block.shape, dtype=bool)
     unknown[_slices(vpart, block.start)] = True
     boundary = np.flatnonzero(~unknown.ravel())
-    _insert_identity(matrix, ao, layout, block, boundary)
+    _insert_identity(matrix, da, layout, block, boundary)
     if gpart.size:
         rows_per_slab = max(1, SLAB_POINTS // max(1, gpart.size // gpart.shape[0]))
         for first in range(gpart.start[0], gpart.stop[0], rows_per_slab):
             last = min(first + rows_per_slab, gpart.stop[0])
             own = Block((first, *gpart.start[1:]), (last, *gpart.stop[1:]))
-            _assemble_slab(case, layout, ao, matrix, block, own, rhs, source, exact)
+            _assemble_slab(case, layout, da, matrix, block, own, rhs, source, exact)
     return LocalData(block, rhs, source, exact)
 
 
@@ -78,24 +77,22 @@ def _slices(part: Block, origin: tuple[int, ...]) -> tuple[slice, ...]:
     return tuple(slice(a - o, b - o) for a, b, o in zip(part.start, part.stop, origin))
 
 
-def _petsc_index(ao: Any, layout: BoxLayout, vertex: tuple[np.ndarray, ...]) -> np.ndarray:
-    """PETSc global indices of vertices given as index arrays per poissonfp axis."""
-    from petsc4py import PETSc
-
-    natural = np.ravel_multi_index(vertex, layout.vertices).astype(PETSc.IntType)
-    return np.asarray(ao.app2petsc(natural), dtype=PETSc.IntType)
+def _petsc_index(da: Any, layout: BoxLayout, vertex: tuple[np.ndarray, ...]) -> np.ndarray:
+    """PETSc global indices of vertices given as index arrays per poissonfp axis (no AO: see
+    :meth:`BoxLayout.petsc_index`)."""
+    return layout.petsc_index(da, vertex)
 
 
-def _insert_identity(matrix: Any, ao: Any, layout: BoxLayout, block: Block, local_rows: np.ndarray) -> None:
+def _insert_identity(matrix: Any, da: Any, layout: BoxLayout, block: Block, local_rows: np.ndarray) -> None:
     """Identity rows for this rank's Dirichlet boundary nodes."""
     if not local_rows.size:
         return
     vertex = tuple(i + s for i, s in zip(np.unravel_index(local_rows, block.shape), block.start))
-    rows = _petsc_index(ao, layout, vertex)
+    rows = _petsc_index(da, layout, vertex)
     matrix.setValuesRCV(rows[:, None], rows[:, None], np.ones((rows.size, 1)))
 
 
-def _assemble_slab(case, layout: BoxLayout, ao: Any, matrix: Any, block: Block, own: Block, rhs: np.ndarray,
+def _assemble_slab(case, layout: BoxLayout, da: Any, matrix: Any, block: Block, own: Block, rhs: np.ndarray,
                    source: np.ndarray, exact: np.ndarray | None) -> None:
     """Assemble the grid block ``own`` (grid indices) on its widened slab; fill this rank's arrays."""
     from poissonfp.problem import _assemble, _check_finite
@@ -113,7 +110,7 @@ def _assemble_slab(case, layout: BoxLayout, ao: Any, matrix: Any, block: Block, 
     target = _slices(Block(tuple(a + o for a, o in zip(own.start, layout.offset)),
                            tuple(b + o for b, o in zip(own.stop, layout.offset))), block.start)
     if inside is not None and not np.any(inside):
-        _insert_identity(matrix, ao, layout, block,
+        _insert_identity(matrix, da, layout, block,
                          np.flatnonzero(_mark(block.shape, target).ravel()))
         return
     operator, b = _assemble(_slab_case(case, slab), slab, f)
@@ -137,10 +134,10 @@ def _assemble_slab(case, layout: BoxLayout, ao: Any, matrix: Any, block: Block, 
     row_of = np.repeat(np.arange(part.shape[0]), counts)
     col_vertex = tuple(i + s + o for i, s, o in zip(np.unravel_index(part.indices, wide.shape), wide.start,
                                                      layout.offset))
-    columns[row_of, position] = _petsc_index(ao, layout, col_vertex)
+    columns[row_of, position] = _petsc_index(da, layout, col_vertex)
     values[row_of, position] = part.data
     row_vertex = tuple(i.ravel() + s + o for i, s, o in zip(np.indices(own.shape), own.start, layout.offset))
-    rows = _petsc_index(ao, layout, row_vertex)
+    rows = _petsc_index(da, layout, row_vertex)
     from petsc4py import PETSc
 
     matrix.setValuesRCV(rows[:, None], columns.astype(PETSc.IntType), values)

@@ -31,6 +31,7 @@ def compare_petsc(case_file: Path, methods, overrides: dict, out: Path | None, q
     """The ``compare`` command's distributed path (raises ``click.exceptions.Exit`` with the exit code)."""
     from poissonfp.case import load_case
     from poissonfp.cli.common import with_flags
+    from poissonfp.methods import iteration_unit
     from poissonfp.petsc_backend.command import _start_petsc
     from poissonfp.petsc_backend.distributed import collective, solve_distributed
     from poissonfp.results import OutputLock, check_output_folder, staged_folder, write_json
@@ -45,13 +46,14 @@ def compare_petsc(case_file: Path, methods, overrides: dict, out: Path | None, q
     for method in methods or DEFAULT_METHODS:
         solved = solve_distributed(case.with_overrides(method=method), None, lambda: False, None)
         r = solved.result
-        rows.append({"method": method, "iterations": r.iterations, "wall_time_s": r.wall_time_s,
+        unit = iteration_unit(method, r.info) or "iterations"
+        rows.append({"method": method, "iterations": r.iterations, "iteration_unit": unit, "wall_time_s": r.wall_time_s,
                      "converged": r.converged, "stop_reason": r.stop_reason, "final": r.final,
                      "ksp_type": r.info.get("ksp_type"), "pc_type": r.info.get("pc_type"),
                      "peak_memory_mb_per_rank": r.info.get("peak_memory_mb_per_rank"),
                      "threshold": r.info.get("threshold")})
         if not quiet and mpi.rank == 0:
-            click.echo(f"{method}: {r.iterations} iterations, {r.wall_time_s:.3f} s, {r.stop_reason}", err=True)
+            click.echo(f"{method}: {r.iterations} {unit}, {r.wall_time_s:.3f} s, {r.stop_reason}", err=True)
 
     def write() -> None:
         if mpi.rank != 0:

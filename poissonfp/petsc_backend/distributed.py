@@ -123,6 +123,8 @@ def solve_distributed(case, pc: str | None, interrupted: Callable[[], bool],
     da = collective(mpi, lambda: _dmda(case, layout, comm))
     levels = layout.multigrid_levels(da)
     method, pc = case.solver.method, pc or "mg"
+    if method == "hybrid":  # before the assembly: at 256³ a refusal after it came a minute late
+        _hybrid_hierarchy(case, layout, levels)
     if method == "multigrid" and pc == "mg" and levels < 2:
         _refuse(case, "--n", f"geometric multigrid cannot coarsen {layout.grid.describe()} on {ranks} rank(s) "
                 "(it needs n + 1 divisible by 4 per axis, n interior points)", expected="n = 2^k - 1, or --pc gamg")
@@ -226,7 +228,8 @@ def solve_distributed(case, pc: str | None, interrupted: Callable[[], bool],
             "memory_mb_per_rank_by_phase": {name: [[round(v, 1) for v in p[name]] for p in phase_memory]
                                             for name in phases}}
     if hybrid is not None:
-        info.update({"cycle": "multilevel (PCMG V-cycles)", "hybrid_levels": hybrid[0]["pc_mg_levels"],
+        # "cycles" as the one-process hybrid records them: the summary and compare count V-cycles, not sweeps
+        info.update({"cycle": "multilevel (PCMG V-cycles)", "cycles": int(iterations), "hybrid_levels": hybrid[0]["pc_mg_levels"],
                      "smoothing_omega": hybrid[0]["mg_levels_ksp_richardson_scale"],
                      "smoothing_sweeps": hybrid[0]["mg_levels_ksp_max_it"], "coarsest": case.hybrid.coarsest,
                      "decision": {"method": "multilevel", "reason": "not made on --backend petsc (pure Jacobi "
@@ -241,13 +244,7 @@ def solve_distributed(case, pc: str | None, interrupted: Callable[[], bool],
 def _hybrid(case, layout: BoxLayout, levels_possible: int, info: dict) -> tuple[dict[str, Any], Any]:
     """The hybrid's PETSc options and its coarse PCPYTHON context (the operator model loaded when the case
     names one: ``--model DIR``)."""
-    from poissonfp.petsc_backend.hybrid import GatheredCoarse, hybrid_levels, hybrid_options
-    from poissonfp.solvers.multilevel import DEFAULT_COARSEST_POINTS
-
-    def mpi_size() -> int:
-        from petsc4py import PETSc
-
-        return PETSc.COMM_WORLD.getSize()
+    from poissonfp.petsc_backend.hybrid import GatheredCoarse, hybrid_options
 
     model = None
     if case.operator.model:
@@ -257,18 +254,30 @@ def _hybrid(case, layout: BoxLayout, levels_possible: int, info: dict) -> tuple[
             model = load_model(case.operator.model)
         except ModelError as err:
             _refuse(case, "--model", str(err))
-    levels = hybrid_levels(case, layout, levels_possible)
-    coarse = tuple((n - 1) // 2 ** (levels - 1) - 1 for n in layout.vertices)
-    points = case.hybrid.coarsest_points or DEFAULT_COARSEST_POINTS[layout.grid.ndim]
-    if max(coarse) > points:  # every rank would gather (and solve) a grid this large
-        _refuse(case, "--n", f"the hybrid's hierarchy cannot coarsen {layout.grid.describe()} to at most {points} "
-                f"points per axis on {mpi_size()} rank(s) (it stops at {'x'.join(map(str, coarse))})",
-                expected="n = 2^k (m + 1) - 1 with m <= the coarsest points, or fewer ranks")
+    levels, coarse = _hybrid_hierarchy(case, layout, levels_possible)
     if model is not None and not model.across_sizes and tuple(model.grid.shape) != coarse:
         _refuse(case, "--model", f"the model's grid {model.grid.describe()} is not the coarsest level's "
                 f"{'x'.join(map(str, coarse))} interior points ({levels} levels)",
                 expected="a model trained on the coarsest grid, or an fno model")
     return hybrid_options(case, levels, layout.grid.ndim), GatheredCoarse(case, layout, model, info)
+
+
+def _hybrid_hierarchy(case, layout: BoxLayout, levels_possible: int) -> tuple[int, tuple[int, ...]]:
+    """The hybrid's PCMG levels and its coarsest grid's interior points per axis; refused (CaseError) where
+    the coarsest level would have more than ``coarsest_points`` per axis."""
+    from petsc4py import PETSc
+
+    from poissonfp.petsc_backend.hybrid import hybrid_levels
+    from poissonfp.solvers.multilevel import DEFAULT_COARSEST_POINTS
+
+    levels = hybrid_levels(case, layout, levels_possible)
+    coarse = tuple((n - 1) // 2 ** (levels - 1) - 1 for n in layout.vertices)
+    points = case.hybrid.coarsest_points or DEFAULT_COARSEST_POINTS[layout.grid.ndim]
+    if max(coarse) > points:  # every rank would gather (and solve) a grid this large
+        _refuse(case, "--n", f"the hybrid's hierarchy cannot coarsen {layout.grid.describe()} to at most {points} "
+                f"points per axis on {PETSc.COMM_WORLD.getSize()} rank(s) (it stops at {'x'.join(map(str, coarse))})",
+                expected="n = 2^k (m + 1) - 1 with m <= the coarsest points, or fewer ranks")
+    return levels, coarse
 
 
 def _memory_mb() -> tuple[float, float]:

@@ -1,7 +1,8 @@
 """``mpirun -n P python -m poissonfp.petsc_backend.worker SPEC OUT``: a list of distributed solves in one launch.
 
-SPEC is a JSON list of runs ``{"case", "n" or "grid", "method", "pc", "criterion", "tol", "gather", "model"}`` (``grid``:
-interior points per axis in the case's unit; ``gather``: keep the solution). Every run is solved with
+SPEC is a JSON list of runs ``{"case", "n" or "grid", "method", "pc", "criterion", "tol", "max_iterations",
+"gather", "model"}`` (``grid``: interior points per axis in the case's unit; ``gather``: keep the solution;
+``max_iterations``: the solver's cap, e.g. Jacobi's sweeps in a benchmark). Every run is solved with
 :func:`~poissonfp.petsc_backend.distributed.solve_distributed`; rank 0 writes what each reported to
 ``OUT.json`` and the gathered solutions to ``OUT.npz`` (``run<i>``). The tests and ``bench --backend petsc``
 use it; peak memory is per process, so a run measured for memory is best the only one of its launch.
@@ -23,7 +24,7 @@ def _case(run: dict[str, Any]):
     if "grid" in run:
         case = dataclasses.replace(case, grid_size=tuple(run["grid"]))
     overrides = {"size": run.get("n"), "method": run["method"], "criterion": run.get("criterion"),
-                 "tol": run.get("tol"), "model": run.get("model")}
+                 "tol": run.get("tol"), "model": run.get("model"), "max_iterations": run.get("max_iterations")}
     return case.with_overrides(**overrides)
 
 

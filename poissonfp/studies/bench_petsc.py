@@ -1,10 +1,13 @@
 """``poissonfp bench --backend petsc``: strong and weak scaling of the PETSc solvers over MPI ranks.
 
 Each measurement is one ``mpirun -n P python -m poissonfp.petsc_backend.worker`` launch (so its peak
-memory per rank is its own): CG to a relative residual of 1e-10 with PCMG (geometric, Galerkin), hypre's
-BoomerAMG and GAMG. Strong scaling keeps the grid and adds ranks; weak scaling keeps the points per rank
-(the grid doubles along its first axis with the ranks). Reported per run: iterations, wall time (the
-preconditioner's set-up included), the set-up alone, peak memory per rank, and whether 1e-10 was reached.
+memory per rank is its own), to a relative residual of 1e-10: ``multigrid`` (CG with PCMG, geometric and
+Galerkin; hypre's BoomerAMG; GAMG), ``hybrid`` (PCMG V-cycles with ω-Jacobi smoothing, the coarsest level
+solved by poissonfp's coarse solver through PCPYTHON) and ``jacobi`` (ω-Jacobi, the baseline: capped at
+:data:`JACOBI_SWEEPS` sweeps, far short of 1e-10, so its row gives the time per sweep, not a solve).
+Strong scaling keeps the grid and adds ranks; weak scaling keeps the points per rank (the grid doubles
+along its first axis with the ranks). Reported per run: iterations, wall time (the preconditioner's set-up
+included), the set-up alone, peak memory per rank, and whether 1e-10 was reached.
 """
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ from typing import Any
 __all__ = ["ScalingConfig", "format_scaling", "quick_scaling", "run_scaling"]
 
 TOL = 1e-10
+#: Jacobi's sweeps per benchmark run: to 1e-10 it would need ~10^6 sweeps at 1023² (its rate is 1 - O(h²)).
+JACOBI_SWEEPS = 200
 
 
 @dataclass(frozen=True)
@@ -33,18 +38,24 @@ class ScalingConfig:
         ranks: the rank counts.
         strong: (case, interior points per axis) grids solved on every rank count.
         weak: (case, interior points per axis on one rank): on P ranks the first axis has ``P (n + 1) - 1``.
-        preconditioners: ``--pc`` values for ``--method multigrid``.
+        solvers: (method, ``--pc``) pairs: ``--pc`` for ``multigrid`` (mg, hypre, gamg), None otherwise.
     """
 
     ranks: tuple[int, ...] = (1, 2)
     strong: tuple[tuple[str, tuple[int, ...]], ...] = (("2d_square", (1023, 1023)), ("3d_cube", (127, 127, 127)))
     weak: tuple[tuple[str, tuple[int, ...]], ...] = (("2d_square", (511, 511)), ("3d_cube", (63, 63, 63)))
-    preconditioners: tuple[str, ...] = ("mg", "hypre", "gamg")
+    solvers: tuple[tuple[str, str | None], ...] = (("multigrid", "mg"), ("multigrid", "hypre"), ("multigrid", "gamg"),
+                                                    ("hybrid", None), ("jacobi", None))
 
 
 def quick_scaling() -> ScalingConfig:
-    """A tiny run that checks the harness."""
-    return ScalingConfig(strong=(("2d_square", (31, 31)),), weak=(("2d_square", (15, 15)),), preconditioners=("mg",))
+    """A tiny run that checks the harness (every method once)."""
+    return ScalingConfig(strong=(("2d_square", (31, 31)),), weak=(("2d_square", (15, 15)),),
+                         solvers=(("multigrid", "mg"), ("hybrid", None), ("jacobi", None)))
+
+
+def solver_label(method: str, pc: str | None) -> str:
+    return f"{method} ({pc})" if pc else method
 
 
 def _mpirun(ranks: int) -> list[str]:
@@ -70,7 +81,8 @@ def _measure(run: dict[str, Any], ranks: int, folder: Path) -> dict[str, Any]:
             "iterations": report["iterations"], "wall_time_s": report["wall_time_s"],
             "setup_time_s": info["setup_time_s"], "peak_memory_mb_per_rank": info["peak_memory_mb_per_rank"],
             "reached": report["converged"], "rel_residual": report["final"]["rel_residual"],
-            "pc_type": info["pc_type"], "launch_s": time.perf_counter() - start}
+            "pc_type": info["pc_type"], "launch_s": time.perf_counter() - start,
+            "max_error_vs_exact": report["final"]["error_vs_exact_inf"]}
 
 
 def run_scaling(config: ScalingConfig, callback: Callable[[dict], None] | None = None) -> dict[str, Any]:
@@ -81,41 +93,45 @@ def run_scaling(config: ScalingConfig, callback: Callable[[dict], None] | None =
     with tempfile.TemporaryDirectory(prefix="poissonfp-scaling-") as tmp:
         for kind, grids in (("strong", config.strong), ("weak", config.weak)):
             for case, grid in grids:
-                for pc in config.preconditioners:
+                for method, pc in config.solvers:
                     for ranks in config.ranks:
                         shape = list(grid) if kind == "strong" else [ranks * (grid[0] + 1) - 1, *grid[1:]]
-                        run = {"scaling": kind, "case": case, "grid": shape, "method": "multigrid", "pc": pc,
+                        run = {"scaling": kind, "case": case, "grid": shape, "method": method, "pc": pc,
                                "criterion": "residual", "tol": TOL}
+                        if method == "jacobi":
+                            run["max_iterations"] = JACOBI_SWEEPS
                         row = _measure(run, ranks, Path(tmp))
                         rows.append(row)
                         if callback is not None:
                             callback(row)
     load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     return {"rows": rows, "load_before": load_before, "load_after": load_after, "cpus": os.cpu_count(),
-            "elapsed_s": time.perf_counter() - started, "tol": TOL}
+            "elapsed_s": time.perf_counter() - started, "tol": TOL, "jacobi_sweeps": JACOBI_SWEEPS}
 
 
 def format_scaling(data: dict[str, Any]) -> str:
     """The rows as Markdown tables (strong, then weak), speed-up / efficiency against one rank."""
-    lines = [f"CG to relative residual {data['tol']:g}; load {data['load_before']} -> {data['load_after']} "
-             f"on {data['cpus']} CPUs.", ""]
+    load = "/".join("?" if v is None else f"{v:.1f}" for v in (data["load_before"], data["load_after"]))
+    lines = [f"To relative residual {data['tol']:g} (jacobi: {data.get('jacobi_sweeps', JACOBI_SWEEPS)} sweeps, "
+             f"not reached); load average {load} (before/after) on {data['cpus']} CPUs.", ""]
     for kind in ("strong", "weak"):
         lines += [f"**{kind} scaling**", "",
-                  "| case | grid | pc | ranks | unknowns | iterations | time (s) | set-up (s) | "
+                  "| case | grid | method | ranks | unknowns | iterations | time (s) | set-up (s) | "
                   f"{'speed-up' if kind == 'strong' else 'efficiency'} | peak MB per rank | reached |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         base: dict[tuple, float] = {}
         for row in (r for r in data["rows"] if r["scaling"] == kind):
             grid = "x".join(map(str, row["grid"]))
+            label = solver_label(row.get("method", "multigrid"), row["pc"])
             if row["status"] != "measured":
-                lines.append(f"| {row['case']} | {grid} | {row['pc']} | {row['ranks']} | | | | | | | "
+                lines.append(f"| {row['case']} | {grid} | {label} | {row['ranks']} | | | | | | | "
                              f"{row['status']}: {row.get('note', '')} |")
                 continue
-            key = (row["case"], row["pc"]) if kind == "weak" else (row["case"], grid, row["pc"])
+            key = (row["case"], label) if kind == "weak" else (row["case"], grid, label)
             base.setdefault(key, row["wall_time_s"])
             ratio = base[key] / row["wall_time_s"]
             memory = "/".join(f"{m:.0f}" for m in row["peak_memory_mb_per_rank"])
-            lines.append(f"| {row['case']} | {grid} | {row['pc']} | {row['ranks']} | {row['unknowns']:,} | "
+            lines.append(f"| {row['case']} | {grid} | {label} | {row['ranks']} | {row['unknowns']:,} | "
                          f"{row['iterations']} | {row['wall_time_s']:.3f} | {row['setup_time_s']:.3f} | "
                          f"{ratio:.2f} | {memory} | {'yes' if row['reached'] else 'no'} |")
         lines.append("")
@@ -141,7 +157,7 @@ def bench_petsc(out: Path, quick: bool = False, quiet: bool = False) -> dict[str
             grid = "x".join(map(str, row["grid"]))
             text = (f"{row['iterations']} its, {row['wall_time_s']:.3f} s" if row["status"] == "measured"
                     else f"{row['status']}: {row.get('note', '')}")
-            click.echo(f"{row['scaling']:>6} {row['case']} {grid} {row['pc']} on {row['ranks']} rank(s): {text}",
+            click.echo(f"{row['scaling']:>6} {row['case']} {grid} {solver_label(row['method'], row['pc'])} on {row['ranks']} rank(s): {text}",
                        err=True)
 
     data = run_scaling(config, show)
