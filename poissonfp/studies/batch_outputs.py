@@ -27,8 +27,9 @@ def _solve_entry(index: int, seconds: float, result, metric: str) -> dict[str, A
     if work is None and result.method == "jacobi":
         work = float(result.iterations)
     return {"index": index, "wall_time_s": seconds, "iterations": result.iterations,
-            "network_calls": info.get("network_calls"), "work_sweep_equivalents": work, "converged": result.converged, "stop_reason": result.stop_reason,
-            "criterion_value": result.final.get(metric), "interrupted": result.interrupted}
+            "network_calls": info.get("network_calls"), "work_sweep_equivalents": work, "converged": result.converged,
+            "stop_reason": result.stop_reason, "criterion_value": result.final.get(metric),
+            "interrupted": result.interrupted, "fallback": info.get("fallback")}
 
 
 def _batch_work(run: MethodBatch) -> float | None:
