@@ -20,7 +20,7 @@ import click
 from poissonfp.cli.common import EXIT_INTERRUPTED, EXIT_NOT_REACHED, guarded, with_flags
 from poissonfp.cli.params import CommaList, NamedChoice
 from poissonfp.cli.progress import SolveProgress
-from poissonfp.cli.summary import compile_clock
+from poissonfp.cli.summary import compile_clock, seconds_since_start
 from poissonfp.cli.summary import print_summary as _print_summary
 from poissonfp.interrupts import SignalGuard
 from poissonfp.methods import COARSE_SPACES, DEVICES, METHODS
@@ -101,6 +101,7 @@ def solve(case_file: Path, petsc_options, method, size, tol, criterion, switch, 
         try:
             logger.debug("reading the case %s", case_file)
             started = time.perf_counter()
+            startup = _startup_seconds()
             case = with_flags(load_case(case_file), method=method, size=size, tol=tol, criterion=criterion,
                               switch=switch, coarse=coarse, seed=seed, device=device,
                               model=None if model is None else str(model))
@@ -109,6 +110,9 @@ def solve(case_file: Path, petsc_options, method, size, tol, criterion, switch, 
                 _check_operator_model(case)
             out = check_output_folder(out or Path("results") / case.name / case.solver.method)
             timings = {"load": time.perf_counter() - started}
+            if startup is not None:  # the interpreter, numpy, click, ... up to this command
+                timings["startup"] = startup
+                timings["origin"] = started - startup
             with OutputLock(out):
                 result = _solve_and_save(case, out, "vtk" in formats, quiet, guard, not no_figures, timings)
         except KeyboardInterrupt:
@@ -186,6 +190,10 @@ def _solve_and_save(case, out: Path, vtk: bool, quiet: bool, guard: SignalGuard,
         started = time.perf_counter()
         problem = build_problem(case)
         timings["build"] = time.perf_counter() - started
+        started = time.perf_counter()
+        with compile_clock(timings, "compile_reference"):
+            _ = problem.discrete_solution  # the criterion, the errors and solution.npz use it: its cost told apart
+        timings["reference"] = time.perf_counter() - started
         logger.info("solving %s with %s on %s (outputs: %s)", case.name, case.solver.method,
                     problem.grid.describe(), out)
         started = time.perf_counter()
@@ -205,8 +213,18 @@ def _solve_and_save(case, out: Path, vtk: bool, quiet: bool, guard: SignalGuard,
         # an interrupted run saves its data and leaves at once: four figures take seconds on a busy machine
         save_solve_outputs(out, case, problem, result, vtk=vtk, figures=figures and not result.interrupted,
                            timings=timings)
+        if "origin" in timings:
+            timings["total"] = time.perf_counter() - timings["origin"]
         _print_summary(case, problem, result, out, timings)
     return result
+
+
+def _startup_seconds() -> float | None:
+    """Seconds from the process's start to now when this process is the command line itself (not a test
+    calling the command in-process), else None."""
+    from poissonfp.__main__ import _is_entry_point
+
+    return seconds_since_start() if _is_entry_point() else None
 
 
 def _import_solver(method: str) -> None:
