@@ -94,3 +94,15 @@ def test_the_command_line_reports_its_total_from_the_process_start(tmp_path):
     assert list(stages) == ["start-up", "load", "build", "reference", "imports", "solve", "writing"], line
     total = float(line.split("end to end ")[1].split()[0])
     assert sum(stages.values()) <= total * 1.001 + 0.01 and total <= sum(stages.values()) + 0.5, line
+
+
+def test_the_command_line_process_ends_with_its_code_and_every_line_written(tmp_path):
+    """The command-line process skips the interpreter's teardown (os._exit): the exit status (3: criterion
+    not reached with --strict), the summary's last line and the warning still arrive."""
+    out = subprocess.run([sys.executable, "-m", "poissonfp", "solve", "2d_square", "--n", "15", "--method", "jacobi",
+                          "--criterion", "residual", "--tol", "1e-30", "--strict", "--no-figures", "--quiet",
+                          "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 3, out.stderr
+    assert out.stdout.rstrip().splitlines()[-1] == f"outputs     {tmp_path / 'o'}/"
+    assert "warning: the stopping criterion was not reached" in out.stderr
+    assert (tmp_path / "o" / "result.json").exists()
