@@ -210,8 +210,25 @@ def assemble(
     weight[unknown] = 0.5 ** faces
     weight_u = weight[unknown]
     del faces
-    here = points_of(slice(None)) if coefficient is not None else None  # only a coefficient needs them all
-    k_of = _checked_coefficient(coefficient, here if here is not None else np.zeros((0, ndim)))
+    k_of = _checked_coefficient(coefficient, np.zeros((0, ndim)))  # at a few gathered points (cut faces, sides)
+
+    def k_on_grid(shifted: tuple[np.ndarray, ...]) -> np.ndarray:
+        """k at the unknowns of the grid of axes ``shifted``, evaluated there once (broadcast), unchecked."""
+        assert coefficient is not None
+        with np.errstate(all="ignore"):  # points outside the domain are evaluated too, then dropped
+            values = np.asarray(coefficient(*np.meshgrid(*shifted, indexing="ij", sparse=True)), dtype=float)
+        return np.broadcast_to(values, shape).ravel()[unknown]
+
+    def checked(values: np.ndarray, where: str, points: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """``values`` of k, refused (naming the first bad one's point, ``points(index)``) unless finite and > 0."""
+        bad = np.flatnonzero(~(np.isfinite(values) & (values > 0)))
+        if bad.size:
+            at = ", ".join(f"{name}={v:.6g}" for name, v in zip("xyz", points(bad[:1])[0]))
+            raise DomainError(f"k = {values[bad[0]]:.6g} at {at} ({where}); expected k > 0 everywhere")
+        return values
+
+    if coefficient is not None:  # every grid point first: the message names a grid point when one fails
+        checked(k_on_grid(axes), "a grid point", points_of)
     rhs = np.where(mask, weight * np.asarray(source, dtype=float).ravel(), 0.0)
     # the matrix as bands, one column per neighbour offset in increasing order (-stride_0 .. -1, 0, 1 .. stride_0):
     # the columns of each row come out sorted, without duplicates, and the CSR arrays are built directly
@@ -239,11 +256,17 @@ def assemble(
         span = np.where(face0, dist[1] / 2, np.where(face1, dist[0] / 2, (dist[0] + dist[1]) / 2))
         for s, sign in ((0, -1), (1, 1)):
             live = kind[s] != 2
-            if coefficient is not None:
-                assert here is not None
-                mid = here + (sign * dist[s] / 2)[:, None] * np.eye(ndim)[d]
-                k = k_of(mid, "at a face midpoint")
-                del mid
+            if coefficient is not None:  # at the face midpoints: a grid shifted by ±h/2 along d, cut faces apart
+                def midpoints(which: np.ndarray, d: int = d, sign: int = sign, length: np.ndarray = dist[s]
+                              ) -> np.ndarray:
+                    return points_of(which) + (sign * length[which] / 2)[:, None] * np.eye(ndim)[d]
+
+                shifted = tuple(axis + (sign * h / 2) if e == d else axis for e, axis in enumerate(axes))
+                k = k_on_grid(shifted)
+                cut = np.flatnonzero(dist[s] != h)
+                if cut.size:
+                    k[cut] = _evaluate(coefficient, midpoints(cut))
+                k = checked(k, "at a face midpoint", midpoints)
             else:
                 k = np.ones(unknown.size)
             c = weight_u * k / (dist[s] * span)
@@ -290,20 +313,20 @@ def _band_matrix(size: int, unknown: np.ndarray, strides: list[int], values: np.
     counts[unknown] = present.sum(axis=1)
     indptr = np.zeros(size + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
-    index_type = np.int32 if max(size, int(indptr[-1])) < 2**31 else np.int64
-    indices = np.arange(size, dtype=index_type)  # the identity rows first; the unknowns' rows replace theirs
-    data = np.ones(size)
-    rows = np.ones(size, dtype=bool)
-    rows[unknown] = False
-    full_indices = np.empty(int(indptr[-1]), dtype=index_type)
-    full_data = np.empty(int(indptr[-1]))
-    starts = indptr[:-1]
-    full_indices[starts[rows]] = indices[rows]
-    full_data[starts[rows]] = data[rows]
-    taken = np.zeros(int(indptr[-1]), dtype=bool)
-    taken[starts[rows]] = True
-    full_indices[~taken] = (unknown[:, None] + offsets[None, :])[present].astype(index_type)
-    full_data[~taken] = values[present]
+    index_type: type[np.signedinteger] = np.int32 if max(size, int(indptr[-1])) < 2**31 else np.int64
+    columns = np.add(unknown.astype(index_type)[:, None], offsets.astype(index_type)[None, :])[present]
+    if unknown.size == size:  # every point an unknown: the unknowns' entries are the whole matrix
+        full_indices, full_data = columns, values[present]
+    else:  # identity rows in between: their one entry at each row's start, the unknowns' entries around them
+        identity = np.ones(size, dtype=bool)
+        identity[unknown] = False
+        taken = np.zeros(int(indptr[-1]), dtype=bool)
+        taken[indptr[:-1][identity]] = True
+        full_indices = np.empty(int(indptr[-1]), dtype=index_type)
+        full_data = np.ones(int(indptr[-1]))
+        full_indices[taken] = np.flatnonzero(identity)
+        full_indices[~taken] = columns
+        full_data[~taken] = values[present]
     matrix = sp.csr_matrix((full_data, full_indices, indptr.astype(index_type)), shape=(size, size))
     matrix.has_sorted_indices = True
     return matrix

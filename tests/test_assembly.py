@@ -57,3 +57,29 @@ def test_the_assembly_refuses_what_it_refused():
         assemble(grid, np.zeros(grid.shape), G, inside=lambda x, y: -1.0 + 0 * x)
     with pytest.raises(DomainError, match=r"k = -1 at x=0\.166667, y=0\.166667"):
         assemble(grid, np.zeros(grid.shape), G, coefficient=lambda x, y: -1.0 + 0 * x)
+
+
+@pytest.mark.parametrize("coefficient", [lambda x, y: x + 0.5, lambda x, y: 1.0 + 0 * x - (np.abs(x + 0.1) < 0.05)])
+def test_a_bad_coefficient_is_refused_with_the_same_message(coefficient):
+    """k <= 0 at grid points (the first case) or only at face midpoints between them (the second: x = -0.1 lies
+    midway between the grid's x = -0.2 and 0): the same one-line refusal as the per-entry assembly's."""
+    from poissonfp.discrete_operator import DomainError
+    from poissonfp.grid import Grid
+
+    grid = Grid((-1.0, -1.0), (1.0, 1.0), (9, 9))
+    messages = []
+    for build in (assemble, old_assemble):
+        with pytest.raises(DomainError) as caught:
+            build(grid, np.zeros(grid.shape), G, coefficient=coefficient)
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1], messages
+    assert "face midpoint" in messages[0] or "grid point" in messages[0]
+
+
+def test_a_coefficient_bad_only_outside_the_domain_is_accepted():
+    """The midpoints are evaluated on shifted grids (outside the domain too); only the unknowns' faces count."""
+    grid = computational_grid((-1.0, -1.0), (1.0, 1.0), (15, 15), ((D, D), (D, D)))
+    k = lambda x, y: np.where(x * x + y * y < 0.95, 1.0 + x * y, np.nan)  # noqa: E731
+    new, b_new = assemble(grid, np.ones(grid.shape), G, inside=DISK, coefficient=k)
+    old, b_old = old_assemble(grid, np.ones(grid.shape), G, inside=DISK, coefficient=k)
+    assert (new.matrix != old.matrix).nnz == 0 and np.array_equal(b_new, b_old)
