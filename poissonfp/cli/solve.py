@@ -241,10 +241,18 @@ def _solve_and_save(case, out: Path, vtk: bool, quiet: bool, guard: SignalGuard,
 
 def _command_process() -> bool:
     """Whether this process is the command line itself (the ``poissonfp`` script or ``python -m poissonfp``),
-    not a test or another program calling the command in-process."""
-    from poissonfp.__main__ import _is_entry_point
+    not a test or another program calling the command in-process: the test of
+    ``poissonfp.__main__._is_entry_point``, repeated here because importing that module from the command line
+    would close an import cycle (``__main__`` imports the command line)."""
+    import os
+    import sys
+    import threading
 
-    return _is_entry_point()
+    path = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    name = os.path.basename(path)
+    ours = name in ("poissonfp", "poissonfp.exe") or (name == "__main__.py"
+                                                      and os.path.basename(os.path.dirname(path)) == "poissonfp")
+    return ours and threading.current_thread() is threading.main_thread()
 
 
 def _startup_seconds() -> float | None:
