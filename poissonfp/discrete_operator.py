@@ -179,81 +179,157 @@ def assemble(
         DomainError: If no grid point is inside, or k is not > 0 at a point where the stencil uses
             it (the message names the point), or Neumann data on every side is incompatible.
     """
-    import scipy.sparse as sp
-
-    dirichlet_links = 0
     sides = sides or (("dirichlet", "dirichlet"),) * grid.ndim
     neumann = neumann or {}
-    points = grid.points()
-    shape, ndim = grid.shape, grid.ndim
-    mask = np.ones(grid.size, dtype=bool) if inside is None else _evaluate(inside, points) > 0
+    shape, ndim, size = grid.shape, grid.ndim, grid.size
+    axes = grid.axes
+    if inside is None:
+        mask = np.ones(size, dtype=bool)
+    else:
+        full = np.meshgrid(*axes, indexing="ij")
+        mask = _evaluate(inside, np.stack([c.ravel() for c in full], axis=1)) > 0
+        del full
     if not mask.any():
         raise DomainError("no grid point lies inside the domain (the expression is > 0 nowhere on the grid)")
-    index = np.array(np.unravel_index(np.arange(grid.size), shape)).T  # (size, ndim)
-    on_face = np.zeros((grid.size, ndim, 2), dtype=bool)
-    for d in range(ndim):
-        for s in (0, 1):
-            if sides[d][s] == "neumann":
-                on_face[:, d, s] = index[:, d] == (0 if s == 0 else shape[d] - 1)
-    weight = np.where(mask, 0.5 ** on_face.any(axis=2).sum(axis=1), 0.0)
-    k_of = _checked_coefficient(coefficient, points[mask])
-    rows, cols, vals = [np.flatnonzero(~mask)], [np.flatnonzero(~mask)], [np.ones(int((~mask).sum()))]
-    rhs = np.where(mask, weight * np.asarray(source, dtype=float).ravel(), 0.0)
     unknown = np.flatnonzero(mask)
+    strides = [int(np.prod(shape[d + 1:])) for d in range(ndim)]
+    position = [(unknown // strides[d]) % shape[d] for d in range(ndim)]  # of each unknown, per dimension
+
+    def points_of(which: np.ndarray | slice) -> np.ndarray:
+        """The coordinates of the unknowns ``which`` (an index or a slice of ``unknown``), one row each."""
+        return np.stack([axes[d][position[d][which]] for d in range(ndim)], axis=1)
+
+    on_face = [[position[d] == (0 if s == 0 else shape[d] - 1) if sides[d][s] == "neumann" else None
+                for s in (0, 1)] for d in range(ndim)]  # per (dimension, side): the unknowns on a Neumann side
+    faces = np.zeros(unknown.size, dtype=np.int64)  # the Neumann sides each unknown lies on (dimensions)
+    for d in range(ndim):
+        either = [face for face in on_face[d] if face is not None]
+        if either:
+            faces += np.logical_or.reduce(either)
+    weight = np.zeros(size)
+    weight[unknown] = 0.5 ** faces
+    weight_u = weight[unknown]
+    del faces
+    k_of = _checked_coefficient(coefficient, np.zeros((0, ndim)))  # at a few gathered points (cut faces, sides)
+
+    def k_on_grid(shifted: tuple[np.ndarray, ...]) -> np.ndarray:
+        """k at the unknowns of the grid of axes ``shifted``, evaluated there once (broadcast), unchecked."""
+        assert coefficient is not None
+        with np.errstate(all="ignore"):  # points outside the domain are evaluated too, then dropped
+            values = np.asarray(coefficient(*np.meshgrid(*shifted, indexing="ij", sparse=True)), dtype=float)
+        return np.broadcast_to(values, shape).ravel()[unknown]
+
+    def checked(values: np.ndarray, where: str, points: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """``values`` of k, refused (naming the first bad one's point, ``points(index)``) unless finite and > 0."""
+        bad = np.flatnonzero(~(np.isfinite(values) & (values > 0)))
+        if bad.size:
+            at = ", ".join(f"{name}={v:.6g}" for name, v in zip("xyz", points(bad[:1])[0]))
+            raise DomainError(f"k = {values[bad[0]]:.6g} at {at} ({where}); expected k > 0 everywhere")
+        return values
+
+    if coefficient is not None:  # every grid point first: the message names a grid point when one fails
+        checked(k_on_grid(axes), "a grid point", points_of)
+    rhs = np.where(mask, weight * np.asarray(source, dtype=float).ravel(), 0.0)
+    # the matrix as bands, one column per neighbour offset in increasing order (-stride_0 .. -1, 0, 1 .. stride_0):
+    # the columns of each row come out sorted, without duplicates, and the CSR arrays are built directly
+    band_of = {(d, s): (d if s == 0 else 2 * ndim - d) for d in range(ndim) for s in (0, 1)}
+    values = np.zeros((unknown.size, 2 * ndim + 1))
+    present = np.zeros((unknown.size, 2 * ndim + 1), dtype=bool)
+    diagonal = values[:, ndim]
+    dirichlet_links = 0
     for d, h in enumerate(grid.spacing):
         step = np.zeros(ndim)
         step[d] = h
-        dist, kind, target = {}, {}, {}
+        dist, kind = {}, {}
         for s, sign in ((0, -1), (1, 1)):
-            pos = index[unknown, d] + sign
+            pos = position[d] + sign
             in_grid = (pos >= 0) & (pos < shape[d])
-            neighbour = np.where(in_grid, unknown + sign * int(np.prod(shape[d + 1:])), -1)
+            is_unknown = in_grid & mask[np.clip(unknown + sign * strides[d], 0, size - 1)]
+            face = on_face[d][s]
+            cut = ~is_unknown if face is None else ~is_unknown & ~face
             theta = np.ones(unknown.size)
-            is_unknown = in_grid & mask[np.clip(neighbour, 0, grid.size - 1)]
-            cut = ~is_unknown & ~on_face[unknown, d, s]
             if inside is not None and cut.any():  # a box side outside the domain counts as cut too
-                theta[cut] = _crossing(inside, points[unknown[cut]], sign * step)
+                theta[cut] = _crossing(inside, points_of(np.flatnonzero(cut)), sign * step)
             dist[s] = theta * h
-            kind[s] = np.where(on_face[unknown, d, s], 2, np.where(is_unknown, 0, 1))  # 0 unknown 1 dirichlet 2 ghost
-            target[s] = neighbour
-        face = {s: kind[s] == 2 for s in (0, 1)}
-        span = np.where(face[0], dist[1] / 2, np.where(face[1], dist[0] / 2, (dist[0] + dist[1]) / 2))
+            kind[s] = np.where(is_unknown, 0, 1) if face is None else np.where(face, 2, np.where(is_unknown, 0, 1))
+        face0, face1 = kind[0] == 2, kind[1] == 2
+        span = np.where(face0, dist[1] / 2, np.where(face1, dist[0] / 2, (dist[0] + dist[1]) / 2))
         for s, sign in ((0, -1), (1, 1)):
-            here = points[unknown]
             live = kind[s] != 2
-            mid = here + (sign * dist[s] / 2)[:, None] * np.eye(ndim)[d]
-            k = k_of(mid, "at a face midpoint") if coefficient is not None else np.ones(unknown.size)
-            c = weight[unknown] * k / (dist[s] * span)
-            rows.append(unknown[live])
-            cols.append(unknown[live])
-            vals.append(c[live])
+            if coefficient is not None:  # at the face midpoints: a grid shifted by ±h/2 along d, cut faces apart
+                def midpoints(which: np.ndarray, d: int = d, sign: int = sign, length: np.ndarray = dist[s]
+                              ) -> np.ndarray:
+                    return points_of(which) + (sign * length[which] / 2)[:, None] * np.eye(ndim)[d]
+
+                shifted = tuple(axis + (sign * h / 2) if e == d else axis for e, axis in enumerate(axes))
+                k = k_on_grid(shifted)
+                cut = np.flatnonzero(dist[s] != h)
+                if cut.size:
+                    k[cut] = _evaluate(coefficient, midpoints(cut))
+                k = checked(k, "at a face midpoint", midpoints)
+            else:
+                k = np.ones(unknown.size)
+            c = weight_u * k / (dist[s] * span)
+            diagonal += np.where(live, c, 0.0)
+            present[:, ndim] |= live
             link = kind[s] == 0
-            rows.append(unknown[link])
-            cols.append(target[s][link])
-            vals.append(-c[link])
+            band = band_of[(d, s)]
+            values[link, band] = -c[link]
+            present[link, band] = True
             wall = kind[s] == 1
             dirichlet_links += int(wall.sum())
             if wall.any():
-                at = here[wall] + (sign * dist[s][wall])[:, None] * np.eye(ndim)[d]
-                np.add.at(rhs, unknown[wall], c[wall] * _evaluate(dirichlet, at))
+                where = np.flatnonzero(wall)
+                at = points_of(where) + (sign * dist[s][wall])[:, None] * np.eye(ndim)[d]
+                np.add.at(rhs, unknown[where], c[wall] * _evaluate(dirichlet, at))
             ghost = kind[s] == 2
             if ghost.any():
-                g = _evaluate(neumann[(d, s)], here[ghost])
-                kb = k_of(here[ghost], "on a Neumann side") if coefficient is not None else 1.0
-                np.add.at(rhs, unknown[ghost], weight[unknown[ghost]] * kb * g / span[ghost])
-    matrix = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                           shape=(grid.size, grid.size))
-    matrix.sum_duplicates()
-    reasons = [why for why, present in (("a domain inside the box", inside is not None),
-                                        ("a variable coefficient", coefficient is not None),
-                                        ("a Neumann side", any(t == "neumann" for p in sides for t in p)))
-               if present]
+                where = np.flatnonzero(ghost)
+                g = _evaluate(neumann[(d, s)], points_of(where))
+                kb = k_of(points_of(where), "on a Neumann side") if coefficient is not None else 1.0
+                np.add.at(rhs, unknown[where], weight_u[ghost] * kb * g / span[ghost])
+    matrix = _band_matrix(size, unknown, strides, values, present)
+    reasons = [why for why, given in (("a domain inside the box", inside is not None),
+                                      ("a variable coefficient", coefficient is not None),
+                                      ("a Neumann side", any(t == "neumann" for p in sides for t in p)))
+               if given]
     operator = DiscreteOperator(grid, matrix, mask.reshape(shape), tuple(sides), box=not reasons,
                                 why_not_box=", ".join(reasons), singular=dirichlet_links == 0)
     b = rhs.reshape(shape)
     if operator.singular:
         b = _compatible(b, mask.reshape(shape), weight.reshape(shape), grid, check_compatibility)
     return operator, b
+
+
+def _band_matrix(size: int, unknown: np.ndarray, strides: list[int], values: np.ndarray,
+                 present: np.ndarray) -> sp.csr_matrix:
+    """The CSR matrix whose rows ``unknown`` hold ``values[:, j]`` at the column ``row + offset_j`` where
+    ``present`` (offsets ``-strides[0], .., -strides[-1], 0, strides[-1], .., strides[0]``) and every other row
+    the identity's."""
+    import scipy.sparse as sp
+
+    offsets = np.array([-t for t in strides] + [0] + strides[::-1])
+    counts = np.ones(size, dtype=np.int64)
+    counts[unknown] = present.sum(axis=1)
+    indptr = np.zeros(size + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    index_type: type[np.signedinteger] = np.int32 if max(size, int(indptr[-1])) < 2**31 else np.int64
+    columns = np.add(unknown.astype(index_type)[:, None], offsets.astype(index_type)[None, :])[present]
+    if unknown.size == size:  # every point an unknown: the unknowns' entries are the whole matrix
+        full_indices, full_data = columns, values[present]
+    else:  # identity rows in between: their one entry at each row's start, the unknowns' entries around them
+        identity = np.ones(size, dtype=bool)
+        identity[unknown] = False
+        taken = np.zeros(int(indptr[-1]), dtype=bool)
+        taken[indptr[:-1][identity]] = True
+        full_indices = np.empty(int(indptr[-1]), dtype=index_type)
+        full_data = np.ones(int(indptr[-1]))
+        full_indices[taken] = np.flatnonzero(identity)
+        full_indices[~taken] = columns
+        full_data[~taken] = values[present]
+    matrix = sp.csr_matrix((full_data, full_indices, indptr.astype(index_type)), shape=(size, size))
+    matrix.has_sorted_indices = True
+    return matrix
 
 
 def _evaluate(function: Function, points: np.ndarray) -> np.ndarray:

@@ -17,11 +17,11 @@ import numpy as np
 from poissonfp.case import Case
 from poissonfp.environment import environment_record
 from poissonfp.problem import Problem
-from poissonfp.results import save_figure, staged_folder, write_json, write_npz
+from poissonfp.results import atomic_path, save_figure, staged_folder, write_json
 from poissonfp.settings import CRITERION_METRICS
 from poissonfp.solvers.base import HISTORY_KEYS, SolveResult
 
-__all__ = ["OUTPUT_FILES", "result_record", "save_solve_outputs"]
+__all__ = ["OUTPUT_FILES", "result_record", "save_solve_outputs", "write_arrays"]
 
 #: Every file an output set may hold (``result.json`` is moved in last).
 OUTPUT_FILES = ("solution.npz", "solution.vtr", "solution.png", "error.png", "convergence.png", "modes.png",
@@ -63,6 +63,37 @@ def result_record(case: Case, problem: Problem, result: SolveResult) -> dict[str
     }
 
 
+#: Arrays of at most this many bytes are always deflated (the history, the axes: microseconds).
+SMALL_ARRAY_BYTES = 1 << 20
+#: A larger array is deflated when at least this fraction of its entries is zero (a mask's outside, a zero
+#: source): those shrink 20-1000x, fast (30 ms for 8 MB). Float fields of a solve shrink only to 70-95 %
+#: for ~0.5 s per 8 MB (1023²), so they are stored as they are.
+ZERO_FRACTION_TO_DEFLATE = 0.5
+
+
+def write_arrays(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
+    """Write ``arrays`` to an ``.npz`` archive atomically (``np.load`` reads it like ``np.savez``'s).
+
+    Each member is deflated where that pays (:data:`SMALL_ARRAY_BYTES`, :data:`ZERO_FRACTION_TO_DEFLATE`),
+    stored otherwise: ``np.savez_compressed`` spent 1.9 of the 2.1 s of writing a 1023² 2d_square set in zlib
+    to make it 6 % smaller (39.5 against 41.9 MB); 2d_lshape's set grows from 17.7 to 25 MB, 0.9 s faster.
+    """
+    import time
+    import zipfile
+
+    stamp = time.localtime()[:6]
+    with atomic_path(path, suffix=".npz") as tmp, zipfile.ZipFile(tmp, "w", allowZip64=True) as archive:
+        for name, value in arrays.items():
+            value = np.asanyarray(value)
+            deflate = value.nbytes <= SMALL_ARRAY_BYTES or (
+                np.count_nonzero(value) <= (1.0 - ZERO_FRACTION_TO_DEFLATE) * value.size)
+            member = zipfile.ZipInfo(f"{name}.npy", date_time=stamp)
+            member.compress_type = zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
+            with archive.open(member, "w", force_zip64=True) as stream:
+                np.lib.format.write_array(stream, value, allow_pickle=False)
+    return Path(path)
+
+
 def save_solve_outputs(out_dir: str | Path, case: Case, problem: Problem, result: SolveResult,
                        vtk: bool = False, figures: bool = True, timings: dict | None = None) -> list[Path]:
     """Write the output set of one solve into ``out_dir`` (see the module docstring); with ``vtk``
@@ -92,7 +123,7 @@ def _write_set(folder: Path, case: Case, problem: Problem, result: SolveResult, 
     if result.modes:
         arrays["modes"] = np.asarray(result.modes["modes"])
         arrays["mode_relative_error"] = np.asarray(result.modes["relative_error"], dtype=float)
-    write_npz(folder / "solution.npz", **arrays)
+    write_arrays(folder / "solution.npz", arrays)
     names = ["solution.npz"]
     if vtk:
         from poissonfp.vtk_output import write_vtk

@@ -8,12 +8,27 @@ from pathlib import Path
 
 import click
 
-__all__ = ["compile_clock", "print_summary"]
+__all__ = ["compile_clock", "print_summary", "seconds_since_start"]
+
+
+def seconds_since_start() -> float | None:
+    """Seconds since this process started (the interpreter's start-up and every import included), from
+    ``/proc`` (10 ms resolution); None where there is no ``/proc`` (not Linux)."""
+    import os
+
+    try:
+        with open("/proc/self/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()  # the name in parentheses may hold spaces
+        with open("/proc/uptime") as uptime:
+            now = float(uptime.read().split()[0])
+        return max(0.0, now - int(fields[19]) / os.sysconf("SC_CLK_TCK"))  # field 22: start time in ticks
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
 
 
 @contextmanager
-def compile_clock(timings: dict) -> Iterator[None]:
-    """Add to ``timings["compile"]`` the seconds numba spends compiling inside the block (outermost compiles
+def compile_clock(timings: dict, key: str = "compile") -> Iterator[None]:
+    """Add to ``timings[key]`` the seconds numba spends compiling inside the block (outermost compiles
     only: a kernel compiles the functions it calls inside its own compile). A first run with a cold cache
     compiles every kernel it uses (a 16² hybrid solve: 4.9 s of an 8.0 s stage); later runs load them from
     numba's cache and compile nothing."""
@@ -34,7 +49,7 @@ def compile_clock(timings: dict) -> Iterator[None]:
                 else:
                     depth -= 1
                     total += stamp - start if depth == 0 else 0.0
-            timings["compile"] = timings.get("compile", 0.0) + total
+            timings[key] = timings.get(key, 0.0) + total
 
 
 def _fmt(value) -> str:
@@ -71,12 +86,27 @@ def print_summary(case, problem, result, out: Path, timings: dict | None = None)
     if problem.discretization_error_inf is not None:
         click.echo(f"             discretization error (best possible, max): {problem.discretization_error_inf:.3e}")
     if timings:
-        stages = [(name, timings[key]) for name, key in (("load", "load"), ("build", "build"), ("imports", "imports"), ("solve", "solve"),
-                                                         ("figures", "figures"), ("writing", "write")) if key in timings]
-        compiled = timings.get("compile", 0.0)
-        text = ", ".join(f"{name} {seconds:.3g} s" + (f" (of which compiling kernels: {compiled:.3g} s, a first run; "
-                                                       "numba caches them for the next)"
-                                                       if name == "solve" and compiled >= 0.05 else "")
-                         for name, seconds in stages)
-        click.echo(f"time        {text} (solver clock {result.wall_time_s:.3g} s)")
+        click.echo(f"time        {_stages(timings, result.wall_time_s)}")
     click.echo(f"outputs     {out}/")
+
+
+#: (printed name, key in ``timings``) of the stages of a solve command, in their order.
+STAGES = (("start-up", "startup"), ("load", "load"), ("build", "build"), ("reference", "reference"),
+          ("imports", "imports"), ("solve", "solve"), ("figures", "figures"), ("writing", "write"))
+
+
+def _stages(timings: dict, solver_seconds: float) -> str:
+    """One line: the seconds of each stage, the solver's own clock, and the end-to-end total (since the
+    process started, where that is known) as a multiple of it."""
+    def note(key: str) -> str:
+        compiled = timings.get({"solve": "compile", "reference": "compile_reference"}.get(key, ""), 0.0)
+        return (f" (of which compiling kernels: {compiled:.3g} s, a first run; numba caches them for the next)"
+                if compiled >= 0.05 else "")
+
+    text = ", ".join(f"{name} {timings[key]:.3g} s{note(key)}" for name, key in STAGES if key in timings)
+    text += f" (solver clock {solver_seconds:.3g} s)"
+    total = timings.get("total")
+    if total is not None:
+        text += f"; end to end {total:.3g} s" + (f" = {total / solver_seconds:.3g}x the solver clock"
+                                                  if solver_seconds > 0 else "")
+    return text
