@@ -130,7 +130,7 @@ class _Recorder:
 def _multigrid(A, b: np.ndarray, criterion: StoppingCriterion, record: _Recorder) -> tuple[np.ndarray, str, int]:
     import pyamg
 
-    from poissonfp.solvers.jacobi import working_unit
+    from poissonfp.solvers.classical.jacobi import working_unit
 
     unit = working_unit(b)
     count = [0]

@@ -188,7 +188,7 @@ def estimated_sweeps(problem: Problem, kind: str, target: float, omega: float = 
     Returns:
         ``{"sweeps", "probe_shape", "modes", "tail_fraction", "slowest_mode"}``.
     """
-    from poissonfp.solvers.multilevel import restriction_chain
+    from poissonfp.solvers.hierarchy.multilevel import restriction_chain
 
     _require_box(problem)
     grid = problem.grid

@@ -78,23 +78,23 @@ class Method:
 #: Every method, in the order ``compare`` runs them: the baseline first, then the neural ones, then the
 #: references.
 REGISTRY: dict[str, Method] = {m.name: m for m in (
-    Method("jacobi", "poissonfp.solvers.jacobi:solve_jacobi", "weighted Jacobi sweeps (the baseline)"),
-    Method("dnn", "poissonfp.solvers.neural:solve_dnn", "the network alone (Ritz or least-squares loss)",
+    Method("jacobi", "poissonfp.solvers.classical.jacobi:solve_jacobi", "weighted Jacobi sweeps (the baseline)"),
+    Method("dnn", "poissonfp.solvers.hybrids.neural:solve_dnn", "the network alone (Ritz or least-squares loss)",
            beyond_1d=False, iteration_unit=""),
-    Method("hybrid", "poissonfp.solvers.hybrid:solve_hybrid",
+    Method("hybrid", "poissonfp.solvers.hybrids.hybrid:solve_hybrid",
            "network guess, then multilevel cycles (default; [hybrid] cycle = 'two-level': Galerkin correction)", switched=True,
            variants=(BenchVariant("hybrid-exact", {"coarsest": "exact"}),
                      BenchVariant("hybrid-none", {"coarsest": "smoothing"}))),
-    Method("article", "poissonfp.solvers.article:solve_article", "the article's scheme: network, then plain Jacobi",
+    Method("article", "poissonfp.solvers.hybrids.article:solve_article", "the article's scheme: network, then plain Jacobi",
            beyond_1d=False, switched=True, bench="optional"),
-    Method("operator", "poissonfp.solvers.operator:solve_operator",
+    Method("operator", "poissonfp.solvers.hybrids.operator:solve_operator",
            "Jacobi sweeps alternating with a trained operator network's corrections (needs --model)",
            bench="never", by_default=False),
-    Method("multigrid", "poissonfp.solvers.reference:solve_multigrid", "algebraic multigrid V-cycles (reference)",
+    Method("multigrid", "poissonfp.solvers.classical.reference:solve_multigrid", "algebraic multigrid V-cycles (reference)",
            iteration_unit="V-cycles"),
-    Method("dst", "poissonfp.solvers.reference:solve_dst", "fast sine transform (exact, reference)",
+    Method("dst", "poissonfp.solvers.classical.reference:solve_dst", "fast sine transform (exact, reference)",
            iteration_unit="solves"),
-    Method("direct", "poissonfp.solvers.reference:solve_direct", "sparse direct solve (exact, reference)",
+    Method("direct", "poissonfp.solvers.classical.reference:solve_direct", "sparse direct solve (exact, reference)",
            iteration_unit="solves"),
 )}
 

@@ -62,14 +62,14 @@ class Problem:
         """The exact solution of ``A u = b``, round-off accurate: the fast sine transform on the box; off
         the box a sparse LU up to :data:`LU_LIMIT` unknowns, above it the Galerkin hierarchy's own cycles
         to a normwise backward error of 1e-14
-        (:func:`~poissonfp.solvers.multilevel_galerkin.reference_solution`; of zero mean when every side
+        (:func:`~poissonfp.solvers.hierarchy.multilevel_galerkin.reference_solution`; of zero mean when every side
         is Neumann). The LU's fill grew to 5.6 GB and more than 7 minutes at 63³; the cycles take 1.7 s
         there and 9.9 s at 127³, and agree with the LU to 1e-11 (relative, max norm) where both run.
         Should the cycles stall, AMG-accelerated GMRES, then the LU, take over."""
         operator = self.operator
         if operator.box or self.grid.size <= LU_LIMIT:
             return operator.solve(self.rhs)
-        from poissonfp.solvers.multilevel_galerkin import reference_solution
+        from poissonfp.solvers.hierarchy.multilevel_galerkin import reference_solution
 
         solved = reference_solution(operator, self.rhs)
         if solved is not None:

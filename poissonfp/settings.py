@@ -309,7 +309,7 @@ def check_switch(value: Any) -> int | str:
 
 @dataclass(frozen=True)
 class OperatorSettings(_Settings):
-    """The operator iteration (``method = "operator"``, :mod:`poissonfp.solvers.operator`).
+    """The operator iteration (``method = "operator"``, :mod:`poissonfp.solvers.hybrids.operator`).
 
     ``model`` is the folder of a network trained by ``poissonfp train`` (relative paths from the working
     directory; ``--model`` overrides it); ``sweeps`` the ω-Jacobi sweeps between network calls; ``accel``
@@ -320,7 +320,7 @@ class OperatorSettings(_Settings):
     and after each finer level's coarse correction in the V-cycle; ``call_price`` a call's price in
     sweep-equivalents for the trigger and the safeguard (unset: measured, so the calls a solve makes vary with
     the machine's load; a number makes them repeatable). The choices and defaults are those of
-    :func:`poissonfp.solvers.operator.solve_operator` (a test keeps them equal).
+    :func:`poissonfp.solvers.hybrids.operator.solve_operator` (a test keeps them equal).
     """
 
     model: str = setting("")

@@ -13,8 +13,8 @@ from poissonfp.neural import Trainer, build_model, galerkin_output_layer, make_l
 from poissonfp.neural.model import single_threaded
 from poissonfp.problem import build_problem
 from poissonfp.solvers import StoppingCriterion, solve
-from poissonfp.solvers.article import ARTICLE_NETWORK, article_network
-from poissonfp.solvers.jacobi import JacobiIteration
+from poissonfp.solvers.classical.jacobi import JacobiIteration
+from poissonfp.solvers.hybrids.article import ARTICLE_NETWORK, article_network
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 STEPS = 5

@@ -7,7 +7,7 @@ from poissonfp.problem import Problem
 from poissonfp.settings import CRITERIA, CRITERION_METRICS, default_criterion
 from poissonfp.solvers import StoppingCriterion
 from poissonfp.solvers.base import Monitor
-from poissonfp.solvers.jacobi import JacobiIteration
+from poissonfp.solvers.classical.jacobi import JacobiIteration
 
 
 def tiny_problem() -> Problem:

@@ -10,10 +10,10 @@ from poissonfp.grid import Grid
 from poissonfp.problem import Problem, build_problem
 from poissonfp.solvers import StoppingCriterion, solve
 from poissonfp.solvers.base import Monitor
-from poissonfp.solvers.hybrid_multilevel import PLAIN_SWEEPS, decide
-from poissonfp.solvers.jacobi import JacobiIteration, run_jacobi
-from poissonfp.solvers.jacobi_price import PRICE_SWEEPS, JacobiPrice, jacobi_seconds
-from poissonfp.solvers.multilevel import coarse_grids
+from poissonfp.solvers.classical.jacobi import JacobiIteration, run_jacobi
+from poissonfp.solvers.classical.jacobi_price import PRICE_SWEEPS, JacobiPrice, jacobi_seconds
+from poissonfp.solvers.hierarchy.multilevel import coarse_grids
+from poissonfp.solvers.hybrids.hybrid_multilevel import PLAIN_SWEEPS, decide
 
 ROOT = Path(__file__).resolve().parents[1]
 HIGH = ROOT / "poissonfp" / "studies" / "bench_cases" / "2d_high_frequency.toml"

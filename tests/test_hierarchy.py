@@ -9,8 +9,8 @@ from poissonfp.case import CaseError, load_case
 from poissonfp.grid import Grid
 from poissonfp.problem import Problem, build_problem
 from poissonfp.solvers import StoppingCriterion, solve
-from poissonfp.solvers.multilevel import ExactCoarse, Multilevel
-from poissonfp.solvers.multilevel_galerkin import GalerkinMultilevel, interpolation_from_positions
+from poissonfp.solvers.hierarchy.multilevel import ExactCoarse, Multilevel
+from poissonfp.solvers.hierarchy.multilevel_galerkin import GalerkinMultilevel, interpolation_from_positions
 
 SIDES = "".join(f'[boundary.{s}]\ntype = "neumann"\n' for s in ("left", "right", "bottom", "top"))
 KINDS = {
@@ -83,7 +83,7 @@ def test_without_the_mask_on_the_transfers_the_outside_rows_leak(tmp_path):
     # with the outside rows of P set to interpolation, PᵀAP counts the identity rows
     import scipy.sparse as sp
     positions = [np.arange(63.0)] * 2
-    from poissonfp.solvers.multilevel_galerkin import axis_positions
+    from poissonfp.solvers.hierarchy.multilevel_galerkin import axis_positions
     coarse = [axis_positions(p, True, True) for p in positions]
     p1 = interpolation_from_positions(positions[0], coarse[0], -1.0, 63.0)
     full = sp.kron(p1, p1, format="csr")
@@ -132,7 +132,7 @@ def test_non_zero_boundary_data_costs_the_cycles_of_zero_data(tmp_path, inside):
     """The lift (the Dirichlet expression at the unknowns) carries the data into full multigrid: a case
     whose data expression differs from the solution inside needs the cycles of zero data ± 1; without
     the lift (the control) it needs several more."""
-    import poissonfp.solvers.hybrid_multilevel as hybrid_multilevel
+    import poissonfp.solvers.hybrids.hybrid_multilevel as hybrid_multilevel
 
     cycles = {}
     for name, boundary in (("zero", "0"), ("data", "exp(x)*sin(2*y) + x*y**2 + 7*x*(1-x)*y*(1-y)*cos(3*x*y)")):
@@ -168,7 +168,7 @@ def test_the_cycle_that_ran_is_recorded_off_the_box(tmp_path, cycle):
 def test_the_torch_hierarchy_refuses_the_general_operator_on_the_cpu(tmp_path):
     from poissonfp.settings import HybridSettings, NetworkSettings, TrainingSettings
     from poissonfp.solvers.base import Monitor
-    from poissonfp.solvers.torch_solvers import solve_hybrid_torch
+    from poissonfp.solvers.hybrids.torch_solvers import solve_hybrid_torch
 
     problem = problem_of(tmp_path, "L-shape", 15)
     with pytest.raises(CaseError, match="constant-coefficient"):
@@ -193,7 +193,7 @@ def test_a_hierarchy_built_once_solves_new_right_hand_sides(tmp_path):
 
 @pytest.mark.parametrize("ndim", [1, 2, 3])
 def test_fixed_weight_transfers_equal_the_tap_lists(ndim):
-    from poissonfp.solvers import multilevel as ml
+    from poissonfp.solvers.hierarchy import multilevel as ml
 
     fine = Grid((0.0,) * ndim, (1.0,) * ndim, (15,) * ndim)
     coarse = fine.with_shape((7,) * ndim)
@@ -237,7 +237,7 @@ def test_bench_hierarchy_quick_writes_rows_with_ratios_from_one_run(tmp_path):
 def test_the_hierarchy_reference_is_the_direct_solution_to_round_off(tmp_path, kind):
     """problem.discrete_solution above LU_LIMIT: the hierarchy's cycles to a backward error of 1e-14 agree
     with SuperLU to 1e-11 (relative, max norm); stopped at 1e-6 (the control) they do not."""
-    from poissonfp.solvers.multilevel_galerkin import reference_solution
+    from poissonfp.solvers.hierarchy.multilevel_galerkin import reference_solution
 
     problem = problem_of(tmp_path, kind, {1: 63, 2: 31, 3: 15}[KINDS[kind][1]])
     direct = problem.operator.project(problem.operator.solve(problem.rhs))

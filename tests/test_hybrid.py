@@ -10,7 +10,7 @@ from poissonfp.case import load_case
 from poissonfp.problem import build_problem
 from poissonfp.settings import HybridSettings, NetworkSettings, TrainingSettings
 from poissonfp.solvers import HISTORY_KEYS, DivergenceError, StoppingCriterion, solve
-from poissonfp.solvers.hybrid import LowModeTracker
+from poissonfp.solvers.hybrids.hybrid import LowModeTracker
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 
@@ -142,7 +142,7 @@ def test_two_level_info_is_the_typed_records_dict():
     None left in, the phase times consistent."""
     import dataclasses
 
-    from poissonfp.solvers.hybrid_record import TwoLevelRecord
+    from poissonfp.solvers.hybrids.hybrid_record import TwoLevelRecord
 
     record = TwoLevelRecord(switch_setting=3, dnn_steps=3, switch_reason="fixed")
     record.times_s["train_s"] = 0.5

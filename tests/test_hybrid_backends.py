@@ -14,7 +14,7 @@ from poissonfp.solvers.base import Monitor
 
 
 def _both(coarsest: str, fallback: bool = False, switch="auto"):
-    from poissonfp.solvers.torch_solvers import solve_hybrid_torch
+    from poissonfp.solvers.hybrids.torch_solvers import solve_hybrid_torch
 
     case = load_case("2d_square").with_overrides(size=31)
     problem = build_problem(case)
@@ -43,7 +43,7 @@ def test_both_backends_return_the_same_info_keys_and_agree(coarsest):
 
 def test_the_fallback_decision_runs_on_both_backends_with_the_same_keys(monkeypatch):
     """Pure Jacobi chosen by the decision (forced here): the same record on both backends."""
-    import poissonfp.solvers.hybrid_multilevel as hybrid_multilevel
+    import poissonfp.solvers.hybrids.hybrid_multilevel as hybrid_multilevel
 
     decide = hybrid_multilevel.decide
 

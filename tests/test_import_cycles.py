@@ -109,7 +109,7 @@ def _write(root: Path, files: dict[str, str]) -> Path:
 
 def test_the_check_finds_a_cycle_closed_inside_a_function(tmp_path):
     """The detector fails on a cycle: a top-level import one way and a deferred one back (as jacobi_theory
-    and solvers.multilevel were), through a relative import."""
+    and solvers.hierarchy.multilevel were), through a relative import."""
     package = _write(tmp_path, {"__init__.py": "", "a.py": "from pkg.sub import b\n",
                                 "sub/__init__.py": "", "sub/b.py": "def f():\n    from .. import a\n    return a\n"})
     assert cycles(module_graph(package)) == [["pkg.a", "pkg.sub.b"]]

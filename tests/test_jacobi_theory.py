@@ -6,7 +6,7 @@ from poissonfp.grid import Grid
 from poissonfp.jacobi_theory import error_after, predicted_sweeps
 from poissonfp.problem import Problem
 from poissonfp.solvers import StoppingCriterion
-from poissonfp.solvers.jacobi import JacobiIteration
+from poissonfp.solvers.classical.jacobi import JacobiIteration
 
 
 def _problem_1d(n: int = 40) -> Problem:

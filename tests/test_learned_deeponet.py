@@ -13,7 +13,7 @@ from poissonfp.learned.store import load_model, save_model
 from poissonfp.learned.training import train_operator
 from poissonfp.problem import Problem
 from poissonfp.solvers import StoppingCriterion, solve
-from poissonfp.solvers.operator import check_model
+from poissonfp.solvers.hybrids.operator import check_model
 
 GRID = Grid((0.0,), (1.0,), (31,))
 SMALL = {"width": 64, "depth": 3, "basis": 16}
@@ -95,7 +95,7 @@ def test_check_model_accepts_it_on_its_grid_and_as_the_coarse_level_and_refuses_
     assert check_model(_problem(31), model)[0] == "same grid"
     assert check_model(_problem(63), model)[0] == "coarse level"  # a V-cycle whose coarsest solve is the network
     assert check_model(_problem(40), model)[0] == "coarse level"  # a two-grid (the coarsening chain misses 31)
-    from poissonfp.solvers.operator import OperatorSolveError
+    from poissonfp.solvers.hybrids.operator import OperatorSolveError
 
     with pytest.raises(OperatorSolveError, match="neither its grid nor finer"):
         check_model(_problem(15), model)  # not across sizes: its branch net reads 31 sensors

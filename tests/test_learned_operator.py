@@ -12,7 +12,7 @@ from poissonfp.learned.store import ModelError, load_checkpoint, load_model, sav
 from poissonfp.learned.training import energy_errors, train_operator
 from poissonfp.problem import Problem
 from poissonfp.solvers import StoppingCriterion, solve
-from poissonfp.solvers.operator import OperatorSolveError, solve_operator_batch
+from poissonfp.solvers.hybrids.operator import OperatorSolveError, solve_operator_batch
 
 TINY = {"width": 4, "depth": 3}
 
@@ -100,7 +100,7 @@ def test_operator_solve_reaches_the_direct_solution(trained_1d, n, accel):
 
 
 def test_energy_error_never_increases_with_a_useless_model(untrained_1d):
-    from poissonfp.solvers.operator import _Iteration
+    from poissonfp.solvers.hybrids.operator import _Iteration
 
     model, _ = untrained_1d
     problem = _problem(31)

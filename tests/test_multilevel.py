@@ -12,7 +12,13 @@ from poissonfp.jacobi_theory import estimated_sweeps, predicted_sweeps
 from poissonfp.operators import apply_laplacian
 from poissonfp.problem import Problem, build_problem
 from poissonfp.solvers import StoppingCriterion, solve
-from poissonfp.solvers.multilevel import CoarseIteration, ExactCoarse, Multilevel, coarse_grids, interpolation_1d
+from poissonfp.solvers.hierarchy.multilevel import (
+    CoarseIteration,
+    ExactCoarse,
+    Multilevel,
+    coarse_grids,
+    interpolation_1d,
+)
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 
@@ -157,7 +163,7 @@ def test_the_network_lift_uses_the_boundary_values_only():
 @pytest.mark.parametrize("coarsest", ["space", "smoothing", "exact"])
 def test_the_torch_path_matches_the_numpy_path_on_the_cpu(coarsest):
     from poissonfp.solvers.base import Monitor
-    from poissonfp.solvers.torch_solvers import solve_hybrid_torch
+    from poissonfp.solvers.hybrids.torch_solvers import solve_hybrid_torch
 
     case = load_case(Path(__file__).resolve().parents[1] / "poissonfp" / "studies" / "bench_cases" / "2d_boundary.toml")
     problem = build_problem(case, 63)
@@ -179,7 +185,7 @@ def test_the_torch_path_matches_the_numpy_path_on_the_cpu(coarsest):
 def test_a_fixed_switch_trains_on_the_torch_path_as_on_the_numpy_path(coarse):
     """The torch path used to build its coarsest space from the untrained network whatever the switch."""
     from poissonfp.solvers.base import Monitor
-    from poissonfp.solvers.torch_solvers import solve_hybrid_torch
+    from poissonfp.solvers.hybrids.torch_solvers import solve_hybrid_torch
 
     case = load_case("2d_square").with_overrides(size=31, switch=3, coarse=coarse)
     problem = build_problem(case)
@@ -196,7 +202,7 @@ def test_a_fixed_switch_trains_on_the_torch_path_as_on_the_numpy_path(coarse):
 
 def test_torch_jacobi_matches_the_compiled_kernel_on_the_cpu():
     from poissonfp.solvers.base import Monitor
-    from poissonfp.solvers.torch_solvers import solve_jacobi_torch
+    from poissonfp.solvers.hybrids.torch_solvers import solve_jacobi_torch
 
     problem = smooth_problem((20, 20))
     criterion = StoppingCriterion("residual", tol=1e-6)
@@ -210,7 +216,7 @@ def test_the_torch_galerkin_space_equals_the_numpy_one():
     import torch
 
     from poissonfp.neural.galerkin import GalerkinSpace
-    from poissonfp.solvers.torch_backend import TorchGalerkinSpace
+    from poissonfp.solvers.hybrids.torch_backend import TorchGalerkinSpace
 
     grid = Grid((0.0, 0.0), (1.0, 2.0), (9, 7))
     features = np.random.default_rng(0).random((grid.size, 12))

@@ -14,7 +14,7 @@ from poissonfp.grid import Grid
 from poissonfp.learned.store import save_model
 from poissonfp.learned.training import train_operator
 from poissonfp.settings import OperatorSettings
-from poissonfp.solvers import operator as operator_solver
+from poissonfp.solvers.hybrids import operator as operator_solver
 
 CASE = """
 name = "opt1d"

@@ -25,10 +25,10 @@ def test_every_laplacian_matches_the_assembled_matrix(grid):
     from poissonfp.neural.galerkin import apply_laplacian_columns
     from poissonfp.neural.losses import laplacian_torch
     from poissonfp.operators import apply_laplacian, laplacian_eigenvalues, laplacian_matrix, solve_dst
-    from poissonfp.solvers import multilevel_kernels as mk
-    from poissonfp.solvers.csr_jacobi import CsrJacobiIteration
-    from poissonfp.solvers.jacobi import _KERNELS
-    from poissonfp.solvers.torch_backend import TorchGalerkinSpace, TorchLevel, jacobi_sweeps
+    from poissonfp.solvers.classical.csr_jacobi import CsrJacobiIteration
+    from poissonfp.solvers.classical.jacobi import _KERNELS
+    from poissonfp.solvers.hierarchy import multilevel_kernels as mk
+    from poissonfp.solvers.hybrids.torch_backend import TorchGalerkinSpace, TorchLevel, jacobi_sweeps
 
     rng = np.random.default_rng(grid.ndim)
     operator, _rhs = assemble(grid, np.zeros(grid.shape), _zero)

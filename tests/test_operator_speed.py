@@ -11,13 +11,13 @@ from poissonfp.learned.store import load_model
 from poissonfp.operators import apply_laplacian
 from poissonfp.problem import Problem, build_problem
 from poissonfp.solvers import StoppingCriterion, solve
-from poissonfp.solvers.operator import solve_operator_batch
+from poissonfp.solvers.hybrids.operator import solve_operator_batch
 
 
 @pytest.mark.parametrize("shape", [(13,), (7, 9), (5, 3, 7)])
 def test_block_kernel_is_omega_jacobi_and_measures_every_residual(shape, rng):
     from poissonfp.operators import diagonal
-    from poissonfp.solvers import operator_kernels as kernels
+    from poissonfp.solvers.hybrids import operator_kernels as kernels
 
     grid = Grid((0.0,) * len(shape), (1.0,) * len(shape), shape)
     b = rng.standard_normal((3, *shape))
@@ -49,8 +49,8 @@ def test_block_kernel_is_omega_jacobi_and_measures_every_residual(shape, rng):
 
 def test_vcycle_batched_rows_equal_single_rows_and_exact_coarse_converges(rng):
     from poissonfp.operators import solve_dst
-    from poissonfp.solvers.multilevel import coarse_grids
-    from poissonfp.solvers.operator_transfer import VCycle
+    from poissonfp.solvers.hierarchy.multilevel import coarse_grids
+    from poissonfp.solvers.hybrids.operator_transfer import VCycle
 
     grid = Grid((0.0, 0.0), (1.0, 1.0), (31, 31))
     grids = coarse_grids(grid, 7)
@@ -130,7 +130,7 @@ def test_the_network_call_runs_a_cached_channels_last_copy_equal_to_apply(model1
     and again only after the weights change."""
     import torch
 
-    from poissonfp.solvers.operator_network import NetworkCall
+    from poissonfp.solvers.hybrids.operator_network import NetworkCall
 
     first = model15.inference_network()
     assert first is not model15.network and first is model15.inference_network()

@@ -78,7 +78,7 @@ def test_the_threshold_of_a_3d_case_off_the_box_is_iterated_not_factorised(monke
             'inside = "0.2 - (x-0.5)**2 - (y-0.5)**2 - (z-0.5)**2"\n[grid]\npoints = 15\n'
             '[problem]\nexact = "exp(x*y) + z*z*x"\n')
     from poissonfp import problem as problem_module
-    from poissonfp.solvers import multilevel_galerkin
+    from poissonfp.solvers.hierarchy import multilevel_galerkin
 
     lu = problem_module.build_problem(case_from_text(text)).discrete_solution
     monkeypatch.setattr(problem_module, "LU_LIMIT", 100)

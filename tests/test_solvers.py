@@ -7,7 +7,7 @@ import pytest
 from poissonfp.grid import Grid
 from poissonfp.problem import Problem
 from poissonfp.solvers import DivergenceError, StoppingCriterion, solve
-from poissonfp.solvers.jacobi import JacobiIteration, jacobi_factor
+from poissonfp.solvers.classical.jacobi import JacobiIteration, jacobi_factor
 from tests.test_operators import manufactured_problem
 
 

@@ -11,7 +11,7 @@ from poissonfp.cli import main
 from poissonfp.cli.params import integer_range
 from poissonfp.problem import build_problem
 from poissonfp.solvers import StoppingCriterion, solve
-from poissonfp.solvers.jacobi import JacobiIteration
+from poissonfp.solvers.classical.jacobi import JacobiIteration
 from poissonfp.studies.switch_seeds import (
     article_trajectory,
     coarse_start,

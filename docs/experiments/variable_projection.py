@@ -27,7 +27,7 @@ from poissonfp.neural import galerkin_output_layer, make_loss
 from poissonfp.neural.model import build_model, single_threaded
 from poissonfp.operators import apply_laplacian
 from poissonfp.problem import build_problem
-from poissonfp.solvers.jacobi import JacobiIteration
+from poissonfp.solvers.classical.jacobi import JacobiIteration
 
 CASES = Path(__file__).resolve().parents[2] / "cases"
 

@@ -133,7 +133,7 @@ def _options(method: str, defaults: dict[str, Any], method_options, model) -> di
     if method == "operator":  # the case's [operator] options (sweeps, accel, trigger, ...), the loaded model
         import inspect
 
-        from poissonfp.solvers.operator import solve_operator_batch
+        from poissonfp.solvers.hybrids.operator import solve_operator_batch
 
         takes = set(inspect.signature(solve_operator_batch).parameters) - {"problem", "rhs", "model", "criterion", "device"}
         return {**{key: value for key, value in defaults.items() if key in takes}, "model": model}

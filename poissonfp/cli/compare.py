@@ -168,7 +168,7 @@ def _check_model(case, problem) -> None:
     """Refuse an unusable operator model before any work: one line naming the folder, exit 2."""
     from poissonfp.cli.common import EXIT_USAGE
     from poissonfp.learned.store import ModelError, load_model
-    from poissonfp.solvers.operator import OperatorSolveError, check_model
+    from poissonfp.solvers.hybrids.operator import OperatorSolveError, check_model
 
     try:
         check_model(problem, load_model(case.operator.model))

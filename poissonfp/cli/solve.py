@@ -281,7 +281,7 @@ def _check_operator_model(case) -> None:
     from poissonfp.cli.common import EXIT_USAGE
     from poissonfp.learned.store import ModelError, load_model, operator_fingerprint
     from poissonfp.problem import build_problem
-    from poissonfp.solvers.operator import OperatorSolveError, check_model
+    from poissonfp.solvers.hybrids.operator import OperatorSolveError, check_model
 
     def fail(message: str) -> None:
         click.echo(f"error: {message}", err=True)

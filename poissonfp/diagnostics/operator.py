@@ -10,7 +10,7 @@ energy-norm loss) for the case's operator on an ``n``-point grid, then three cla
     band after/before each network call and each block of sweeps. The calls cut the lowest band to at most
     ``reduction`` and by more than the sweeps do; the sweeps cut the highest band to at most ``reduction``
     and by more than the calls do;
-(c) **work** of :func:`~poissonfp.solvers.operator.solve_operator` (no fallback, sweep-equivalents with each
+(c) **work** of :func:`~poissonfp.solvers.hybrids.operator.solve_operator` (no fallback, sweep-equivalents with each
     call priced at its measured time) against pure Jacobi's sweeps to the same relative residual ``tol`` on
     ``solve_n`` points per axis (the model as the coarse-level correction when ``solve_n > n``; work as
     ``solve_operator`` counts it, a call priced at its measured time over the iteration's own numpy sweep): at least
@@ -119,7 +119,7 @@ def step_reductions(problem, model, sources: np.ndarray, sweeps: int, passes: in
 
 def _sanity_sweep_factor(problem, omega: float) -> tuple[float, float]:
     """(measured, theoretical) per-sweep factor of the sine mode (2, ..., 2) under the instrument above."""
-    from poissonfp.solvers.jacobi import jacobi_factor
+    from poissonfp.solvers.classical.jacobi import jacobi_factor
 
     grid = problem.grid
     mode = (2,) * grid.ndim

@@ -177,7 +177,7 @@ def run_jacobi(problem: Problem, settings: Poisson1DSettings, delta_f) -> tuple[
     Returns:
         (sweeps, Delta_F rows, final iterate).
     """
-    from poissonfp.solvers.jacobi import JacobiIteration
+    from poissonfp.solvers.classical.jacobi import JacobiIteration
 
     iteration = JacobiIteration(problem, settings.omega)
     sweeps, rows = [0], [delta_f(iteration.solution)]

@@ -130,7 +130,7 @@ class OperatorModel:
 
     def inference_network(self):
         """The network for inference: a U-Net in 2D or 3D as a channels-last copy (oneDNN's convolutions
-        without layout reorders; see :mod:`poissonfp.solvers.operator_network`), made once and again only when
+        without layout reorders; see :mod:`poissonfp.solvers.hybrids.operator_network`), made once and again only when
         the weights changed (their in-place versions); any other network as it is."""
         import copy
 

@@ -31,7 +31,7 @@ def warm_up(ndim: int) -> None:
     """Compile (or load from numba's cache) the compiled kernels of the feature pipeline for ``ndim``
     once per process, so that no solve's wall time includes compilation (as for Jacobi's kernels)."""
     from poissonfp.neural.model import _ridge_2d, _ridge_3d
-    from poissonfp.solvers.jacobi_kernels import warm_up as warm_up_jacobi
+    from poissonfp.solvers.classical.jacobi_kernels import warm_up as warm_up_jacobi
 
     warm_up_jacobi(ndim)
     grid = Grid((0.0,) * ndim, (1.0,) * ndim, (2,) * ndim)

@@ -268,7 +268,7 @@ def _hybrid_hierarchy(case, layout: BoxLayout, levels_possible: int) -> tuple[in
     from petsc4py import PETSc
 
     from poissonfp.petsc_backend.hybrid import hybrid_levels
-    from poissonfp.solvers.multilevel import DEFAULT_COARSEST_POINTS
+    from poissonfp.solvers.hierarchy.multilevel import DEFAULT_COARSEST_POINTS
 
     levels = hybrid_levels(case, layout, levels_possible)
     coarse = tuple((n - 1) // 2 ** (levels - 1) - 1 for n in layout.vertices)

@@ -8,7 +8,7 @@ as the one-process hybrid's cycles. The hierarchy is coarsened until the coarses
 
 The coarsest level is solved through PCPYTHON by :class:`GatheredCoarse`: every rank gathers the whole
 coarse residual (a few hundred to a few thousand vertices), solves the coarse system with the same
-coarse solver as the one-process hybrid (:func:`poissonfp.solvers.hybrid_multilevel.coarse_solver`: the
+coarse solver as the one-process hybrid (:func:`poissonfp.solvers.hybrids.hybrid_multilevel.coarse_solver`: the
 network's Galerkin space, then sweeps, repeated until the residual drops by ``coarsest_reduction``; or
 ``coarsest = "smoothing"`` / ``"exact"``) on the gathered coarse matrix, and keeps its own block of the
 answer. Every rank computes the same coarse solution (same seeded network, same data), so nothing is
@@ -49,7 +49,7 @@ def check_hybrid(case) -> None:
 def hybrid_levels(case, layout, levels_possible: int) -> int:
     """PCMG levels: coarsen until the coarsest level has at most ``coarsest_points`` interior points per
     axis (the one-process default per dimension when 0), or as far as ``levels_possible`` allows."""
-    from poissonfp.solvers.multilevel import DEFAULT_COARSEST_POINTS
+    from poissonfp.solvers.hierarchy.multilevel import DEFAULT_COARSEST_POINTS
 
     points = case.hybrid.coarsest_points or DEFAULT_COARSEST_POINTS[layout.grid.ndim]
     sizes, levels = np.array(layout.vertices), 1
@@ -85,7 +85,7 @@ class _Clock:
 class ModelDirection:
     """A trained operator model as the coarse correction: ``α d`` with ``d = N(r)`` on the coarse grid's
     interior and ``α = (d, r) / (d, A d)`` (``A`` the coarse level's matrix); plugs in where
-    :class:`~poissonfp.solvers.multilevel.CoarseIteration` takes a Galerkin space."""
+    :class:`~poissonfp.solvers.hierarchy.multilevel.CoarseIteration` takes a Galerkin space."""
 
     def __init__(self, model, level, interior: tuple[slice, ...]) -> None:
         self.model, self.level, self.interior = model, level, interior
@@ -121,7 +121,7 @@ class GatheredCoarse:
         import scipy.sparse as sp
         from petsc4py import PETSc
 
-        from poissonfp.solvers.multilevel_galerkin import MatrixLevel
+        from poissonfp.solvers.hierarchy.multilevel_galerkin import MatrixLevel
 
         started = time.perf_counter()
         matrix = pc.getOperators()[0]
@@ -153,7 +153,7 @@ class GatheredCoarse:
         return Grid(tuple(lower - h), tuple(upper + h), shape)
 
     def _coarse_solver(self, grid: Grid) -> Any:
-        from poissonfp.solvers.multilevel import CoarseIteration
+        from poissonfp.solvers.hierarchy.multilevel import CoarseIteration
 
         hybrid = self.case.hybrid
         if self.model is not None:
@@ -162,7 +162,7 @@ class GatheredCoarse:
                               "model_grid": self.model.grid.describe()})
             return CoarseIteration(ModelDirection(self.model, self.level, interior), sweeps=4,
                                    reduction=hybrid.coarsest_reduction)
-        from poissonfp.solvers.hybrid_multilevel import coarse_solver
+        from poissonfp.solvers.hybrids.hybrid_multilevel import coarse_solver
 
         fine = self.layout.grid
         functions = {"boundary": self.case.boundary, **({"inside": self.case.inside} if self.case.inside else {})}

@@ -12,7 +12,7 @@ What each method reuses (its set-up, timed apart from the solves):
   right-hand side full multigrid and V-cycles (the pure-Jacobi decision is not taken: the cycles always run);
   off the box (two-level cycles) nothing is reused.
 - ``operator``: the loaded network; all K residuals are corrected in one network call
-  (:func:`poissonfp.solvers.operator.solve_operator_batch`).
+  (:func:`poissonfp.solvers.hybrids.operator.solve_operator_batch`).
 
 BLAS and torch run on one thread throughout (timings comparable between methods). The criterion is the
 case's, except that ``discretization`` (which needs an exact solution, unknown for an arbitrary source)
@@ -97,7 +97,7 @@ def prepare(method: str, base: Problem, criterion: StoppingCriterion, options: d
     if method == "direct":
         return _prepare_direct(base), REUSE[method]
     if method == "multigrid":
-        from poissonfp.solvers.reference import multigrid_cycles, multigrid_hierarchy
+        from poissonfp.solvers.classical.reference import multigrid_cycles, multigrid_hierarchy
 
         hierarchy = multigrid_hierarchy(base)
         return (lambda p, m: multigrid_cycles(p, m, hierarchy)), REUSE[method]
@@ -114,17 +114,17 @@ def prepare(method: str, base: Problem, criterion: StoppingCriterion, options: d
 def _warm_up(method: str, ndim: int) -> None:
     """Compile (or load) the numba kernels ``method`` uses, before any clock starts."""
     if method in ("jacobi", "hybrid", "operator"):
-        from poissonfp.solvers.jacobi import warm_up
+        from poissonfp.solvers.classical.jacobi import warm_up
 
         warm_up(ndim)
     if method == "hybrid":
-        from poissonfp.solvers.multilevel import warm_up as warm_up_cycles
+        from poissonfp.solvers.hierarchy.multilevel import warm_up as warm_up_cycles
 
         warm_up_cycles(ndim)
 
 
 def _prepare_direct(base: Problem) -> Solve:
-    from poissonfp.solvers.reference import one_step
+    from poissonfp.solvers.classical.reference import one_step
 
     operator = base.operator
     if operator.box:  # the operator's own solve is the sine transform there: factorise here
@@ -176,9 +176,9 @@ def run_method(method: str, base: Problem, problems: list[Problem], criterion: S
 
 def run_operator(base: Problem, problems: list[Problem], criterion: StoppingCriterion, options: dict[str, Any],
                  record: MethodBatch) -> MethodBatch:
-    """All right-hand sides through :func:`~poissonfp.solvers.operator.solve_operator_batch` (one network
+    """All right-hand sides through :func:`~poissonfp.solvers.hybrids.operator.solve_operator_batch` (one network
     call per iteration corrects all K residuals). ``options["model"]`` is a loaded model or its folder."""
-    from poissonfp.solvers.operator import solve_operator_batch
+    from poissonfp.solvers.hybrids.operator import solve_operator_batch
 
     record.reuse = REUSE["operator"]
     start = time.perf_counter()

@@ -1,7 +1,7 @@
 """The multilevel hybrid over many right-hand sides: one hierarchy and one coarse space, then per right-hand
-side full multigrid and V-cycles through the hybrid's own loop (:func:`~poissonfp.solvers.hybrid_multilevel.run_cycles`).
+side full multigrid and V-cycles through the hybrid's own loop (:func:`~poissonfp.solvers.hybrids.hybrid_multilevel.run_cycles`).
 
-Built from the hybrid's public objects (:class:`~poissonfp.solvers.multilevel.Multilevel`, ``coarse_solver``,
+Built from the hybrid's public objects (:class:`~poissonfp.solvers.hierarchy.multilevel.Multilevel`, ``coarse_solver``,
 ``run_cycles``, ``cycle_summary``) so that a solve here is the cycles of ``solve_multilevel_hybrid`` without its per-solve
 set-up (coarse network and Galerkin space, the pure-Jacobi decision).
 """
@@ -22,8 +22,8 @@ def prepare_hybrid(base: Problem, criterion: StoppingCriterion,
     """A solve-one function reusing one hierarchy and coarse space, or None where the hybrid would not run
     the multilevel cycle on the CPU (off the box, ``cycle = "two-level"``, ``device = "cuda"``)."""
     from poissonfp.neural.model import resolve_device
-    from poissonfp.solvers.hybrid_multilevel import coarse_solver
-    from poissonfp.solvers.multilevel import DEFAULT_COARSEST_POINTS, Multilevel
+    from poissonfp.solvers.hierarchy.multilevel import DEFAULT_COARSEST_POINTS, Multilevel
+    from poissonfp.solvers.hybrids.hybrid_multilevel import coarse_solver
 
     hybrid, network = options["hybrid"], options["network"]
     device = options.get("device") or network.device
@@ -49,7 +49,7 @@ def prepare_hybrid(base: Problem, criterion: StoppingCriterion,
 
 def _cycles(problem: Problem, monitor: Monitor, multilevel, smoothing: float, info: dict) -> SolveResult:
     """Full multigrid, then V-cycles until ``monitor``'s criterion holds (as the hybrid measures it)."""
-    from poissonfp.solvers.hybrid_multilevel import cycle_summary, run_cycles
+    from poissonfp.solvers.hybrids.hybrid_multilevel import cycle_summary, run_cycles
 
     criterion = monitor.criterion
     reference, norm = criterion.reference(problem), criterion.scale(problem)

@@ -13,7 +13,7 @@ from poissonfp.case import Case
 from poissonfp.jacobi_theory import predicted_sweeps
 from poissonfp.problem import Problem
 from poissonfp.solvers import Monitor, StoppingCriterion
-from poissonfp.solvers.jacobi import JacobiIteration, check_batch, jacobi_factor
+from poissonfp.solvers.classical.jacobi import JacobiIteration, check_batch, jacobi_factor
 from poissonfp.studies.bench_kernel import kernel_bandwidth, sweep_time
 from poissonfp.studies.bench_plan import BenchConfig
 from poissonfp.studies.bench_runs import extrapolate, measure
@@ -67,7 +67,7 @@ def device_sweep_time(problem: Problem, omega: float, min_time_s: float, device:
     """Seconds per torch Jacobi sweep on ``device`` (best of three timed batches of at least ``min_time_s``)."""
     import torch
 
-    from poissonfp.solvers.torch_backend import TorchLevel, sweep_seconds
+    from poissonfp.solvers.hybrids.torch_backend import TorchLevel, sweep_seconds
 
     level = TorchLevel(problem.grid, torch.device(device))
     count, best = 8, math.inf
@@ -84,7 +84,7 @@ def device_sweep_time(problem: Problem, omega: float, min_time_s: float, device:
 def check_prediction(config: BenchConfig, case: Case, problem: Problem, predicted: int, record: dict, kernel: dict,
            where: dict) -> dict[str, Any]:
     """Predicted against real sweep count. The real run checks its criterion after batches of
-    :func:`~poissonfp.solvers.jacobi.check_batch` sweeps, so ``real - batch < predicted <= real``.
+    :func:`~poissonfp.solvers.classical.jacobi.check_batch` sweeps, so ``real - batch < predicted <= real``.
     Where a batch exceeds the tolerance (small counts), an exact check runs too: the criterion fails
     after ``predicted - 1`` sweeps and holds after ``predicted`` (sweep-by-sweep precision)."""
     real = int(record["iterations"])

@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit
 
 from poissonfp.problem import Problem
-from poissonfp.solvers.jacobi import jacobi_iteration
+from poissonfp.solvers.classical.jacobi import jacobi_iteration
 
 __all__ = ["BYTES_PER_UNKNOWN_SWEEP", "copy_bandwidth", "kernel_bandwidth", "sweep_time"]
 

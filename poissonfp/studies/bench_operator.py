@@ -7,7 +7,7 @@ distribution), a narrow Gaussian bump (``bump``, width 0.02 of the box), a step 
 of the first axis), a single high mode (``mode``, sin 40πt₁ sin 30πt₂ in box coordinates t) and the case's own
 source (``case``). Each is solved to relative residual ``tol`` by
 
-- ``operator``: :func:`~poissonfp.solvers.operator.solve_operator` (its safeguard on: a model that stops
+- ``operator``: :func:`~poissonfp.solvers.hybrids.operator.solve_operator` (its safeguard on: a model that stops
   helping falls back to the multilevel hybrid, recorded);
 - ``network_only``: the same iteration without the safeguard, stopped at pure Jacobi's sweep count (what the
   network's corrections achieve alone: the safeguard falls back whenever a call's measured price exceeds the
@@ -87,7 +87,7 @@ def source_array(name: str, base: Problem, seed: int) -> np.ndarray:
 
 def _hierarchy(base: Problem) -> tuple[Any, float]:
     """PyAMG's hierarchy of ``base`` and the seconds it took."""
-    from poissonfp.solvers.reference import multigrid_hierarchy
+    from poissonfp.solvers.classical.reference import multigrid_hierarchy
 
     start = time.perf_counter()
     hierarchy = multigrid_hierarchy(base)
@@ -153,7 +153,7 @@ def _warm_up(base: Problem, model) -> None:
 
 def _multigrid(problem: Problem, criterion, hierarchy) -> dict[str, Any]:
     from poissonfp.solvers.base import Monitor
-    from poissonfp.solvers.reference import multigrid_cycles
+    from poissonfp.solvers.classical.reference import multigrid_cycles
 
     monitor = Monitor(problem, criterion)
     monitor.restart()

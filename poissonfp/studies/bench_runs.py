@@ -50,13 +50,13 @@ def warm_up(case: Case, methods: tuple[str, ...]) -> None:
     """One throwaway solve per method at the problem's first size (two training steps for the networks):
     compilation and first calls at that size are not timed. Pure Jacobi only compiles (its first real
     run is the whole solve)."""
-    from poissonfp.solvers.jacobi import warm_up as warm_up_jacobi
+    from poissonfp.solvers.classical.jacobi import warm_up as warm_up_jacobi
 
     first = case.with_overrides(adam_steps=2, lbfgs_steps=0)
     problem = build_problem(first)
     warm_up_jacobi(problem.grid.ndim)
     if not problem.on_box:
-        from poissonfp.solvers.csr_jacobi import warm_up as warm_up_csr
+        from poissonfp.solvers.classical.csr_jacobi import warm_up as warm_up_csr
 
         warm_up_csr()
     for method in methods:
@@ -133,7 +133,7 @@ def work_of(method: str, result: SolveResult) -> dict[str, Any]:
     """Work in sweep-equivalents (one unit: a Jacobi sweep over the fine grid) and the mean reduction
     factor of the relative residual per iteration (sweep or cycle), with how each was obtained.
 
-    Jacobi: its sweeps. The hybrid: the work its cycles counted (see :mod:`poissonfp.solvers.multilevel`).
+    Jacobi: its sweeps. The hybrid: the work its cycles counted (see :mod:`poissonfp.solvers.hierarchy.multilevel`).
     PyAMG: cycles x 4 x operator complexity (a V(1,1) Gauss-Seidel cycle: two smoothing sweeps, a
     residual and the transfers per level, each about one matrix pass; an estimate). The network and the
     direct solvers have no sweep-equivalent (``None``).

@@ -6,7 +6,7 @@ Jacobi needs ~15 M sweeps on ``1d_article_loose``), and it is also unnecessary:
 
 - **one training run per seed.** The network after ``M`` Adam steps is the same whether trained to ``M``
   or recorded at ``M`` along a longer trajectory from the same seeded initialisation
-  (:func:`poissonfp.solvers.article.plain_network` serves both; a test checks the equality), so each seed
+  (:func:`poissonfp.solvers.hybrids.article.plain_network` serves both; a test checks the equality), so each seed
   trains once to the largest M and the grid values are snapshot at every requested M. ``T(M)`` is the
   measured optimiser time up to step M along that trajectory.
 - **exact sweep counts.** On the box the DST-I diagonalises plain Jacobi, so ``S(M)``, the sweeps to the
@@ -87,7 +87,7 @@ def article_trajectory(problem: Problem, switches: Sequence[int], *, seed: int, 
         M), ``setup_time_s`` (CPU seconds building the network and its loss).
     """
     from poissonfp.neural.model import single_threaded
-    from poissonfp.solvers.article import ARTICLE_NETWORK, article_network, plain_network
+    from poissonfp.solvers.hybrids.article import ARTICLE_NETWORK, article_network, plain_network
 
     wanted = sorted(set(int(m) for m in switches))
     shape = article_network(network, ARTICLE_NETWORK)
@@ -121,7 +121,7 @@ def article_trajectory(problem: Problem, switches: Sequence[int], *, seed: int, 
 
 def time_per_sweep(problem: Problem, omega: float = 1.0, sweeps: int | None = None) -> float:
     """CPU seconds per plain Jacobi sweep on ``problem``: best of 3 timed batches (after a compiling one)."""
-    from poissonfp.solvers.jacobi import jacobi_iteration
+    from poissonfp.solvers.classical.jacobi import jacobi_iteration
 
     count = sweeps or max(10, int(2e6 // max(problem.grid.size, 1)))
     iteration = jacobi_iteration(problem, omega)

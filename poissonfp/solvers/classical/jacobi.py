@@ -16,8 +16,14 @@ import numpy as np
 from poissonfp.operators import diagonal
 from poissonfp.problem import Problem
 from poissonfp.solvers.base import DivergenceError, Monitor, SolveResult, require_box
-from poissonfp.solvers.jacobi_kernels import KERNELS, warm_up
-from poissonfp.solvers.jacobi_schedule import KERNEL_CALL_S, BufferedIterate, check_batch, next_batch, working_unit
+from poissonfp.solvers.classical.jacobi_kernels import KERNELS, warm_up
+from poissonfp.solvers.classical.jacobi_schedule import (
+    KERNEL_CALL_S,
+    BufferedIterate,
+    check_batch,
+    next_batch,
+    working_unit,
+)
 
 _KERNELS = KERNELS  # the name tests and older callers use
 
@@ -37,7 +43,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from poissonfp.solvers.csr_jacobi import CsrJacobiIteration
+    from poissonfp.solvers.classical.csr_jacobi import CsrJacobiIteration
 
 def jacobi_factor(problem: Problem, omega: float = 1.0, mode: tuple[int, ...] | None = None) -> float | None:
     """Per-sweep amplification of sine mode ``mode`` (default: the lowest) by weighted Jacobi; None off
@@ -105,7 +111,7 @@ def jacobi_iteration(problem: Problem, omega: float = 1.0,
     """The Jacobi iteration for ``problem``: the stencil kernels on the box, the CSR kernel elsewhere."""
     if problem.on_box:
         return JacobiIteration(problem, omega, initial_guess)
-    from poissonfp.solvers.csr_jacobi import CsrJacobiIteration
+    from poissonfp.solvers.classical.csr_jacobi import CsrJacobiIteration
 
     return CsrJacobiIteration(problem.operator, problem.rhs, omega, initial_guess)
 
@@ -168,10 +174,10 @@ def solve_jacobi(problem: Problem, monitor: Monitor, *, omega: float = 1.0,
                  initial_guess: np.ndarray | None = None, check_every: int = 0, device: str | None = None,
                  **_: object) -> SolveResult:
     """Solve ``A u = b`` by weighted Jacobi from ``initial_guess`` (default zero); ``device="cuda"``
-    sweeps on the GPU through torch (:mod:`poissonfp.solvers.torch_jacobi`, from zero)."""
+    sweeps on the GPU through torch (:mod:`poissonfp.solvers.classical.torch_jacobi`, from zero)."""
     if device == "cuda":
         require_box(problem, "jacobi on cuda (the torch stencil)")
-        from poissonfp.solvers.torch_jacobi import solve_jacobi_torch
+        from poissonfp.solvers.classical.torch_jacobi import solve_jacobi_torch
 
         return solve_jacobi_torch(problem, monitor, device=device, omega=omega, check_every=check_every)
     iteration, reason = None, "interrupted"

@@ -3,7 +3,7 @@
 Full weighting ``R = (h_f / h_c)^d Pᵀ`` (1D weights ``scale · (1/2, 1, 1/2)``) and linear interpolation
 ``P`` (a fine point on a coarse one copies it, a fine point between two averages them), written as two
 passes through a preallocated row (2D) or plane (3D) buffer so that the inner loops are contiguous and
-branch-free: the tap-list kernels of :mod:`poissonfp.solvers.multilevel_kernels` gather through index
+branch-free: the tap-list kernels of :mod:`poissonfp.solvers.hierarchy.multilevel_kernels` gather through index
 arrays and cost 20.7x (interpolation) and 8.6x (restriction) these at 1023² (3.6 ms -> 0.17 ms and 1.56 ->
 0.18 ms per call, minimum of 15; 51.6x and 16.7x at 127³). The interpolation reads the
 coarse iterate with its zero padding (the Dirichlet ends), so no end needs a branch either.

@@ -1,6 +1,6 @@
 """The multilevel hybrid's backend on a torch device (:class:`TorchBackend`, the box's rediscretised hierarchy):
-what :class:`~poissonfp.solvers.hybrid_backend.HybridBackend` asks, in tensors, so that
-:func:`~poissonfp.solvers.hybrid_multilevel.run_hybrid` runs the same orchestration as on the CPU."""
+what :class:`~poissonfp.solvers.hybrids.hybrid_backend.HybridBackend` asks, in tensors, so that
+:func:`~poissonfp.solvers.hybrids.hybrid_multilevel.run_hybrid` runs the same orchestration as on the CPU."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +9,8 @@ import torch
 from poissonfp.grid import Grid
 from poissonfp.problem import Problem
 from poissonfp.solvers.base import Monitor
-from poissonfp.solvers.torch_backend import (
+from poissonfp.solvers.classical.torch_jacobi import run_jacobi_torch
+from poissonfp.solvers.hybrids.torch_backend import (
     DTYPE,
     TorchExactCoarse,
     TorchGalerkinSpace,
@@ -20,7 +21,6 @@ from poissonfp.solvers.torch_backend import (
     sweep_seconds,
     synchronise,
 )
-from poissonfp.solvers.torch_jacobi import run_jacobi_torch
 
 __all__ = ["TorchBackend"]
 
@@ -46,7 +46,7 @@ class _TorchJacobi:
 
 class TorchBackend:
     """The multilevel hybrid's backend on a torch device (the box's rediscretised hierarchy only): see
-    :class:`~poissonfp.solvers.hybrid_backend.HybridBackend`."""
+    :class:`~poissonfp.solvers.hybrids.hybrid_backend.HybridBackend`."""
 
     def __init__(self, device: str | torch.device) -> None:
         self.torch_device = torch.device(device)

@@ -4,7 +4,7 @@ Blocks of ``sweeps`` ω-Jacobi sweeps (ω = 1 by default: pure Jacobi's, until t
 after; a block doubles after each one without a call, up to :data:`GROWTH` x ``sweeps``) run until they stall; then one
 correction ``d`` of the residual ``r = b − A u`` is applied as ``u += α d`` with the energy-optimal step
 ``α = (d, r) / (d, A d)`` (never worse in the energy norm). ``d`` comes from the network ``N`` of
-:class:`~poissonfp.learned.store.OperatorModel` through :mod:`poissonfp.solvers.operator_transfer`: on a finer
+:class:`~poissonfp.learned.store.OperatorModel` through :mod:`poissonfp.solvers.hybrids.operator_transfer`: on a finer
 grid of the model's box whose coarsening chain reaches the model's grid, one V-cycle on ``A e = r`` from zero
 (``cycle_sweeps`` ω_s-Jacobi sweeps before and after each coarse correction, ω_s = 2d/(2d+1), full weighting,
 linear interpolation) whose coarsest solve is ONE network call (``coarse_sweeps`` sweeps at the model's own
@@ -21,14 +21,14 @@ solved by sweeps alone at pure Jacobi's work; a smooth remainder stalls them and
 ``trigger = "always"``: a call after every block (the plain alternation, for comparison).
 
 Safeguard: a call is useless when its measured factor is no better than ``ρ^P``; after ``patience`` useless
-calls in a row the solve falls back to the multilevel hybrid (:func:`~poissonfp.solvers.hybrid.solve_hybrid`,
+calls in a row the solve falls back to the multilevel hybrid (:func:`~poissonfp.solvers.hybrids.hybrid.solve_hybrid`,
 which solves for the correction of the current residual: the iteration's work is kept, the hybrid's added)
 and records why. In a batch a row whose calls became useless stops calling.
 
 Work is counted in sweep-equivalents per right-hand side: a sweep 1, a residual or ``A d`` 1, the correction's
 smoothing and transfers by their points relative to the fine grid, a call its measured seconds (shared equally
 by the rows of a batched call) over the measured seconds of a fine sweep. Box: compiled batched kernels
-(:mod:`poissonfp.solvers.operator_kernels`), buffers allocated once; off the box numpy and the sparse matrix.
+(:mod:`poissonfp.solvers.hybrids.operator_kernels`), buffers allocated once; off the box numpy and the sparse matrix.
 """
 from __future__ import annotations
 
@@ -41,10 +41,10 @@ from typing import Any
 import numpy as np
 
 from poissonfp.problem import Problem
-from poissonfp.solvers import operator_kernels as kernels
 from poissonfp.solvers.base import Monitor, SolveResult, StoppingCriterion, check_finite
-from poissonfp.solvers.operator_network import NetworkCall
-from poissonfp.solvers.operator_transfer import make_correction
+from poissonfp.solvers.hybrids import operator_kernels as kernels
+from poissonfp.solvers.hybrids.operator_network import NetworkCall
+from poissonfp.solvers.hybrids.operator_transfer import make_correction
 
 __all__ = ["ACCELERATIONS", "TRIGGERS", "OperatorSolveError", "solve_operator", "solve_operator_batch"]
 
@@ -150,7 +150,7 @@ class _System:
 
 
 class _BoxFine:
-    """The fine level on the Dirichlet box, compiled (:mod:`poissonfp.solvers.operator_kernels`): zero-padded
+    """The fine level on the Dirichlet box, compiled (:mod:`poissonfp.solvers.hybrids.operator_kernels`): zero-padded
     iterates, right-hand sides and residuals of K rows, allocated once."""
 
     def __init__(self, problem: Problem, b: np.ndarray) -> None:
@@ -601,7 +601,7 @@ def _fall_back(problem: Problem, monitor: Monitor, iteration: _Iteration, how: s
     own. Under the discretization criterion (no exact solution of the correction) it solves the problem again
     from zero, as before."""
     from poissonfp.settings import HybridSettings
-    from poissonfp.solvers.hybrid import solve_hybrid
+    from poissonfp.solvers.hybrids.hybrid import solve_hybrid
 
     logger.warning("operator: falling back to the multilevel hybrid: %s", iteration.counters.fallback)
     spent = monitor.elapsed() if spent is None else spent

@@ -1,5 +1,5 @@
-"""Pure Jacobi on a torch device: sweeps of a :class:`~poissonfp.solvers.torch_backend.TorchLevel` checked
-in the batches of the numpy path (:func:`~poissonfp.solvers.jacobi_schedule.check_batch`)."""
+"""Pure Jacobi on a torch device: sweeps of a :class:`~poissonfp.solvers.hybrids.torch_backend.TorchLevel` checked
+in the batches of the numpy path (:func:`~poissonfp.solvers.classical.jacobi_schedule.check_batch`)."""
 from __future__ import annotations
 
 import math
@@ -9,15 +9,15 @@ import torch
 
 from poissonfp.problem import Problem
 from poissonfp.solvers.base import Monitor, SolveResult
-from poissonfp.solvers.jacobi_schedule import check_batch
-from poissonfp.solvers.torch_backend import TorchLevel, as_tensor, criterion_value, lowest_factor, synchronise
+from poissonfp.solvers.classical.jacobi_schedule import check_batch
+from poissonfp.solvers.hybrids.torch_backend import TorchLevel, as_tensor, criterion_value, lowest_factor, synchronise
 
 __all__ = ["run_jacobi_torch", "solve_jacobi_torch"]
 
 
 def run_jacobi_torch(level: TorchLevel, monitor: Monitor, omega: float, max_sweeps: int, reference, norm: float,
                      done_before: int = 0, batch: int = 0) -> tuple[int, str]:
-    """Sweep in batches (:func:`~poissonfp.solvers.jacobi_schedule.check_batch`) until the criterion holds."""
+    """Sweep in batches (:func:`~poissonfp.solvers.classical.jacobi_schedule.check_batch`) until the criterion holds."""
     kind, done, next_record = monitor.criterion.kind, 0, 1
     device = level.padded.device
     try:

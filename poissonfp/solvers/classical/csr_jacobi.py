@@ -1,9 +1,9 @@
 """Weighted Jacobi on the general operator (a mask, Neumann sides, a variable coefficient): one compiled
 sweep over the rows of a CSR matrix.
 
-The box keeps its stencil kernels (:mod:`poissonfp.solvers.jacobi_kernels`); this iteration has their
-interface (:class:`~poissonfp.solvers.jacobi.JacobiIteration`'s ``sweeps``, ``solution``, ``set``,
-``sweep``), so :func:`~poissonfp.solvers.jacobi.run_jacobi` drives either. The last sweep of a call
+The box keeps its stencil kernels (:mod:`poissonfp.solvers.classical.jacobi_kernels`); this iteration has their
+interface (:class:`~poissonfp.solvers.classical.jacobi.JacobiIteration`'s ``sweeps``, ``solution``, ``set``,
+``sweep``), so :func:`~poissonfp.solvers.classical.jacobi.run_jacobi` drives either. The last sweep of a call
 measures the residual of the previous iterate for free (``r_i = d_i (u_new - u_old)_i / ω``); the errors
 against a reference are measured after the call, on the iterate of zero mean when every side is Neumann.
 """
@@ -17,7 +17,7 @@ from numba import njit
 
 from poissonfp.discrete_operator import DiscreteOperator
 from poissonfp.solvers.base import DivergenceError
-from poissonfp.solvers.jacobi_schedule import BufferedIterate, working_unit
+from poissonfp.solvers.classical.jacobi_schedule import BufferedIterate, working_unit
 
 __all__ = ["CsrJacobiIteration", "csr_sweeps", "warm_up"]
 

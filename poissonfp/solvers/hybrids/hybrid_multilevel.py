@@ -2,7 +2,7 @@
 
 1. **Decision** (``fallback`` and ``switch = "auto"``, on the box). Pure Jacobi's sweeps are estimated from
    the right-hand side alone (:func:`poissonfp.jacobi_theory.estimated_sweeps`) and priced as
-   ``run_jacobi`` will run them (its batches of kernel calls, :mod:`poissonfp.solvers.jacobi_price`); the
+   ``run_jacobi`` will run them (its batches of kernel calls, :mod:`poissonfp.solvers.classical.jacobi_price`); the
    hybrid's cost is its cycles' work (grid-independent: full multigrid then V-cycles) plus the coarse
    set-up. When Jacobi costs less, pure Jacobi continues from the priced sweeps; otherwise those sweeps
    count in the hybrid's work. Off the box the decision is skipped (the estimate needs the box's sine
@@ -12,11 +12,11 @@
    there; ``coarsest = "smoothing"`` drops the space (the same method without the network) and
    ``"exact"`` factorises the coarsest matrix instead.
 3. **Cycles.** Full multigrid from the coarsest level (solving for ``u - lift`` below the fine level, the
-   lift carrying the Dirichlet data: :func:`~poissonfp.solvers.multilevel.boundary_lift`), then V-cycles
+   lift carrying the Dirichlet data: :func:`~poissonfp.solvers.hierarchy.multilevel.boundary_lift`), then V-cycles
    on the fine grid until the criterion holds; the criterion is read from the statistics of each cycle's
    last fine sweep, as Jacobi does. The hierarchy (:func:`make_multilevel`) rediscretises the box
-   (:mod:`poissonfp.solvers.multilevel`) and projects any other operator
-   (:mod:`poissonfp.solvers.multilevel_galerkin`); ``info["cycle"]`` and ``info["hierarchy"]`` say which ran.
+   (:mod:`poissonfp.solvers.hierarchy.multilevel`) and projects any other operator
+   (:mod:`poissonfp.solvers.hierarchy.multilevel_galerkin`); ``info["cycle"]`` and ``info["hierarchy"]`` say which ran.
 """
 from __future__ import annotations
 
@@ -28,10 +28,10 @@ import numpy as np
 
 from poissonfp.problem import Problem
 from poissonfp.solvers.base import Monitor, SolveResult, check_finite
-from poissonfp.solvers.hybrid_backend import PLAIN_SWEEPS, HybridBackend, NumpyBackend, make_multilevel
-from poissonfp.solvers.jacobi import JacobiIteration
-from poissonfp.solvers.jacobi_price import PRICE_SWEEPS, JacobiPrice, jacobi_seconds, measure_price
-from poissonfp.solvers.multilevel import DEFAULT_COARSEST_POINTS, CoarseIteration, boundary_lift
+from poissonfp.solvers.classical.jacobi import JacobiIteration
+from poissonfp.solvers.classical.jacobi_price import PRICE_SWEEPS, JacobiPrice, jacobi_seconds, measure_price
+from poissonfp.solvers.hierarchy.multilevel import DEFAULT_COARSEST_POINTS, CoarseIteration, boundary_lift
+from poissonfp.solvers.hybrids.hybrid_backend import PLAIN_SWEEPS, HybridBackend, NumpyBackend, make_multilevel
 
 __all__ = [
     "PLAIN_SWEEPS",
@@ -132,9 +132,9 @@ def decide(problem: Problem, monitor: Monitor, hybrid, network, omega: float, gr
            sweep_s: float | JacobiPrice | None = None, restricted: tuple | None = None, batch: int = 0) -> dict:
     """Pure Jacobi or the multilevel hybrid, whichever is predicted cheaper (see the module docstring).
 
-    ``sweep_s``: the price measured by the caller (:class:`~poissonfp.solvers.jacobi_price.JacobiPrice`, or
+    ``sweep_s``: the price measured by the caller (:class:`~poissonfp.solvers.classical.jacobi_price.JacobiPrice`, or
     seconds per sweep for both a sweep and a call); None measures it on a
-    :class:`~poissonfp.solvers.jacobi.JacobiIteration`, returned under ``"iteration"`` to continue from.
+    :class:`~poissonfp.solvers.classical.jacobi.JacobiIteration`, returned under ``"iteration"`` to continue from.
     Pure Jacobi's seconds replay ``run_jacobi``'s batches (``batch``: its ``check_every``).
     ``restricted``: the hierarchy's grids down to a probe level and the right-hand side restricted there
     (see :func:`~poissonfp.jacobi_theory.estimated_sweeps`; None restricts anew).
@@ -223,7 +223,7 @@ def coarse_solver(problem: Problem, monitor: Monitor, options: dict, coarse_grid
     solves of :mod:`poissonfp.studies.batch_hybrid`; ``--backend petsc`` on a gathered coarse grid, where
     ``problem`` needs only ``grid``, ``functions`` and ``on_box``): ``options`` are
     :func:`solve_multilevel_hybrid`'s (``hybrid``, ``network``, ``training``, ``seed``, ``device``, optional
-    ``switch``); ``level`` the coarsest :class:`~poissonfp.solvers.multilevel_galerkin.MatrixLevel` of a general
+    ``switch``); ``level`` the coarsest :class:`~poissonfp.solvers.hierarchy.multilevel_galerkin.MatrixLevel` of a general
     operator (None on the box); ``info`` and ``times`` (``network_s``, ``train_s``, ``galerkin_s``) receive what
     the set-up did and took."""
     from types import SimpleNamespace
@@ -242,12 +242,12 @@ def solve_multilevel_hybrid(problem: Problem, monitor: Monitor, **options) -> So
     """See the module docstring. Options: ``network``, ``training``, ``hybrid``, ``seed``, ``device``,
     ``switch``; ``omega`` and ``check_every`` serve a pure-Jacobi fallback. On the CPU BLAS and torch run on
     one thread (see :func:`poissonfp.neural.model.single_threaded`); ``cuda`` runs the same orchestration
-    on torch tensors (:class:`~poissonfp.solvers.torch_hybrid.TorchBackend`, the box only)."""
+    on torch tensors (:class:`~poissonfp.solvers.hybrids.torch_hybrid.TorchBackend`, the box only)."""
     from poissonfp.neural.model import resolve_device, single_threaded
 
     if resolve_device(options.get("device") or options["network"].device).type == "cuda":
         from poissonfp.solvers.base import require_box
-        from poissonfp.solvers.torch_hybrid import TorchBackend
+        from poissonfp.solvers.hybrids.torch_hybrid import TorchBackend
 
         require_box(problem, "the multilevel hybrid on cuda (the torch stencil hierarchy)")
         return run_hybrid(problem, monitor, TorchBackend("cuda"), **{**options, "device": "cuda"})

@@ -1,4 +1,4 @@
-"""Compiled set-up of the Galerkin hierarchy (:mod:`poissonfp.solvers.multilevel_galerkin`).
+"""Compiled set-up of the Galerkin hierarchy (:mod:`poissonfp.solvers.hierarchy.multilevel_galerkin`).
 
 The level's matrix is stored with the diagonal first in every row (:func:`diagonal_first`), so the
 ω-Jacobi smoother's ``A - D`` and ``D`` and the Gershgorin bound come from one pass

@@ -1,4 +1,4 @@
-"""What pure Jacobi will cost, priced the way :func:`~poissonfp.solvers.jacobi.run_jacobi` runs it.
+"""What pure Jacobi will cost, priced the way :func:`~poissonfp.solvers.classical.jacobi.run_jacobi` runs it.
 
 ``run_jacobi`` checks the criterion after batches that start at one sweep and grow (``next_batch``), and
 splits a batch into kernel calls of at most ``KERNEL_CALL_S``; every call ends with a sweep that measures
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from poissonfp.solvers.jacobi import KERNEL_CALL_S, next_batch
+from poissonfp.solvers.classical.jacobi import KERNEL_CALL_S, next_batch
 
 __all__ = ["PRICE_SWEEPS", "JacobiPrice", "jacobi_seconds", "measure_price"]
 

@@ -15,7 +15,7 @@ the identity rows of those points never leak into a coarse operator; a coarse po
 fine neighbours is inside gets an identity row of its own. Restriction is ``Pᵀ``.
 
 **Smoother.** ω-Jacobi with the local diagonal (compiled CSR kernel of
-:mod:`poissonfp.solvers.csr_jacobi`), ``ω_l = ω · 2 / ρ(D_l⁻¹ A_l)`` with ``ρ`` bounded by Gershgorin on the
+:mod:`poissonfp.solvers.classical.csr_jacobi`), ``ω_l = ω · 2 / ρ(D_l⁻¹ A_l)`` with ``ρ`` bounded by Gershgorin on the
 fine level (2, tight for its stencils) and estimated by power iteration on the coarse ones, so the box's weight ``ω`` (tuned for ``ρ = 2``, the (2d+1)-point Laplacian) carries over
 to the 9- and 27-point Galerkin stencils and to variable coefficients.
 
@@ -35,10 +35,10 @@ import scipy.sparse as sp
 
 from poissonfp.discrete_operator import DiscreteOperator
 from poissonfp.grid import Grid
-from poissonfp.solvers import galerkin_kernels as kernels
-from poissonfp.solvers.csr_jacobi import csr_sweeps
-from poissonfp.solvers.csr_jacobi import warm_up as warm_up_csr
-from poissonfp.solvers.multilevel import ReusableHierarchy
+from poissonfp.solvers.classical.csr_jacobi import csr_sweeps
+from poissonfp.solvers.classical.csr_jacobi import warm_up as warm_up_csr
+from poissonfp.solvers.hierarchy import galerkin_kernels as kernels
+from poissonfp.solvers.hierarchy.multilevel import ReusableHierarchy
 
 __all__ = ["GalerkinMultilevel", "MatrixLevel", "axis_positions", "interpolation_from_positions"]
 
@@ -194,7 +194,7 @@ class MatrixLevel:
 
 class GalerkinMultilevel(ReusableHierarchy):
     """The hierarchy of a general operator and its cycles (same calls as
-    :class:`~poissonfp.solvers.multilevel.Multilevel`: ``full_cycle``, ``cycle``, ``restrict_rhs``,
+    :class:`~poissonfp.solvers.hierarchy.multilevel.Multilevel`: ``full_cycle``, ``cycle``, ``restrict_rhs``,
     ``work``, ``fine``, ``coarse``, :meth:`solve_rhs` to reuse it for a new right-hand side).
 
     Args:
@@ -330,7 +330,7 @@ class GalerkinMultilevel(ReusableHierarchy):
                    lift: np.ndarray | None = None) -> None:
         """Full multigrid from zero: restrict ``rhs`` (None: :meth:`restrict_rhs` was called), solve the
         coarsest level, then interpolate and cycle once per level up to the fine grid; ``lift`` as in
-        :meth:`poissonfp.solvers.multilevel.Multilevel.full_cycle`."""
+        :meth:`poissonfp.solvers.hierarchy.multilevel.Multilevel.full_cycle`."""
         if rhs is not None:
             self.set_rhs(rhs)
         fine_rhs = self.fine.rhs.copy()
@@ -412,8 +412,8 @@ def reference_solution(operator: DiscreteOperator, rhs: np.ndarray, max_cycles: 
     pass: the caller then factorises.
     """
     from poissonfp.solvers.base import norm2
-    from poissonfp.solvers.jacobi_schedule import working_unit
-    from poissonfp.solvers.multilevel import DEFAULT_COARSEST_POINTS, ExactCoarse
+    from poissonfp.solvers.classical.jacobi_schedule import working_unit
+    from poissonfp.solvers.hierarchy.multilevel import DEFAULT_COARSEST_POINTS, ExactCoarse
 
     unit = working_unit(np.asarray(rhs))
     b = np.asarray(rhs, dtype=float) / unit

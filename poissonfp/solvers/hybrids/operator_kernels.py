@@ -2,7 +2,7 @@
 
 Every array whose first axis is the batch holds one right-hand side per row; iterates are zero-padded
 (``(K, n0 + 2, ...)``), right-hand sides and residuals are not. The per-row work is done by the kernels of
-:mod:`poissonfp.solvers.multilevel_kernels` and :mod:`poissonfp.solvers.nested_kernels` (reused, called
+:mod:`poissonfp.solvers.hierarchy.multilevel_kernels` and :mod:`poissonfp.solvers.hierarchy.nested_kernels` (reused, called
 inside the compiled loop over rows: no Python loop per right-hand side). New here is only
 ``block_Nd``: ``count`` ω-Jacobi sweeps on the rows listed that record every sweep's squared residual norm
 for free (``u_new - u_old = ω D⁻¹ r_old`` on the box, whose diagonal is constant) and stop a row once its
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from poissonfp.solvers.multilevel_kernels import (
+from poissonfp.solvers.hierarchy.multilevel_kernels import (
     interpolate_add_1d,
     interpolate_add_2d,
     interpolate_add_3d,
@@ -30,7 +30,7 @@ from poissonfp.solvers.multilevel_kernels import (
     smooth_2d,
     smooth_3d,
 )
-from poissonfp.solvers.nested_kernels import (
+from poissonfp.solvers.hierarchy.nested_kernels import (
     interpolate_nested_1d,
     interpolate_nested_2d,
     interpolate_nested_3d,

@@ -1,7 +1,7 @@
-"""The array backends of the multilevel hybrid: what :func:`~poissonfp.solvers.hybrid_multilevel.run_hybrid`
+"""The array backends of the multilevel hybrid: what :func:`~poissonfp.solvers.hybrids.hybrid_multilevel.run_hybrid`
 asks of a backend (:class:`HybridBackend`), and the numpy one (:class:`NumpyBackend`: numba-compiled
 smoothing, the box's rediscretised or the Galerkin hierarchy). The torch one,
-:class:`~poissonfp.solvers.torch_backend.TorchBackend`, runs the same orchestration on a device.
+:class:`~poissonfp.solvers.hybrids.torch_backend.TorchBackend`, runs the same orchestration on a device.
 
 A backend builds the hierarchy and the coarsest-level solvers, prices a plain sweep for the fallback
 decision, runs pure Jacobi when the decision picks it, and drives the cycles (full multigrid, then one
@@ -20,10 +20,10 @@ import numpy as np
 from poissonfp.grid import Grid
 from poissonfp.problem import Problem
 from poissonfp.solvers.base import Monitor
-from poissonfp.solvers.jacobi import JacobiIteration, run_jacobi
-from poissonfp.solvers.jacobi_price import PRICE_SWEEPS, JacobiPrice, measure_price
-from poissonfp.solvers.multilevel import DEFAULT_COARSEST_POINTS, ExactCoarse, Multilevel
-from poissonfp.solvers.multilevel import warm_up as warm_up_multilevel
+from poissonfp.solvers.classical.jacobi import JacobiIteration, run_jacobi
+from poissonfp.solvers.classical.jacobi_price import PRICE_SWEEPS, JacobiPrice, measure_price
+from poissonfp.solvers.hierarchy.multilevel import DEFAULT_COARSEST_POINTS, ExactCoarse, Multilevel
+from poissonfp.solvers.hierarchy.multilevel import warm_up as warm_up_multilevel
 
 __all__ = ["PLAIN_SWEEPS", "Cycles", "HybridBackend", "JacobiRun", "NumpyBackend", "make_multilevel"]
 
@@ -93,13 +93,13 @@ PLAIN_SWEEPS = 3
 def make_multilevel(problem: Problem, coarse, omega: float | None = None, sweeps: int = 2,
                     coarsest_points: int | None = None):
     """The hierarchy for ``problem``'s operator, built once: the rediscretised box hierarchy
-    (:class:`~poissonfp.solvers.multilevel.Multilevel`) on the constant-coefficient Dirichlet box, the
-    Galerkin one (:class:`~poissonfp.solvers.multilevel_galerkin.GalerkinMultilevel`) elsewhere. Reuse it
+    (:class:`~poissonfp.solvers.hierarchy.multilevel.Multilevel`) on the constant-coefficient Dirichlet box, the
+    Galerkin one (:class:`~poissonfp.solvers.hierarchy.multilevel_galerkin.GalerkinMultilevel`) elsewhere. Reuse it
     for any right-hand side: ``hierarchy.solve_rhs(rhs, tol)`` (or ``full_cycle(rhs)`` then ``cycle()``)."""
     points = coarsest_points or DEFAULT_COARSEST_POINTS[problem.grid.ndim]
     if problem.on_box:
         return Multilevel(problem.grid, coarse, omega, sweeps, sweeps, points)
-    from poissonfp.solvers.multilevel_galerkin import GalerkinMultilevel
+    from poissonfp.solvers.hierarchy.multilevel_galerkin import GalerkinMultilevel
 
     return GalerkinMultilevel(problem.operator, coarse, omega, sweeps, sweeps, points)
 
@@ -144,7 +144,7 @@ class NumpyBackend:
             from poissonfp.neural.galerkin import GalerkinSpace
 
             return GalerkinSpace(hierarchy.grids[-1], features, rcond)
-        from poissonfp.solvers.multilevel_galerkin import MatrixGalerkinSpace
+        from poissonfp.solvers.hierarchy.multilevel_galerkin import MatrixGalerkinSpace
 
         return MatrixGalerkinSpace(hierarchy.levels[-1], features, rcond)
 

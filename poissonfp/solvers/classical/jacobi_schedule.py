@@ -1,5 +1,5 @@
-"""What every Jacobi iteration shares (the stencil kernels of :mod:`~poissonfp.solvers.jacobi`, the CSR
-kernel of :mod:`~poissonfp.solvers.csr_jacobi`, the torch sweeps of :mod:`~poissonfp.solvers.torch_solvers`):
+"""What every Jacobi iteration shares (the stencil kernels of :mod:`~poissonfp.solvers.classical.jacobi`, the CSR
+kernel of :mod:`~poissonfp.solvers.classical.csr_jacobi`, the torch sweeps of :mod:`~poissonfp.solvers.hybrids.torch_solvers`):
 the rescaled ping-pong buffers and the schedule of criterion checks and kernel calls."""
 from __future__ import annotations
 

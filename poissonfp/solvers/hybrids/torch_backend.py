@@ -1,11 +1,11 @@
 """The hybrid's multilevel cycle and pure Jacobi in torch, so that ``device="cuda"`` runs everything on the GPU.
 
-The same method as :mod:`poissonfp.solvers.multilevel` and :mod:`poissonfp.solvers.jacobi` with tensors
+The same method as :mod:`poissonfp.solvers.hierarchy.multilevel` and :mod:`poissonfp.solvers.classical.jacobi` with tensors
 on one device: ω-Jacobi sweeps and residuals are slices of a zero-padded tensor, grid transfers are the
-same 1D operators (:func:`~poissonfp.solvers.multilevel.interpolation_taps`, full weighting) as dense
+same 1D operators (:func:`~poissonfp.solvers.hierarchy.multilevel.interpolation_taps`, full weighting) as dense
 matrices applied axis by axis, the coarsest level is solved by a :class:`TorchGalerkinSpace` built from
 the network's features evaluated on the device (``ΦᵀAΦ`` and its eigen-decomposition there too), by
-sweeps alone (both by :class:`~poissonfp.solvers.multilevel.CoarseIteration`), or by a dense Cholesky
+sweeps alone (both by :class:`~poissonfp.solvers.hierarchy.multilevel.CoarseIteration`), or by a dense Cholesky
 factorisation. Nothing but scalars for the stopping criterion
 crosses to the host until the solution is returned. The tests run these functions with ``device="cpu"``
 against the numpy path.
@@ -21,7 +21,7 @@ import torch
 from poissonfp.grid import Grid
 from poissonfp.neural.galerkin import truncated_inverse
 from poissonfp.operators import diagonal
-from poissonfp.solvers.multilevel import coarse_grids, interpolation_1d
+from poissonfp.solvers.hierarchy.multilevel import coarse_grids, interpolation_1d
 
 __all__ = [
     "TorchExactCoarse",
@@ -159,7 +159,7 @@ class TorchExactCoarse:
 
 
 class TorchMultilevel:
-    """:class:`~poissonfp.solvers.multilevel.Multilevel` on a torch device (same grids, transfers, work count)."""
+    """:class:`~poissonfp.solvers.hierarchy.multilevel.Multilevel` on a torch device (same grids, transfers, work count)."""
 
     hierarchy = "rediscretised"
 
@@ -211,7 +211,7 @@ class TorchMultilevel:
         self.work += fraction * (self.pre + self.post + 3)
 
     def full_cycle(self, rhs: torch.Tensor) -> None:
-        """Full multigrid from zero (see :meth:`~poissonfp.solvers.multilevel.Multilevel.full_cycle`)."""
+        """Full multigrid from zero (see :meth:`~poissonfp.solvers.hierarchy.multilevel.Multilevel.full_cycle`)."""
         self.fine.rhs.copy_(rhs)
         for index in range(len(self.levels) - 1):
             self.levels[index + 1].rhs.copy_(self._transfer(self.levels[index].rhs, self._restrict[index]))
@@ -275,7 +275,7 @@ def sweep_seconds(level: TorchLevel, omega: float, count: int = 4) -> float:
 
 
 def lowest_factor(grid: Grid, omega: float) -> float:
-    """ω-Jacobi's per-sweep factor of the lowest mode (as :func:`~poissonfp.solvers.jacobi.jacobi_factor`)."""
+    """ω-Jacobi's per-sweep factor of the lowest mode (as :func:`~poissonfp.solvers.classical.jacobi.jacobi_factor`)."""
     weights = [2.0 / h**2 for h in grid.spacing]
     mean_cos = sum(w * math.cos(math.pi / (n + 1)) for w, n in zip(weights, grid.shape)) / sum(weights)
     return 1.0 - omega + omega * mean_cos

@@ -13,7 +13,7 @@ import numpy as np
 
 from poissonfp.grid import Grid
 from poissonfp.problem import Problem
-from poissonfp.solvers import operator_kernels as kernels
+from poissonfp.solvers.hybrids import operator_kernels as kernels
 
 __all__ = ["SameGrid", "TwoGrid", "VCycle", "make_correction"]
 
@@ -22,7 +22,7 @@ Network = Callable[[np.ndarray], np.ndarray]
 
 def _dense_interpolation(fine: Grid, coarse: Grid) -> list:
     """Per axis the sparse linear interpolation (fine x coarse) and its transpose."""
-    from poissonfp.solvers.multilevel import interpolation_1d
+    from poissonfp.solvers.hierarchy.multilevel import interpolation_1d
 
     matrices = [interpolation_1d(nf, nc).tocsr() for nf, nc in zip(fine.shape, coarse.shape)]
     return [(m, m.T.tocsr()) for m in matrices]
@@ -69,20 +69,20 @@ class TwoGrid:
 
 
 class VCycle:
-    """One V-cycle on ``A e = r`` from zero over :func:`~poissonfp.solvers.multilevel.coarse_grids` (finest
+    """One V-cycle on ``A e = r`` from zero over :func:`~poissonfp.solvers.hierarchy.multilevel.coarse_grids` (finest
     first, the model's grid last): ``pre`` / ``post`` ω-Jacobi sweeps on every finer level, full weighting and
     linear interpolation between levels, and on the model's grid ``coarse`` sweeps before and after ONE
     network call for all rows (``coarse = 0``: the network alone). A single grid (the model's own) gives
     ``d = N(r)`` with those ``coarse`` sweeps around it. Box only (the levels rediscretise the box's Laplacian).
 
-    Batched and compiled (:mod:`poissonfp.solvers.operator_kernels`): the buffers of every level are allocated
+    Batched and compiled (:mod:`poissonfp.solvers.hybrids.operator_kernels`): the buffers of every level are allocated
     once for ``capacity`` rows; :meth:`correct` runs on the first ``m`` rows of them, no loop over rows in
     Python. The returned correction is a view into a buffer that the next call overwrites."""
 
     def __init__(self, grids: list[Grid], omega: float, pre: int, post: int, capacity: int = 1,
                  coarse: int = 0) -> None:
         from poissonfp.operators import diagonal
-        from poissonfp.solvers.multilevel import interpolation_taps, restriction_taps
+        from poissonfp.solvers.hierarchy.multilevel import interpolation_taps, restriction_taps
 
         self.grids, self.omega, self.pre, self.post, self.coarse = grids, omega, pre, post, coarse
         self.ndim = grids[0].ndim
@@ -152,11 +152,11 @@ class VCycle:
 
 def make_correction(problem: Problem, model, how: str, cycle_sweeps: int, omega: float, capacity: int = 1,
                     coarse_sweeps: int = 0):
-    """The correction for ``how`` (:func:`~poissonfp.solvers.operator.check_model`) on ``capacity`` rows: on the
+    """The correction for ``how`` (:func:`~poissonfp.solvers.hybrids.operator.check_model`) on ``capacity`` rows: on the
     box a :class:`VCycle` (``cycle_sweeps`` sweeps before and after each finer level's correction,
     ``coarse_sweeps`` around the network on its own grid) when the box's coarsening chain ends at the model's
     grid or the grid is the model's; else the network on the same grid or a two-grid (numpy)."""
-    from poissonfp.solvers.multilevel import coarse_grids
+    from poissonfp.solvers.hierarchy.multilevel import coarse_grids
 
     if problem.on_box and how == "same grid":
         return VCycle([problem.grid], omega, 0, 0, capacity, coarse_sweeps)

@@ -1,4 +1,4 @@
-"""The two-level hybrid's network phase (:func:`~poissonfp.solvers.hybrid.solve_hybrid`, steps 1-2): train to
+"""The two-level hybrid's network phase (:func:`~poissonfp.solvers.hybrids.hybrid.solve_hybrid`, steps 1-2): train to
 the switch (a fixed step count, or ``"auto"``: until the low modes the Galerkin space captures stop
 improving, :class:`LowModeTracker`), or span a classical basis instead, and hand over the Galerkin space
 and the network's grid values."""
@@ -14,7 +14,7 @@ from poissonfp.operators import apply_laplacian
 from poissonfp.problem import Problem
 from poissonfp.settings import HybridSettings, TrainingSettings
 from poissonfp.solvers.base import Monitor
-from poissonfp.solvers.hybrid_record import TwoLevelRecord
+from poissonfp.solvers.hybrids.hybrid_record import TwoLevelRecord
 
 __all__ = ["LowModeTracker", "dnn_phase", "untrained_phase"]
 

@@ -5,9 +5,9 @@ axis ``d`` is ``Σ_t weights_d[i, t] * src[taps_d[i, t]]`` (unused taps carry we
 not coarsened has one tap of weight 1). ``restrict_Nd`` writes ``out = (R_0 ⊗ .. ⊗ R_{d-1}) src`` in one
 pass over the output; ``interpolate_add_Nd`` adds ``(P_0 ⊗ ..) coarse`` to the interior of a zero-padded
 fine iterate in one pass. ``residual_Nd`` computes ``b - A u`` from the zero-padded iterate the Jacobi
-kernels work on (:mod:`poissonfp.solvers.jacobi_kernels`). ``smooth_Nd`` are those sweeps without the
+kernels work on (:mod:`poissonfp.solvers.classical.jacobi_kernels`). ``smooth_Nd`` are those sweeps without the
 statistics of the last one, for the cycle's smoothing where nothing is measured; ``measured_sweep_Nd``
-is the one sweep that measures (the statistics of :mod:`poissonfp.solvers.jacobi_kernels`).
+is the one sweep that measures (the statistics of :mod:`poissonfp.solvers.classical.jacobi_kernels`).
 """
 from __future__ import annotations
 

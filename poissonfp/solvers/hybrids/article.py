@@ -27,7 +27,7 @@ import numpy as np
 from poissonfp.problem import Problem
 from poissonfp.settings import HybridSettings, NetworkSettings, TrainingSettings, check_switch
 from poissonfp.solvers.base import Monitor, SolveResult
-from poissonfp.solvers.jacobi import jacobi_iteration, run_jacobi
+from poissonfp.solvers.classical.jacobi import jacobi_iteration, run_jacobi
 
 __all__ = ["ARTICLE_NETWORK", "article_network", "lowest_mode_at_switch", "plain_network", "solve_article"]
 
@@ -112,7 +112,7 @@ def lowest_mode_at_switch(problem: Problem, u: np.ndarray, omega: float, monitor
     ``ln(|a| / threshold) / -ln(factor)``: a lower bound on the Jacobi phase. Jacobi from zero never has
     this mode to remove when the discrete solution has none (e.g. an odd solution on a symmetric interval).
     """
-    from poissonfp.solvers.jacobi import jacobi_factor
+    from poissonfp.solvers.classical.jacobi import jacobi_factor
 
     grid = problem.grid
     mode = np.ones(grid.shape)

@@ -7,7 +7,7 @@ Axes whose spacing is already twice the finest one are not coarsened (semi-coars
 Jacobi a smoother on stretched grids). Each level rediscretises the (2d+1)-point Laplacian on its grid.
 
 One cycle at level ``l`` (a V-cycle): ``pre`` ω-Jacobi sweeps (compiled kernel of
-:mod:`poissonfp.solvers.jacobi_kernels`), residual, restriction ``R = (h_f / h_c)^d Pᵀ``, the cycle at
+:mod:`poissonfp.solvers.classical.jacobi_kernels`), residual, restriction ``R = (h_f / h_c)^d Pᵀ``, the cycle at
 level ``l + 1`` from zero (at the coarsest level: the coarse solver), interpolation ``P`` of the
 correction, ``post`` sweeps. :meth:`Multilevel.full_cycle` starts from the coarsest level (full
 multigrid: solve there, interpolate, one V-cycle per level), which leaves an iterate near
@@ -34,9 +34,9 @@ import scipy.sparse as sp
 
 from poissonfp.grid import Grid
 from poissonfp.operators import diagonal
-from poissonfp.solvers import multilevel_kernels as kernels
-from poissonfp.solvers import nested_kernels
-from poissonfp.solvers.jacobi_kernels import warm_up as warm_up_jacobi
+from poissonfp.solvers.classical.jacobi_kernels import warm_up as warm_up_jacobi
+from poissonfp.solvers.hierarchy import multilevel_kernels as kernels
+from poissonfp.solvers.hierarchy import nested_kernels
 
 __all__ = [
     "DEFAULT_COARSEST_POINTS",
@@ -164,7 +164,7 @@ def restriction_taps(fine: int, coarse: int, ratio: float) -> tuple[np.ndarray, 
 
 class _Transfer:
     """A grid transfer in one compiled pass: the fixed-weight kernels of
-    :mod:`poissonfp.solvers.nested_kernels` when every axis halves (``n_f = 2 n_c + 1``), else a tensor
+    :mod:`poissonfp.solvers.hierarchy.nested_kernels` when every axis halves (``n_f = 2 n_c + 1``), else a tensor
     product of 1D tap lists. Buffers are allocated here, once."""
 
     def __init__(self, taps: list[tuple[np.ndarray, np.ndarray]], shape: tuple[int, ...], restrict: bool,
@@ -279,7 +279,7 @@ class CoarseIteration:
     """Solve the coarsest level by ``{Galerkin correction, sweeps}`` until the residual drops by ``reduction``.
 
     Works on any level with ``zero``, ``add``, ``smooth``, ``compute_residual`` and ``rhs`` (numpy
-    :class:`Level` or :class:`~poissonfp.solvers.torch_backend.TorchLevel`).
+    :class:`Level` or :class:`~poissonfp.solvers.hybrids.torch_backend.TorchLevel`).
 
     Args:
         space: a :class:`~poissonfp.neural.galerkin.GalerkinSpace` on the coarsest grid (or anything with

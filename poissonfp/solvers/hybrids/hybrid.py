@@ -35,9 +35,9 @@ import numpy as np
 from poissonfp.problem import Problem
 from poissonfp.settings import HybridSettings, NetworkSettings, TrainingSettings, check_switch
 from poissonfp.solvers.base import Monitor, SolveResult, check_finite, require_box
-from poissonfp.solvers.hybrid_record import TwoLevelRecord
-from poissonfp.solvers.hybrid_training import LowModeTracker, dnn_phase, untrained_phase
-from poissonfp.solvers.jacobi import jacobi_iteration, run_jacobi
+from poissonfp.solvers.classical.jacobi import jacobi_iteration, run_jacobi
+from poissonfp.solvers.hybrids.hybrid_record import TwoLevelRecord
+from poissonfp.solvers.hybrids.hybrid_training import LowModeTracker, dnn_phase, untrained_phase
 
 __all__ = ["LowModeTracker", "default_sweeps_per_correction", "smoothing_omega", "solve_hybrid"]
 
@@ -66,8 +66,8 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
     Jacobi weight), ``check_every`` (tail batch), ``switch`` (overrides ``hybrid.switch``).
     ``initial_guess`` is ignored (the network provides it).
 
-    ``info`` is :meth:`~poissonfp.solvers.hybrid_record.TwoLevelRecord.to_dict` of the solve's typed record
-    (:class:`~poissonfp.solvers.hybrid_record.TwoLevelRecord`, which documents every key).
+    ``info`` is :meth:`~poissonfp.solvers.hybrids.hybrid_record.TwoLevelRecord.to_dict` of the solve's typed record
+    (:class:`~poissonfp.solvers.hybrids.hybrid_record.TwoLevelRecord`, which documents every key).
     """
     if device == "cuda":
         require_box(problem, "hybrid on cuda (the torch stencil)")
@@ -76,7 +76,7 @@ def solve_hybrid(problem: Problem, monitor: Monitor, *, network: NetworkSettings
     hybrid = hybrid or HybridSettings()
     switch = check_switch(hybrid.switch if switch is None else switch)
     if hybrid.cycle == "multilevel":  # every operator: the box's hierarchy or the Galerkin one
-        from poissonfp.solvers.hybrid_multilevel import solve_multilevel_hybrid
+        from poissonfp.solvers.hybrids.hybrid_multilevel import solve_multilevel_hybrid
 
         return solve_multilevel_hybrid(problem, monitor, network=network, training=training, hybrid=hybrid,
                                        seed=seed, device=device, omega=omega, check_every=check_every,

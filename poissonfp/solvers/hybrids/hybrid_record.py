@@ -1,6 +1,6 @@
 """What the two-level hybrid reports about one solve: a typed record instead of a loose ``info`` dict.
 
-:func:`poissonfp.solvers.hybrid.solve_hybrid` fills a :class:`TwoLevelRecord` as its phases run and puts
+:func:`poissonfp.solvers.hybrids.hybrid.solve_hybrid` fills a :class:`TwoLevelRecord` as its phases run and puts
 :meth:`TwoLevelRecord.to_dict` into ``SolveResult.info`` (JSON-able; fields that do not apply to the
 solve, such as the loss of an untrained classical coarse space, are left out).
 """
