@@ -78,7 +78,7 @@ class SignalGuard:
     def __init__(self) -> None:
         self.received: int | None = None
         self.count = 0
-        #: a first signal that landed in a foreign callback (numba compiling, see :func:`raise_pending`)
+        #: a first signal not yet known to have reached the solver (see :func:`raise_pending`)
         self.pending = False
         self._defer = 0
         self._solving = False
@@ -90,6 +90,9 @@ class SignalGuard:
         if _main_thread():
             for number in _SIGNALS:
                 self._previous[number] = signal.signal(number, self._handle)
+            early = _entry_point_signal()
+            if early is not None and self.received is None:  # its KeyboardInterrupt was swallowed while loading
+                self.received, self.count, self.pending = early, self.count + 1, True
         return self
 
     def __exit__(self, *exc) -> None:
@@ -103,9 +106,12 @@ class SignalGuard:
             return  # a second signal never interrupts the handling of the first
         self.received = number
         if not self._defer and not self._finished:
+            # pending until the solve has its result: raise_pending() delivers it again at the solver's next
+            # record should a library swallow the KeyboardInterrupt raised here (2 of 150 random Ctrl-Cs ran on
+            # to the end of the solve before: the signal recorded, its exception lost)
+            self.pending = True
             if _in_foreign_callback(_frame):
-                self.pending = True  # raising here would be swallowed: raise_pending() delivers it
-                return
+                return  # raising here would be swallowed
             raise KeyboardInterrupt
 
     # -- what callers use ---------------------------------------------------------------------
@@ -130,10 +136,12 @@ class SignalGuard:
         finally:
             self._solving = False
             self._finished = False
+            self.pending = False
 
     def finish(self) -> None:
         """The interruptible work is over: record every later signal, never raise it."""
         self._finished = True
+        self.pending = False
 
     @property
     def finished(self) -> bool:
@@ -157,6 +165,15 @@ class SignalGuard:
 _FOREIGN = ("llvmlite", "ctypes")
 
 
+def _entry_point_signal() -> int | None:
+    """The first signal :mod:`poissonfp.__main__` recorded while the command line loaded, if any: its
+    ``KeyboardInterrupt`` should have ended the process before any command ran, so a guard that finds one
+    takes it over (a library swallowed the exception)."""
+    entry = sys.modules.get("poissonfp.__main__")
+    received = getattr(entry, "_received", None)
+    return received[0] if received else None
+
+
 def _in_foreign_callback(frame: FrameType | None) -> bool:
     while frame is not None:
         name = frame.f_code.co_filename.replace("\\", "/")
@@ -167,13 +184,13 @@ def _in_foreign_callback(frame: FrameType | None) -> bool:
 
 
 def raise_pending() -> None:
-    """Deliver a first signal that arrived inside a foreign callback (see :data:`_FOREIGN`) as
-    ``KeyboardInterrupt``, now that Python code runs; the solver's monitor calls it at every record and
-    criterion check. A no-op without an active guard, inside :meth:`SignalGuard.deferred` and after
-    :meth:`SignalGuard.finish`."""
+    """Deliver a first signal that has not ended the solve yet as ``KeyboardInterrupt``: one that arrived
+    inside a foreign callback (see :data:`_FOREIGN`), whose exception a library swallowed, or that the entry
+    point recorded while loading. The solver's monitor calls it at every record and criterion check; it stays
+    pending until the solve has its result (:meth:`SignalGuard.finish`) or its ``solving`` block ends. A no-op
+    without an active guard and inside :meth:`SignalGuard.deferred`."""
     guard = _active_guard()
     if guard is not None and guard.pending and not guard._defer and not guard._finished:
-        guard.pending = False
         raise KeyboardInterrupt
 
 

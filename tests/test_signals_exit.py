@@ -24,7 +24,8 @@ def test_a_signal_in_numbas_python_code_is_raised_at_once():
     with SignalGuard() as guard:
         with pytest.raises(KeyboardInterrupt):
             _call_from("/venv/site-packages/numba/core/caching.py", guard)
-        assert guard.received == signal.SIGINT and not guard.pending
+        # raised at once; still pending until the solve has its result, should a library swallow it
+        assert guard.received == signal.SIGINT and guard.pending
 
 
 def test_a_signal_inside_llvmlites_callback_is_still_held():
