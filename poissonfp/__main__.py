@@ -91,8 +91,16 @@ def _caused_by_interrupt(error: BaseException) -> bool:
 
 
 def _exit_interrupted(loaded: bool) -> None:
-    """One line and 130 / 143; before the command line was loaded no command had run: nothing written."""
-    sys.stderr.write("interrupted\n" if loaded else "interrupted while loading: nothing written\n")
+    """One line and 130 / 143. Before the command line was loaded, or before any command entered its signal
+    guard (commands write only inside one), nothing was written, and the line says so."""
+    interrupts = sys.modules.get("poissonfp.interrupts")
+    if not loaded:
+        line = "interrupted while loading: nothing written"
+    elif not getattr(interrupts, "guards_entered", 0):
+        line = "interrupted before the command started: nothing written"
+    else:
+        line = "interrupted"
+    sys.stderr.write(line + "\n")
     _exit_promptly(_EXIT_CODES.get(_received[0], EXIT_INTERRUPTED) if _received else EXIT_INTERRUPTED)
 
 

@@ -62,6 +62,10 @@ EXIT_SIGINT = 128 + signal.SIGINT     # 130
 EXIT_SIGTERM = 128 + signal.SIGTERM   # 143
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
+#: How many guards this process has entered (a command writes only inside one): read by
+#: :mod:`poissonfp.__main__` to tell "nothing written" when an interrupt escapes every command's handling.
+guards_entered = 0
+
 
 def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
@@ -87,6 +91,8 @@ class SignalGuard:
 
     # -- context ------------------------------------------------------------------------------
     def __enter__(self) -> SignalGuard:
+        global guards_entered
+        guards_entered += 1
         if _main_thread():
             for number in _SIGNALS:
                 self._previous[number] = signal.signal(number, self._handle)

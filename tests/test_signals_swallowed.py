@@ -1,9 +1,11 @@
 """A first signal whose KeyboardInterrupt a library swallowed while the command line was still loading (before
 any command installed its guard) is not lost: the command's guard takes it over and delivers it at the
 solver's first record (2 of 150 random SIGINTs were lost that way: the solve ran to the end, exit 0)."""
+import contextlib
 import json
 import signal
 
+import pytest
 from click.testing import CliRunner
 
 import poissonfp.__main__ as entry
@@ -41,11 +43,27 @@ def test_a_swallowed_interrupt_is_delivered_again_at_the_next_record(tmp_path):
 
     problem = build_problem(load_case("2d_square"), size=31)
     with SignalGuard() as guard, guard.solving():
-        try:
-            guard._handle(signal.SIGINT, None)  # its KeyboardInterrupt, swallowed by "a library"
-        except KeyboardInterrupt:
-            pass
+        with contextlib.suppress(KeyboardInterrupt):  # its KeyboardInterrupt, swallowed by "a library"
+            guard._handle(signal.SIGINT, None)
         result = solve(problem, "jacobi", StoppingCriterion("residual", 1e-10), omega=1.0)
         assert result.stop_reason == "interrupted" and result.iterations == 0
         assert not guard.pending  # delivered once: the solve has its result
     assert guard.received == signal.SIGINT
+
+
+def test_an_interrupt_escaping_before_any_command_says_nothing_written(monkeypatch, capsys):
+    """A signal between loading the command line and the command's guard (click parsing the arguments) ended
+    with the bare line 'interrupted': true, but it did not say that nothing was written (the suite's 20-SIGINT
+    test, a run at 0.081 s)."""
+    import poissonfp.interrupts as interrupts
+
+    monkeypatch.setattr(entry, "_received", [signal.SIGINT])
+    monkeypatch.setattr(interrupts, "guards_entered", 0)
+    with pytest.raises(SystemExit) as done:
+        entry._exit_interrupted(loaded=True)
+    assert done.value.code == 130 and capsys.readouterr().err == "interrupted before the command started: nothing written\n"
+    with SignalGuard():
+        pass
+    with pytest.raises(SystemExit):
+        entry._exit_interrupted(loaded=True)
+    assert capsys.readouterr().err == "interrupted\n"  # a command ran: it said what it wrote
