@@ -15,6 +15,8 @@ import signal
 import sys
 import threading
 
+from poissonfp.interrupts import _in_foreign_callback
+
 __all__ = ["run"]
 
 EXIT_INTERRUPTED = 130
@@ -24,12 +26,14 @@ _received: list[int] = []
 _running = [False]
 
 
-def _first_signal(number: int, _frame) -> None:
-    """Record the first signal; raise it as KeyboardInterrupt once :func:`run` is running."""
+def _first_signal(number: int, frame) -> None:
+    """Record the first signal; raise it as KeyboardInterrupt once :func:`run` is running, unless it landed
+    where the exception would be lost (a finalizer, a C callback): :func:`run` raises it when the import
+    returns, or the command's guard takes it over."""
     if _received:
         return
     _received.append(number)
-    if _running[0]:
+    if _running[0] and not _in_foreign_callback(frame):
         raise KeyboardInterrupt
 
 
@@ -60,6 +64,8 @@ def run() -> None:
         from poissonfp.cli import main
 
         loaded = True
+        if _received:  # held back while the command line loaded
+            raise KeyboardInterrupt
         main()
     except SystemExit as done:
         if done.code in _EXIT_CODES.values():  # a command stopped by a signal has written what it will

@@ -180,10 +180,19 @@ def _entry_point_signal() -> int | None:
     return received[0] if received else None
 
 
+#: Python functions the interpreter calls where an exception cannot propagate ("Exception ignored in ...", then
+#: lost): finalizers and weakref callbacks, among them importlib's module-lock callback (a Ctrl-C while modules
+#: load landed there once in 80 signals on a loaded machine).
+_FINALIZERS = (("<frozen importlib._bootstrap>", "cb"),)
+
+
 def _in_foreign_callback(frame: FrameType | None) -> bool:
+    """Whether ``frame`` runs inside a C callback or a finalizer, where a raised exception would be lost."""
     while frame is not None:
-        name = frame.f_code.co_filename.replace("\\", "/")
-        if any(f"/{package}/" in name for package in _FOREIGN):
+        code = frame.f_code
+        name = code.co_filename.replace("\\", "/")
+        if any(f"/{package}/" in name for package in _FOREIGN) or code.co_name == "__del__" \
+                or (code.co_filename, code.co_name) in _FINALIZERS:
             return True
         frame = frame.f_back
     return False
