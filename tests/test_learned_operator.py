@@ -100,11 +100,11 @@ def test_operator_solve_reaches_the_direct_solution(trained_1d, n, accel):
 
 
 def test_energy_error_never_increases_with_a_useless_model(untrained_1d):
-    from poissonfp.solvers.hybrids.operator import _Iteration
+    from poissonfp.solvers.hybrids.operator_iteration import OperatorIteration
 
     model, _ = untrained_1d
     problem = _problem(31)
-    iteration = _Iteration(problem, model, "same grid", problem.rhs[None].copy(), 2, 2 / 3, "none", patience=2,
+    iteration = OperatorIteration(problem, model, "same grid", problem.rhs[None].copy(), 2, 2 / 3, "none", patience=2,
                            trigger="always")
     exact = problem.discrete_solution[None]
     previous = energy_errors(problem.operator, iteration.fine.solutions(), exact)[0]
