@@ -285,6 +285,10 @@ def _import_solver(case) -> None:
 
     if case.solver.method in SOLVERS:
         SOLVERS[case.solver.method]
+        if case.solver.method == "hybrid" and case.hybrid.cycle == "multilevel":  # imported by the solver itself
+            importlib.import_module("poissonfp.solvers.hybrids.hybrid_multilevel")
+        if case.solver.method == "multigrid":  # PyAMG, imported by the solver itself (0.1-0.2 s)
+            importlib.import_module("pyamg")
         if uses_torch(case):
             importlib.import_module("poissonfp.neural.model")
     if "numba" in sys.modules:
