@@ -1,6 +1,7 @@
 """torch (1-3 s to import) loads only where a run builds a network or runs on torch: never for the classical
 methods, nor for the hybrid with a classical coarse space, by `solve` or `compare`; the default hybrid (the
-network's coarse space) does load it, which shows the check can fail."""
+network's coarse space) does load it, which shows the check can fail. numba (0.3-0.5 s with its compiler
+context) loads only where a compiled kernel runs: not for multigrid, dst or direct."""
 from __future__ import annotations
 
 import json
@@ -33,12 +34,12 @@ for i, args in enumerate(json.loads(sys.argv[1])):
         main(args + flags, standalone_mode=False)
     except SystemExit as done:
         assert not done.code, (args, done.code)
-    loaded.append("torch" in sys.modules)
+    loaded.append(["torch" in sys.modules, "numba" in sys.modules])
 print(json.dumps(loaded))
 """
 
 
-def _torch_after_each(runs: list, tmp_path) -> list[bool]:
+def _loaded_after_each(runs: list, tmp_path) -> list[list[bool]]:
     out = subprocess.run([sys.executable, "-c", _SCRIPT, json.dumps([args for _, args in runs]), str(tmp_path)],
                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -46,7 +47,11 @@ def _torch_after_each(runs: list, tmp_path) -> list[bool]:
 
 
 def test_torch_is_imported_only_when_a_network_is_built(tmp_path):
-    loaded = _torch_after_each([*_CLASSICAL, _NETWORK], tmp_path)
-    first = next((label for (label, _), flag in zip(_CLASSICAL, loaded) if flag), None)
+    loaded = _loaded_after_each([*_CLASSICAL, _NETWORK], tmp_path)
+    torch = [flags[0] for flags in loaded]
+    first = next((label for (label, _), flag in zip(_CLASSICAL, torch) if flag), None)
     assert first is None, f"torch was imported by: {first}"
-    assert loaded[-1], "the network's hybrid ran without torch: the check above proves nothing"
+    assert torch[-1], "the network's hybrid ran without torch: the check above proves nothing"
+    numba = [flags[1] for flags in loaded]
+    assert numba[:3] == [False] * 3, f"numba was imported by: {_CLASSICAL[numba.index(True)][0]}"
+    assert numba[3], "jacobi ran without numba: the check above proves nothing"

@@ -289,7 +289,7 @@ def _import_solver(case) -> None:
             importlib.import_module("poissonfp.solvers.hybrids.hybrid_multilevel")
         if case.solver.method == "multigrid":  # PyAMG, imported by the solver itself (0.1-0.2 s)
             importlib.import_module("pyamg")
-        if uses_torch(case):
+        if _uses_torch(case):
             importlib.import_module("poissonfp.neural.model")
     if "numba" in sys.modules:
         from numba.core.registry import cpu_target
@@ -297,7 +297,7 @@ def _import_solver(case) -> None:
         cpu_target.target_context.refresh()  # what numba's cache does before loading the first kernel
 
 
-def uses_torch(case) -> bool:
+def _uses_torch(case) -> bool:
     """Whether solving ``case`` with its method loads torch: the neural methods, anything on ``cuda``, the
     two-level hybrid, and the multilevel hybrid whose coarsest space is the network's (the default); not the
     classical methods nor the hybrid with ``coarse = "polynomial"`` or ``"sine"`` (or an exact or smoothed
