@@ -55,3 +55,25 @@ def test_torch_is_imported_only_when_a_network_is_built(tmp_path):
     numba = [flags[1] for flags in loaded]
     assert numba[:3] == [False] * 3, f"numba was imported by: {_CLASSICAL[numba.index(True)][0]}"
     assert numba[3], "jacobi ran without numba: the check above proves nothing"
+
+
+def test_single_threaded_limits_blas_and_a_loaded_torch_and_restores_them():
+    import numpy  # noqa: F401  (its BLAS is the one limited)
+    import torch
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from poissonfp.threads import single_threaded
+
+    def blas_threads() -> set[int]:
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with threadpool_limits(2, user_api="blas"):
+            assert blas_threads() == {2}
+            with single_threaded():
+                assert torch.get_num_threads() == 1 and blas_threads() == {1}
+            assert torch.get_num_threads() == 2 and blas_threads() == {2}
+    finally:
+        torch.set_num_threads(previous)
