@@ -212,13 +212,14 @@ def _solve_and_save(case, out: Path, vtk: bool, quiet: bool, guard: SignalGuard,
         problem = build_problem(case)
         timings["build"] = time.perf_counter() - started
         started = time.perf_counter()
+        _import_reference(problem)
         with compile_clock(timings, "compile_reference"):
             _ = problem.discrete_solution  # the criterion, the errors and solution.npz use it: its cost told apart
         timings["reference"] = time.perf_counter() - started
         logger.info("solving %s with %s on %s (outputs: %s)", case.name, case.solver.method,
                     problem.grid.describe(), out)
         started = time.perf_counter()
-        _import_solver(case.solver.method)
+        _import_solver(case)
         timings["imports"] = time.perf_counter() - started
         started = time.perf_counter()
         with SolveProgress(f"{case.solver.method} {problem.grid.describe()}", _training_budget(case),
@@ -262,17 +263,50 @@ def _startup_seconds() -> float | None:
     return seconds_since_start() if _command_process() else None
 
 
-def _import_solver(method: str) -> None:
-    """Import ``method``'s solver module (and torch for the methods that take a network), so that the summary
-    tells their import apart from the solve (torch alone takes ~1-3 s on a busy machine)."""
+def _import_reference(problem) -> None:
+    """Off the box above :data:`~poissonfp.problem.LU_LIMIT` unknowns the discrete reference iterates with the
+    Galerkin hierarchy's compiled kernels: import their module (and numba) before the reference's
+    :func:`compile_clock`, which only watches compiles once numba is loaded."""
+    from poissonfp.problem import LU_LIMIT
+
+    if not problem.operator.box and problem.grid.size > LU_LIMIT:
+        import poissonfp.solvers.hierarchy.multilevel_galerkin  # noqa: F401
+
+
+def _import_solver(case) -> None:
+    """Import the case's solver module (and torch where the run builds a network or runs on torch), and ready
+    numba's compiler context where the solver loaded numba, so that the summary tells these loads apart from
+    the solve: torch alone takes 1-3 s; numba's context (its lowering registries, imported on the first
+    kernel loaded from its cache) 0.2-0.4 s."""
     import importlib
+    import sys
 
-    from poissonfp.solvers import SOLVERS, method_options
+    from poissonfp.solvers import SOLVERS
 
-    if method in SOLVERS:
-        SOLVERS[method]
-        if "network" in method_options(method):
+    if case.solver.method in SOLVERS:
+        SOLVERS[case.solver.method]
+        if case.solver.method == "hybrid" and case.hybrid.cycle == "multilevel":  # imported by the solver itself
+            importlib.import_module("poissonfp.solvers.hybrids.hybrid_multilevel")
+        if case.solver.method == "multigrid":  # PyAMG, imported by the solver itself (0.1-0.2 s)
+            importlib.import_module("pyamg")
+        if _uses_torch(case):
             importlib.import_module("poissonfp.neural.model")
+    if "numba" in sys.modules:
+        from numba.core.registry import cpu_target
+
+        cpu_target.target_context.refresh()  # what numba's cache does before loading the first kernel
+
+
+def _uses_torch(case) -> bool:
+    """Whether solving ``case`` with its method loads torch: the neural methods, anything on ``cuda``, the
+    two-level hybrid, and the multilevel hybrid whose coarsest space is the network's (the default); not the
+    classical methods nor the hybrid with ``coarse = "polynomial"`` or ``"sine"`` (or an exact or smoothed
+    coarsest level)."""
+    method, hybrid = case.solver.method, case.hybrid
+    if method in ("dnn", "article", "operator") or case.network.device == "cuda":
+        return True
+    return method == "hybrid" and (hybrid.cycle != "multilevel"
+                                   or (hybrid.coarsest == "space" and hybrid.coarse == "network"))
 
 
 def _check_operator_model(case) -> None:

@@ -27,15 +27,19 @@ __all__ = ["GalerkinSpace", "OperatorGalerkinSpace", "apply_laplacian_columns", 
 
 
 @functools.cache
-def warm_up(ndim: int) -> None:
+def warm_up(ndim: int, network: bool = True) -> None:
     """Compile (or load from numba's cache) the compiled kernels of the feature pipeline for ``ndim``
-    once per process, so that no solve's wall time includes compilation (as for Jacobi's kernels)."""
-    from poissonfp.neural.model import _ridge_2d, _ridge_3d
+    once per process, so that no solve's wall time includes compilation (as for Jacobi's kernels);
+    ``network=False``: not the network features' kernels (they live beside torch, which that spares)."""
     from poissonfp.solvers.classical.jacobi_kernels import warm_up as warm_up_jacobi
 
     warm_up_jacobi(ndim)
     grid = Grid((0.0,) * ndim, (1.0,) * ndim, (2,) * ndim)
     apply_laplacian_columns(grid, np.zeros((grid.size, 1)))
+    if not network:
+        return
+    from poissonfp.neural.model import _ridge_2d, _ridge_3d
+
     tiny = np.zeros((2, 1))
     if ndim == 2:
         _ridge_2d(tiny, tiny, np.zeros((2, 2, 1)))

@@ -16,9 +16,7 @@ Parameters are float64 by default; ``device="cuda"`` puts the network on the GPU
 """
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, cast
 
 import numpy as np
@@ -28,37 +26,11 @@ from torch import nn
 
 from poissonfp.grid import Grid
 from poissonfp.networks import make_mlp
+from poissonfp.threads import single_threaded  # re-exported: torch is loaded here, so it is limited too
 
 __all__ = ["BoundaryNet", "build_model", "resolve_device", "single_threaded", "transfinite_lift"]
 
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
-
-
-@contextmanager
-def single_threaded() -> Iterator[None]:
-    """Run torch and BLAS on one thread inside the block, restoring both afterwards.
-
-    The neural solvers work on small dense kernels; on a shared 2-core machine a second intra-op thread
-    that gets descheduled turns every kernel into a wait (measured: ``tanh`` of 999x100 values 0.5 ms on
-    one thread, 17-30 ms on two while another process ran; OpenBLAS likewise 80x slower). One thread is
-    also bitwise reproducible.
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with _blas_controller().limit(limits=1, user_api="blas"):
-            yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-@functools.cache
-def _blas_controller():
-    """threadpoolctl's view of the loaded BLAS libraries, found once per process: a new
-    ``threadpool_limits`` scans every loaded library again (1.4 ms per call, twice per hybrid solve)."""
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
 
 
 def resolve_device(device: str | None) -> torch.device:

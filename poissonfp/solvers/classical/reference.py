@@ -7,7 +7,6 @@ the stopping criterion holds, checked after every cycle.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse.linalg
 
 from poissonfp.operators import solve_dst as dst_inverse
 from poissonfp.problem import Problem
@@ -35,6 +34,8 @@ def solve_direct(problem: Problem, monitor: Monitor, **_: object) -> SolveResult
     operator = problem.operator
 
     def compute() -> np.ndarray:
+        import scipy.sparse.linalg  # here, not at the top: dst never needs it (0.05-0.1 s of its imports)
+
         matrix = operator.system_matrix().tocsc()
         rhs = problem.rhs.ravel()
         if matrix.shape[0] > rhs.size:
@@ -85,7 +86,7 @@ def multigrid_cycles(problem: Problem, monitor: Monitor, hierarchy,
                      settings: MultigridSettings | None = None) -> SolveResult:
     """Cycles of a ready ``hierarchy`` on ``problem.rhs`` from zero until the criterion holds (the
     monitor's clock is not restarted: a caller that built the hierarchy under it counts the set-up)."""
-    from poissonfp.solvers.classical.jacobi import working_unit
+    from poissonfp.solvers.classical.jacobi_schedule import working_unit  # not .jacobi: that loads numba (0.1-0.3 s)
 
     settings = settings or MultigridSettings()
     shape = problem.grid.shape

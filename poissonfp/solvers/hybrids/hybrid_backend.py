@@ -48,8 +48,8 @@ class HybridBackend(Protocol):
     #: where it runs: ``"cpu"`` (numpy) or a torch device
     device: str
 
-    def warm_up(self, ndim: int, with_space: bool) -> None:
-        """Compile (or load) the kernels before the clock starts."""
+    def warm_up(self, ndim: int, with_space: bool, network: bool = True) -> None:
+        """Compile (or load) the kernels before the clock starts (``network``: the network features' too)."""
 
     def hierarchy(self, problem: Problem, omega: float, sweeps: int, coarsest_points: int) -> Any:
         """The multilevel hierarchy (``grids``, ``levels``, ``fine``, ``coarse``, ``work``, ``hierarchy``)."""
@@ -126,12 +126,12 @@ class NumpyBackend:
 
     device = "cpu"
 
-    def warm_up(self, ndim: int, with_space: bool) -> None:
+    def warm_up(self, ndim: int, with_space: bool, network: bool = True) -> None:
         warm_up_multilevel(ndim)
         if with_space:
             from poissonfp.neural.galerkin import warm_up as warm_up_features
 
-            warm_up_features(ndim)
+            warm_up_features(ndim, network)
 
     def hierarchy(self, problem: Problem, omega: float, sweeps: int, coarsest_points: int) -> Any:
         return make_multilevel(problem, None, omega, sweeps, coarsest_points)

@@ -243,16 +243,25 @@ def solve_multilevel_hybrid(problem: Problem, monitor: Monitor, **options) -> So
     ``switch``; ``omega`` and ``check_every`` serve a pure-Jacobi fallback. On the CPU BLAS and torch run on
     one thread (see :func:`poissonfp.neural.model.single_threaded`); ``cuda`` runs the same orchestration
     on torch tensors (:class:`~poissonfp.solvers.hybrids.torch_hybrid.TorchBackend`, the box only)."""
-    from poissonfp.neural.model import resolve_device, single_threaded
+    from poissonfp.threads import single_threaded  # torch-free: a classical coarse space never loads torch
 
-    if resolve_device(options.get("device") or options["network"].device).type == "cuda":
+    device = options.get("device") or options["network"].device
+    if device not in (None, "cpu"):  # "cuda" (refused without a GPU, as any other name is)
+        from poissonfp.neural.model import resolve_device
         from poissonfp.solvers.base import require_box
+
+        resolve_device(device)
         from poissonfp.solvers.hybrids.torch_hybrid import TorchBackend
 
         require_box(problem, "the multilevel hybrid on cuda (the torch stencil hierarchy)")
         return run_hybrid(problem, monitor, TorchBackend("cuda"), **{**options, "device": "cuda"})
-    with single_threaded():
+    with single_threaded(needs_torch=_builds_network(options["hybrid"])):
         return run_hybrid(problem, monitor, NumpyBackend(), **options)
+
+
+def _builds_network(hybrid) -> bool:
+    """Whether the coarsest solve spans a network's features (the one case that needs torch)."""
+    return hybrid.coarsest == "space" and hybrid.coarse == "network"
 
 
 def run_hybrid(problem: Problem, monitor: Monitor, backend: HybridBackend, *, network, training, hybrid, seed: int,
@@ -262,7 +271,7 @@ def run_hybrid(problem: Problem, monitor: Monitor, backend: HybridBackend, *, ne
     grid = problem.grid
     points = hybrid.coarsest_points or DEFAULT_COARSEST_POINTS[grid.ndim]
     smoothing = hybrid.smoothing_omega or 2.0 * grid.ndim / (2.0 * grid.ndim + 1.0)
-    backend.warm_up(grid.ndim, hybrid.coarsest == "space")
+    backend.warm_up(grid.ndim, hybrid.coarsest == "space", _builds_network(hybrid))
     times = {"decision_s": 0.0, "hierarchy_s": 0.0, "network_s": 0.0, "train_s": 0.0, "galerkin_s": 0.0,
              "cycles_s": 0.0}
     monitor.restart()

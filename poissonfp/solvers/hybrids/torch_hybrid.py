@@ -52,7 +52,7 @@ class TorchBackend:
         self.torch_device = torch.device(device)
         self.device = str(self.torch_device)
 
-    def warm_up(self, ndim: int, with_space: bool) -> None:
+    def warm_up(self, ndim: int, with_space: bool, network: bool = True) -> None:
         pass  # nothing is compiled ahead
 
     def hierarchy(self, problem: Problem, omega: float, sweeps: int, coarsest_points: int) -> TorchMultilevel:
