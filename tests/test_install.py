@@ -51,9 +51,23 @@ def test_ctrl_c_while_modules_load_is_one_line_and_exit_130(monkeypatch, capsys)
         raise KeyboardInterrupt
 
     monkeypatch.setitem(sys.modules, "poissonfp.cli", types.SimpleNamespace(main=interrupted))
+    _interrupts_at(monkeypatch, guards=1)  # a command had entered its signal guard: it may have written
     with pytest.raises(SystemExit) as caught:
         run()
     assert caught.value.code == 130 and capsys.readouterr().err == "interrupted\n"
+    _interrupts_at(monkeypatch, guards=0)  # none had: the line says nothing was written
+    with pytest.raises(SystemExit) as caught:
+        run()
+    assert caught.value.code == 130
+    assert capsys.readouterr().err == "interrupted before the command started: nothing written\n"
+
+
+def _interrupts_at(monkeypatch, guards: int) -> None:
+    """How many signal guards the process has entered: the entry point's line depends on it (the count is
+    process-wide, so without this the line would depend on which tests ran before)."""
+    import poissonfp.interrupts
+
+    monkeypatch.setattr(poissonfp.interrupts, "guards_entered", guards)
 
 
 def test_the_wheel_carries_the_cases_folder(tmp_path):
@@ -112,6 +126,7 @@ def test_a_ctrl_c_that_python_wrapped_in_another_error_still_exits_130(monkeypat
             raise RuntimeError("Error calling __set_name__ on 'Field' instance") from interrupt
 
     monkeypatch.setitem(sys.modules, "poissonfp.cli", types.SimpleNamespace(main=wrapped))
+    _interrupts_at(monkeypatch, guards=1)
     with pytest.raises(SystemExit) as caught:
         run()
     assert caught.value.code == 130 and capsys.readouterr().err == "interrupted\n"
