@@ -12,6 +12,7 @@ coordinate (its trunk net): it serves that grid only. Construction is seeded loc
 """
 from __future__ import annotations
 
+import copy
 import itertools
 from typing import Any
 
@@ -19,7 +20,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["ARCHITECTURES", "DEFAULTS", "DIMENSIONS", "FNO", "DeepONet", "UNet", "build_network", "parameter_count"]
+__all__ = ["ARCHITECTURES", "DEFAULTS", "DIMENSIONS", "FNO", "DeepONet", "InferenceUNet", "UNet", "build_network",
+           "parameter_count"]
 
 #: Architecture names (``--arch``).
 ARCHITECTURES = ("unet", "fno", "deeponet")
@@ -38,6 +40,7 @@ DIMENSIONS = {"unet": (1, 2, 3), "fno": (1, 2, 3), "deeponet": (1,)}
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 _POOL = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
 _MODE = {1: "linear", 2: "bilinear", 3: "trilinear"}
+_CONV_F = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
 class _DoubleConv(nn.Sequential):
@@ -81,6 +84,62 @@ class UNet(nn.Module):
             x = F.interpolate(x, size=skip.shape[2:], mode=_MODE[self.ndim], align_corners=False)
             x = block(torch.cat([x, skip], dim=1))
         return self.out(x)
+
+
+class InferenceUNet(nn.Module):
+    """A trained :class:`UNet`'s forward pass for inference in 2D or 3D, channels last, the same function.
+
+    Two costs of the module's own forward go: (1) PyTorch sends a 3x3 convolution of one right-hand side
+    with fewer than 20,480 input values to its unblocked im2col path instead of oneDNN (at 63² the first
+    convolution, 1 -> 8 channels, and every one on the 31² and 15² levels); oneDNN's is up to 3.7x faster
+    there (140 -> 38 µs for the first, 77 -> 44 µs for 16 -> 16 at 31²; one thread); (2) the ~40 module calls
+    (hooks, ``Sequential``) cost ~0.1 ms. Measured on the 2D U-Net at 63², one thread, median of 400:
+    1.26 -> 0.97 ms per call, outputs equal to 2e-7 (float32). The 1x1 output convolution, batches (oneDNN
+    already) and any dtype oneDNN does not run (float64), or a build without it, keep PyTorch's choice.
+
+    The weights are those of ``unet`` (a channels-last copy: the caller's module is not changed).
+    """
+
+    def __init__(self, unet: UNet) -> None:
+        super().__init__()
+        if unet.ndim not in (2, 3):
+            raise ValueError(f"the inference U-Net serves 2D and 3D grids, got {unet.ndim}D")
+        layout = torch.channels_last if unet.ndim == 2 else torch.channels_last_3d
+        self.unet = copy.deepcopy(unet).to(memory_format=layout).eval()
+        self.ndim = unet.ndim
+        dtype = next(self.unet.parameters()).dtype
+        self.onednn = torch.backends.mkldnn.is_available() and dtype == torch.float32
+
+        def convolutions(block: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]]:
+            return [(m.weight, m.bias, tuple(m.padding)) for m in block if isinstance(m, nn.Conv1d | nn.Conv2d | nn.Conv3d)]
+
+        self._down = [convolutions(block) for block in self.unet.down]
+        self._up = [convolutions(block) for block in self.unet.up]
+        self._ones = (1,) * self.ndim
+
+    def _convolve(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, padding: tuple[int, ...]):
+        if self.onednn:
+            return torch.mkldnn_convolution(x, weight, bias, padding, self._ones, self._ones, 1)
+        return _CONV_F[self.ndim](x, weight, bias, padding=padding)
+
+    def _block(self, x: torch.Tensor, layers) -> torch.Tensor:
+        for weight, bias, padding in layers:
+            x = F.gelu(self._convolve(x, weight, bias, padding))
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for index, layers in enumerate(self._down):
+            if index:
+                x = _POOL[self.ndim](x, 2)
+            x = self._block(x, layers)
+            skips.append(x)
+        skips.pop()
+        for layers in self._up:
+            skip = skips.pop()
+            x = F.interpolate(x, size=skip.shape[2:], mode=_MODE[self.ndim], align_corners=False)
+            x = self._block(torch.cat([x, skip], dim=1), layers)
+        return self.unet.out(x)
 
 
 def _odd_extension(x: torch.Tensor, ndim: int) -> torch.Tensor:

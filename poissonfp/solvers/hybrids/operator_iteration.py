@@ -54,6 +54,9 @@ def prior_call_factor(model) -> float:
 USELESS = 0.9
 #: Blocks without a call double, up to this many times ``sweeps`` (fewer Python round trips on a small grid).
 GROWTH = 8
+#: Back-to-back pairs (one call on all rows, then one block of ``sweeps`` sweeps on scratch iterates) timed at
+#: set-up, after two untimed calls: the first samples of the call's and the sweep's prices.
+CALIBRATION_PAIRS = 3
 #: Rows per block statistic: the rate of a block is read from its second half (the first half still
 #: removes what a call or the start left in the high modes).
 MIN_RATE_SWEEPS = 4
@@ -116,6 +119,18 @@ class _BoxFine:
     def add(self, rows: np.ndarray, d: np.ndarray) -> None:
         self.iterates[0][(rows, *self.interior)] += d
 
+    def timed_block(self, count: int, omega: float) -> float:
+        """Seconds per sweep and row of a block of ``count`` sweeps on all rows, run on a copy of the iterates (the
+        solve's state is untouched) after one untimed sweep that brings the copy into the cache."""
+        k = self.b.shape[0]
+        u, v = self.iterates[0].copy(), self.iterates[1].copy()  # copies: written, so no page faults below
+        norms, done, target = np.zeros((k, count)), np.zeros(k, dtype=np.int64), np.zeros(k)
+        run = kernels.BLOCK[self.ndim]
+        run(u, v, self.b, self.everything, self.coefficients, 1.0 / self.diagonal, omega, 1, target, norms, done)
+        start = time.perf_counter()  # the sweep above brought the scratch into the cache, as the solve's are
+        run(u, v, self.b, self.everything, self.coefficients, 1.0 / self.diagonal, omega, count, target, norms, done)
+        return (time.perf_counter() - start) / max(int(done.sum()), 1)
+
 
 class _GeneralFine:
     """The fine level off the box (sparse matrix, numpy): the same interface as :class:`_BoxFine`."""
@@ -155,6 +170,20 @@ class _GeneralFine:
 
     def add(self, rows: np.ndarray, d: np.ndarray) -> None:
         self.u[rows] += d
+
+    def timed_block(self, count: int, omega: float) -> float:
+        """As :meth:`_BoxFine.timed_block` (the iterate swapped for a copy while it runs)."""
+        k = self.b.shape[0]
+        saved, self.u = self.u, self.u.copy()
+        norms, done = np.zeros((k, count)), np.zeros(k, dtype=np.int64)
+        try:
+            self.block(np.arange(k), 1, omega, np.zeros(k), norms, done)
+            start = time.perf_counter()
+            self.block(np.arange(k), count, omega, np.zeros(k), norms, done)
+            elapsed = time.perf_counter() - start
+        finally:
+            self.u = saved
+        return elapsed / max(int(done.sum()), 1)
 
 
 def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -225,21 +254,26 @@ class OperatorIteration:
         self.rate_at_call = np.ones(k)
         self.residual_fresh = np.ones(k, dtype=bool)  # fine.r holds b - A u of the current iterate
         self.previous: tuple[np.ndarray, np.ndarray] | None = None  # FCG: the last direction and A times it
-        self.per_row_seconds: list[float] = []
-        self.probe_s = self.network.warm_up(k) / k  # seconds per row of a call, before any was measured
+        self.per_row_seconds: list[float] = []  # per call: its seconds per row corrected
+        self.sweep_samples: list[float] = []  # per block: its seconds per sweep and row
+        self.network.warm_up(k)
+        for _ in range(CALIBRATION_PAIRS):  # back to back: a load spike tends to hit one pair, not the median
+            self.per_row_seconds.append(self.network.probe(k) / k)
+            self.sweep_samples.append(self.fine.timed_block(sweeps, omega))
 
     # -- prices --------------------------------------------------------------------------------------
     def sweep_seconds(self) -> float | None:
-        """Measured seconds of one fine sweep of one row."""
-        c = self.counters
-        return c.sweep_s / c.sweeps if c.sweeps else None
+        """Seconds of one fine sweep of one row: the median over the set-up's timed blocks and the solve's."""
+        return float(np.median(self.sweep_samples)) if self.sweep_samples else None
 
     def call_seconds_per_row(self) -> float:
-        """Median seconds of a call per row it corrected (before the first call: the warm-up's)."""
-        return float(np.median(self.per_row_seconds)) if self.per_row_seconds else self.probe_s
+        """Seconds of a call per row it corrected: the median over the set-up's timed calls and the solve's."""
+        return float(np.median(self.per_row_seconds))
 
     def price(self) -> float:
-        """A network call in sweep-equivalents of one row (measured: seconds per row over seconds per sweep)."""
+        """A network call in sweep-equivalents of one row (measured: the medians of seconds per row of a call
+        and of a sweep; each median is over the set-up's back-to-back pairs and the solve's own calls and
+        blocks, so one preempted call or block moves neither)."""
         sweep = self.sweep_seconds()
         if not sweep:
             return 0.0
@@ -253,10 +287,10 @@ class OperatorIteration:
         return price + self.transfer.work + 2.0
 
     def work(self) -> np.ndarray:
-        """Per row: sweeps + applications + calls x the correction's work + its share of the calls' time."""
-        sweep = self.sweep_seconds()
-        price = self.call_share_s / sweep if sweep else np.zeros_like(self.call_share_s)
-        return self.sweeps + self.applications + self.calls * self.transfer.work + price
+        """Per row: sweeps + applications + calls x (the correction's work + the measured :meth:`price`). Every
+        call of the solve is priced alike, at the medians of its calls' and blocks' seconds: its actual seconds
+        (kept in ``call_share_s``) swing 1.2-3.3 ms between solves on a shared machine (127², one thread)."""
+        return self.sweeps + self.applications + self.calls * (self.transfer.work + self.price())
 
     # -- steps ---------------------------------------------------------------------------------------
     def sweep(self, rows: np.ndarray, target: np.ndarray) -> None:
@@ -270,9 +304,12 @@ class OperatorIteration:
         for group, omega in ((rows[fresh], self.omega), (rows[~fresh], self.omega_after)):
             if len(group):
                 self.fine.block(group, count, omega, target, self.norms, self.done)
-        self.counters.sweep_s += time.perf_counter() - start
+        elapsed = time.perf_counter() - start
+        self.counters.sweep_s += elapsed
         done = self.done[rows]
         self.counters.sweeps += int(done.sum())
+        if done.sum():
+            self.sweep_samples.append(elapsed / int(done.sum()))
         self.sweeps[rows] += done
         for q, k in enumerate(rows):
             n = int(done[q])

@@ -41,6 +41,7 @@ class NetworkCall:
             self.output = np.zeros((capacity, *self.shape))
             self.scale = float(model.meta["scale"])
             self.outside = ~np.asarray(model.inside, dtype=bool)
+            self.masked = bool(self.outside.any())
 
     def __call__(self, residuals: np.ndarray) -> np.ndarray:
         start = time.perf_counter()
@@ -58,24 +59,25 @@ class NetworkCall:
             out = self.output[:m]
             np.multiply(y.numpy()[:, 0], safe * self.scale, out=out)
             out[rms == 0] = 0.0
-            if self.outside.any():
+            if self.masked:
                 out[:, self.outside] = 0.0
         self.seconds.append(time.perf_counter() - start)
         if self.fast:
             self.model.call_seconds.append(self.seconds[-1])  # what model.apply records (seconds_per_call)
         return out
 
-    def warm_up(self, rows: int) -> float:
-        """Three untimed calls on ``rows`` rows (torch's first calls at a shape allocate and pick kernels);
-        the faster of the last two, in seconds."""
-        probe = np.ones((rows, *self.shape))
-        for _ in range(3):
-            self(probe)
-        measured = self.seconds[-2:]
-        del self.seconds[-3:]
+    def warm_up(self, rows: int) -> None:
+        """Two untimed calls on ``rows`` rows (torch's first calls at a shape allocate and pick kernels)."""
+        for _ in range(2):
+            self.probe(rows)
+
+    def probe(self, rows: int) -> float:
+        """Seconds of one call on ``rows`` rows of ones, not recorded as a call of the solve."""
+        self(np.ones((rows, *self.shape)))
+        seconds = self.seconds.pop()
         if self.fast:
-            del self.model.call_seconds[-3:]
-        return min(measured)
+            self.model.call_seconds.pop()
+        return seconds
 
     def median_seconds(self) -> float | None:
         """Median seconds of the calls made (None before the first)."""
