@@ -13,7 +13,9 @@ coordinate (its trunk net): it serves that grid only. Construction is seeded loc
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
+import time
 from typing import Any
 
 import torch
@@ -89,16 +91,21 @@ class UNet(nn.Module):
 class InferenceUNet(nn.Module):
     """A trained :class:`UNet`'s forward pass for inference in 2D or 3D, channels last, the same function.
 
-    Two costs of the module's own forward go: (1) PyTorch sends a 3x3 convolution of one right-hand side
-    with fewer than 20,480 input values to its unblocked im2col path instead of oneDNN (at 63² the first
-    convolution, 1 -> 8 channels, and every one on the 31² and 15² levels); oneDNN's is up to 3.7x faster
-    there (140 -> 38 µs for the first, 77 -> 44 µs for 16 -> 16 at 31²; one thread); (2) the ~40 module calls
-    (hooks, ``Sequential``) cost ~0.1 ms. Measured on the 2D U-Net at 63², one thread, median of 400:
-    1.26 -> 0.97 ms per call, outputs equal to 2e-7 (float32). The 1x1 output convolution, batches (oneDNN
-    already) and any dtype oneDNN does not run (float64), or a build without it, keep PyTorch's choice.
+    Two costs of the module's own forward go. (1) Each 3x3 convolution runs on whichever of PyTorch's own
+    dispatch and oneDNN (``torch.mkldnn_convolution``) is faster at its input's shape, timed once per input
+    shape (:meth:`tune`: each layer's two ways interleaved, the minimum of :data:`TUNING_REPEATS`, so a load
+    spike cannot pick the slower one). PyTorch sends a convolution of one right-hand side with fewer than
+    20,480 input values to its unblocked im2col path; oneDNN is up to 3.7x faster on some of those (140 -> 38 µs
+    for the first of the 63² U-Net, 1 -> 8 channels) and slower on the smallest levels (7², 3²), where its fixed
+    cost of ~30 µs dominates. (2) The ~40 module calls (hooks, ``Sequential``) cost ~0.1 ms. Measured on the
+    2D U-Net at 63², one thread, median of 300: 1.26 -> 0.98 ms per call, outputs equal to 2e-7 (float32).
+    Any dtype oneDNN does not run (float64), or a build without it, keeps PyTorch's choice.
 
     The weights are those of ``unet`` (a channels-last copy: the caller's module is not changed).
     """
+
+    #: Timings per way and layer when a new input shape is tuned.
+    TUNING_REPEATS = 5
 
     def __init__(self, unet: UNet) -> None:
         super().__init__()
@@ -110,36 +117,68 @@ class InferenceUNet(nn.Module):
         dtype = next(self.unet.parameters()).dtype
         self.onednn = torch.backends.mkldnn.is_available() and dtype == torch.float32
 
-        def convolutions(block: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]]:
-            return [(m.weight, m.bias, tuple(m.padding)) for m in block if isinstance(m, nn.Conv1d | nn.Conv2d | nn.Conv3d)]
+        def convolutions(block: nn.Module) -> list[tuple]:
+            """Per convolution its two ways: PyTorch's dispatch and oneDNN's."""
+            return [self._ways(m.weight, m.bias, tuple(m.padding)) for m in block
+                    if isinstance(m, nn.Conv1d | nn.Conv2d | nn.Conv3d)]
+
+        self._ones = (1,) * self.ndim
 
         self._down = [convolutions(block) for block in self.unet.down]
         self._up = [convolutions(block) for block in self.unet.up]
-        self._ones = (1,) * self.ndim
+        #: Per input shape, per 3x3 convolution in forward order: True where oneDNN runs it.
+        self.choices: dict[tuple[int, ...], list[bool]] = {}
 
-    def _convolve(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, padding: tuple[int, ...]):
-        if self.onednn:
-            return torch.mkldnn_convolution(x, weight, bias, padding, self._ones, self._ones, 1)
-        return _CONV_F[self.ndim](x, weight, bias, padding=padding)
+    def _ways(self, weight: torch.Tensor, bias: torch.Tensor, padding: tuple[int, ...]):
+        plain = functools.partial(_CONV_F[self.ndim], weight=weight, bias=bias, padding=padding)
+        onednn = functools.partial(torch.mkldnn_convolution, weight=weight, bias=bias, padding=padding,
+                                   stride=self._ones, dilation=self._ones, groups=1)
+        return plain, onednn
 
-    def _block(self, x: torch.Tensor, layers) -> torch.Tensor:
-        for weight, bias, padding in layers:
-            x = F.gelu(self._convolve(x, weight, bias, padding))
-        return x
+    def tune(self, x: torch.Tensor) -> list[bool]:
+        """Choose, for input shape ``x.shape``, the faster way of each 3x3 convolution (see the class)."""
+        choices: list[bool] = []
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        def timed(way, z: torch.Tensor) -> float:
+            start = time.perf_counter()
+            way(z)
+            return time.perf_counter() - start
+
+        def pick(z: torch.Tensor, ways) -> torch.Tensor:
+            plain, onednn = ways
+            best = [float("inf"), float("inf")]
+            for _ in range(self.TUNING_REPEATS + 1):  # the first of each way untimed below: it allocates
+                best = [min(best[0], timed(plain, z)), min(best[1], timed(onednn, z))]
+            choices.append(best[1] < best[0])
+            return (onednn if choices[-1] else plain)(z)
+
+        with torch.inference_mode():
+            self._run(x, pick)
+        self.choices[tuple(x.shape)] = choices
+        return choices
+
+    def _run(self, x: torch.Tensor, convolve) -> torch.Tensor:
         skips = []
         for index, layers in enumerate(self._down):
             if index:
                 x = _POOL[self.ndim](x, 2)
-            x = self._block(x, layers)
+            for ways in layers:
+                x = F.gelu(convolve(x, ways))
             skips.append(x)
         skips.pop()
         for layers in self._up:
             skip = skips.pop()
-            x = F.interpolate(x, size=skip.shape[2:], mode=_MODE[self.ndim], align_corners=False)
-            x = self._block(torch.cat([x, skip], dim=1), layers)
+            x = torch.cat([F.interpolate(x, size=skip.shape[2:], mode=_MODE[self.ndim], align_corners=False), skip], dim=1)
+            for ways in layers:
+                x = F.gelu(convolve(x, ways))
         return self.unet.out(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.onednn:
+            return self._run(x, lambda z, ways: ways[0](z))
+        choices = self.choices.get(tuple(x.shape)) or self.tune(x)
+        order = iter(choices)
+        return self._run(x, lambda z, ways: ways[next(order)](z))
 
 
 def _odd_extension(x: torch.Tensor, ndim: int) -> torch.Tensor:

@@ -159,7 +159,7 @@ def solve_operator(problem: Problem, monitor: Monitor, *, model=None, sweeps: in
     ``omega`` (of those sweeps, default 1: pure Jacobi's), ``trigger`` (``"stall"``: call the network when the
     sweeps stall; ``"always"``: after every block), ``cycle_sweeps`` (sweeps before and after the V-cycle's
     coarse correction on each finer level, default 8; None: ``sweeps // 2``), ``coarse_sweeps`` (sweeps around
-    the call on the model's grid; None: 20 where it is coarser than the problem's, 3 on the problem's own grid),
+    the call on the model's grid; None: 40 where it is coarser than the problem's, 3 on the problem's own grid),
     ``call_price`` (a call's price in sweep-equivalents for the trigger and the safeguard; None: measured, so
     the calls a solve makes depend on the machine's speed and load; a number makes them repeatable),
     ``patience`` (useless calls in a row before the fallback), ``fallback`` (False: keep
