@@ -59,8 +59,8 @@ def prior_call_factor(model) -> float:
 USELESS = 0.9
 #: Blocks without a call double, up to this many times ``sweeps`` (fewer Python round trips on a small grid).
 GROWTH = 8
-#: Back-to-back pairs (one call on all rows, then one block of ``sweeps`` sweeps on scratch iterates) timed at
-#: set-up, after two untimed calls: the first samples of the call's and the sweep's prices.
+#: Back-to-back pairs (one call on all rows, then one block of ``sweeps`` sweeps on a copy of the iterates) timed
+#: at set-up, after two untimed calls: the first samples of the call's and the sweep's seconds.
 CALIBRATION_PAIRS = 3
 #: Rows per block statistic: the rate of a block is read from its second half (the first half still
 #: removes what a call or the start left in the high modes).
@@ -262,23 +262,27 @@ class OperatorIteration:
         self.per_row_seconds: list[float] = []  # per call: its seconds per row corrected
         self.sweep_samples: list[float] = []  # per block: its seconds per sweep and row
         self.network.warm_up(k)
-        for _ in range(CALIBRATION_PAIRS):  # back to back: a load spike tends to hit one pair, not the median
+        for _ in range(CALIBRATION_PAIRS):  # back to back, so both see the same machine
             self.per_row_seconds.append(self.network.probe(k) / k)
             self.sweep_samples.append(self.fine.timed_block(sweeps, omega))
 
     # -- prices --------------------------------------------------------------------------------------
     def sweep_seconds(self) -> float | None:
-        """Seconds of one fine sweep of one row: the median over the set-up's timed blocks and the solve's."""
-        return float(np.median(self.sweep_samples)) if self.sweep_samples else None
+        """Seconds of one fine sweep of one row: the least over the set-up's timed blocks and the solve's (a
+        block's cost is fixed; load only adds to it)."""
+        return float(np.min(self.sweep_samples)) if self.sweep_samples else None
 
     def call_seconds_per_row(self) -> float:
-        """Seconds of a call per row it corrected: the median over the set-up's timed calls and the solve's."""
-        return float(np.median(self.per_row_seconds))
+        """Seconds of a call per row it corrected: the least over the set-up's timed calls and the solve's."""
+        return float(np.min(self.per_row_seconds))
 
     def price(self) -> float:
-        """A network call in sweep-equivalents of one row (measured: the medians of seconds per row of a call
-        and of a sweep; each median is over the set-up's back-to-back pairs and the solve's own calls and
-        blocks, so one preempted call or block moves neither)."""
+        """A network call in sweep-equivalents of one row, measured: the least seconds per row of a call over
+        the least seconds per row of a sweep, each over the set-up's back-to-back pairs and the solve's own calls
+        and blocks. Load only adds time, and adds more to a 1 ms call than to a 50 µs block (a call spans a
+        time slice more often), so a mean or a median is no price: in 10 solves at 127² under load ~2.6 the
+        median call took 1.8-9.7 ms against 1.0 ms unloaded; the prices from the least of each spread over
+        264-332 sweeps there (the median call over the median block: 51-391 with blocks as long as a call)."""
         sweep = self.sweep_seconds()
         if not sweep:
             return 0.0
@@ -293,8 +297,8 @@ class OperatorIteration:
 
     def work(self) -> np.ndarray:
         """Per row: sweeps + applications + calls x (the correction's work + the measured :meth:`price`). Every
-        call of the solve is priced alike, at the medians of its calls' and blocks' seconds: its actual seconds
-        (kept in ``call_share_s``) swing 1.2-3.3 ms between solves on a shared machine (127², one thread)."""
+        call of the solve is priced alike: its actual seconds (kept in ``call_share_s``) swung 1.2-9.7 ms between
+        solves on the shared machine (127², one thread)."""
         return self.sweeps + self.applications + self.calls * (self.transfer.work + self.price())
 
     # -- steps ---------------------------------------------------------------------------------------
