@@ -27,10 +27,9 @@ and records why. In a batch a row whose calls became useless stops calling.
 
 Work is counted in sweep-equivalents per right-hand side: a sweep 1, a residual or ``A d`` 1, the correction's
 smoothing and transfers by their points relative to the fine grid, a call its measured price: the least seconds per
-row of a call over the least seconds per row of a fine sweep, each over three back-to-back (call, block) pairs
-timed at set-up and the solve's own calls and blocks
-(:meth:`~poissonfp.solvers.hybrids.operator_iteration.OperatorIteration.price`: load only adds time), every call
-of the solve priced at it. Box: compiled batched kernels
+row of a call (three timed at set-up and the solve's own) over the least seconds per row of one of the
+iteration's fine sweeps (its blocks) (:meth:`~poissonfp.solvers.hybrids.operator_iteration.OperatorIteration.price`:
+load only adds time), every call of the solve priced at it. Box: compiled batched kernels
 (:mod:`poissonfp.solvers.hybrids.operator_kernels`), buffers allocated once; off the box numpy and the sparse matrix.
 """
 from __future__ import annotations

@@ -59,9 +59,8 @@ def prior_call_factor(model) -> float:
 USELESS = 0.9
 #: Blocks without a call double, up to this many times ``sweeps`` (fewer Python round trips on a small grid).
 GROWTH = 8
-#: Back-to-back pairs (one call on all rows, then one block of ``sweeps`` sweeps on a copy of the iterates) timed
-#: at set-up, after two untimed calls: the first samples of the call's and the sweep's seconds.
-CALIBRATION_PAIRS = 3
+#: Calls on all rows timed at set-up, after two untimed ones: the first samples of the call's seconds.
+CALIBRATION_CALLS = 3
 #: Rows per block statistic: the rate of a block is read from its second half (the first half still
 #: removes what a call or the start left in the high modes).
 MIN_RATE_SWEEPS = 4
@@ -124,18 +123,6 @@ class _BoxFine:
     def add(self, rows: np.ndarray, d: np.ndarray) -> None:
         self.iterates[0][(rows, *self.interior)] += d
 
-    def timed_block(self, count: int, omega: float) -> float:
-        """Seconds per sweep and row of a block of ``count`` sweeps on all rows, run on a copy of the iterates (the
-        solve's state is untouched) after one untimed sweep that brings the copy into the cache."""
-        k = self.b.shape[0]
-        u, v = self.iterates[0].copy(), self.iterates[1].copy()  # copies: written, so no page faults below
-        norms, done, target = np.zeros((k, count)), np.zeros(k, dtype=np.int64), np.zeros(k)
-        run = kernels.BLOCK[self.ndim]
-        run(u, v, self.b, self.everything, self.coefficients, 1.0 / self.diagonal, omega, 1, target, norms, done)
-        start = time.perf_counter()  # the sweep above brought the scratch into the cache, as the solve's are
-        run(u, v, self.b, self.everything, self.coefficients, 1.0 / self.diagonal, omega, count, target, norms, done)
-        return (time.perf_counter() - start) / max(int(done.sum()), 1)
-
 
 class _GeneralFine:
     """The fine level off the box (sparse matrix, numpy): the same interface as :class:`_BoxFine`."""
@@ -175,20 +162,6 @@ class _GeneralFine:
 
     def add(self, rows: np.ndarray, d: np.ndarray) -> None:
         self.u[rows] += d
-
-    def timed_block(self, count: int, omega: float) -> float:
-        """As :meth:`_BoxFine.timed_block` (the iterate swapped for a copy while it runs)."""
-        k = self.b.shape[0]
-        saved, self.u = self.u, self.u.copy()
-        norms, done = np.zeros((k, count)), np.zeros(k, dtype=np.int64)
-        try:
-            self.block(np.arange(k), 1, omega, np.zeros(k), norms, done)
-            start = time.perf_counter()
-            self.block(np.arange(k), count, omega, np.zeros(k), norms, done)
-            elapsed = time.perf_counter() - start
-        finally:
-            self.u = saved
-        return elapsed / max(int(done.sum()), 1)
 
 
 def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -260,16 +233,14 @@ class OperatorIteration:
         self.residual_fresh = np.ones(k, dtype=bool)  # fine.r holds b - A u of the current iterate
         self.previous: tuple[np.ndarray, np.ndarray] | None = None  # FCG: the last direction and A times it
         self.per_row_seconds: list[float] = []  # per call: its seconds per row corrected
-        self.sweep_samples: list[float] = []  # per block: its seconds per sweep and row
+        self.sweep_samples: list[float] = []  # per block of the solve: its seconds per sweep and row
         self.network.warm_up(k)
-        for _ in range(CALIBRATION_PAIRS):  # back to back, so both see the same machine
-            self.per_row_seconds.append(self.network.probe(k) / k)
-            self.sweep_samples.append(self.fine.timed_block(sweeps, omega))
+        self.per_row_seconds.extend(self.network.probe(k) / k for _ in range(CALIBRATION_CALLS))
 
     # -- prices --------------------------------------------------------------------------------------
     def sweep_seconds(self) -> float | None:
-        """Seconds of one fine sweep of one row: the least over the set-up's timed blocks and the solve's (a
-        block's cost is fixed; load only adds to it)."""
+        """Seconds of one of the iteration's own fine sweeps of one row: the least over its blocks (a block's
+        cost is fixed; load only adds to it)."""
         return float(np.min(self.sweep_samples)) if self.sweep_samples else None
 
     def call_seconds_per_row(self) -> float:
@@ -277,12 +248,12 @@ class OperatorIteration:
         return float(np.min(self.per_row_seconds))
 
     def price(self) -> float:
-        """A network call in sweep-equivalents of one row, measured: the least seconds per row of a call over
-        the least seconds per row of a sweep, each over the set-up's back-to-back pairs and the solve's own calls
-        and blocks. Load only adds time, and adds more to a 1 ms call than to a 50 µs block (a call spans a
-        time slice more often), so a mean or a median is no price: in 10 solves at 127² under load ~2.6 the
-        median call took 1.8-9.7 ms against 1.0 ms unloaded; the prices from the least of each spread over
-        264-332 sweeps there (the median call over the median block: 51-391 with blocks as long as a call)."""
+        """A network call in sweep-equivalents of one row, measured: the least seconds per row of a call (the
+        set-up's :data:`CALIBRATION_CALLS` and the solve's) over the least seconds per row of a sweep (the
+        solve's blocks). Load only adds time, and adds more to a 1 ms call than to a 50 µs block (a call
+        spans a time slice more often), so a mean or a median is no price: in 10 solves at 127² under load
+        ~2.6 the median call took 1.8-9.7 ms against 1.0 ms unloaded and the median call over the mean sweep
+        (the price before) gave 96-1,373 sweeps."""
         sweep = self.sweep_seconds()
         if not sweep:
             return 0.0
