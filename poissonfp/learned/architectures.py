@@ -112,15 +112,16 @@ class InferenceUNet(nn.Module):
         if unet.ndim not in (2, 3):
             raise ValueError(f"the inference U-Net serves 2D and 3D grids, got {unet.ndim}D")
         layout = torch.channels_last if unet.ndim == 2 else torch.channels_last_3d
-        self.unet = copy.deepcopy(unet).to(memory_format=layout).eval()
+        network: Any = copy.deepcopy(unet)
+        self.unet = network.to(memory_format=layout).eval()
         self.ndim = unet.ndim
         dtype = next(self.unet.parameters()).dtype
         self.onednn = torch.backends.mkldnn.is_available() and dtype == torch.float32
 
         def convolutions(block: nn.Module) -> list[tuple]:
             """Per convolution its two ways: PyTorch's dispatch and oneDNN's."""
-            return [self._ways(m.weight, m.bias, tuple(m.padding)) for m in block
-                    if isinstance(m, nn.Conv1d | nn.Conv2d | nn.Conv3d)]
+            layers: list[Any] = [m for m in block.children() if isinstance(m, nn.Conv1d | nn.Conv2d | nn.Conv3d)]
+            return [self._ways(m.weight, m.bias, tuple(m.padding)) for m in layers]
 
         self._ones = (1,) * self.ndim
 
@@ -129,7 +130,7 @@ class InferenceUNet(nn.Module):
         #: Per input shape, per 3x3 convolution in forward order: True where oneDNN runs it.
         self.choices: dict[tuple[int, ...], list[bool]] = {}
 
-    def _ways(self, weight: torch.Tensor, bias: torch.Tensor, padding: tuple[int, ...]):
+    def _ways(self, weight: torch.Tensor, bias: torch.Tensor | None, padding: tuple[int, ...]):
         plain = functools.partial(_CONV_F[self.ndim], weight=weight, bias=bias, padding=padding)
         onednn = functools.partial(torch.mkldnn_convolution, weight=weight, bias=bias, padding=padding,
                                    stride=self._ones, dilation=self._ones, groups=1)
