@@ -175,12 +175,15 @@ def test_the_inference_unet_is_the_same_function_on_either_convolution_path(ndim
 
     unet = build_network("unet", ndim, seed=3, width=4, depth=3).eval()
     layout = torch.channels_last if ndim == 2 else torch.channels_last_3d
-    x = torch.randn(2, 1, *shape, generator=torch.Generator().manual_seed(1)).contiguous(memory_format=layout)
+    x = torch.randn(1, 1, *shape, generator=torch.Generator().manual_seed(1)).contiguous(memory_format=layout)
     fast = InferenceUNet(unet)
     with torch.inference_mode():
         expected = unet(x)
         tuned = fast(x)
         assert len(fast.choices[tuple(x.shape)]) == 2 * (2 * 3 - 1)  # every 3x3 convolution chosen
+        batch = torch.cat([x, 2 * x])
+        torch.testing.assert_close(fast(batch), unet(batch), rtol=1e-5, atol=1e-5)
+        assert tuple(batch.shape) not in fast.choices  # batches are not tuned
         for forced in ([True] * 10, [False] * 10, [True, False] * 5):
             fast.choices[tuple(x.shape)] = forced
             torch.testing.assert_close(fast(x), expected, rtol=1e-5, atol=1e-5)

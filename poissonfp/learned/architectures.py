@@ -99,7 +99,9 @@ class InferenceUNet(nn.Module):
     for the first of the 63² U-Net, 1 -> 8 channels) and slower on the smallest levels (7², 3²), where its fixed
     cost of ~30 µs dominates. (2) The ~40 module calls (hooks, ``Sequential``) cost ~0.1 ms. Measured on the
     2D U-Net at 63², one thread, median of 300: 1.26 -> 0.98 ms per call, outputs equal to 2e-7 (float32).
-    Any dtype oneDNN does not run (float64), or a build without it, keeps PyTorch's choice.
+    A batch of several right-hand sides (PyTorch sends those to oneDNN already; tuning every batch size a
+    shrinking batch passes through would cost more than it saves), any dtype oneDNN does not run (float64) and
+    a build without oneDNN keep PyTorch's choice.
 
     The weights are those of ``unet`` (a channels-last copy: the caller's module is not changed).
     """
@@ -175,7 +177,7 @@ class InferenceUNet(nn.Module):
         return self.unet.out(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.onednn:
+        if not self.onednn or x.shape[0] > 1:  # batches: PyTorch's dispatch runs oneDNN already; no tuning
             return self._run(x, lambda z, ways: ways[0](z))
         choices = self.choices.get(tuple(x.shape)) or self.tune(x)
         order = iter(choices)

@@ -2,10 +2,9 @@
 (each residual divided by its root-mean-square, the network, rescaled by ``rms * scale``, masked) under
 ``torch.inference_mode`` with the input tensor allocated once for the largest batch and written in place.
 The network runs in its own precision (float32, as trained: the correction is rescaled by the energy-optimal
-α anyway). A U-Net in 2D or 3D runs as a channels-last copy (oneDNN's convolutions without layout
-reorders): 1.47 instead of 1.81 ms per 63² call, 3.1 instead of 7.1 ms for 4 rows (one thread, median of
-200, the outputs equal to 3e-7; interleaved with the plain layout under load 4: 1.7x faster at K = 1,
-2.0x at K = 4).
+α anyway). A U-Net in 2D or 3D runs as :class:`~poissonfp.learned.architectures.InferenceUNet`: channels last,
+each 3x3 convolution on PyTorch's dispatch or oneDNN, whichever was faster at its shape, no module calls
+(0.99 instead of 1.27 ms per 63² call, one thread; the plain layout took 1.81 ms).
 
 Objects that only offer ``apply`` (the exact-coarse control, test doubles, a model on another device) are
 called through it. Every call's wall time is recorded in ``seconds``.
