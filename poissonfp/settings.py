@@ -315,7 +315,7 @@ class OperatorSettings(_Settings):
     directory; ``--model`` overrides it); ``sweeps`` the ω-Jacobi sweeps between network calls; ``accel``
     ``"none"`` (corrections with the energy-optimal step) or ``"fcg"`` (flexible CG preconditioned by them);
     ``trigger`` ``"stall"`` (call the network when the sweeps stall) or ``"always"`` (after every block);
-    ``coarse_sweeps`` the sweeps around the call at the model's own level (unset: 20 when that level is coarser
+    ``coarse_sweeps`` the sweeps around the call at the model's own level (unset: 40 when that level is coarser
     than the problem's grid, 3 when it is the problem's own); ``cycle_sweeps`` the sweeps before
     and after each finer level's coarse correction in the V-cycle; ``call_price`` a call's price in
     sweep-equivalents for the trigger and the safeguard (unset: measured, so the calls a solve makes vary with

@@ -145,8 +145,9 @@ def test_safeguard_falls_back_on_a_useless_model(trained_1d):
 
 
 class _SourModel(_HighModeModel):
-    """Good, then useless: its first ``good`` calls (three of them the warm-up's) are the exact inverse rounded to
-    float32 (a residual reduction of ~1e-7), every later one the highest sine mode."""
+    """Good, then useless: its first ``good`` calls (the set-up's: two warm-up calls and CALIBRATION_CALLS timed
+    ones, then the solve's) are the exact inverse rounded to float32 (a residual reduction of ~1e-7), every later
+    one the highest sine mode."""
 
     def __init__(self, model, good):
         super().__init__(model)
@@ -167,7 +168,9 @@ def test_the_fallback_continues_from_the_iterate_and_adds_less_work_than_a_resta
     residual: its added work is below the hybrid's own from zero (the old fallback's), the answer the same."""
     model, _ = trained_1d
     problem, criterion = _problem(31), StoppingCriterion("residual", 1e-11)
-    result = solve(problem, "operator", criterion, model=_SourModel(model, 4), patience=1)
+    from poissonfp.solvers.hybrids.operator_iteration import CALIBRATION_CALLS
+
+    result = solve(problem, "operator", criterion, model=_SourModel(model, 2 + CALIBRATION_CALLS + 1), patience=1)
     restart = solve(problem, "hybrid", criterion)
     info = result.info
     assert result.converged and restart.converged and info["fallback_start"] == "iterate"

@@ -74,7 +74,7 @@ def test_settings_defaults_and_choices_are_the_solvers():
 def test_case_options_reach_the_solver(tmp_path, model_dir):
     infos = {}
     for label, extra in (("default", ""), ("always", 'trigger = "always"'),
-                         ("cheap", "coarse_sweeps = 0\ncycle_sweeps = 1"), ("dear", "coarse_sweeps = 30\ncycle_sweeps = 12")):
+                         ("cheap", "coarse_sweeps = 0\ncycle_sweeps = 1"), ("dear", "coarse_sweeps = 60\ncycle_sweeps = 12")):
         case = load_case(_case(tmp_path, model_dir, extra))
         assert {"trigger", "coarse_sweeps", "cycle_sweeps"} <= set(solver_options(case))
         _, result = solve_case(case, track_modes=False)

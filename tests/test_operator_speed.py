@@ -163,3 +163,62 @@ def test_a_fixed_call_price_makes_the_calls_repeatable_and_decides_them(model15)
     assert dear.info["network_calls"] == 0 and dear.iterations <= jacobi.iterations  # never worth a call: sweeps only
     with pytest.raises(ValueError, match="call_price"):
         solve(problem, "operator", criterion, model=model15, call_price=-1.0)
+
+
+@pytest.mark.parametrize("ndim, shape", [(2, (15, 13)), (3, (7, 7, 5))])
+def test_the_inference_unet_is_the_same_function_on_either_convolution_path(ndim, shape):
+    """Whatever the tuning picks per layer (oneDNN, PyTorch's dispatch, or a mix), the output is the U-Net's;
+    a float64 network (which oneDNN does not run) keeps PyTorch's path."""
+    import torch
+
+    from poissonfp.learned.architectures import InferenceUNet, build_network
+
+    unet = build_network("unet", ndim, seed=3, width=4, depth=3).eval()
+    layout = torch.channels_last if ndim == 2 else torch.channels_last_3d
+    x = torch.randn(1, 1, *shape, generator=torch.Generator().manual_seed(1)).contiguous(memory_format=layout)
+    fast = InferenceUNet(unet)
+    with torch.inference_mode():
+        expected = unet(x)
+        tuned = fast(x)
+        assert len(fast.choices[tuple(x.shape)]) == 2 * (2 * 3 - 1)  # every 3x3 convolution chosen
+        batch = torch.cat([x, 2 * x])
+        torch.testing.assert_close(fast(batch), unet(batch), rtol=1e-5, atol=1e-5)
+        assert tuple(batch.shape) not in fast.choices  # batches are not tuned
+        for forced in ([True] * 10, [False] * 10, [True, False] * 5):
+            fast.choices[tuple(x.shape)] = forced
+            torch.testing.assert_close(fast(x), expected, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(tuned, expected, rtol=1e-5, atol=1e-5)
+        double = InferenceUNet(unet.double())
+        assert not double.onednn
+        torch.testing.assert_close(double(x.double()), unet(x.double()), rtol=1e-12, atol=1e-12)
+
+
+def test_a_slow_call_does_not_move_the_price_or_the_work(model15, monkeypatch):
+    """The price is the least call over the least sweep: one call slowed by 50 ms (a load spike) leaves the
+    price and the work where the other calls put them, while the call's actual seconds record the spike."""
+    import time
+
+    from poissonfp.solvers.hybrids import operator_iteration
+    from poissonfp.solvers.hybrids.operator_network import NetworkCall
+
+    problem = _stalling_problem()
+    criterion = StoppingCriterion("residual", 1e-8)
+    plain = NetworkCall.__call__
+    seen = {"calls": 0}
+
+    def slow_second_solve_call(self, residuals):
+        seen["calls"] += 1
+        out = plain(self, residuals)
+        if seen["calls"] == 2 + operator_iteration.CALIBRATION_CALLS + 2:  # the solve's second call
+            time.sleep(0.05)
+            self.seconds[-1] += 0.05
+        return out
+
+    monkeypatch.setattr(NetworkCall, "__call__", slow_second_solve_call)
+    result = solve(problem, "operator", criterion, model=model15, fallback=False, trigger="always")
+    info = result.info
+    assert info["network_calls"] >= 2
+    price = info["call_sweep_equivalents"]
+    assert price < 0.05 / info["sweep_s"] / 10  # far below what the slowed call alone would price
+    fixed = info["work_sweep_equivalents"] - info["network_calls"] * (price + info["correction_sweep_equivalents"])
+    assert info["sweeps"] <= fixed <= info["sweeps"] + 2 * info["network_calls"] + 1  # sweeps + A d and residuals

@@ -13,12 +13,13 @@ energy-norm loss) for the case's operator on an ``n``-point grid, then three cla
 (c) **work** of :func:`~poissonfp.solvers.hybrids.operator.solve_operator` (no fallback, sweep-equivalents with each
     call priced at its measured time) against pure Jacobi's sweeps to the same relative residual ``tol`` on
     ``solve_n`` points per axis (the model as the coarse-level correction when ``solve_n > n``; work as
-    ``solve_operator`` counts it, a call priced at its measured time over the iteration's own numpy sweep): at least
+    ``solve_operator`` counts it, every call priced at the least measured seconds of a call over the least of
+    one of the iteration's own compiled sweeps): at least
     ``work_ratio * ((solve_n + 1) / 128)^d`` less work (20x at 127², the issue's number; Jacobi's sweeps grow as
     (n + 1)², so a smaller grid asks proportionally less). The operator solve may spend at most the work
     the rule allows; a run that has not converged by then fails. Observed beside it, without a verdict: the
-    ratio with each call priced at one of pure Jacobi's compiled sweeps (several times cheaper than the
-    iteration's numpy sweep) and the wall-time ratio.
+    ratio with each call priced at its median seconds over one of pure Jacobi's compiled sweeps, and the
+    wall-time ratio.
 
 A sanity claim checks the instrument: the measured per-sweep reduction of a single sine mode equals Jacobi's
 amplification factor. ``--control`` saves the untrained network (``steps = 0``): its evidence claims fail.

@@ -129,19 +129,17 @@ class OperatorModel:
         return out[0] if single else out
 
     def inference_network(self):
-        """The network for inference: a U-Net in 2D or 3D as a channels-last copy (oneDNN's convolutions
-        without layout reorders; see :mod:`poissonfp.solvers.hybrids.operator_network`), made once and again only when
-        the weights changed (their in-place versions); any other network as it is."""
-        import copy
+        """The network for inference: a U-Net in 2D or 3D as an
+        :class:`~poissonfp.learned.architectures.InferenceUNet` (a channels-last copy, oneDNN's convolutions
+        for every 3x3 layer, no module calls; the same function), made once and again only when the weights
+        changed (their in-place versions); any other network as it is."""
+        from .architectures import InferenceUNet, UNet
 
-        import torch
-
-        layout = {2: torch.channels_last, 3: torch.channels_last_3d}.get(self.grid.ndim)
-        if layout is None or self.meta.get("arch") != "unet":
+        if self.grid.ndim not in (2, 3) or not isinstance(self.network, UNet):
             return self.network
         versions = tuple(p._version for p in self.network.parameters())
         if self._inference is None or self._inference[0] != versions:
-            self._inference = (versions, copy.deepcopy(self.network).to(memory_format=layout).eval())
+            self._inference = (versions, InferenceUNet(self.network))
         return self._inference[1]
 
     def warm_up(self, batch: int = 1, shape: tuple[int, ...] | None = None) -> None:

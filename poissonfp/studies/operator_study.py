@@ -4,7 +4,9 @@
 
 For each fine grid of the model's box (2D Dirichlet box, the model's case): the trained model's calls, sweeps,
 work (sweep-equivalents) and wall time to relative residual ``tol``; the same loop with an exact coarse solve
-(the control that bounds what a perfect network could do); the untrained network (no fallback, a sweep
+(the control that bounds what a perfect network could do; on the model's own grid that is an exact solve, so
+``exact_two_grid`` there runs the loop with the exact solve one grid coarser, (n - 1) / 2, the two-grid a
+multigrid would run); the untrained network (no fallback, a sweep
 budget: the control that must fail); pure Jacobi (ω = 1, the project's baseline) priced as its exact sweep
 count (:func:`poissonfp.jacobi_theory.predicted_sweeps`) times its compiled kernel's measured sweep time;
 PyAMG's solve with its hierarchy reused (set-up excluded, BLAS pinned to one thread); out-of-distribution
@@ -47,6 +49,23 @@ class ExactCoarseModel:
     def warm_up(self, batch: int = 1, shape: tuple[int, ...] | None = None) -> None:
         self.apply(np.ones((batch, *self.grid.shape)))
         self.call_seconds.pop()
+
+    @classmethod
+    def coarser(cls, model) -> ExactCoarseModel:
+        """The exact solve on the grid one coarsening below the model's ((n - 1) / 2 points per axis): on the
+        model's own grid its "exact coarse" control is an exact solve (one call), so the two-grid that a
+        multigrid would run there is this one."""
+        from poissonfp.discrete_operator import box_operator
+        from poissonfp.grid import Grid
+        from poissonfp.learned.store import operator_fingerprint
+
+        exact = cls(model)
+        g = model.grid
+        exact.grid = Grid(tuple(g.lower), tuple(g.upper), tuple((n - 1) // 2 for n in g.shape))
+        exact.meta["grid"] = {"lower": list(g.lower), "upper": list(g.upper), "shape": list(exact.grid.shape)}
+        exact.meta["fingerprint"] = operator_fingerprint(box_operator(exact.grid))
+        exact.inside = np.ones(exact.grid.shape, dtype=bool)
+        return exact
 
 
 def _row(result) -> dict[str, Any]:
@@ -158,6 +177,9 @@ def measure(model_dir: str, control_dir: str | None, sizes: list[int], tol: floa
                                                                      sweeps=sweeps, accel=a), repeats))
         row["exact_coarse"] = _row(solve(problem, "operator", criterion, model=ExactCoarseModel(model),
                                          sweeps=sweeps, fallback=False))
+        if problem.grid.shape == model.grid.shape:  # there the exact coarse solve is an exact solve
+            row["exact_two_grid"] = _row(solve(problem, "operator", criterion, model=ExactCoarseModel.coarser(model),
+                                               sweeps=sweeps, fallback=False))
         if control_dir:
             budget = StoppingCriterion("residual", tol, max_iterations=20 * max(row["trained"]["sweeps"], 10))
             control = load_model(control_dir)

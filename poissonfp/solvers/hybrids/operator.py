@@ -26,8 +26,10 @@ which solves for the correction of the current residual: the iteration's work is
 and records why. In a batch a row whose calls became useless stops calling.
 
 Work is counted in sweep-equivalents per right-hand side: a sweep 1, a residual or ``A d`` 1, the correction's
-smoothing and transfers by their points relative to the fine grid, a call its measured seconds (shared equally
-by the rows of a batched call) over the measured seconds of a fine sweep. Box: compiled batched kernels
+smoothing and transfers by their points relative to the fine grid, a call its measured price: the least seconds per
+row of a call (three timed at set-up and the solve's own) over the least seconds per row of one of the
+iteration's fine sweeps (its blocks) (:meth:`~poissonfp.solvers.hybrids.operator_iteration.OperatorIteration.price`:
+load only adds time), every call of the solve priced at it. Box: compiled batched kernels
 (:mod:`poissonfp.solvers.hybrids.operator_kernels`), buffers allocated once; off the box numpy and the sparse matrix.
 """
 from __future__ import annotations
@@ -159,7 +161,7 @@ def solve_operator(problem: Problem, monitor: Monitor, *, model=None, sweeps: in
     ``omega`` (of those sweeps, default 1: pure Jacobi's), ``trigger`` (``"stall"``: call the network when the
     sweeps stall; ``"always"``: after every block), ``cycle_sweeps`` (sweeps before and after the V-cycle's
     coarse correction on each finer level, default 8; None: ``sweeps // 2``), ``coarse_sweeps`` (sweeps around
-    the call on the model's grid; None: 20 where it is coarser than the problem's, 3 on the problem's own grid),
+    the call on the model's grid; None: 40 where it is coarser than the problem's, 3 on the problem's own grid),
     ``call_price`` (a call's price in sweep-equivalents for the trigger and the safeguard; None: measured, so
     the calls a solve makes depend on the machine's speed and load; a number makes them repeatable),
     ``patience`` (useless calls in a row before the fallback), ``fallback`` (False: keep

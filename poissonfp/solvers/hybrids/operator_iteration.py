@@ -26,8 +26,13 @@ __all__ = ["DEFAULT_COARSE_SWEEPS", "GROWTH", "PRIOR_CALL_FACTOR", "SAME_GRID_CO
 #: exact coarse solve) and two useless calls in a row sent the in-distribution 255² solves to 1e-10 to the
 #: fallback at a relative residual of 3e-6 (not round-off: the floor there is 1.6e-13). With 20 every call of
 #: those solves reduced the residual by 0.01-0.035 (a 63² sweep is 1/4 of a 127² sweep, 1/16 of a 255² one).
-#: On the model's own grid (no coarser level) they are full-price fine sweeps: 3 there.
-DEFAULT_COARSE_SWEEPS = 20
+#: 40 rather than 20: they also remove what the network gets wrong above its lowest band. Over 4 GRF/case
+#: sources, the 1,500- and 5,000-step 63² models, 127² and 255², trigger "always" (1e-8) and "stall" (1e-10),
+#: 40 took 1-4 fewer calls per 4 solves in 7 of the 8 combinations (the 8th: 20 calls both) and 7 % less work
+#: in total (33,712 against 36,182 sweep-equivalents, calls priced at a fixed 230 / 57 sweeps; 80: 32,923 in
+#: total, but 5-8 % more than 40 at 255² with the 5,000-step model). On the model's own grid (no coarser
+#: level) they are full-price fine sweeps: 3 there.
+DEFAULT_COARSE_SWEEPS = 40
 SAME_GRID_COARSE_SWEEPS = 3
 
 
@@ -54,6 +59,8 @@ def prior_call_factor(model) -> float:
 USELESS = 0.9
 #: Blocks without a call double, up to this many times ``sweeps`` (fewer Python round trips on a small grid).
 GROWTH = 8
+#: Calls on all rows timed at set-up, after two untimed ones: the first samples of the call's seconds.
+CALIBRATION_CALLS = 3
 #: Rows per block statistic: the rate of a block is read from its second half (the first half still
 #: removes what a call or the start left in the high modes).
 MIN_RATE_SWEEPS = 4
@@ -225,21 +232,28 @@ class OperatorIteration:
         self.rate_at_call = np.ones(k)
         self.residual_fresh = np.ones(k, dtype=bool)  # fine.r holds b - A u of the current iterate
         self.previous: tuple[np.ndarray, np.ndarray] | None = None  # FCG: the last direction and A times it
-        self.per_row_seconds: list[float] = []
-        self.probe_s = self.network.warm_up(k) / k  # seconds per row of a call, before any was measured
+        self.per_row_seconds: list[float] = []  # per call: its seconds per row corrected
+        self.sweep_samples: list[float] = []  # per block of the solve: its seconds per sweep and row
+        self.network.warm_up(k)
+        self.per_row_seconds.extend(self.network.probe(k) / k for _ in range(CALIBRATION_CALLS))
 
     # -- prices --------------------------------------------------------------------------------------
     def sweep_seconds(self) -> float | None:
-        """Measured seconds of one fine sweep of one row."""
-        c = self.counters
-        return c.sweep_s / c.sweeps if c.sweeps else None
+        """Seconds of one of the iteration's own fine sweeps of one row: the least over its blocks (a block's
+        cost is fixed; load only adds to it)."""
+        return float(np.min(self.sweep_samples)) if self.sweep_samples else None
 
     def call_seconds_per_row(self) -> float:
-        """Median seconds of a call per row it corrected (before the first call: the warm-up's)."""
-        return float(np.median(self.per_row_seconds)) if self.per_row_seconds else self.probe_s
+        """Seconds of a call per row it corrected: the least over the set-up's timed calls and the solve's."""
+        return float(np.min(self.per_row_seconds))
 
     def price(self) -> float:
-        """A network call in sweep-equivalents of one row (measured: seconds per row over seconds per sweep)."""
+        """A network call in sweep-equivalents of one row, measured: the least seconds per row of a call (the
+        set-up's :data:`CALIBRATION_CALLS` and the solve's) over the least seconds per row of a sweep (the
+        solve's blocks). Load only adds time, and adds more to a 1 ms call than to a 50 µs block (a call
+        spans a time slice more often), so a mean or a median is no price: in 10 solves at 127² under load
+        ~2.6 the median call took 1.8-9.7 ms against 1.0 ms unloaded and the median call over the mean sweep
+        (the price before) gave 96-1,373 sweeps."""
         sweep = self.sweep_seconds()
         if not sweep:
             return 0.0
@@ -253,10 +267,10 @@ class OperatorIteration:
         return price + self.transfer.work + 2.0
 
     def work(self) -> np.ndarray:
-        """Per row: sweeps + applications + calls x the correction's work + its share of the calls' time."""
-        sweep = self.sweep_seconds()
-        price = self.call_share_s / sweep if sweep else np.zeros_like(self.call_share_s)
-        return self.sweeps + self.applications + self.calls * self.transfer.work + price
+        """Per row: sweeps + applications + calls x (the correction's work + the measured :meth:`price`). Every
+        call of the solve is priced alike: its actual seconds (kept in ``call_share_s``) swung 1.2-9.7 ms between
+        solves on the shared machine (127², one thread)."""
+        return self.sweeps + self.applications + self.calls * (self.transfer.work + self.price())
 
     # -- steps ---------------------------------------------------------------------------------------
     def sweep(self, rows: np.ndarray, target: np.ndarray) -> None:
@@ -270,9 +284,12 @@ class OperatorIteration:
         for group, omega in ((rows[fresh], self.omega), (rows[~fresh], self.omega_after)):
             if len(group):
                 self.fine.block(group, count, omega, target, self.norms, self.done)
-        self.counters.sweep_s += time.perf_counter() - start
+        elapsed = time.perf_counter() - start
+        self.counters.sweep_s += elapsed
         done = self.done[rows]
         self.counters.sweeps += int(done.sum())
+        if done.sum():
+            self.sweep_samples.append(elapsed / int(done.sum()))
         self.sweeps[rows] += done
         for q, k in enumerate(rows):
             n = int(done[q])

@@ -2,10 +2,9 @@
 (each residual divided by its root-mean-square, the network, rescaled by ``rms * scale``, masked) under
 ``torch.inference_mode`` with the input tensor allocated once for the largest batch and written in place.
 The network runs in its own precision (float32, as trained: the correction is rescaled by the energy-optimal
-α anyway). A U-Net in 2D or 3D runs as a channels-last copy (oneDNN's convolutions without layout
-reorders): 1.47 instead of 1.81 ms per 63² call, 3.1 instead of 7.1 ms for 4 rows (one thread, median of
-200, the outputs equal to 3e-7; interleaved with the plain layout under load 4: 1.7x faster at K = 1,
-2.0x at K = 4).
+α anyway). A U-Net in 2D or 3D runs as :class:`~poissonfp.learned.architectures.InferenceUNet`: channels last,
+each 3x3 convolution on PyTorch's dispatch or oneDNN, whichever was faster at its shape, no module calls
+(0.99 instead of 1.27 ms per 63² call, one thread; the plain layout took 1.81 ms).
 
 Objects that only offer ``apply`` (the exact-coarse control, test doubles, a model on another device) are
 called through it. Every call's wall time is recorded in ``seconds``.
@@ -41,6 +40,7 @@ class NetworkCall:
             self.output = np.zeros((capacity, *self.shape))
             self.scale = float(model.meta["scale"])
             self.outside = ~np.asarray(model.inside, dtype=bool)
+            self.masked = bool(self.outside.any())
 
     def __call__(self, residuals: np.ndarray) -> np.ndarray:
         start = time.perf_counter()
@@ -58,24 +58,25 @@ class NetworkCall:
             out = self.output[:m]
             np.multiply(y.numpy()[:, 0], safe * self.scale, out=out)
             out[rms == 0] = 0.0
-            if self.outside.any():
+            if self.masked:
                 out[:, self.outside] = 0.0
         self.seconds.append(time.perf_counter() - start)
         if self.fast:
             self.model.call_seconds.append(self.seconds[-1])  # what model.apply records (seconds_per_call)
         return out
 
-    def warm_up(self, rows: int) -> float:
-        """Three untimed calls on ``rows`` rows (torch's first calls at a shape allocate and pick kernels);
-        the faster of the last two, in seconds."""
-        probe = np.ones((rows, *self.shape))
-        for _ in range(3):
-            self(probe)
-        measured = self.seconds[-2:]
-        del self.seconds[-3:]
+    def warm_up(self, rows: int) -> None:
+        """Two untimed calls on ``rows`` rows (torch's first calls at a shape allocate and pick kernels)."""
+        for _ in range(2):
+            self.probe(rows)
+
+    def probe(self, rows: int) -> float:
+        """Seconds of one call on ``rows`` rows of ones, not recorded as a call of the solve."""
+        self(np.ones((rows, *self.shape)))
+        seconds = self.seconds.pop()
         if self.fast:
-            del self.model.call_seconds[-3:]
-        return min(measured)
+            self.model.call_seconds.pop()
+        return seconds
 
     def median_seconds(self) -> float | None:
         """Median seconds of the calls made (None before the first)."""
