@@ -9,8 +9,10 @@ from poissonfp.case import CaseError, load_case
 from poissonfp.grid import Grid
 from poissonfp.problem import Problem, build_problem
 from poissonfp.solvers import StoppingCriterion, solve
-from poissonfp.solvers.hierarchy.multilevel import ExactCoarse, Multilevel
-from poissonfp.solvers.hierarchy.multilevel_galerkin import GalerkinMultilevel, interpolation_from_positions
+from poissonfp.solvers.hierarchy.coarse_solvers import ExactCoarse
+from poissonfp.solvers.hierarchy.galerkin_assembly import interpolation_from_positions
+from poissonfp.solvers.hierarchy.multilevel import Multilevel
+from poissonfp.solvers.hierarchy.multilevel_galerkin import GalerkinMultilevel
 
 SIDES = "".join(f'[boundary.{s}]\ntype = "neumann"\n' for s in ("left", "right", "bottom", "top"))
 KINDS = {
@@ -83,7 +85,7 @@ def test_without_the_mask_on_the_transfers_the_outside_rows_leak(tmp_path):
     # with the outside rows of P set to interpolation, PᵀAP counts the identity rows
     import scipy.sparse as sp
     positions = [np.arange(63.0)] * 2
-    from poissonfp.solvers.hierarchy.multilevel_galerkin import axis_positions
+    from poissonfp.solvers.hierarchy.galerkin_assembly import axis_positions
     coarse = [axis_positions(p, True, True) for p in positions]
     p1 = interpolation_from_positions(positions[0], coarse[0], -1.0, 63.0)
     full = sp.kron(p1, p1, format="csr")
@@ -193,20 +195,20 @@ def test_a_hierarchy_built_once_solves_new_right_hand_sides(tmp_path):
 
 @pytest.mark.parametrize("ndim", [1, 2, 3])
 def test_fixed_weight_transfers_equal_the_tap_lists(ndim):
-    from poissonfp.solvers.hierarchy import multilevel as ml
+    from poissonfp.solvers.hierarchy import multilevel_transfers as ml
 
     fine = Grid((0.0,) * ndim, (1.0,) * ndim, (15,) * ndim)
     coarse = fine.with_shape((7,) * ndim)
     rng = np.random.default_rng(1)
-    restriction, interpolation = ml._restriction(fine, coarse), ml._interpolation(fine, coarse)
+    restriction, interpolation = ml.make_restriction(fine, coarse), ml.make_interpolation(fine, coarse)
     assert restriction.nested and interpolation.nested
-    taps = ml._Transfer([ml.restriction_taps(15, 7, 0.5)] * ndim, coarse.shape, restrict=True)
+    taps = ml.Transfer([ml.restriction_taps(15, 7, 0.5)] * ndim, coarse.shape, restrict=True)
     residual = rng.standard_normal(fine.shape)
     np.testing.assert_allclose(restriction(residual).copy(), taps(residual).copy(), rtol=1e-13, atol=1e-13)
     padded = np.pad(rng.standard_normal(coarse.shape), 1)
     fast, slow = np.zeros(tuple(n + 2 for n in fine.shape)), np.zeros(tuple(n + 2 for n in fine.shape))
     interpolation(padded, fast)
-    ml._Transfer([ml.interpolation_taps(15, 7)] * ndim, fine.shape, restrict=False)(padded, slow)
+    ml.Transfer([ml.interpolation_taps(15, 7)] * ndim, fine.shape, restrict=False)(padded, slow)
     np.testing.assert_allclose(fast, slow, rtol=1e-13, atol=1e-13)
 
 
