@@ -142,9 +142,9 @@ def _coarsen(fine: MatrixLevel, first: bool, base: Grid, singular: bool, positio
     active = nested if nested is not None and nested.any() else np.bincount(prolongation.indices, minlength=size) > 0
     restriction = prolongation.T.tocsr()
     if first:  # cut rows exist on the fine operator only
-        restriction.data *= kernels.row_scale(*fine.arrays, fine.grid.ndim)[restriction.indices]
+        restriction.data *= kernels.row_scale(*kernels.unsigned(*fine.arrays), fine.grid.ndim)[restriction.indices]
     product = restriction @ (fine.matrix @ prolongation)  # scipy's two products beat a fused one 2x
-    matrix = kernels.diagonal_first(product.indptr, product.indices, product.data)
+    matrix = kernels.diagonal_first(*kernels.unsigned(product.indptr, product.indices, product.data))
     matrix[2][matrix[0][:-1]] += ~active
     spacing = [h * (c[1] - c[0]) / (p[1] - p[0]) if c.size > 1 else h
                for h, p, c in zip(fine.grid.spacing, positions, coarse_positions)]

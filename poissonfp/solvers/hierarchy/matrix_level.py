@@ -43,17 +43,19 @@ class MatrixLevel:
             indptr, indices, data = matrix
         else:
             csr = matrix.tocsr()
-            indptr, indices, data = kernels.diagonal_first(csr.indptr, csr.indices, csr.data)
+            indptr, indices, data = kernels.diagonal_first(*kernels.unsigned(csr.indptr, csr.indices, csr.data))
         self.arrays = (indptr, indices, data)
         self.matrix = sp.csr_matrix((data, indices, indptr), shape=(grid.size, grid.size), copy=False)
         off_ptr, off_indices, off_data, diagonal, bound = kernels.split_diagonal(indptr, indices, data)
-        self._off = (off_ptr, off_indices, off_data)  # A - D: every row holds its diagonal (never empty)
+        self._off = kernels.unsigned(off_ptr, off_indices, off_data)  # A - D: every row holds its diagonal
+        self._kernel_arrays = kernels.unsigned(indptr, indices, data)  # the compiled kernels' view of A
         self.inv_diag = 1.0 / diagonal
         self.diagonal = diagonal.reshape(grid.shape)
-        self.omega_scale = 2.0 / (bound if fine else _spectral_radius(self.arrays, self.inv_diag))
+        self.omega_scale = 2.0 / (bound if fine else _spectral_radius(self._kernel_arrays, self.inv_diag))
         self.rhs = np.zeros(grid.shape)
         self.residual = np.zeros(grid.shape)
         self._flat_rhs = self.rhs.reshape(-1)
+        self._flat_residual = self.residual.reshape(-1)
         self.buffers = [np.zeros(grid.size), np.zeros(grid.size)]
         self._done = np.zeros(1, dtype=np.int64)
         self.last_residual_sq = math.inf
@@ -94,7 +96,7 @@ class MatrixLevel:
             self.buffers.reverse()
 
     def compute_residual(self) -> np.ndarray:
-        self.residual.reshape(-1)[:] = self._flat_rhs - self.matrix @ self.buffers[0]
+        kernels.residual(*self._kernel_arrays, self._flat_rhs, self.buffers[0], self._flat_residual)
         return self.residual
 
     def project(self) -> None:

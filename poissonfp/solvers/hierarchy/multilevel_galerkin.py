@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.sparse as sp
 
 from poissonfp.discrete_operator import DiscreteOperator
 from poissonfp.grid import Grid
@@ -81,9 +82,16 @@ class GalerkinMultilevel(ReusableHierarchy):
     def restrict_rhs(self, rhs: np.ndarray) -> None:
         """Set the fine right-hand side and restrict it to every level (full multigrid's first step)."""
         self.set_rhs(rhs)
-        for index, restriction in enumerate(self.restrictions):
-            self.levels[index + 1].rhs.reshape(-1)[:] = restriction @ self.levels[index].rhs.reshape(-1)
+        for index in range(len(self.restrictions)):
+            self._transfer(self.restrictions[index], self.levels[index].rhs, self.levels[index + 1].rhs)
             self.work += self._transfer_cost[index]
+
+    @staticmethod
+    def _transfer(matrix: sp.csr_matrix, source: np.ndarray, target: np.ndarray, accumulate: bool = False) -> None:
+        """``target = matrix @ source`` (``+=`` with ``accumulate``) in place, both flat or grid-shaped
+        (compiled, unsigned indices: no temporary, no scipy dispatch)."""
+        kernels.csr_apply(*kernels.unsigned(matrix.indptr, matrix.indices, matrix.data), source.reshape(-1),
+                          target.reshape(-1), accumulate)
 
     def _solve_coarsest(self, from_zero: bool = True) -> None:
         last = len(self.levels) - 1
@@ -100,12 +108,11 @@ class GalerkinMultilevel(ReusableHierarchy):
                 level.project()
             return
         level.smooth(self.pre, self.omega)
-        residual = level.compute_residual().reshape(-1)
         below = self.levels[index + 1]
-        below.rhs.reshape(-1)[:] = self.restrictions[index] @ residual
+        self._transfer(self.restrictions[index], level.compute_residual(), below.rhs)
         below.zero()
         self.cycle(index + 1)
-        level.buffers[0] += self.prolongations[index] @ below.buffers[0]
+        self._transfer(self.prolongations[index], below.buffers[0], level.buffers[0], accumulate=True)
         level.smooth(self.post, self.omega)
         self.work += self._sweep_cost[index] * (self.pre + self.post + 1) + 2 * self._transfer_cost[index]
         if index == 0:
@@ -137,7 +144,7 @@ class GalerkinMultilevel(ReusableHierarchy):
         self._solve_coarsest()
         for index in range(last - 1, -1, -1):
             level, below = self.levels[index], self.levels[index + 1]
-            level.buffers[0][:] = self.prolongations[index] @ below.buffers[0]
+            self._transfer(self.prolongations[index], below.buffers[0], level.buffers[0])
             self.work += self._transfer_cost[index]
             if index == 0 and lift is not None:
                 level.add(lift)
