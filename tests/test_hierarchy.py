@@ -269,3 +269,32 @@ def test_the_chebyshev_smoother_contracts_faster_on_the_contrast_case(tmp_path):
     assert factors["chebyshev"] < 0.85 * factors["jacobi"], factors
     with pytest.raises(ValueError, match="smoother"):
         GalerkinMultilevel(problem.operator, ExactCoarse(), smoother="gauss-seidel")
+
+
+def test_compiled_products_are_scipys_to_the_bit():
+    """The hierarchy's compiled ``R (A P)``, residual and transfers on unsigned index views against scipy:
+    the same entries, order and bits, exact zeros dropped (row 0, column 0 cancels), the diagonal first."""
+    import scipy.sparse as sp
+
+    from poissonfp.solvers.hierarchy import galerkin_kernels as kernels
+
+    rng = np.random.default_rng(3)
+    a = sp.random(40, 40, density=0.2, random_state=4, format="lil")
+    b = sp.random(40, 40, density=0.2, random_state=5, format="lil")
+    a[0, :], b[:, 0] = 0.0, 0.0
+    a[0, 1], a[0, 2], b[1, 0], b[2, 0], b[1, 5] = 0.5, 0.25, 1.0, -2.0, 3.0  # (A B)[0, 0] = 0.5 - 0.5
+    a, b = a.tocsr(), b.tocsr()
+    expected = a @ b
+    assert 0 not in expected[0].indices and 5 in expected[0].indices
+    arguments = (*kernels.unsigned(a.indptr, a.indices, a.data), *kernels.unsigned(b.indptr, b.indices, b.data), 40)
+    first = kernels.diagonal_first(expected.indptr, expected.indices, expected.data)
+    for mine, theirs in zip(kernels.sparse_product(*arguments, True), first):
+        np.testing.assert_array_equal(mine, theirs)
+    for mine, theirs in zip(kernels.sparse_product(*arguments, False), (expected.indptr, expected.indices, expected.data)):
+        np.testing.assert_array_equal(mine, theirs)
+    x, out, rhs = rng.standard_normal(40), rng.standard_normal(40), rng.standard_normal(40)
+    before = out.copy()
+    kernels.csr_apply(*kernels.unsigned(expected.indptr, expected.indices, expected.data), x, out, True)
+    np.testing.assert_array_equal(out, before + expected @ x)
+    kernels.residual(*kernels.unsigned(expected.indptr, expected.indices, expected.data), rhs, x, out)
+    np.testing.assert_array_equal(out, rhs - expected @ x)

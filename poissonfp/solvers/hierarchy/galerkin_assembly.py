@@ -143,8 +143,9 @@ def _coarsen(fine: MatrixLevel, first: bool, base: Grid, singular: bool, positio
     restriction = prolongation.T.tocsr()
     if first:  # cut rows exist on the fine operator only
         restriction.data *= kernels.row_scale(*kernels.unsigned(*fine.arrays), fine.grid.ndim)[restriction.indices]
-    product = restriction @ (fine.matrix @ prolongation)  # scipy's two products beat a fused one 2x
-    matrix = kernels.diagonal_first(*kernels.unsigned(product.indptr, product.indices, product.data))
+    applied = fine.matrix @ prolongation  # scipy's: the compiled product ran 1.6x slower on 1023²'s fine level
+    matrix = kernels.sparse_product(*kernels.unsigned(restriction.indptr, restriction.indices, restriction.data),
+                                    *kernels.unsigned(applied.indptr, applied.indices, applied.data), size, True)
     matrix[2][matrix[0][:-1]] += ~active
     spacing = [h * (c[1] - c[0]) / (p[1] - p[0]) if c.size > 1 else h
                for h, p, c in zip(fine.grid.spacing, positions, coarse_positions)]
