@@ -129,8 +129,8 @@ def _coarsen(fine: MatrixLevel, first: bool, base: Grid, singular: bool, positio
     for index, factor in enumerate(factors[1:], start=1):
         last = index == len(factors) - 1
         rows = fine.inside.ravel().astype(float) if last else np.ones(full.shape[0] * factor.shape[0])
-        arrays = kernels.kron_rows(full.indptr, full.indices, full.data, factor.indptr, factor.indices,
-                                   factor.data, factor.shape[1], rows,
+        arrays = kernels.kron_rows(*kernels.unsigned(full.indptr, full.indices, full.data),
+                                   *kernels.unsigned(factor.indptr, factor.indices, factor.data), factor.shape[1], rows,
                                    keep if last else np.ones(full.shape[1] * factor.shape[1], dtype=bool))
         full = sp.csr_matrix(arrays[::-1], shape=(full.shape[0] * factor.shape[0], full.shape[1] * factor.shape[1]))
     if len(factors) == 1:  # 1D: the rows outside and the dropped columns by hand

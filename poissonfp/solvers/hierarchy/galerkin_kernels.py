@@ -294,7 +294,7 @@ def warm_up() -> None:
     first = diagonal_first(*unsigned(ptr32, idx, val))
     split_diagonal(*first)
     row_scale(*unsigned(*first), 1)
-    kron_rows(ptr32, idx, val, ptr32, idx, val, 2, np.ones(4), np.ones(4, dtype=np.bool_))
+    kron_rows(*unsigned(ptr32, idx, val), *unsigned(ptr32, idx, val), 2, np.ones(4), np.ones(4, dtype=np.bool_))
     one = np.ones(2)
     power_estimate(*unsigned(*first), one, np.ones(2), 1)
     residual(*unsigned(*first), one, one, np.zeros(2))
