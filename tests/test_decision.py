@@ -12,7 +12,7 @@ from poissonfp.solvers import StoppingCriterion, solve
 from poissonfp.solvers.base import Monitor
 from poissonfp.solvers.classical.jacobi import JacobiIteration, run_jacobi
 from poissonfp.solvers.classical.jacobi_price import PRICE_SWEEPS, JacobiPrice, jacobi_seconds
-from poissonfp.solvers.hierarchy.multilevel import coarse_grids
+from poissonfp.solvers.hierarchy.multilevel_transfers import coarse_grids
 from poissonfp.solvers.hybrids.hybrid_multilevel import PLAIN_SWEEPS, decide
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,8 +9,10 @@ from poissonfp.case import CaseError, load_case
 from poissonfp.grid import Grid
 from poissonfp.problem import Problem, build_problem
 from poissonfp.solvers import StoppingCriterion, solve
-from poissonfp.solvers.hierarchy.multilevel import ExactCoarse, Multilevel
-from poissonfp.solvers.hierarchy.multilevel_galerkin import GalerkinMultilevel, interpolation_from_positions
+from poissonfp.solvers.hierarchy.coarse_solvers import ExactCoarse
+from poissonfp.solvers.hierarchy.galerkin_assembly import interpolation_from_positions
+from poissonfp.solvers.hierarchy.multilevel import Multilevel
+from poissonfp.solvers.hierarchy.multilevel_galerkin import GalerkinMultilevel
 
 SIDES = "".join(f'[boundary.{s}]\ntype = "neumann"\n' for s in ("left", "right", "bottom", "top"))
 KINDS = {
@@ -83,7 +85,7 @@ def test_without_the_mask_on_the_transfers_the_outside_rows_leak(tmp_path):
     # with the outside rows of P set to interpolation, PᵀAP counts the identity rows
     import scipy.sparse as sp
     positions = [np.arange(63.0)] * 2
-    from poissonfp.solvers.hierarchy.multilevel_galerkin import axis_positions
+    from poissonfp.solvers.hierarchy.galerkin_assembly import axis_positions
     coarse = [axis_positions(p, True, True) for p in positions]
     p1 = interpolation_from_positions(positions[0], coarse[0], -1.0, 63.0)
     full = sp.kron(p1, p1, format="csr")
@@ -193,20 +195,20 @@ def test_a_hierarchy_built_once_solves_new_right_hand_sides(tmp_path):
 
 @pytest.mark.parametrize("ndim", [1, 2, 3])
 def test_fixed_weight_transfers_equal_the_tap_lists(ndim):
-    from poissonfp.solvers.hierarchy import multilevel as ml
+    from poissonfp.solvers.hierarchy import multilevel_transfers as ml
 
     fine = Grid((0.0,) * ndim, (1.0,) * ndim, (15,) * ndim)
     coarse = fine.with_shape((7,) * ndim)
     rng = np.random.default_rng(1)
-    restriction, interpolation = ml._restriction(fine, coarse), ml._interpolation(fine, coarse)
+    restriction, interpolation = ml.make_restriction(fine, coarse), ml.make_interpolation(fine, coarse)
     assert restriction.nested and interpolation.nested
-    taps = ml._Transfer([ml.restriction_taps(15, 7, 0.5)] * ndim, coarse.shape, restrict=True)
+    taps = ml.Transfer([ml.restriction_taps(15, 7, 0.5)] * ndim, coarse.shape, restrict=True)
     residual = rng.standard_normal(fine.shape)
     np.testing.assert_allclose(restriction(residual).copy(), taps(residual).copy(), rtol=1e-13, atol=1e-13)
     padded = np.pad(rng.standard_normal(coarse.shape), 1)
     fast, slow = np.zeros(tuple(n + 2 for n in fine.shape)), np.zeros(tuple(n + 2 for n in fine.shape))
     interpolation(padded, fast)
-    ml._Transfer([ml.interpolation_taps(15, 7)] * ndim, fine.shape, restrict=False)(padded, slow)
+    ml.Transfer([ml.interpolation_taps(15, 7)] * ndim, fine.shape, restrict=False)(padded, slow)
     np.testing.assert_allclose(fast, slow, rtol=1e-13, atol=1e-13)
 
 
@@ -267,3 +269,32 @@ def test_the_chebyshev_smoother_contracts_faster_on_the_contrast_case(tmp_path):
     assert factors["chebyshev"] < 0.85 * factors["jacobi"], factors
     with pytest.raises(ValueError, match="smoother"):
         GalerkinMultilevel(problem.operator, ExactCoarse(), smoother="gauss-seidel")
+
+
+def test_compiled_products_are_scipys_to_the_bit():
+    """The hierarchy's compiled ``R (A P)``, residual and transfers on unsigned index views against scipy:
+    the same entries, order and bits, exact zeros dropped (row 0, column 0 cancels), the diagonal first."""
+    import scipy.sparse as sp
+
+    from poissonfp.solvers.hierarchy import galerkin_kernels as kernels
+
+    rng = np.random.default_rng(3)
+    a = sp.random(40, 40, density=0.2, random_state=4, format="lil")
+    b = sp.random(40, 40, density=0.2, random_state=5, format="lil")
+    a[0, :], b[:, 0] = 0.0, 0.0
+    a[0, 1], a[0, 2], b[1, 0], b[2, 0], b[1, 5] = 0.5, 0.25, 1.0, -2.0, 3.0  # (A B)[0, 0] = 0.5 - 0.5
+    a, b = a.tocsr(), b.tocsr()
+    expected = a @ b
+    assert 0 not in expected[0].indices and 5 in expected[0].indices
+    arguments = (*kernels.unsigned(a.indptr, a.indices, a.data), *kernels.unsigned(b.indptr, b.indices, b.data), 40)
+    first = kernels.diagonal_first(expected.indptr, expected.indices, expected.data)
+    for mine, theirs in zip(kernels.sparse_product(*arguments, True), first):
+        np.testing.assert_array_equal(mine, theirs)
+    for mine, theirs in zip(kernels.sparse_product(*arguments, False), (expected.indptr, expected.indices, expected.data)):
+        np.testing.assert_array_equal(mine, theirs)
+    x, out, rhs = rng.standard_normal(40), rng.standard_normal(40), rng.standard_normal(40)
+    before = out.copy()
+    kernels.csr_apply(*kernels.unsigned(expected.indptr, expected.indices, expected.data), x, out, True)
+    np.testing.assert_array_equal(out, before + expected @ x)
+    kernels.residual(*kernels.unsigned(expected.indptr, expected.indices, expected.data), rhs, x, out)
+    np.testing.assert_array_equal(out, rhs - expected @ x)

@@ -12,13 +12,9 @@ from poissonfp.jacobi_theory import estimated_sweeps, predicted_sweeps
 from poissonfp.operators import apply_laplacian
 from poissonfp.problem import Problem, build_problem
 from poissonfp.solvers import StoppingCriterion, solve
-from poissonfp.solvers.hierarchy.multilevel import (
-    CoarseIteration,
-    ExactCoarse,
-    Multilevel,
-    coarse_grids,
-    interpolation_1d,
-)
+from poissonfp.solvers.hierarchy.coarse_solvers import CoarseIteration, ExactCoarse
+from poissonfp.solvers.hierarchy.multilevel import Multilevel
+from poissonfp.solvers.hierarchy.multilevel_transfers import coarse_grids, interpolation_1d
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 

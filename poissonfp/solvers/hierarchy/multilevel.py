@@ -1,10 +1,11 @@
 """A hierarchy of Jacobi-smoothed grids whose coarsest level is solved by a pluggable coarse solver.
 
-The fine grid ``n`` is coarsened per axis (``n -> (n - 1) / 2`` for odd ``n``: nested points, so the
-transfers are the classical full weighting and linear interpolation; ``n -> n / 2`` for even ``n``: the
-same 1D formulas between non-nested points) until every axis has at most ``coarsest_points`` points.
-Axes whose spacing is already twice the finest one are not coarsened (semi-coarsening keeps point
-Jacobi a smoother on stretched grids). Each level rediscretises the (2d+1)-point Laplacian on its grid.
+The grids and the transfers between them (2:1 full weighting and linear interpolation where the points
+nest) are :mod:`poissonfp.solvers.hierarchy.multilevel_transfers`'s; each level rediscretises the
+(2d+1)-point Laplacian on its grid. The coarse solvers (:class:`~poissonfp.solvers.hierarchy.coarse_solvers.CoarseIteration`,
+:class:`~poissonfp.solvers.hierarchy.coarse_solvers.ExactCoarse`) live in
+:mod:`poissonfp.solvers.hierarchy.coarse_solvers`; they and the transfers' public names are re-exported
+here for the callers that import them from this module.
 
 One cycle at level ``l`` (a V-cycle): ``pre`` ω-Jacobi sweeps (compiled kernel of
 :mod:`poissonfp.solvers.classical.jacobi_kernels`), residual, restriction ``R = (h_f / h_c)^d Pᵀ``, the cycle at
@@ -13,11 +14,6 @@ correction, ``post`` sweeps. :meth:`Multilevel.full_cycle` starts from the coars
 multigrid: solve there, interpolate, one V-cycle per level), which leaves an iterate near
 discretization accuracy on the fine grid.
 
-Coarse solvers (:class:`CoarseIteration`, :class:`ExactCoarse`) solve the coarsest level's system; a
-:class:`~poissonfp.neural.galerkin.GalerkinSpace` (any: the network's, a classical basis) plugs into
-:class:`CoarseIteration` as its correction, and ``space=None`` leaves plain sweeps (the same method
-without the space: the control that shows the space's share).
-
 Work is counted in sweep-equivalents of the fine grid (one unit: ``(2d+1) N`` matrix entries
 touched, a sweep): a sweep, a residual and a grid transfer at level ``l`` count ``N_l / N``; a Galerkin
 correction ``2 m N_c / ((2d+1) N)``; a triangular solve ``nnz(L + U) / ((2d+1) N)``.
@@ -25,18 +21,25 @@ correction ``2 m N_c / ((2d+1) N)``; a triangular solve ``nnz(L + U) / ((2d+1) N
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from poissonfp.grid import Grid
 from poissonfp.operators import diagonal
 from poissonfp.solvers.classical.jacobi_kernels import warm_up as warm_up_jacobi
 from poissonfp.solvers.hierarchy import multilevel_kernels as kernels
-from poissonfp.solvers.hierarchy import nested_kernels
+from poissonfp.solvers.hierarchy.coarse_solvers import CoarseIteration, ExactCoarse
+from poissonfp.solvers.hierarchy.multilevel_transfers import (
+    coarse_grids,
+    interpolation_1d,
+    interpolation_taps,
+    make_interpolation,
+    make_restriction,
+    restriction_chain,
+    restriction_taps,
+)
 
 __all__ = [
     "DEFAULT_COARSEST_POINTS",
@@ -44,10 +47,13 @@ __all__ = [
     "ExactCoarse",
     "Level",
     "Multilevel",
+    "ReusableHierarchy",
     "boundary_lift",
     "coarse_grids",
     "interpolation_1d",
+    "interpolation_taps",
     "restriction_chain",
+    "restriction_taps",
     "warm_up",
 ]
 
@@ -57,12 +63,6 @@ DEFAULT_COARSEST_POINTS = {1: 31, 2: 15, 3: 7}
 _RESIDUAL = {1: kernels.residual_1d, 2: kernels.residual_2d, 3: kernels.residual_3d}
 _SMOOTH = {1: kernels.smooth_1d, 2: kernels.smooth_2d, 3: kernels.smooth_3d}
 _MEASURED = {1: kernels.measured_sweep_1d, 2: kernels.measured_sweep_2d, 3: kernels.measured_sweep_3d}
-_RESTRICT = {1: kernels.restrict_1d, 2: kernels.restrict_2d, 3: kernels.restrict_3d}
-_INTERPOLATE = {1: kernels.interpolate_add_1d, 2: kernels.interpolate_add_2d, 3: kernels.interpolate_add_3d}
-_RESTRICT_NESTED = {1: nested_kernels.restrict_nested_1d, 2: nested_kernels.restrict_nested_2d,
-                    3: nested_kernels.restrict_nested_3d}
-_INTERPOLATE_NESTED = {1: nested_kernels.interpolate_nested_1d, 2: nested_kernels.interpolate_nested_2d,
-                       3: nested_kernels.interpolate_nested_3d}
 
 
 def boundary_lift(problem) -> np.ndarray | None:
@@ -92,135 +92,6 @@ def warm_up(ndim: int) -> None:
         hierarchy = Multilevel(grid, coarse, coarsest_points=3)
         hierarchy.full_cycle(np.ones(grid.shape), np.zeros(grid.shape))
         hierarchy.cycle(0, np.zeros(grid.shape))
-
-
-def coarse_grids(grid: Grid, coarsest_points: int) -> list[Grid]:
-    """The grids of the hierarchy, finest first (see the module docstring for the rule)."""
-    grids = [grid]
-    while max(grids[-1].shape) > coarsest_points:
-        g = grids[-1]
-        finest = min(g.spacing)
-        shape = tuple((n - 1) // 2 if n % 2 else n // 2 if (n >= 3 and h < 1.9 * finest) else n
-                      for n, h in zip(g.shape, g.spacing))
-        shape = tuple(s if s >= 1 and h < 1.9 * finest else n for s, n, h in zip(shape, g.shape, g.spacing))
-        if shape == g.shape:
-            break
-        grids.append(g.with_shape(shape))
-    return grids
-
-
-@functools.lru_cache(maxsize=64)
-def interpolation_taps(fine: int, coarse: int) -> tuple[np.ndarray, np.ndarray]:
-    """Linear interpolation from ``coarse`` to ``fine`` interior points of one interval (zero ends), as
-    two taps per fine point ``(indices, weights)``; the identity when ``fine == coarse``. Memoised (the
-    arrays are read-only): building them cost ~0.7 ms of a 6 ms solve at 255²."""
-    if fine == coarse:
-        return _frozen(np.arange(fine, dtype=np.int64).reshape(-1, 1), np.ones((fine, 1)))
-    position = np.arange(1, fine + 1) * (coarse + 1) / (fine + 1) - 1.0  # coarse index units; -1, coarse: ends
-    left = np.floor(position + 1e-12).astype(np.int64)
-    theta = position - left
-    indices = np.stack([left, left + 1], axis=1)
-    weights = np.stack([1.0 - theta, theta], axis=1)
-    outside = (indices < 0) | (indices >= coarse) | (weights <= 1e-12)
-    weights[outside] = 0.0
-    indices[outside] = 0
-    return _frozen(indices, weights)
-
-
-def _frozen(indices: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    indices.flags.writeable = weights.flags.writeable = False
-    return indices, weights
-
-
-def interpolation_1d(fine: int, coarse: int) -> sp.csr_matrix:
-    """:func:`interpolation_taps` as a sparse matrix (``fine x coarse``)."""
-    indices, weights = interpolation_taps(fine, coarse)
-    rows = np.repeat(np.arange(fine), indices.shape[1])
-    return sp.csr_matrix((weights.ravel(), (rows, indices.ravel())), shape=(fine, coarse))
-
-
-@functools.lru_cache(maxsize=64)
-def restriction_taps(fine: int, coarse: int, ratio: float) -> tuple[np.ndarray, np.ndarray]:
-    """Full weighting ``ratio * Pᵀ`` (``ratio = h_f / h_c``) as padded taps per coarse point (memoised,
-    read-only)."""
-    if fine == coarse:
-        return interpolation_taps(fine, coarse)
-    indices, weights = interpolation_taps(fine, coarse)
-    rows = np.repeat(np.arange(fine), indices.shape[1])
-    cols, values = indices.ravel(), weights.ravel() * ratio
-    keep = values != 0.0
-    rows, cols, values = rows[keep], cols[keep], values[keep]
-    order = np.argsort(cols, kind="stable")
-    rows, cols, values = rows[order], cols[order], values[order]
-    counts = np.bincount(cols, minlength=coarse)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    slot = np.arange(cols.size) - starts[cols]
-    out_indices = np.zeros((coarse, max(1, int(counts.max(initial=0)))), dtype=np.int64)
-    out_weights = np.zeros(out_indices.shape)
-    out_indices[cols, slot] = rows
-    out_weights[cols, slot] = values
-    return _frozen(out_indices, out_weights)
-
-
-class _Transfer:
-    """A grid transfer in one compiled pass: the fixed-weight kernels of
-    :mod:`poissonfp.solvers.hierarchy.nested_kernels` when every axis halves (``n_f = 2 n_c + 1``), else a tensor
-    product of 1D tap lists. Buffers are allocated here, once."""
-
-    def __init__(self, taps: list[tuple[np.ndarray, np.ndarray]], shape: tuple[int, ...], restrict: bool,
-                 nested: tuple[tuple[int, ...], float] | None = None) -> None:
-        self.arguments = [array for pair in taps for array in pair]
-        self.shape = tuple(shape)
-        self.restrict = restrict
-        ndim = len(shape)
-        self._kernel: Any = _RESTRICT[ndim] if restrict else _INTERPOLATE[ndim]
-        self.out: np.ndarray | None = np.empty(self.shape) if restrict else None
-        self.nested = nested is not None
-        if nested is not None:
-            other, scale = nested  # the other grid's shape (fine for a restriction, coarse padded otherwise)
-            self._scale = scale
-            self._row = np.empty(other[1:] if ndim > 1 else (1,))
-            self._kernel = _RESTRICT_NESTED[ndim] if restrict else _INTERPOLATE_NESTED[ndim]
-
-    def __call__(self, source: np.ndarray, target: np.ndarray | None = None) -> np.ndarray:
-        """Restrict ``source`` into ``target`` (default: a buffer reused by the next call), or add the
-        interpolation of the zero-padded coarse ``source`` to the interior of the zero-padded ``target``;
-        returns ``target``."""
-        target = self.out if target is None else target
-        assert target is not None, "an interpolation adds into a target"
-        if self.nested:
-            if self.restrict:
-                self._kernel(source, self._scale, self._row, target)
-            else:
-                self._kernel(source, self._row, target)
-        elif self.restrict:
-            self._kernel(source, *self.arguments, target)
-        else:
-            self._kernel(source[(slice(1, -1),) * source.ndim], *self.arguments, target)
-        return target
-
-
-def _nested(fine: Grid, coarse: Grid) -> bool:
-    return all(nf == 2 * nc + 1 for nf, nc in zip(fine.shape, coarse.shape))
-
-
-def _restriction(fine: Grid, coarse: Grid) -> _Transfer:
-    taps = [restriction_taps(nf, nc, hf / hc) for nf, nc, hf, hc in
-            zip(fine.shape, coarse.shape, fine.spacing, coarse.spacing)]
-    scale = float(np.prod([hf / hc for hf, hc in zip(fine.spacing, coarse.spacing)]))
-    return _Transfer(taps, coarse.shape, restrict=True, nested=(fine.shape, scale) if _nested(fine, coarse) else None)
-
-
-def _interpolation(fine: Grid, coarse: Grid) -> _Transfer:
-    padded = tuple(n + 2 for n in coarse.shape)
-    return _Transfer([interpolation_taps(nf, nc) for nf, nc in zip(fine.shape, coarse.shape)], fine.shape,
-                     restrict=False, nested=(padded, 1.0) if _nested(fine, coarse) else None)
-
-
-def restriction_chain(grid: Grid, coarsest_points: int) -> tuple[list[Grid], list[_Transfer]]:
-    """The hierarchy's grids and the restrictions between consecutive ones (finest first)."""
-    grids = coarse_grids(grid, coarsest_points)
-    return grids, [_restriction(f, c) for f, c in itertools.pairwise(grids)]
 
 
 class Level:
@@ -275,80 +146,6 @@ class Level:
         self.buffers[0][self.interior] += correction
 
 
-class CoarseIteration:
-    """Solve the coarsest level by ``{Galerkin correction, sweeps}`` until the residual drops by ``reduction``.
-
-    Works on any level with ``zero``, ``add``, ``smooth``, ``compute_residual`` and ``rhs`` (numpy
-    :class:`Level` or :class:`~poissonfp.solvers.hybrids.torch_backend.TorchLevel`).
-
-    Args:
-        space: a :class:`~poissonfp.neural.galerkin.GalerkinSpace` on the coarsest grid (or anything with
-            ``.correction(r)`` and ``.size``), or None for sweeps alone.
-        sweeps: sweeps after each correction.
-        reduction: target factor of the coarsest residual.
-        max_iterations: cap on the passes (each ``sweeps`` sweeps).
-    """
-
-    def __init__(self, space=None, sweeps: int = 4, reduction: float = 0.05, max_iterations: int = 10_000) -> None:
-        self.space, self.sweeps, self.reduction, self.max_iterations = space, sweeps, reduction, max_iterations
-        self.passes = 0
-
-    def solve(self, level: Level, omega: float, from_zero: bool = True) -> float:
-        """Overwrite ``level``'s iterate with an approximate solution from zero (or improve the current
-        iterate, ``from_zero=False``: a hierarchy of one level); return the work done in units of sweeps
-        of ``level`` (the caller scales it)."""
-        if from_zero:
-            level.zero()
-            r = level.rhs
-        else:
-            r = level.compute_residual()
-        goal = self.reduction * _norm(r)
-        work = 0.0
-        factor = 2 * (self.space.size if self.space is not None else 0) / (2 * level.grid.ndim + 1)
-        for _ in range(self.max_iterations):
-            if self.space is not None:
-                level.add(self.space.correction(r))
-            level.smooth(self.sweeps, omega)
-            r = level.compute_residual()
-            work += factor + self.sweeps + 1
-            self.passes += 1
-            if _norm(r) <= goal:
-                break
-        return work
-
-
-def _norm(array) -> float:
-    """The l2 norm of a numpy array or a torch tensor."""
-    return float((array * array).sum()) ** 0.5
-
-
-class ExactCoarse:
-    """Sparse LU (SuperLU) of the coarsest level's matrix, factorised on first use."""
-
-    def __init__(self) -> None:
-        self._lu: Any = None
-        self.passes = 0
-
-    def solve(self, level: Level, omega: float, from_zero: bool = True) -> float:  # exact: any start
-        from scipy.sparse.linalg import splu
-
-        if self._lu is None:
-            if hasattr(level, "system_matrix"):  # a Galerkin level (bordered when singular)
-                matrix = sp.csc_matrix(level.system_matrix())
-            else:
-                from poissonfp.operators import laplacian_matrix
-
-                matrix = laplacian_matrix(level.grid, format="csc")
-            self._lu = splu(matrix)
-            self._work = (self._lu.L.nnz + self._lu.U.nnz) / (2 * level.grid.ndim + 1)
-        rhs = level.rhs.ravel()
-        if self._lu.shape[0] > level.size:  # the zero-mean constraint's row
-            rhs = np.append(rhs, 0.0)
-        solution = self._lu.solve(rhs)[: level.size]
-        level.zero()
-        level.solution[...] = solution.reshape(level.grid.shape)
-        self.passes += 1
-        return self._work / level.size
 
 
 class ReusableHierarchy:
@@ -395,8 +192,8 @@ class Multilevel(ReusableHierarchy):
         self.omega = omega or 2.0 * grid.ndim / (2.0 * grid.ndim + 1.0)
         self.pre, self.post = pre, post
         self.work = 0.0
-        self._restrict = [_restriction(f, c) for f, c in zip(self.grids[:-1], self.grids[1:])]
-        self._interpolate = [_interpolation(f, c) for f, c in zip(self.grids[:-1], self.grids[1:])]
+        self._restrict = [make_restriction(f, c) for f, c in zip(self.grids[:-1], self.grids[1:])]
+        self._interpolate = [make_interpolation(f, c) for f, c in zip(self.grids[:-1], self.grids[1:])]
 
     @property
     def fine(self) -> Level:

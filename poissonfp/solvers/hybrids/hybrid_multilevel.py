@@ -30,7 +30,8 @@ from poissonfp.problem import Problem
 from poissonfp.solvers.base import Monitor, SolveResult, check_finite
 from poissonfp.solvers.classical.jacobi import JacobiIteration
 from poissonfp.solvers.classical.jacobi_price import PRICE_SWEEPS, JacobiPrice, jacobi_seconds, measure_price
-from poissonfp.solvers.hierarchy.multilevel import DEFAULT_COARSEST_POINTS, CoarseIteration, boundary_lift
+from poissonfp.solvers.hierarchy.coarse_solvers import CoarseIteration
+from poissonfp.solvers.hierarchy.multilevel import DEFAULT_COARSEST_POINTS, boundary_lift
 from poissonfp.solvers.hybrids.hybrid_backend import PLAIN_SWEEPS, HybridBackend, NumpyBackend, make_multilevel
 
 __all__ = [
@@ -223,7 +224,7 @@ def coarse_solver(problem: Problem, monitor: Monitor, options: dict, coarse_grid
     solves of :mod:`poissonfp.studies.batch_hybrid`; ``--backend petsc`` on a gathered coarse grid, where
     ``problem`` needs only ``grid``, ``functions`` and ``on_box``): ``options`` are
     :func:`solve_multilevel_hybrid`'s (``hybrid``, ``network``, ``training``, ``seed``, ``device``, optional
-    ``switch``); ``level`` the coarsest :class:`~poissonfp.solvers.hierarchy.multilevel_galerkin.MatrixLevel` of a general
+    ``switch``); ``level`` the coarsest :class:`~poissonfp.solvers.hierarchy.matrix_level.MatrixLevel` of a general
     operator (None on the box); ``info`` and ``times`` (``network_s``, ``train_s``, ``galerkin_s``) receive what
     the set-up did and took."""
     from types import SimpleNamespace
