@@ -191,6 +191,7 @@ def test_the_inference_unet_is_the_same_function_on_either_convolution_path(ndim
         double = InferenceUNet(unet.double())
         assert not double.onednn
         torch.testing.assert_close(double(x.double()), unet(x.double()), rtol=1e-12, atol=1e-12)
+    assert not InferenceUNet(build_network("unet", ndim, seed=3, width=4, depth=3).to("meta")).onednn  # off the CPU
 
 
 def test_a_slow_call_does_not_move_the_price_or_the_work(model15, monkeypatch):

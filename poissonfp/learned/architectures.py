@@ -100,8 +100,8 @@ class InferenceUNet(nn.Module):
     cost of ~30 µs dominates. (2) The ~40 module calls (hooks, ``Sequential``) cost ~0.1 ms. Measured on the
     2D U-Net at 63², one thread, median of 300: 1.26 -> 0.98 ms per call, outputs equal to 2e-7 (float32).
     A batch of several right-hand sides (PyTorch sends those to oneDNN already; tuning every batch size a
-    shrinking batch passes through would cost more than it saves), any dtype oneDNN does not run (float64) and
-    a build without oneDNN keep PyTorch's choice.
+    shrinking batch passes through would cost more than it saves), any dtype oneDNN does not run (float64), a
+    network on a GPU and a build without oneDNN keep PyTorch's choice.
 
     The weights are those of ``unet`` (a channels-last copy: the caller's module is not changed).
     """
@@ -117,8 +117,11 @@ class InferenceUNet(nn.Module):
         network: Any = copy.deepcopy(unet)
         self.unet = network.to(memory_format=layout).eval()
         self.ndim = unet.ndim
-        dtype = next(self.unet.parameters()).dtype
-        self.onednn = torch.backends.mkldnn.is_available() and dtype == torch.float32
+        weight = next(self.unet.parameters())
+        #: Whether oneDNN may run a convolution: float32 weights on the CPU (oneDNN has no CUDA kernels: on a
+        #: GPU every convolution keeps PyTorch's dispatch, i.e. cuDNN).
+        self.onednn = (torch.backends.mkldnn.is_available() and weight.dtype == torch.float32
+                       and weight.device.type == "cpu")
 
         def convolutions(block: nn.Module) -> list[tuple]:
             """Per convolution its two ways: PyTorch's dispatch and oneDNN's."""
