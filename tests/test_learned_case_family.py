@@ -127,6 +127,17 @@ def test_bad_input_for_the_new_options_is_one_line_exit_2_and_nothing_written(tm
     assert "Traceback" not in result.output and not out.exists()
 
 
+def test_train_on_cuda_without_a_gpu_is_one_line_exit_2_and_nothing_written(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # also on a machine with a GPU
+    out = tmp_path / "out"
+    result = _cli("train", "1d_article", "--out", out, "--steps", 0, "--device", "cuda", "--quiet")
+    assert result.exit_code == 2, result.output
+    assert len(result.output.strip().splitlines()) == 1 and "--device cuda" in result.output
+    assert "Traceback" not in result.output and not out.exists()
+
+
 def test_resume_continues_with_the_interrupted_runs_family_and_architecture(tmp_path):
     from poissonfp.case import load_case
     from poissonfp.learned.training import train_operator

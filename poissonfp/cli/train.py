@@ -69,6 +69,11 @@ def train(case_file: Path, out: Path, size, samples, steps, batch, arch, family,
             _fail(f"{name} {value}: expected an integer >= {low}")
     if spread is not None and family != "case":
         _fail(f"--spread {spread:g}: only the case family (--family case) has a spread")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            _fail("--device cuda: torch finds no CUDA GPU on this machine (or was built without CUDA); use cpu")
     case = load_case(case_file)
     out = check_output_folder(out)
     checkpoint = _resume_state(out) if resume else None
