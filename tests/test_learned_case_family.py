@@ -112,6 +112,8 @@ def test_train_on_the_case_family_records_it_and_the_steps_0_control(tmp_path):
     (["1d_article", "--family", "case", "--spread", "1.5"], "in (0, 1)"),
     (["1d_article", "--family", "gaussian"], "family"),
     (["1d_article", "--arch", "deepnet"], "architecture"),
+    (["2d_square", "--n", "7"], "too coarse for the unet"),
+    (["1d_article", "--arch", "fno", "--n", "6"], "too coarse for the fno"),
 ])
 def test_bad_input_for_the_new_options_is_one_line_exit_2_and_nothing_written(tmp_path, args, message):
     text = ("name = 'c'\n[domain]\nlower = [0.0]\nupper = [1.0]\n[grid]\npoints = 31\n"

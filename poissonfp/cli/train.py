@@ -92,6 +92,11 @@ def train(case_file: Path, out: Path, size, samples, steps, batch, arch, family,
     if case.dim not in ARCH_DIMENSIONS[arch]:
         _fail(f"--arch {arch}: serves {'/'.join(f'{d}D' for d in ARCH_DIMENSIONS[arch])} grids; case {case.name!r} "
               f"is {case.dim}D (use unet or fno)")
+    from poissonfp.learned.architectures import least_points
+
+    if min(shape) < least_points(arch):
+        _fail(f"--n {size}: grid {'x'.join(map(str, shape))} is too coarse for the {arch}, which needs at least "
+              f"{least_points(arch)} points per axis")
     family_settings = _family_settings(case, family, spread, shape, seed)
     with SignalGuard() as guard, OutputLock(out):
         _train_and_save(case, out, size, samples, steps, batch, arch, family, family_settings, seed, device, threads,

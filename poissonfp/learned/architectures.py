@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 __all__ = ["ARCHITECTURES", "DEFAULTS", "DIMENSIONS", "FNO", "DeepONet", "InferenceUNet", "UNet", "build_network",
-           "parameter_count"]
+           "least_points", "parameter_count"]
 
 #: Architecture names (``--arch``).
 ARCHITECTURES = ("unet", "fno", "deeponet")
@@ -38,6 +38,18 @@ DEFAULTS: dict[str, dict[str, int]] = {"unet": {"width": 8, "depth": 4}, "fno": 
 ACROSS_SIZES = {"unet": False, "fno": True, "deeponet": False}
 #: Grid dimensions each architecture serves.
 DIMENSIONS = {"unet": (1, 2, 3), "fno": (1, 2, 3), "deeponet": (1,)}
+
+
+def least_points(arch: str, **settings: int) -> int:
+    """The fewest grid points per axis ``arch`` (with ``settings`` over :data:`DEFAULTS`) runs on: a U-Net of
+    depth d halves the grid d - 1 times (2^(d-1) points leave one at the bottom); an FNO's odd extension of n
+    points has n + 2 Fourier modes per axis, of which it keeps ``modes``; the DeepONet reads any number."""
+    options = {**DEFAULTS[arch], **settings}
+    if arch == "unet":
+        return 2 ** (options["depth"] - 1)
+    if arch == "fno":
+        return max(1, options["modes"] - 2)
+    return 1
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 _POOL = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
