@@ -167,6 +167,8 @@ def plot_convergence(history: dict[str, list], metric: str, threshold: float | N
     if len(axes) > 1 and switch is None and np.nanmax(work, initial=0) > 10:
         axes[1].set_xscale("symlog", linthresh=1)
         axes[1].set_xlim(left=0)
+    elif len(axes) > 1:
+        axes[1].xaxis.set_major_locator(MaxNLocator(integer=True))  # sweeps, cycles and steps are whole
     axes[0].legend(fontsize=8)
     axes[0].figure.suptitle(title)
     return axes[0].figure
