@@ -208,9 +208,20 @@ def backend_coarse_solver(problem: Problem, monitor: Monitor, backend: HybridBac
         features = backend.classical_features(classical_features(coarse_grid, hybrid.coarse, network.widths[-1] + 1))
         clock = start
     else:
-        model = coarse_network(problem, monitor, network, training, seed, device, switch, info, times)
+        layers = None
+        if not (isinstance(switch, int) and switch > 0) and backend.device == (device or network.device or "cpu") == "cpu":
+            from poissonfp.neural.model import seeded_layers
+
+            layers = seeded_layers(network, seed, problem.grid.ndim)  # the untrained network's, no torch modules
         clock = monitor.elapsed()
-        features = backend.network_features(model, coarse_grid)
+        if layers is not None:
+            from poissonfp.neural.model import seeded_features
+
+            features = seeded_features(problem, network, layers, coarse_grid)
+        else:
+            model = coarse_network(problem, monitor, network, training, seed, device, switch, info, times)
+            clock = monitor.elapsed()
+            features = backend.network_features(model, coarse_grid)
     space = backend.space(hierarchy, features, training.rcond)
     times["galerkin_s"] = monitor.elapsed() - clock
     times["network_s"] = monitor.elapsed() - start
