@@ -314,3 +314,19 @@ def test_compiled_a_p_builds_scipys_hierarchy(monkeypatch):
         assert mine.omega_scale == theirs.omega_scale
         for a, b in zip(mine.arrays, theirs.arrays):
             assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+def test_compiled_transpose_is_scipys():
+    """``galerkin_kernels.transpose`` gives scipy's ``A.T.tocsr()`` arrays to the bit (each row's columns
+    ascending, empty rows and columns included)."""
+    import scipy.sparse as sp
+
+    from poissonfp.solvers.hierarchy import galerkin_kernels as kernels
+
+    a = sp.random(30, 17, density=0.15, random_state=6, format="lil")
+    a[:, 3] = 0.0
+    a = a.tocsr()
+    expected = a.T.tocsr()
+    mine = kernels.transpose(*kernels.unsigned(a.indptr, a.indices, a.data), 17)
+    for m, e in zip(mine, (expected.indptr, expected.indices, expected.data)):
+        assert m.dtype == e.dtype and m.tobytes() == e.tobytes()

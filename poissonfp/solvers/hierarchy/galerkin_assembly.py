@@ -147,7 +147,12 @@ def _coarsen(fine: MatrixLevel, first: bool, base: Grid, singular: bool, positio
     prolongation = full
     # coarse points whose own fine point lies outside dropped out (nested sizes); else: points with no weight
     active = nested if nested is not None and nested.any() else np.bincount(prolongation.indices, minlength=size) > 0
-    restriction = prolongation.T.tocsr()
+    if prolongation.nnz < 2**31 - 1:  # scipy's P.T.tocsr(), compiled (int32 arrays, as scipy makes them)
+        restriction = sp.csr_matrix(kernels.transpose(*kernels.unsigned(prolongation.indptr, prolongation.indices,
+                                                                        prolongation.data), size)[::-1],
+                                    shape=(size, prolongation.shape[0]))
+    else:
+        restriction = prolongation.T.tocsr()
     if first:  # cut rows exist on the fine operator only
         restriction.data *= kernels.row_scale(*kernels.unsigned(*fine.arrays), fine.grid.ndim)[restriction.indices]
     if fine.matrix.nnz <= COMPILED_PRODUCT_NNZ:  # the compiled A P: scipy's bits without its dispatch
