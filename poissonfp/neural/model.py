@@ -296,6 +296,7 @@ def seeded_layers(network, seed: int = 0, ndim: int = 2) -> list[tuple[np.ndarra
     untrained network's parameters (``tests/test_neural.py::test_seeded_features_are_the_networks``). None
     where the numpy features do not apply (float32, an activation without a numpy form, a device other than the
     CPU): the caller builds the network then."""
+    import itertools
     import math
 
     if network.dtype != "float64" or network.activation not in _SEEDED_ACTIVATIONS or (network.device or "cpu") != "cpu":
@@ -306,7 +307,7 @@ def seeded_layers(network, seed: int = 0, ndim: int = 2) -> list[tuple[np.ndarra
     sizes = [int(ndim), *map(int, network.widths)]
     layers = []
     with torch.no_grad():
-        for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for index, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
             bound = 1.0 / math.sqrt(fan_in)
             weight = torch.empty((fan_out, fan_in), dtype=torch.float64).uniform_(-bound, bound, generator=generator)
             bias = torch.empty(fan_out, dtype=torch.float64).uniform_(-bound, bound, generator=generator)
