@@ -211,7 +211,8 @@ def backend_coarse_solver(problem: Problem, monitor: Monitor, backend: HybridBac
         clock = start
     else:
         layers = None
-        if not (isinstance(switch, int) and switch > 0) and backend.device == (device or network.device or "cpu") == "cpu":
+        if (not (isinstance(switch, int) and switch > 0) and isinstance(backend, NumpyBackend)  # torch's features differ
+                and (device or network.device or "cpu") == "cpu"):  # in the last bits; cuda builds the network
             from poissonfp.neural.model import seeded_layers
 
             layers = seeded_layers(network, seed, problem.grid.ndim)  # the untrained network's, no torch modules
