@@ -182,3 +182,29 @@ def test_stiffness_in_slabs_equals_the_whole_product(shape):
     whole = phi.T @ apply_laplacian_columns(grid, phi)
     for rows in (1, 2, 3, 0):
         np.testing.assert_allclose(_stiffness(grid, phi, rows), 0.5 * (whole + whole.T), rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize("case_name", ["2d_lshape", "2d_square"])
+def test_seeded_features_are_the_networks(case_name):
+    """The untrained network's features drawn without torch modules (:func:`seeded_layers`) are the built
+    network's to the bit: every numpy activation, one and two hidden layers, a first-layer scale, the domain's
+    factor off the box, and a coarse grid whose box is not the problem's (the network's box is the problem's);
+    float32 and an activation without a numpy form fall back (None)."""
+    import dataclasses
+
+    from poissonfp.case import load_case
+    from poissonfp.neural.model import seeded_features, seeded_layers
+    from poissonfp.problem import build_problem
+
+    problem = build_problem(load_case(case_name), 15)
+    g = problem.grid
+    coarse = Grid(tuple(a + 0.013 for a in g.lower), tuple(b - 0.02 for b in g.upper), (7, 5))
+    base = NetworkSettings(widths=(8, 6))
+    for network in (base, dataclasses.replace(base, widths=(9,), activation="sin", scale=3.7),
+                    dataclasses.replace(base, activation="relu"), dataclasses.replace(base, scale=30.0)):
+        for grid in (g, coarse):
+            expected = build_model(problem, network, seed=2).grid_features(grid)
+            mine = seeded_features(problem, network, seeded_layers(network, 2, g.ndim), grid)
+            assert mine.shape == expected.shape and mine.tobytes() == expected.tobytes()
+    assert seeded_layers(dataclasses.replace(base, dtype="float32"), 0, 2) is None
+    assert seeded_layers(dataclasses.replace(base, activation="gelu"), 0, 2) is None

@@ -28,7 +28,8 @@ from poissonfp.grid import Grid
 from poissonfp.networks import make_mlp
 from poissonfp.threads import single_threaded  # re-exported: torch is loaded here, so it is limited too
 
-__all__ = ["BoundaryNet", "build_model", "resolve_device", "single_threaded", "transfinite_lift"]
+__all__ = ["BoundaryNet", "build_model", "layer_features", "resolve_device", "seeded_features", "seeded_layers",
+           "single_threaded", "transfinite_lift"]
 
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -161,14 +162,22 @@ def _numpy_body(body: nn.Sequential):
 
 
 def _numpy_features(model: BoundaryNet, x: np.ndarray, grid: Grid | None = None) -> np.ndarray:
-    lower, upper = model.lower.numpy(), model.upper.numpy()
-    t = 2.0 * (x - lower) / (upper - lower) - 1.0
     layers = _numpy_body(model.body)
-    weight = layers[0].weight.detach().numpy()
-    bias = layers[0].bias.detach().numpy()
-    single = len(layers) == 2
-    if grid is not None and type(layers[1]).__name__ == "Tanh" and grid.ndim > 1:
-        out = _tanh_ridge_features(grid, model, weight, bias, extra=single)
+    arrays = [(layers[i].weight.detach().numpy(), layers[i].bias.detach().numpy()) for i in range(0, len(layers), 2)]
+    names = [type(layer).__name__ for layer in layers[1::2]]
+    return layer_features(model.lower.numpy(), model.upper.numpy(), arrays, names, model.domain, x, grid)
+
+
+def layer_features(lower: np.ndarray, upper: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray]],
+                   activations: list[str], domain, x: np.ndarray, grid: Grid | None = None) -> np.ndarray:
+    """The Galerkin features ``[B h_1, .., B h_m, B]`` at the points ``x`` (rows), evaluated in numpy from the
+    hidden layers' ``(weight, bias)`` arrays and their activations' torch class names (``Tanh``, ``Sine``,
+    ``ReLU``): :meth:`BoundaryNet.grid_features`'s CPU path, shared with :func:`seeded_features`."""
+    t = 2.0 * (x - lower) / (upper - lower) - 1.0
+    weight, bias = layers[0]
+    single = len(layers) == 1
+    if grid is not None and activations[0] == "Tanh" and grid.ndim > 1:
+        out = _tanh_ridge_features(grid, lower, upper, weight, bias, extra=single)
     else:
         out = None
     if out is None:
@@ -176,21 +185,20 @@ def _numpy_features(model: BoundaryNet, x: np.ndarray, grid: Grid | None = None)
         z = out[:, : weight.shape[0]]
         np.matmul(t, weight.T, out=z)
         z += bias
-        _NUMPY_ACTIVATIONS[type(layers[1]).__name__](z, out=z)
+        _NUMPY_ACTIVATIONS[activations[0]](z, out=z)
     a = out
-    for i in range(2, len(layers), 2):
-        weight = layers[i].weight.detach().numpy()
-        bias = layers[i].bias.detach().numpy()
-        last = i + 2 >= len(layers)
+    for i in range(1, len(layers)):
+        weight, bias = layers[i]
+        last = i + 1 >= len(layers)
         nxt = np.empty((a.shape[0], weight.shape[0] + (1 if last else 0)))
         z = nxt[:, : weight.shape[0]]
-        np.matmul(a[:, : layers[i].weight.shape[1]], weight.T, out=z)
+        np.matmul(a[:, : weight.shape[1]], weight.T, out=z)
         z += bias
-        _NUMPY_ACTIVATIONS[type(layers[i + 1]).__name__](z, out=z)
+        _NUMPY_ACTIVATIONS[activations[i]](z, out=z)
         a = nxt
     bubble = np.prod((1.0 - t) * (1.0 + t), axis=1)
-    if model.domain is not None:
-        bubble = bubble * np.maximum(model.domain.numpy(*x.T), 0.0)
+    if domain is not None:
+        bubble = bubble * np.maximum(domain.numpy(*x.T), 0.0)
     a[:, -1] = 1.0
     a *= bubble[:, None]
     return a
@@ -200,13 +208,12 @@ def _numpy_features(model: BoundaryNet, x: np.ndarray, grid: Grid | None = None)
 _RIDGE_LIMIT = 8.0
 
 
-def _tanh_ridge_features(grid: Grid, model: BoundaryNet, weight: np.ndarray, bias: np.ndarray,
+def _tanh_ridge_features(grid: Grid, lower: np.ndarray, upper: np.ndarray, weight: np.ndarray, bias: np.ndarray,
                          extra: bool) -> np.ndarray | None:
     """``tanh(w . t + b)`` on a tensor grid from 1D tanh values and the addition formula
     ``tanh(a + c) = (tanh a + tanh c) / (1 + tanh a tanh c)``: one multiply-add and a division per entry
     instead of a ``tanh`` (several times faster). Returns None when a 1D part is large enough that the
     formula would cancel (then the caller evaluates ``tanh`` directly)."""
-    lower, upper = model.lower.numpy(), model.upper.numpy()
     parts = []
     for d, axis in enumerate(grid.axes):
         t = 2.0 * (axis - lower[d]) / (upper[d] - lower[d]) - 1.0
@@ -275,6 +282,53 @@ def build_model(problem, network=None, seed: int = 0, device: str | None = None)
     lifting = None if boundary is None or _is_zero(boundary, grid.ndim) else \
         transfinite_lift(boundary.torch, grid.lower, grid.upper)
     return BoundaryNet(grid.lower, grid.upper, body, lifting)
+
+
+#: The activations :func:`seeded_features` evaluates in numpy (settings name -> torch class name).
+_SEEDED_ACTIVATIONS = {"tanh": "Tanh", "sin": "Sine", "relu": "ReLU"}
+
+
+def seeded_layers(network, seed: int = 0, ndim: int = 2) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """The hidden layers' ``(weight, bias)`` of :func:`build_model`'s network as float64 numpy arrays, drawn
+    without building torch modules: the same generator, the same draws in the same order as
+    :func:`~poissonfp.networks.make_mlp` (``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, weight then bias, layer by
+    layer; the output layer's draws come last and are not needed), the first layer times ``scale``: bitwise the
+    untrained network's parameters (``tests/test_neural.py::test_seeded_features_are_the_networks``). None
+    where the numpy features do not apply (float32, an activation without a numpy form, a device other than the
+    CPU): the caller builds the network then."""
+    import itertools
+    import math
+
+    if network.dtype != "float64" or network.activation not in _SEEDED_ACTIVATIONS or (network.device or "cpu") != "cpu":
+        return None
+    if not network.widths:
+        return None
+    generator = torch.Generator().manual_seed(int(seed))
+    sizes = [int(ndim), *map(int, network.widths)]
+    layers = []
+    with torch.no_grad():
+        for index, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
+            bound = 1.0 / math.sqrt(fan_in)
+            weight = torch.empty((fan_out, fan_in), dtype=torch.float64).uniform_(-bound, bound, generator=generator)
+            bias = torch.empty(fan_out, dtype=torch.float64).uniform_(-bound, bound, generator=generator)
+            if index == 0:
+                weight.mul_(network.scale)
+                bias.mul_(network.scale)
+            layers.append((weight.numpy(), bias.numpy()))
+    return layers
+
+
+def seeded_features(problem, network, layers: list[tuple[np.ndarray, np.ndarray]], grid: Grid) -> np.ndarray:
+    """``build_model(problem, network, seed).grid_features(grid)`` from :func:`seeded_layers`' arrays, without
+    the torch modules (the untrained network's features: the same values, bitwise). The network's box is
+    ``problem.grid``'s, whichever grid (a coarse level's) the features are evaluated on."""
+    domain = None
+    if not problem.on_box and problem.functions:
+        domain = problem.functions.get("inside")
+    box = problem.grid
+    lower, upper = np.asarray(box.lower, dtype=np.float64), np.asarray(box.upper, dtype=np.float64)
+    activations = [_SEEDED_ACTIVATIONS[network.activation]] * len(layers)
+    return layer_features(lower, upper, layers, activations, domain, grid.points(), grid)
 
 
 def transfinite_lift(boundary: Callable, lower, upper) -> Callable:

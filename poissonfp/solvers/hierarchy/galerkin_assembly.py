@@ -78,6 +78,13 @@ def _scaled_rows(matrix: sp.csr_matrix, factors: np.ndarray) -> sp.csr_matrix:
     return matrix
 
 
+#: Up to this many entries of the fine matrix ``A P`` is the compiled product (scipy's result to the bit);
+#: above it scipy's. Per level at 127²-1023² (2d_lshape, 2d_contrast, one thread, best of 15) the compiled one
+#: took 0.03-0.34 against scipy's 0.06-0.37 ms up to 143,641 entries (the 127² levels and below), and was
+#: level with it to 1.10x slower from 258,569 (255²) up, 1.5x slower at 1023² (2d_contrast: 52 against 34 ms).
+COMPILED_PRODUCT_NNZ = 200_000
+
+
 def _nested_inside(inside: np.ndarray, positions, coarse_positions) -> np.ndarray | None:
     """Per coarse point (flat): whether the fine point at its position is inside; None when a coarse
     position is not a fine one (non-nested sizes)."""
@@ -140,12 +147,22 @@ def _coarsen(fine: MatrixLevel, first: bool, base: Grid, singular: bool, positio
     prolongation = full
     # coarse points whose own fine point lies outside dropped out (nested sizes); else: points with no weight
     active = nested if nested is not None and nested.any() else np.bincount(prolongation.indices, minlength=size) > 0
-    restriction = prolongation.T.tocsr()
+    if prolongation.nnz < 2**31 - 1:  # scipy's P.T.tocsr(), compiled (int32 arrays, as scipy makes them)
+        restriction = sp.csr_matrix(kernels.transpose(*kernels.unsigned(prolongation.indptr, prolongation.indices,
+                                                                        prolongation.data), size)[::-1],
+                                    shape=(size, prolongation.shape[0]))
+    else:
+        restriction = prolongation.T.tocsr()
     if first:  # cut rows exist on the fine operator only
         restriction.data *= kernels.row_scale(*kernels.unsigned(*fine.arrays), fine.grid.ndim)[restriction.indices]
-    applied = fine.matrix @ prolongation  # scipy's: the compiled product ran 1.6x slower on 1023²'s fine level
+    if fine.matrix.nnz <= COMPILED_PRODUCT_NNZ:  # the compiled A P: scipy's bits without its dispatch
+        applied_arrays = kernels.sparse_product(*kernels.unsigned(*fine.arrays), *kernels.unsigned(
+            prolongation.indptr, prolongation.indices, prolongation.data), size, False)
+    else:  # scipy's: the compiled product ran 1.6x slower on 1023²'s fine level
+        applied = fine.matrix @ prolongation
+        applied_arrays = (applied.indptr, applied.indices, applied.data)
     matrix = kernels.sparse_product(*kernels.unsigned(restriction.indptr, restriction.indices, restriction.data),
-                                    *kernels.unsigned(applied.indptr, applied.indices, applied.data), size, True)
+                                    *kernels.unsigned(*applied_arrays), size, True)
     matrix[2][matrix[0][:-1]] += ~active
     spacing = [h * (c[1] - c[0]) / (p[1] - p[0]) if c.size > 1 else h
                for h, p, c in zip(fine.grid.spacing, positions, coarse_positions)]

@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit
 
 __all__ = ["chebyshev_smooth", "csr_apply", "diagonal_first", "kron_rows", "power_estimate", "residual", "row_scale",
-           "sparse_product", "split_diagonal", "unsigned", "warm_up"]
+           "sparse_product", "split_diagonal", "transpose", "unsigned", "warm_up"]
 
 
 def unsigned(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -117,6 +117,31 @@ def sparse_product(a_ptr, a_idx, a_val, b_ptr, b_idx, b_val, n_cols, diagonal_fi
             sums[j] = 0.0
         indptr[i + 1] = fill
     return indptr, indices[:fill], data[:fill]
+
+
+@njit(cache=True)
+def transpose(indptr, indices, data, n_cols):  # pragma: no cover - compiled
+    """The transpose of a CSR matrix as CSR arrays (int32 row pointers and columns, as scipy's
+    ``A.T.tocsr()`` gives them below 2**31 entries): scipy's counting pass, so each row's columns ascend and
+    the arrays are scipy's to the bit; without its two matrix constructions and dispatch."""
+    n = indptr.shape[0] - 1
+    nnz = indptr[n]
+    out_ptr = np.zeros(n_cols + 1, dtype=np.int32)
+    for p in range(nnz):
+        out_ptr[indices[p] + 1] += 1
+    for j in range(n_cols):
+        out_ptr[j + 1] += out_ptr[j]
+    fill = out_ptr[:-1].copy()
+    out_idx = np.empty(nnz, dtype=np.int32)
+    out_val = np.empty(nnz)
+    for i in range(n):
+        for p in range(indptr[i], indptr[i + 1]):
+            j = indices[p]
+            q = fill[j]
+            out_idx[q] = i
+            out_val[q] = data[p]
+            fill[j] = q + 1
+    return out_ptr, out_idx, out_val
 
 
 @njit(cache=True)
@@ -300,8 +325,10 @@ def warm_up() -> None:
     residual(*unsigned(*first), one, one, np.zeros(2))
     for accumulate in (False, True):
         csr_apply(*unsigned(ptr32, idx, val), one, np.zeros(2), accumulate)
-    for applied in ((ptr32, idx, val), (ptr, idx.astype(np.int64), val)):  # scipy's A P: int32 or int64 indices
+    for applied in ((ptr32, idx, val), (ptr, idx.astype(np.int64), val), first):  # scipy's A P or the compiled one
         sparse_product(*unsigned(ptr32, idx, val), *unsigned(*applied), 2, True)
+    sparse_product(*unsigned(*first), *unsigned(ptr32, idx, val), 2, False)  # the compiled A P
+    transpose(*unsigned(ptr32, idx, val), 2)
     off = unsigned(ptr32, idx, val)
     chebyshev_smooth(*off, one, one, np.zeros(2), np.zeros(2), np.zeros(2), 0.5, 2.0, 2)
     csr_sweeps(*off, one, one, np.zeros(2), np.zeros(2), 1.0, 2, np.zeros(1, dtype=np.int64))
