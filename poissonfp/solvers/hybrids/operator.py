@@ -45,7 +45,8 @@ import numpy as np
 from poissonfp.problem import Problem
 from poissonfp.solvers.base import Monitor, SolveResult, StoppingCriterion, check_finite
 from poissonfp.solvers.hybrids.operator_fallback import fall_back
-from poissonfp.solvers.hybrids.operator_iteration import OperatorIteration, dot
+from poissonfp.solvers.hybrids.operator_fine import dot
+from poissonfp.solvers.hybrids.operator_iteration import OperatorIteration
 
 __all__ = ["ACCELERATIONS", "TRIGGERS", "OperatorSolveError", "solve_operator", "solve_operator_batch"]
 

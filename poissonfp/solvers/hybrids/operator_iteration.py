@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
 
 import numpy as np
 
 from poissonfp.problem import Problem
 from poissonfp.solvers.hybrids import operator_kernels as kernels
+from poissonfp.solvers.hybrids.operator_fine import BoxFine, GeneralFine, column, dot
 from poissonfp.solvers.hybrids.operator_network import NetworkCall
 from poissonfp.solvers.hybrids.operator_transfer import make_correction
 
 __all__ = ["DEFAULT_COARSE_SWEEPS", "GROWTH", "PRIOR_CALL_FACTOR", "SAME_GRID_COARSE_SWEEPS", "USELESS",
-           "OperatorIteration", "dot", "prior_call_factor"]
+           "OperatorIteration", "prior_call_factor"]
 
 
 #: ω_s-Jacobi sweeps on the model's grid before and after the call. They keep the network's input in its
@@ -66,114 +66,8 @@ CALIBRATION_CALLS = 3
 MIN_RATE_SWEEPS = 4
 
 
-class _System:
-    """``A`` on batches ``(K, *shape)`` by the sparse matrix (off the box) and its diagonal."""
-
-    def __init__(self, problem: Problem) -> None:
-        self.matrix = problem.operator.matrix.tocsr()
-        self.inverse_diagonal = 1.0 / problem.operator.diagonal
-
-    def apply(self, u: np.ndarray) -> np.ndarray:
-        k = u.shape[0]
-        return np.asarray(self.matrix @ u.reshape(k, -1).T).T.reshape(u.shape)
-
-
-class _BoxFine:
-    """The fine level on the Dirichlet box, compiled (:mod:`poissonfp.solvers.hybrids.operator_kernels`): zero-padded
-    iterates, right-hand sides and residuals of K rows, allocated once."""
-
-    def __init__(self, problem: Problem, b: np.ndarray) -> None:
-        from poissonfp.operators import diagonal
-
-        grid = problem.grid
-        self.ndim = grid.ndim
-        self.coefficients = np.array([1.0 / h**2 for h in grid.spacing])
-        self.diagonal = diagonal(grid)
-        padded = (b.shape[0], *tuple(n + 2 for n in grid.shape))
-        self.iterates = [np.zeros(padded), np.zeros(padded)]
-        self.b = np.ascontiguousarray(b, dtype=float)
-        self.r = self.b.copy()
-        self.scratch = np.zeros(padded)
-        self.zero = np.zeros_like(self.b)
-        self.product = np.zeros_like(self.b)
-        self.interior: tuple[Any, ...] = (slice(1, -1),) * self.ndim
-        self.everything = np.arange(b.shape[0], dtype=np.int64)
-
-    def solution(self, k: int) -> np.ndarray:
-        return self.iterates[0][(k, *self.interior)]
-
-    def solutions(self) -> np.ndarray:
-        return self.iterates[0][(slice(None), *self.interior)]
-
-    def block(self, rows: np.ndarray, count: int, omega: float, target: np.ndarray, norms: np.ndarray,
-              done: np.ndarray) -> None:
-        kernels.BLOCK[self.ndim](self.iterates[0], self.iterates[1], self.b, rows, self.coefficients,
-                                 1.0 / self.diagonal, omega, count, target, norms, done)
-
-    def residual(self, rows: np.ndarray) -> None:
-        kernels.RESIDUAL[self.ndim](self.iterates[0], self.b, rows, self.coefficients, self.diagonal, self.r)
-
-    def apply(self, d: np.ndarray) -> np.ndarray:
-        m = d.shape[0]
-        self.scratch[(slice(None, m), *self.interior)] = d
-        kernels.RESIDUAL[self.ndim](self.scratch, self.zero, self.everything[:m], self.coefficients, self.diagonal,
-                                    self.product)
-        return -self.product[:m]
-
-    def add(self, rows: np.ndarray, d: np.ndarray) -> None:
-        self.iterates[0][(rows, *self.interior)] += d
-
-
-class _GeneralFine:
-    """The fine level off the box (sparse matrix, numpy): the same interface as :class:`_BoxFine`."""
-
-    def __init__(self, problem: Problem, b: np.ndarray) -> None:
-        self.system = _System(problem)
-        self.b = np.array(b, dtype=float)
-        self.u = np.zeros_like(self.b)
-        self.r = self.b.copy()
-
-    def solution(self, k: int) -> np.ndarray:
-        return self.u[k]
-
-    def solutions(self) -> np.ndarray:
-        return self.u
-
-    def block(self, rows: np.ndarray, count: int, omega: float, target: np.ndarray, norms: np.ndarray,
-              done: np.ndarray) -> None:
-        u, b = self.u[rows], self.b[rows]
-        going = np.ones(len(rows), dtype=bool)
-        done[rows] = 0
-        for s in range(count):
-            r = b - self.system.apply(u)
-            norms[rows, s] = np.where(going, dot(r, r), norms[rows, s])
-            u = u + _col(going * omega, r) * self.system.inverse_diagonal * r
-            done[rows] += going
-            going &= norms[rows, s] > target[rows]
-            if not going.any():
-                break
-        self.u[rows] = u
-
-    def residual(self, rows: np.ndarray) -> None:
-        self.r[rows] = self.b[rows] - self.system.apply(self.u[rows])
-
-    def apply(self, d: np.ndarray) -> np.ndarray:
-        return self.system.apply(d)
-
-    def add(self, rows: np.ndarray, d: np.ndarray) -> None:
-        self.u[rows] += d
-
-
-def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.einsum("ij,ij->i", a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1))
-
-
 def _safe(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1.0), 0.0)
-
-
-def _col(values: np.ndarray, like: np.ndarray) -> np.ndarray:
-    return np.asarray(values).reshape((-1,) + (1,) * (like.ndim - 1))
 
 
 @dataclasses.dataclass
@@ -203,7 +97,7 @@ class OperatorIteration:
         k = b.shape[0]
         if problem.on_box:
             kernels.compile_for(problem.grid.ndim)
-        self.fine = _BoxFine(problem, b) if problem.on_box else _GeneralFine(problem, b)
+        self.fine = BoxFine(problem, b) if problem.on_box else GeneralFine(problem, b)
         smooth_omega = smooth_omega or 2.0 * problem.grid.ndim / (2.0 * problem.grid.ndim + 1.0)
         self.omega_after = smooth_omega
         cycle = max(1, sweeps // 2) if cycle_sweeps is None else cycle_sweeps
@@ -359,11 +253,11 @@ class OperatorIteration:
         if self.accel == "fcg" and self.previous is not None:
             p_prev, ap_prev = self.previous
             beta = _safe(dot(d, ap_prev[rows]), dot(p_prev[rows], ap_prev[rows]))
-            d = d - _col(beta, d) * p_prev[rows]
-            ad = ad - _col(beta, d) * ap_prev[rows]
+            d = d - column(beta, d) * p_prev[rows]
+            ad = ad - column(beta, d) * ap_prev[rows]
         alpha = _safe(dot(d, r), dot(d, ad))
-        self.fine.add(rows, _col(alpha, d) * d)
-        r_new = r - _col(alpha, d) * ad
+        self.fine.add(rows, column(alpha, d) * d)
+        r_new = r - column(alpha, d) * ad
         self.fine.r[rows] = r_new
         self.residual_fresh[rows] = True
         after = dot(r_new, r_new)
