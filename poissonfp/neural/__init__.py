@@ -9,9 +9,7 @@ solve whose coarse space is classical (``--coarse polynomial|sine``) never needs
 from __future__ import annotations
 
 import importlib
-
-#: ``typing`` is not needed here; mypy reads this constant as ``typing.TYPE_CHECKING``.
-TYPE_CHECKING = False
+from typing import TYPE_CHECKING
 
 #: public name -> the module that defines it
 _EXPORTS = {
