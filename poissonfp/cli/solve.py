@@ -328,12 +328,27 @@ def _check_operator_model(case) -> None:
         problem = build_problem(case)
         how, _ = check_model(problem, model)
         if how == "coarse level":
-            shape = model.grid.shape
-            size = shape[0] if case.grid_unit == "points" else shape[0] + 1
-            if len(set(shape)) == 1:
+            size = _training_size(case, tuple(model.grid.shape))
+            if size is not None:
                 model.check_operator(operator_fingerprint(build_problem(case, size=size).operator))
     except (ModelError, OperatorSolveError) as err:
         fail(str(err))
+
+
+def _training_size(case, shape: tuple[int, ...]) -> int | None:
+    """The case's grid size (``--n``) whose unknowns have ``shape`` (a Neumann side adds its nodes: 31 points
+    give 32 unknowns on that axis), or None (none of the nearby sizes matches)."""
+    from poissonfp.case import CaseError
+    from poissonfp.problem import build_problem
+
+    for size in range(max(1, shape[0] - 3), shape[0] + 4):
+        try:
+            if tuple(case.interior_shape(size)) != shape and tuple(build_problem(case, size=size).grid.shape) != shape:
+                continue
+        except (CaseError, ValueError):
+            continue
+        return size
+    return None
 
 
 def _initial_state(case, problem):

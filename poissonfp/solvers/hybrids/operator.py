@@ -74,6 +74,7 @@ def check_model(problem: Problem, model) -> tuple[str, str]:
     """
     from poissonfp.discrete_operator import box_operator
     from poissonfp.learned.store import operator_fingerprint
+    from poissonfp.solvers.hybrids.operator_transfer import nested_nodes
 
     fine, coarse, meta = problem.grid, model.grid, model.meta
     where = f"model {meta.get('folder') or ''} (case {meta['case']!r}, {meta['arch']}, {coarse.describe()})".replace("  ", " ")
@@ -93,6 +94,10 @@ def check_model(problem: Problem, model) -> tuple[str, str]:
             return "coarse level", "off the box: two-grid with masked transfers, the model checked by case name and sides"
         else:
             reason = f"the model was trained for case {meta['case']!r} ({'box' if meta.get('box', True) else 'general operator'})"
+    elif not problem.on_box and not meta.get("box", True) and meta["case"] == problem.name \
+            and [list(s) for s in problem.operator.sides] == meta.get("sides") and nested_nodes(fine, coarse):
+        return "coarse level", ("off the box: two-grid with transfers by coordinate (the Neumann sides' nodes "
+                                "move the grid's box with h), the model checked by case name and sides")
     else:
         reason = f"grid {fine.describe()} on [{fine.lower}, {fine.upper}] is neither its grid nor finer on its box"
     if model.across_sizes and fine.ndim == coarse.ndim:

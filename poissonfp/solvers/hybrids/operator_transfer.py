@@ -10,22 +10,57 @@ import itertools
 from collections.abc import Callable
 
 import numpy as np
+import scipy.sparse as sp
 
 from poissonfp.grid import Grid
 from poissonfp.problem import Problem
 from poissonfp.solvers.hybrids import operator_kernels as kernels
 
-__all__ = ["SameGrid", "TwoGrid", "VCycle", "make_correction"]
+__all__ = ["SameGrid", "TwoGrid", "VCycle", "make_correction", "nested_nodes"]
 
 Network = Callable[[np.ndarray], np.ndarray]
 
 
 def _dense_interpolation(fine: Grid, coarse: Grid) -> list:
-    """Per axis the sparse linear interpolation (fine x coarse) and its transpose."""
+    """Per axis the sparse linear interpolation (fine x coarse) and its transpose: by index where both grids
+    span the same box, else by coordinate (:func:`_coordinate_interpolation`)."""
     from poissonfp.solvers.hierarchy.multilevel import interpolation_1d
 
-    matrices = [interpolation_1d(nf, nc).tocsr() for nf, nc in zip(fine.shape, coarse.shape)]
+    same_box = np.allclose(fine.lower, coarse.lower) and np.allclose(fine.upper, coarse.upper)
+    matrices = [interpolation_1d(nf, nc).tocsr() if same_box else _coordinate_interpolation(xf, xc, lo, hi)
+                for nf, nc, xf, xc, lo, hi in zip(fine.shape, coarse.shape, fine.axes, coarse.axes, coarse.lower,
+                                                  coarse.upper)]
     return [(m, m.T.tocsr()) for m in matrices]
+
+
+def _coordinate_interpolation(fine: np.ndarray, coarse: np.ndarray, lower: float, upper: float) -> sp.csr_matrix:
+    """Linear interpolation (``len(fine) x len(coarse)``) from the coarse nodes, with zero at the coarse grid's
+    box ends ``lower`` and ``upper``, to the fine coordinates. With a Neumann side the unknowns include the side's
+    nodes, so a grid's box reaches one spacing past the side and moves with h; nested grids share the side's
+    node, so no fine node falls between it and the (virtual) box end, and at a Dirichlet side the end is the
+    boundary, where the correction is zero."""
+    knots = np.concatenate([[lower], coarse, [upper]])
+    position = np.interp(fine, knots, np.arange(-1, len(coarse) + 1, dtype=float))
+    left = np.floor(position + 1e-9).astype(np.int64)
+    theta = np.where(position - left > 1e-9, position - left, 0.0)
+    rows = np.repeat(np.arange(len(fine)), 2)
+    cols = np.stack([left, left + 1], axis=1).ravel()
+    weights = np.stack([1.0 - theta, theta], axis=1).ravel()
+    keep = (cols >= 0) & (cols < len(coarse)) & (weights > 0)
+    return sp.csr_matrix((weights[keep], (rows[keep], cols[keep])), shape=(len(fine), len(coarse)))
+
+
+def nested_nodes(fine: Grid, coarse: Grid) -> bool:
+    """Whether every node of ``coarse`` is a node of ``fine`` and ``fine`` has more nodes on every axis (the
+    coarse level of a two-grid; with Neumann sides the two boxes differ by their spacings)."""
+    if fine.ndim != coarse.ndim or any(c >= f for c, f in zip(coarse.shape, fine.shape)):
+        return False
+    for xf, xc, h in zip(fine.axes, coarse.axes, fine.spacing):
+        index = np.clip(np.searchsorted(xf, xc), 0, len(xf) - 1)
+        nearest = np.minimum(np.abs(xf[index] - xc), np.abs(xf[np.maximum(index - 1, 0)] - xc))
+        if np.any(nearest > 1e-9 * h):
+            return False
+    return True
 
 
 def _apply_axes(values: np.ndarray, matrices: list, transpose: bool) -> np.ndarray:
