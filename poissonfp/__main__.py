@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 
-from poissonfp.interrupts import _in_foreign_callback
+from poissonfp.interrupts import _in_foreign_callback, caused_by_interrupt
 
 __all__ = ["run"]
 
@@ -74,26 +74,13 @@ def run() -> None:
     except KeyboardInterrupt:
         _exit_interrupted(loaded)
     except Exception as error:
-        if not _caused_by_interrupt(error):
+        if not caused_by_interrupt(error):
             raise
         _exit_interrupted(loaded)  # e.g. RuntimeError("Error calling __set_name__"): a Ctrl-C inside a class body
     finally:
         _running[0] = False
         for number, handler in previous.items():
             signal.signal(number, handler)  # type: ignore[arg-type]
-
-
-def _caused_by_interrupt(error: BaseException) -> bool:
-    """Whether a KeyboardInterrupt lies in ``error``'s chain: Python wraps one raised inside some hooks
-    (``__set_name__`` while a dataclass module is imported) in another exception."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        if isinstance(current, KeyboardInterrupt):
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False
 
 
 def _exit_interrupted(loaded: bool) -> None:

@@ -51,6 +51,7 @@ __all__ = [
     "EXIT_SIGINT",
     "EXIT_SIGTERM",
     "SignalGuard",
+    "caused_by_interrupt",
     "exit_promptly",
     "finish_solving",
     "interrupt_exit_code",
@@ -65,6 +66,22 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 #: How many guards this process has entered (a command writes only inside one): read by
 #: :mod:`poissonfp.__main__` to tell "nothing written" when an interrupt escapes every command's handling.
 guards_entered = 0
+
+
+def caused_by_interrupt(error: BaseException) -> bool:
+    """Whether ``error`` is a ``KeyboardInterrupt`` or was raised from one: Python wraps one raised inside some
+    hooks (``__set_name__`` while a dataclass module is imported, e.g. by a lazy import inside a command) in
+    another exception (``RuntimeError("Error calling __set_name__ ...")``, the interrupt as its ``__cause__``).
+    Only causes are followed: an error raised while an interrupt was being handled (its ``__context__``, a
+    failed write, say) is that error."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__
+    return False
 
 
 def _main_thread() -> bool:

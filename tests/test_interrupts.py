@@ -131,6 +131,50 @@ def test_an_interrupt_before_the_solver_starts_saves_the_initial_state(tmp_path,
     assert signal.getsignal(signal.SIGINT) is before  # the guard is gone
 
 
+def _wrapped_interrupt(*_args, **_kwargs):
+    """A Ctrl-C inside a class body of a module a lazy import runs: Python 3.11 raises it as the cause of
+    RuntimeError("Error calling __set_name__ ..."), which no ``except KeyboardInterrupt`` catches."""
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt as interrupt:
+        raise RuntimeError("Error calling __set_name__ on 'Field' instance") from interrupt
+
+
+def test_a_wrapped_interrupt_in_the_set_up_still_saves_the_initial_state(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from poissonfp.cli import main
+
+    monkeypatch.setattr("poissonfp.api.solve_case", _wrapped_interrupt)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["solve", str(CASE), "--n", "15", "--method", "jacobi", "--out", str(out)])
+    assert result.exit_code == EXIT_SIGINT, result.output
+    record = _assert_interrupted_set(out)
+    assert record["iterations"] == 0
+
+
+def test_a_wrapped_interrupt_before_the_case_is_read_writes_nothing_and_a_later_error_stays_an_error(
+        tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from poissonfp.cli import main
+
+    monkeypatch.setattr("poissonfp.case.load_case", _wrapped_interrupt)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["solve", str(CASE), "--n", "15", "--out", str(out)])
+    assert result.exit_code == EXIT_SIGINT and "nothing written" in result.output and not out.exists()
+
+    def failed_after_an_interrupt(*_args, **_kwargs):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise OSError("disk full")  # noqa: B904  (its context is the interrupt, its cause none: a write error)
+
+    monkeypatch.setattr("poissonfp.case.load_case", failed_after_an_interrupt)
+    result = CliRunner().invoke(main, ["solve", str(CASE), "--n", "15", "--out", str(out)])
+    assert result.exit_code == 1 and "cannot write outputs: disk full" in result.output
+
+
 # -- the pieces --------------------------------------------------------------------------------
 def test_monitor_record_appends_all_or_nothing():
     problem = _problem(7)

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from poissonfp.case import CaseError
-from poissonfp.interrupts import EXIT_SIGINT, EXIT_SIGTERM
+from poissonfp.interrupts import EXIT_SIGINT, EXIT_SIGTERM, caused_by_interrupt
 from poissonfp.results import OutputError
 from poissonfp.solvers.base import DivergenceError
 
@@ -98,9 +98,6 @@ def guarded(command: Callable) -> Callable:
         except OutputError as err:
             click.echo(f"error: {err}", err=True)
             raise click.exceptions.Exit(EXIT_USAGE) from None
-        except KeyboardInterrupt:
-            click.echo("interrupted before anything was computed: nothing written", err=True)
-            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
         except DivergenceError as err:
             click.echo(f"error: {err}", err=True)
             raise click.exceptions.Exit(EXIT_FAILED) from None
@@ -111,6 +108,11 @@ def guarded(command: Callable) -> Callable:
             click.echo("error: out of memory (the estimate before the solve was too low); try a smaller --n",
                        err=True)
             raise click.exceptions.Exit(EXIT_FAILED) from None
+        except (KeyboardInterrupt, Exception) as err:
+            if not caused_by_interrupt(err):  # a Ctrl-C inside a lazy import's class body arrives wrapped
+                raise
+            click.echo("interrupted before anything was computed: nothing written", err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper
 

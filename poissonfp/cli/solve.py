@@ -22,7 +22,7 @@ from poissonfp.cli.params import CommaList, NamedChoice
 from poissonfp.cli.progress import SolveProgress
 from poissonfp.cli.summary import compile_clock, seconds_since_start
 from poissonfp.cli.summary import print_summary as _print_summary
-from poissonfp.interrupts import SignalGuard
+from poissonfp.interrupts import SignalGuard, caused_by_interrupt
 from poissonfp.methods import COARSE_SPACES, DEVICES, METHODS
 from poissonfp.petsc_backend import BACKENDS, PRECONDITIONERS
 from poissonfp.results import OutputLock, check_output_folder
@@ -116,7 +116,9 @@ def solve(case_file: Path, petsc_options, method, size, tol, criterion, switch, 
                 timings["origin"] = started - startup
             with OutputLock(out):
                 result = _solve_and_save(case, out, "vtk" in formats, quiet, guard, not no_figures, timings)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Exception) as error:
+            if not caused_by_interrupt(error):  # a Ctrl-C inside a lazy import's class body arrives wrapped
+                raise
             click.echo("interrupted before the case was read: nothing written", err=True)
             raise click.exceptions.Exit(guard.exit_code or EXIT_INTERRUPTED) from None
         code = guard.exit_code or (EXIT_INTERRUPTED if result.interrupted else None)
@@ -226,7 +228,9 @@ def _solve_and_save(case, out: Path, vtk: bool, quiet: bool, guard: SignalGuard,
                            quiet=quiet) as progress, guard.solving(), compile_clock(timings):
             _, result = solve_case(case, problem=problem, callback=progress)
         timings["solve"] = time.perf_counter() - started
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Exception) as error:
+        if not caused_by_interrupt(error):  # e.g. RuntimeError("Error calling __set_name__") around a Ctrl-C
+            raise
         with guard.deferred():
             problem = problem if problem is not None else build_problem(case)
             result = _initial_state(case, problem)
