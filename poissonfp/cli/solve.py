@@ -340,18 +340,17 @@ def _check_operator_model(case) -> None:
 
 
 def _training_size(case, shape: tuple[int, ...]) -> int | None:
-    """The case's grid size (``--n``) whose unknowns have ``shape`` (a Neumann side adds its nodes: 31 points
-    give 32 unknowns on that axis), or None (none of the nearby sizes matches)."""
+    """The case's grid size (``--n``) whose built grid of unknowns has ``shape`` (a Neumann side adds its nodes:
+    31 points give 32 unknowns on that axis), or None (none of the nearby sizes matches)."""
     from poissonfp.case import CaseError
     from poissonfp.problem import build_problem
 
     for size in range(max(1, shape[0] - 3), shape[0] + 4):
         try:
-            if tuple(case.interior_shape(size)) != shape and tuple(build_problem(case, size=size).grid.shape) != shape:
-                continue
+            if tuple(build_problem(case, size=size).grid.shape) == shape:
+                return size
         except (CaseError, ValueError):
             continue
-        return size
     return None
 
 

@@ -130,8 +130,8 @@ class OperatorModel:
 
     def inference_network(self):
         """The network for inference: a U-Net in 2D or 3D as an
-        :class:`~poissonfp.learned.architectures.InferenceUNet` (a channels-last copy, oneDNN's convolutions
-        for every 3x3 layer, no module calls; the same function), made once and again only when the weights
+        :class:`~poissonfp.learned.architectures.InferenceUNet` (a channels-last copy, each 3x3 convolution on
+        the faster of PyTorch's dispatch and oneDNN at its shape, no module calls; the same function), made once and again only when the weights
         changed (their in-place versions); any other network as it is."""
         from .architectures import InferenceUNet, UNet
 
